@@ -138,6 +138,7 @@ const (
 	EvTransferred    EventType = "transferred"     // from Agent to Target (an agent or a queue), Mode
 	EvConsultStarted EventType = "consult_started" // warm transfer: Target agent joined
 	EvConsultEnded   EventType = "consult_ended"   // warm transfer cancelled: Target left, Agent keeps it
+	EvTransferFailed EventType = "transfer_failed" // the target declined or let the offer lapse; Agent keeps it
 	EvAbandoned      EventType = "abandoned"       // left while waiting; Wait
 	EvTimedOut       EventType = "timed_out"       // left after the queue's maximum wait; Wait
 	EvNoAgents       EventType = "no_agents"       // left because nobody could take it; Wait

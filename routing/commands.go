@@ -1,0 +1,204 @@
+package routing
+
+import "time"
+
+// Command is an input of the engine. Commands are plain values so they can
+// one day travel between nodes; Engine.Apply dispatches them with a switch.
+type Command interface{ isCommand() }
+
+// SetQueue creates or replaces a queue.
+type SetQueue struct{ Config QueueConfig }
+
+// RemoveQueue deletes a queue that has nothing waiting.
+type RemoveQueue struct{ Queue QueueID }
+
+// SetAgent creates or replaces an agent's routing configuration. A new
+// agent starts offline.
+type SetAgent struct{ Config AgentConfig }
+
+// RemoveAgent deletes an agent who holds no interaction.
+type RemoveAgent struct{ Agent AgentID }
+
+// SetPresence changes what an agent chose: available, away (with a
+// reason) or offline.
+type SetPresence struct {
+	Agent    AgentID
+	Presence Presence
+	Reason   string
+}
+
+// Enqueue places a new interaction into a queue.
+type Enqueue struct {
+	Interaction    InteractionID
+	Queue          QueueID
+	Channel        Channel
+	Skills         []SkillReq // on top of the queue's
+	PreferredAgent AgentID
+	Priority       int // higher first; default 0
+}
+
+// Accept answers an offer with yes.
+type Accept struct {
+	Agent       AgentID
+	Interaction InteractionID
+}
+
+// Decline answers an offer with no; routing offers it to somebody else.
+type Decline struct {
+	Agent       AgentID
+	Interaction InteractionID
+}
+
+// Park answers an offer by putting the interaction into the shared parked
+// list ("communication queue") from which any eligible agent may Take it.
+type Park struct {
+	Agent       AgentID
+	Interaction InteractionID
+}
+
+// Take connects an agent to a parked interaction.
+type Take struct {
+	Agent       AgentID
+	Interaction InteractionID
+}
+
+// Abandon says the customer left. While waiting it counts as abandoned; once
+// connected it ends the interaction like End.
+type Abandon struct{ Interaction InteractionID }
+
+// End ends an interaction; its agent's slot goes into wrap-up if the queue
+// has one.
+type End struct{ Interaction InteractionID }
+
+// WrapUpDone ends an agent's wrap-up of an interaction before its time
+// limit.
+type WrapUpDone struct {
+	Agent       AgentID
+	Interaction InteractionID
+}
+
+// TransferMode is blind (hand over as soon as the target accepts) or warm
+// (the target joins as a consultation first).
+type TransferMode string
+
+// Transfer modes.
+const (
+	TransferBlind TransferMode = "blind"
+	TransferWarm  TransferMode = "warm"
+)
+
+// Transfer moves an interaction from its agent to ToAgent or ToQueue (one of
+// the two). To an agent, it is offered to that agent only and stays with the
+// first agent if declined or not answered. To a queue, blind transfer puts it
+// back into waiting at once with Priority raised to at least the given one;
+// warm transfer routes a consultation through the queue while the first
+// agent keeps the interaction.
+type Transfer struct {
+	Agent       AgentID
+	Interaction InteractionID
+	ToAgent     AgentID
+	ToQueue     QueueID
+	Mode        TransferMode
+	Priority    int
+}
+
+// CompleteTransfer ends a warm transfer's consultation by handing the
+// interaction to the consulted agent; the first agent leaves.
+type CompleteTransfer struct {
+	Agent       AgentID
+	Interaction InteractionID
+}
+
+// CancelTransfer withdraws a pending transfer or ends a consultation; the
+// first agent keeps the interaction.
+type CancelTransfer struct {
+	Agent       AgentID
+	Interaction InteractionID
+}
+
+// Tick fires the timers that are due; the loop sends it when its timer
+// goes off.
+type Tick struct{}
+
+func (SetQueue) isCommand()         {}
+func (RemoveQueue) isCommand()      {}
+func (SetAgent) isCommand()         {}
+func (RemoveAgent) isCommand()      {}
+func (SetPresence) isCommand()      {}
+func (Enqueue) isCommand()          {}
+func (Accept) isCommand()           {}
+func (Decline) isCommand()          {}
+func (Park) isCommand()             {}
+func (Take) isCommand()             {}
+func (Abandon) isCommand()          {}
+func (End) isCommand()              {}
+func (WrapUpDone) isCommand()       {}
+func (Transfer) isCommand()         {}
+func (CompleteTransfer) isCommand() {}
+func (CancelTransfer) isCommand()   {}
+func (Tick) isCommand()             {}
+
+// timer kinds
+type timerKind uint8
+
+const (
+	tOffer timerKind = iota + 1
+	tMaxWait
+	tStep
+	tWrapUp
+)
+
+// timer is an entry of the engine's deadline heap. It is checked against
+// the generation of what it refers to when it fires, so cancelling is just
+// bumping a generation.
+type timer struct {
+	at   time.Time
+	kind timerKind
+	in   *interaction
+	ag   *agent
+	gen  uint64
+}
+
+type timerHeap []timer
+
+func (h timerHeap) less(i, j int) bool { return h[i].at.Before(h[j].at) }
+
+func (h *timerHeap) push(t timer) {
+	*h = append(*h, t)
+	s := *h
+	i := len(s) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !s.less(i, p) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+}
+
+func (h *timerHeap) pop() timer {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s[n] = timer{}
+	s = s[:n]
+	i := 0
+	for {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && s.less(l, m) {
+			m = l
+		}
+		if r < n && s.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return top
+}

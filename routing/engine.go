@@ -1,0 +1,805 @@
+package routing
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// EngineConfig holds settings that are not per queue.
+type EngineConfig struct {
+	// MaxMissedOffers is how many offers in a row an agent may let lapse
+	// before being set away with reason "missed offers". Default 2.
+	MaxMissedOffers int
+}
+
+// Engine is the routing state and its rules. It is not safe for concurrent
+// use: Loop owns one on a single goroutine. Every input carries the current
+// time; effects accumulate until Drain.
+type Engine struct {
+	cfg     EngineConfig
+	now     time.Time
+	queues  map[QueueID]*queue
+	agents  map[AgentID]*agent
+	inters  map[InteractionID]*interaction
+	parked  int
+	timers  timerHeap
+	seq     int64
+	order   uint64
+	tick    uint64
+	out     []Effect
+	pendIn  []*interaction
+	pendAg  []*agent
+	dirtyAg []*agent
+	dirtyQ  []*queue
+	stats   *Stats
+	known   map[Skill]bool
+}
+
+// NewEngine returns an empty engine.
+func NewEngine(cfg EngineConfig) *Engine {
+	if cfg.MaxMissedOffers <= 0 {
+		cfg.MaxMissedOffers = DefaultMaxMissedOffers
+	}
+	e := &Engine{
+		cfg:    cfg,
+		queues: make(map[QueueID]*queue),
+		agents: make(map[AgentID]*agent),
+		inters: make(map[InteractionID]*interaction),
+	}
+	e.stats = NewStats(e.serviceLevel)
+	return e
+}
+
+func (e *Engine) serviceLevel(q QueueID) time.Duration {
+	if qq := e.queues[q]; qq != nil {
+		return qq.cfg.ServiceLevel
+	}
+	return DefaultServiceLevel
+}
+
+// Apply carries out one command at time now: due timers fire first, then
+// the command, then the matching it makes possible. A command that fails
+// returns an *Error and changes nothing.
+func (e *Engine) Apply(now time.Time, c Command) error {
+	e.advance(now)
+	var err error
+	switch c := c.(type) {
+	case Tick:
+	case SetQueue:
+		err = e.setQueue(c.Config)
+	case RemoveQueue:
+		err = e.removeQueue(c.Queue)
+	case SetAgent:
+		err = e.setAgent(c.Config)
+	case RemoveAgent:
+		err = e.removeAgent(c.Agent)
+	case SetPresence:
+		err = e.setPresenceCmd(c)
+	case Enqueue:
+		err = e.enqueue(c)
+	case Accept:
+		err = e.accept(c.Agent, c.Interaction)
+	case Decline:
+		err = e.decline(c.Agent, c.Interaction)
+	case Park:
+		err = e.park(c.Agent, c.Interaction)
+	case Take:
+		err = e.take(c.Agent, c.Interaction)
+	case Abandon:
+		err = e.abandon(c.Interaction)
+	case End:
+		err = e.end(c.Interaction)
+	case WrapUpDone:
+		err = e.wrapUpDone(c.Agent, c.Interaction)
+	case Transfer:
+		err = e.transfer(c)
+	case CompleteTransfer:
+		err = e.completeTransfer(c.Agent, c.Interaction)
+	case CancelTransfer:
+		err = e.cancelTransfer(c.Agent, c.Interaction)
+	default:
+		err = errf(CodeInvalid, "unknown command %T", c)
+	}
+	e.settle()
+	return err
+}
+
+// NextDeadline is when the earliest timer is due; ok is false when there
+// is none.
+func (e *Engine) NextDeadline() (t time.Time, ok bool) {
+	if len(e.timers) == 0 {
+		return time.Time{}, false
+	}
+	return e.timers[0].at, true
+}
+
+// Drain returns the effects produced since the last call.
+func (e *Engine) Drain() []Effect {
+	out := e.out
+	e.out = nil
+	return out
+}
+
+// Stats returns the statistics kept from the events the engine emitted.
+func (e *Engine) Stats() *Stats { return e.stats }
+
+// LastSeq is the number of the last event emitted.
+func (e *Engine) LastSeq() int64 { return e.seq }
+
+func (e *Engine) advance(now time.Time) {
+	if now.After(e.now) {
+		e.now = now
+	}
+	for len(e.timers) > 0 && !e.timers[0].at.After(e.now) {
+		t := e.timers.pop()
+		e.fire(t)
+		e.settle()
+	}
+}
+
+func (e *Engine) at(d time.Duration, t timer) {
+	t.at = e.now.Add(d)
+	e.timers.push(t)
+}
+
+func (e *Engine) emit(f Effect) { e.out = append(e.out, f) }
+
+func (e *Engine) event(ev Event) {
+	e.seq++
+	ev.Seq = e.seq
+	ev.Time = e.now
+	e.stats.Apply(ev)
+	e.out = append(e.out, ev)
+}
+
+func (e *Engine) inEvent(t EventType, in *interaction, a *agent) Event {
+	ev := Event{Type: t, Interaction: in.id, Queue: in.home.cfg.ID, Channel: in.ch}
+	if a != nil {
+		ev.Agent = a.cfg.ID
+	}
+	return ev
+}
+
+func (e *Engine) changed(in *interaction) { e.emit(in.info()) }
+
+func (e *Engine) touch(a *agent) {
+	if !a.dirty {
+		a.dirty = true
+		e.dirtyAg = append(e.dirtyAg, a)
+	}
+}
+
+func (e *Engine) wantMatch(in *interaction) { e.pendIn = append(e.pendIn, in) }
+func (e *Engine) wantAgent(a *agent)        { e.pendAg = append(e.pendAg, a); e.touch(a) }
+
+// --- configuration ---
+
+func (e *Engine) setQueue(c QueueConfig) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	c = c.WithDefaults()
+	q := e.queues[c.ID]
+	if q == nil {
+		q = &queue{cfg: c, aht: c.DefaultHandleTime}
+		e.queues[c.ID] = q
+	} else {
+		q.cfg = c
+		if q.ahtN == 0 {
+			q.aht = c.DefaultHandleTime
+		}
+	}
+	for _, a := range e.agents {
+		q.setMember(a, q.qualifies(a))
+		e.wantAgent(a)
+	}
+	e.known = nil
+	return nil
+}
+
+func (e *Engine) removeQueue(id QueueID) error {
+	q := e.queues[id]
+	if q == nil {
+		return errf(CodeUnknownQueue, "unknown queue %q", id)
+	}
+	for _, in := range e.inters {
+		if in.home == q || (in.xfer != nil && in.xfer.toQueue == q) {
+			return errf(CodeWrongState, "queue %q still has interactions", id)
+		}
+	}
+	for _, in := range slices.Clone(q.waiting) { // overflow entries from other queues
+		in.dropList(q)
+		if i := slices.Index(in.overflow, q); i >= 0 {
+			in.overflow = slices.Delete(in.overflow, i, i+1)
+		}
+	}
+	for _, a := range slices.Clone(q.members) {
+		q.setMember(a, false)
+	}
+	delete(e.queues, id)
+	e.known = nil
+	return nil
+}
+
+func (e *Engine) setAgent(c AgentConfig) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	c = c.WithDefaults()
+	a := e.agents[c.ID]
+	if a == nil {
+		a = &agent{presence: PresenceOffline, presenceSince: e.now, state: StateOffline, stateSince: e.now, lastActivity: e.now}
+		e.agents[c.ID] = a
+	}
+	a.cfg = c
+	for _, q := range e.queues {
+		q.setMember(a, q.qualifies(a))
+	}
+	e.wantAgent(a)
+	e.known = nil
+	return nil
+}
+
+func (e *Engine) removeAgent(id AgentID) error {
+	a := e.agents[id]
+	if a == nil {
+		return errf(CodeUnknownAgent, "unknown agent %q", id)
+	}
+	if len(a.holds) > 0 || a.offer != nil {
+		return errf(CodeWrongState, "agent %q still holds interactions", id)
+	}
+	for _, q := range slices.Clone(a.queues) {
+		q.setMember(a, false)
+	}
+	delete(e.agents, id)
+	e.known = nil
+	return nil
+}
+
+func (e *Engine) agent(id AgentID) (*agent, error) {
+	a := e.agents[id]
+	if a == nil {
+		return nil, errf(CodeUnknownAgent, "unknown agent %q", id)
+	}
+	return a, nil
+}
+
+func (e *Engine) interaction(id InteractionID) (*interaction, error) {
+	in := e.inters[id]
+	if in == nil {
+		return nil, errf(CodeUnknownInteraction, "unknown interaction %q", id)
+	}
+	return in, nil
+}
+
+func (e *Engine) setPresenceCmd(c SetPresence) error {
+	a, err := e.agent(c.Agent)
+	if err != nil {
+		return err
+	}
+	switch c.Presence {
+	case PresenceAvailable, PresenceOffline:
+		c.Reason = ""
+	case PresenceAway:
+		if len(c.Reason) > 200 {
+			return invalid("away reason is longer than 200 bytes")
+		}
+	default:
+		return invalid(fmt.Sprintf("presence %q is not one of available, away, offline", c.Presence))
+	}
+	e.setPresence(a, c.Presence, c.Reason)
+	return nil
+}
+
+func (e *Engine) setPresence(a *agent, p Presence, reason string) {
+	if a.presence == p && a.reason == reason {
+		return
+	}
+	was := a.presence
+	a.presence, a.reason, a.presenceSince = p, reason, e.now
+	e.event(Event{Type: EvAgentState, Agent: a.cfg.ID, State: p, Reason: Reason(reason)})
+	e.touch(a)
+	if p == PresenceAvailable {
+		a.missed = 0
+		a.lastActivity = e.now
+		e.wantAgent(a)
+		return
+	}
+	if in := a.offer; in != nil {
+		e.endOffer(in, in.offerTo(a), ReasonWithdrawn)
+	}
+	if p == PresenceOffline && was != PresenceOffline {
+		e.leaveIfNobody(a.queues)
+	}
+}
+
+// leaveIfNobody lets the waiting interactions of queues whose policy is
+// leave go when none of their agents is logged in any more.
+func (e *Engine) leaveIfNobody(qs []*queue) {
+	for _, q := range qs {
+		if q.cfg.NoAgents != NoAgentsLeave || q.loggedIn() {
+			continue
+		}
+		for _, in := range slices.Clone(q.waiting) {
+			if in.home == q && in.status == StatusWaiting {
+				e.leave(in, EvNoAgents, ReasonNoAgents)
+			}
+		}
+	}
+}
+
+// knownSkill says whether any queue or agent mentions s.
+func (e *Engine) knownSkill(s Skill) bool {
+	if e.known == nil {
+		e.known = make(map[Skill]bool)
+		for _, q := range e.queues {
+			for _, r := range q.cfg.Skills {
+				e.known[r.Skill] = true
+			}
+			for _, st := range q.cfg.Steps {
+				for _, r := range st.Skills {
+					e.known[r.Skill] = true
+				}
+			}
+		}
+		for _, a := range e.agents {
+			for s := range a.cfg.Skills {
+				e.known[s] = true
+			}
+		}
+	}
+	return e.known[s]
+}
+
+// --- interactions ---
+
+// MaxPriority bounds Enqueue.Priority and Transfer.Priority.
+const MaxPriority = 1000
+
+func (e *Engine) enqueue(c Enqueue) error {
+	if c.Interaction == "" {
+		return invalid("interaction id is empty")
+	}
+	if e.inters[c.Interaction] != nil {
+		return errf(CodeDuplicate, "interaction %q is already routed", c.Interaction)
+	}
+	q := e.queues[c.Queue]
+	if q == nil {
+		return errf(CodeUnknownQueue, "unknown queue %q", c.Queue)
+	}
+	if c.Channel == "" {
+		return invalid("channel is empty")
+	}
+	if c.Priority < -MaxPriority || c.Priority > MaxPriority {
+		return invalid(fmt.Sprintf("priority %d is outside -%d..%d", c.Priority, MaxPriority, MaxPriority))
+	}
+	if err := validateSkills(c.Skills); err != nil {
+		return invalid(err.Error())
+	}
+	for _, r := range c.Skills {
+		if !e.knownSkill(r.Skill) {
+			return errf(CodeUnknownSkill, "unknown skill %q", r.Skill)
+		}
+	}
+	if c.PreferredAgent != "" && e.agents[c.PreferredAgent] == nil {
+		return errf(CodeUnknownAgent, "unknown preferred agent %q", c.PreferredAgent)
+	}
+	e.order++
+	in := &interaction{
+		id: c.Interaction, ch: c.Channel, home: q, own: slices.Clone(c.Skills), preferred: c.PreferredAgent,
+		prio: c.Priority, order: e.order, status: StatusWaiting, lastPos: -1,
+	}
+	e.inters[in.id] = in
+	e.place(in, q)
+	return nil
+}
+
+// place puts in into q as a newly waiting interaction.
+func (e *Engine) place(in *interaction, q *queue) {
+	in.home, in.arrival, in.status, in.step = q, e.now, StatusWaiting, 0
+	in.req = joinReqs(q.cfg.Skills, in.own)
+	in.skip, in.expired, in.overflow = nil, nil, nil
+	in.lastPos = -1
+	in.gen++
+	in.addToList(q)
+	ev := e.inEvent(EvEntered, in, nil)
+	ev.Priority = in.prio
+	e.event(ev)
+	e.changed(in)
+	if q.cfg.NoAgents == NoAgentsLeave && !q.loggedIn() {
+		e.leave(in, EvNoAgents, ReasonNoAgents)
+		return
+	}
+	e.armWaitTimers(in)
+	e.wantMatch(in)
+}
+
+func (e *Engine) armWaitTimers(in *interaction) {
+	q := in.home
+	if q.cfg.MaxWait > 0 {
+		e.timers.push(timer{at: in.arrival.Add(q.cfg.MaxWait), kind: tMaxWait, in: in, gen: in.gen})
+	}
+	if in.step < len(q.cfg.Steps) {
+		e.timers.push(timer{at: in.arrival.Add(q.cfg.Steps[in.step].After), kind: tStep, in: in, gen: in.gen})
+	}
+}
+
+// answerable finds a's offer of in, or says why there is none.
+func (e *Engine) answerable(agentID AgentID, id InteractionID) (*agent, *interaction, *offer, error) {
+	a, err := e.agent(agentID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	in, err := e.interaction(id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if o := in.offerTo(a); o != nil {
+		return a, in, o, nil
+	}
+	switch {
+	case in.owner == a || in.consult == a:
+		return nil, nil, nil, errf(CodeAlreadyAccepted, "interaction %q is already accepted by %s", id, agentID)
+	case in.expired[a.cfg.ID]:
+		return nil, nil, nil, errf(CodeOfferExpired, "the offer of %q to %s timed out", id, agentID)
+	case in.status != StatusWaiting && in.owner != nil:
+		return nil, nil, nil, errf(CodeAlreadyAccepted, "interaction %q was accepted by another agent", id)
+	}
+	return nil, nil, nil, errf(CodeNotOffered, "interaction %q is not offered to %s", id, agentID)
+}
+
+func (e *Engine) accept(agentID AgentID, id InteractionID) error {
+	a, in, o, err := e.answerable(agentID, id)
+	if err != nil {
+		return err
+	}
+	a.missed = 0
+	in.removeOffer(o)
+	a.lastActivity = e.now
+	if o.xfer {
+		e.acceptTransfer(a, in, o)
+		return nil
+	}
+	for _, other := range slices.Clone(in.offers) { // ring-all: the others lose
+		e.endOffer(in, other, ReasonTaken)
+	}
+	in.removeFromLists()
+	in.gen++
+	in.status, in.owner, in.accepted = StatusConnected, a, e.now
+	a.holds = append(a.holds, in)
+	e.touch(a)
+	ev := e.inEvent(EvAccepted, in, a)
+	ev.Wait = e.now.Sub(in.arrival)
+	e.event(ev)
+	e.emit(Assigned{Interaction: in.id, Agent: a.cfg.ID, Channel: in.ch})
+	e.changed(in)
+	return nil
+}
+
+func (e *Engine) decline(agentID AgentID, id InteractionID) error {
+	a, in, o, err := e.answerable(agentID, id)
+	if err != nil {
+		return err
+	}
+	a.missed = 0
+	in.removeOffer(o)
+	e.skip(in, a, false)
+	e.event(e.inEvent(EvDeclined, in, a))
+	e.afterLostOffer(in, o)
+	e.wantAgent(a)
+	return nil
+}
+
+func (e *Engine) skip(in *interaction, a *agent, expired bool) {
+	if in.skip == nil {
+		in.skip = make(map[AgentID]bool)
+	}
+	in.skip[a.cfg.ID] = true
+	if expired {
+		if in.expired == nil {
+			in.expired = make(map[AgentID]bool)
+		}
+		in.expired[a.cfg.ID] = true
+	}
+}
+
+// afterLostOffer decides what follows an offer that was declined or let
+// lapse: a transfer to an agent fails; anything else looks for somebody
+// else.
+func (e *Engine) afterLostOffer(in *interaction, o *offer) {
+	if o.xfer && in.xfer != nil && in.xfer.toAgent != nil {
+		x := in.xfer
+		in.xfer = nil
+		ev := e.inEvent(EvTransferFailed, in, x.from)
+		ev.Target = string(x.toAgent.cfg.ID)
+		e.event(ev)
+		return
+	}
+	e.wantMatch(in)
+}
+
+func (e *Engine) park(agentID AgentID, id InteractionID) error {
+	a, in, o, err := e.answerable(agentID, id)
+	if err != nil {
+		return err
+	}
+	if o.xfer {
+		return errf(CodeWrongState, "a transfer cannot be parked; decline it instead")
+	}
+	a.missed = 0
+	in.removeOffer(o)
+	for _, other := range slices.Clone(in.offers) {
+		e.endOffer(in, other, ReasonWithdrawn)
+	}
+	in.removeFromLists()
+	in.status = StatusParked
+	e.parked++
+	e.event(e.inEvent(EvParked, in, a))
+	e.changed(in)
+	e.wantAgent(a)
+	return nil
+}
+
+func (e *Engine) take(agentID AgentID, id InteractionID) error {
+	a, err := e.agent(agentID)
+	if err != nil {
+		return err
+	}
+	in, err := e.interaction(id)
+	if err != nil {
+		return err
+	}
+	if in.status != StatusParked {
+		return errf(CodeWrongState, "interaction %q is not parked", id)
+	}
+	if a.presence == PresenceOffline {
+		return errf(CodeAgentUnavailable, "agent %s is offline", agentID)
+	}
+	if !e.eligibleAny(a, in) {
+		return errf(CodeNotEligible, "agent %s lacks the skills interaction %q requires", agentID, id)
+	}
+	if !a.hasRoom(in.ch) {
+		return errf(CodeNoCapacity, "agent %s has no free %s capacity", agentID, in.ch)
+	}
+	e.parked--
+	in.gen++
+	in.status, in.owner, in.accepted = StatusConnected, a, e.now
+	a.holds = append(a.holds, in)
+	a.lastActivity = e.now
+	e.touch(a)
+	ev := e.inEvent(EvTaken, in, a)
+	ev.Wait = e.now.Sub(in.arrival)
+	e.event(ev)
+	e.emit(Assigned{Interaction: in.id, Agent: a.cfg.ID, Channel: in.ch})
+	e.changed(in)
+	return nil
+}
+
+func (e *Engine) abandon(id InteractionID) error {
+	in, err := e.interaction(id)
+	if err != nil {
+		return err
+	}
+	switch in.status {
+	case StatusWaiting, StatusParked:
+		e.leave(in, EvAbandoned, ReasonAbandoned)
+		return nil
+	case StatusConnected:
+		return e.end(id)
+	}
+	return errf(CodeWrongState, "interaction %q has already ended", id)
+}
+
+// leave takes a waiting or parked interaction out of routing unhandled.
+func (e *Engine) leave(in *interaction, t EventType, r Reason) {
+	for _, o := range slices.Clone(in.offers) {
+		e.endOffer(in, o, ReasonWithdrawn)
+	}
+	in.removeFromLists()
+	if in.status == StatusParked {
+		e.parked--
+	}
+	in.gen++
+	ev := e.inEvent(t, in, nil)
+	ev.Wait = e.now.Sub(in.arrival)
+	ev.Reason = r
+	e.event(ev)
+	e.emit(Left{Interaction: in.id, Queue: in.home.cfg.ID, Reason: r})
+	in.status, in.ended, in.endReason = StatusEnded, e.now, r
+	e.changed(in)
+	delete(e.inters, in.id)
+}
+
+func (e *Engine) end(id InteractionID) error {
+	in, err := e.interaction(id)
+	if err != nil {
+		return err
+	}
+	switch in.status {
+	case StatusWaiting, StatusParked:
+		e.leave(in, EvAbandoned, ReasonAbandoned)
+		return nil
+	case StatusWrapUp, StatusEnded:
+		return errf(CodeWrongState, "interaction %q has already ended", id)
+	}
+	for _, o := range slices.Clone(in.offers) {
+		e.endOffer(in, o, ReasonWithdrawn)
+	}
+	if x := in.xfer; x != nil {
+		if x.toQueue != nil {
+			in.dropList(x.toQueue)
+		}
+		in.xfer = nil
+	}
+	if c := in.consult; c != nil {
+		in.consult = nil
+		c.drop(in)
+		c.lastActivity = e.now
+		e.wantAgent(c)
+	}
+	a := in.owner
+	handle := e.now.Sub(in.accepted)
+	ev := e.inEvent(EvEnded, in, a)
+	ev.Handle = handle
+	ev.Reason = ReasonEnded
+	e.event(ev)
+	q := in.home
+	if q.ahtN == 0 {
+		q.aht = handle
+	} else {
+		q.aht += (handle - q.aht) / 8
+	}
+	q.ahtN++
+	q.dirty = true
+	a.handled++
+	in.ended, in.endReason = e.now, ReasonEnded
+	if q.cfg.WrapUp > 0 {
+		in.status = StatusWrapUp
+		in.wrapGen++
+		e.at(q.cfg.WrapUp, timer{kind: tWrapUp, in: in, ag: a, gen: in.wrapGen})
+		e.touch(a)
+		e.changed(in)
+		return nil
+	}
+	e.finish(in)
+	return nil
+}
+
+func (e *Engine) finish(in *interaction) {
+	a := in.owner
+	a.drop(in)
+	a.lastActivity = e.now
+	in.status = StatusEnded
+	e.changed(in)
+	delete(e.inters, in.id)
+	e.wantAgent(a)
+}
+
+func (e *Engine) wrapUpDone(agentID AgentID, id InteractionID) error {
+	a, err := e.agent(agentID)
+	if err != nil {
+		return err
+	}
+	in, err := e.interaction(id)
+	if err != nil {
+		return err
+	}
+	if in.owner != a {
+		return errf(CodeNotAssigned, "interaction %q is not with %s", id, agentID)
+	}
+	if in.status != StatusWrapUp {
+		return errf(CodeWrongState, "interaction %q is not in wrap-up", id)
+	}
+	e.event(e.inEvent(EvWrapUpDone, in, a))
+	e.finish(in)
+	return nil
+}
+
+// --- offers and timers ---
+
+func (e *Engine) offer(a *agent, in *interaction, via *queue, isXfer, consult bool) {
+	e.tick++
+	o := &offer{ag: a, deadline: e.now.Add(via.cfg.OfferTimeout), gen: e.tick, xfer: isXfer, consult: consult, via: via}
+	in.offers = append(in.offers, o)
+	a.offer = in
+	if a.rr == nil {
+		a.rr = make(map[QueueID]uint64)
+	}
+	a.rr[via.cfg.ID] = e.tick
+	e.touch(a)
+	e.timers.push(timer{at: o.deadline, kind: tOffer, in: in, ag: a, gen: o.gen})
+	ev := e.inEvent(EvOffered, in, a)
+	e.event(ev)
+	f := Offer{Interaction: in.id, Agent: a.cfg.ID, Queue: via.cfg.ID, Channel: in.ch, Deadline: o.deadline, Transfer: isXfer, Consult: consult}
+	if in.xfer != nil {
+		f.From = in.xfer.from.cfg.ID
+	}
+	e.emit(f)
+}
+
+// endOffer withdraws a pending offer the agent did not answer.
+func (e *Engine) endOffer(in *interaction, o *offer, r Reason) {
+	if o == nil {
+		return
+	}
+	in.removeOffer(o)
+	ev := e.inEvent(EvOfferWithdrawn, in, o.ag)
+	ev.Reason = r
+	e.event(ev)
+	e.emit(OfferEnded{Interaction: in.id, Agent: o.ag.cfg.ID, Reason: r})
+	e.wantAgent(o.ag)
+	if r == ReasonWithdrawn && len(in.offers) == 0 && in.routable() {
+		e.wantMatch(in)
+	}
+}
+
+func (e *Engine) fire(t timer) {
+	in := t.in
+	if e.inters[in.id] != in {
+		return
+	}
+	switch t.kind {
+	case tOffer:
+		o := in.offerTo(t.ag)
+		if o == nil || o.gen != t.gen {
+			return
+		}
+		a := t.ag
+		in.removeOffer(o)
+		e.skip(in, a, true)
+		e.event(e.inEvent(EvOfferTimeout, in, a))
+		e.emit(OfferEnded{Interaction: in.id, Agent: a.cfg.ID, Reason: ReasonExpired})
+		e.afterLostOffer(in, o)
+		a.missed++
+		if a.missed >= e.cfg.MaxMissedOffers && a.presence == PresenceAvailable {
+			e.setPresence(a, PresenceAway, string(ReasonMissed))
+		}
+		e.wantAgent(a)
+	case tMaxWait:
+		if t.gen == in.gen && (in.status == StatusWaiting || in.status == StatusParked) {
+			e.leave(in, EvTimedOut, ReasonTimeout)
+		}
+	case tStep:
+		if t.gen != in.gen || in.status != StatusWaiting {
+			return
+		}
+		e.applyStep(in, true)
+		e.armStep(in)
+		e.wantMatch(in)
+	case tWrapUp:
+		if t.gen == in.wrapGen && in.status == StatusWrapUp {
+			e.event(e.inEvent(EvWrapUpDone, in, in.owner))
+			e.finish(in)
+		}
+	}
+}
+
+func (e *Engine) armStep(in *interaction) {
+	if in.step < len(in.home.cfg.Steps) {
+		e.timers.push(timer{at: in.arrival.Add(in.home.cfg.Steps[in.step].After), kind: tStep, in: in, gen: in.gen})
+	}
+}
+
+// applyStep applies the next step of in's queue.
+func (e *Engine) applyStep(in *interaction, log bool) {
+	s := in.home.cfg.Steps[in.step]
+	in.step++
+	if s.Skills != nil {
+		in.req = joinReqs(s.Skills, in.own)
+		if log {
+			ev := e.inEvent(EvRelaxed, in, nil)
+			ev.Step = in.step
+			e.event(ev)
+		}
+	}
+	if fq := e.queues[s.Fallback]; fq != nil && !slices.Contains(in.overflow, fq) {
+		in.overflow = append(in.overflow, fq)
+		in.addToList(fq)
+		if log {
+			ev := e.inEvent(EvOverflowed, in, nil)
+			ev.Target, ev.Step = string(fq.cfg.ID), in.step
+			e.event(ev)
+		}
+	}
+}

@@ -1,0 +1,498 @@
+package routing
+
+import (
+	"slices"
+	"time"
+)
+
+// --- transfer ---
+
+func (e *Engine) transfer(c Transfer) error {
+	a, err := e.agent(c.Agent)
+	if err != nil {
+		return err
+	}
+	in, err := e.interaction(c.Interaction)
+	if err != nil {
+		return err
+	}
+	if in.owner != a || in.status != StatusConnected {
+		return errf(CodeNotAssigned, "interaction %q is not with %s", c.Interaction, c.Agent)
+	}
+	if in.xfer != nil {
+		return errf(CodeWrongState, "a transfer of %q is already under way", c.Interaction)
+	}
+	if (c.ToAgent == "") == (c.ToQueue == "") {
+		return invalid("a transfer names exactly one of an agent or a queue")
+	}
+	switch c.Mode {
+	case "":
+		c.Mode = TransferBlind
+	case TransferBlind, TransferWarm:
+	default:
+		return invalid("transfer mode is not one of blind, warm")
+	}
+	if c.Priority < -MaxPriority || c.Priority > MaxPriority {
+		return invalid("transfer priority is out of range")
+	}
+	if c.ToAgent != "" {
+		t, err := e.agent(c.ToAgent)
+		if err != nil {
+			return err
+		}
+		switch {
+		case t == a:
+			return invalid("an agent cannot transfer to themselves")
+		case t.presence != PresenceAvailable:
+			return errf(CodeAgentUnavailable, "agent %s is %s", t.cfg.ID, t.presence)
+		case t.cfg.Capacity[in.ch] == 0:
+			return errf(CodeNotEligible, "agent %s takes no %s", t.cfg.ID, in.ch)
+		case !t.freeFor(in.ch):
+			return errf(CodeNoCapacity, "agent %s has no free %s capacity", t.cfg.ID, in.ch)
+		}
+		in.xfer = &xfer{mode: c.Mode, from: a, toAgent: t}
+		e.offer(t, in, in.home, true, c.Mode == TransferWarm)
+		return nil
+	}
+	q := e.queues[c.ToQueue]
+	if q == nil {
+		return errf(CodeUnknownQueue, "unknown queue %q", c.ToQueue)
+	}
+	if q.cfg.NoAgents == NoAgentsLeave && !q.loggedIn() {
+		return errf(CodeAgentUnavailable, "nobody is logged in to queue %s", q.cfg.ID)
+	}
+	if c.Mode == TransferWarm {
+		in.xfer = &xfer{mode: TransferWarm, from: a, toQueue: q}
+		in.addToList(q)
+		e.wantMatch(in)
+		return nil
+	}
+	// Blind to a queue: the agent lets go at once and the interaction waits
+	// again, keeping or raising its priority.
+	ev := e.inEvent(EvTransferred, in, a)
+	ev.Target, ev.Mode = string(q.cfg.ID), string(TransferBlind)
+	e.event(ev)
+	a.drop(in)
+	a.lastActivity = e.now
+	e.emit(Unassigned{Interaction: in.id, Agent: a.cfg.ID, Reason: "transferred"})
+	e.wantAgent(a)
+	in.owner, in.accepted = nil, time.Time{}
+	in.prio = max(in.prio, c.Priority)
+	e.order++
+	in.order = e.order
+	e.place(in, q)
+	return nil
+}
+
+func (e *Engine) acceptTransfer(t *agent, in *interaction, o *offer) {
+	x := in.xfer
+	if x.toQueue != nil {
+		for _, other := range slices.Clone(in.offers) {
+			e.endOffer(in, other, ReasonTaken)
+		}
+		in.dropList(x.toQueue)
+	}
+	t.holds = append(t.holds, in)
+	e.touch(t)
+	if o.consult {
+		in.consult = t
+		ev := e.inEvent(EvConsultStarted, in, x.from)
+		ev.Target = string(t.cfg.ID)
+		e.event(ev)
+		e.emit(Assigned{Interaction: in.id, Agent: t.cfg.ID, Channel: in.ch, From: x.from.cfg.ID, Consult: true})
+		return
+	}
+	e.handOver(in, t, TransferBlind)
+}
+
+// handOver moves in from the transferring agent to t.
+func (e *Engine) handOver(in *interaction, t *agent, mode TransferMode) {
+	x := in.xfer
+	from := x.from
+	ev := e.inEvent(EvTransferred, in, from)
+	ev.Target, ev.Mode = string(t.cfg.ID), string(mode)
+	e.event(ev)
+	from.drop(in)
+	from.lastActivity = e.now
+	e.emit(Unassigned{Interaction: in.id, Agent: from.cfg.ID, Reason: "transferred"})
+	e.wantAgent(from)
+	in.xfer, in.consult, in.owner = nil, nil, t
+	if x.toQueue != nil {
+		in.home = x.toQueue
+	}
+	if mode == TransferBlind {
+		e.emit(Assigned{Interaction: in.id, Agent: t.cfg.ID, Channel: in.ch, From: from.cfg.ID})
+	}
+	e.changed(in)
+}
+
+func (e *Engine) completeTransfer(agentID AgentID, id InteractionID) error {
+	a, err := e.agent(agentID)
+	if err != nil {
+		return err
+	}
+	in, err := e.interaction(id)
+	if err != nil {
+		return err
+	}
+	if in.xfer == nil || in.xfer.from != a {
+		return errf(CodeWrongState, "%s has no transfer of %q under way", agentID, id)
+	}
+	if in.consult == nil {
+		return errf(CodeWrongState, "the colleague has not joined %q yet", id)
+	}
+	e.handOver(in, in.consult, TransferWarm)
+	return nil
+}
+
+func (e *Engine) cancelTransfer(agentID AgentID, id InteractionID) error {
+	a, err := e.agent(agentID)
+	if err != nil {
+		return err
+	}
+	in, err := e.interaction(id)
+	if err != nil {
+		return err
+	}
+	x := in.xfer
+	if x == nil || x.from != a {
+		return errf(CodeWrongState, "%s has no transfer of %q under way", agentID, id)
+	}
+	in.xfer = nil
+	for _, o := range slices.Clone(in.offers) {
+		in.removeOffer(o)
+		ev := e.inEvent(EvOfferWithdrawn, in, o.ag)
+		ev.Reason = ReasonWithdrawn
+		e.event(ev)
+		e.emit(OfferEnded{Interaction: in.id, Agent: o.ag.cfg.ID, Reason: ReasonWithdrawn})
+		e.wantAgent(o.ag)
+	}
+	if x.toQueue != nil {
+		in.dropList(x.toQueue)
+	}
+	if c := in.consult; c != nil {
+		in.consult = nil
+		c.drop(in)
+		c.lastActivity = e.now
+		ev := e.inEvent(EvConsultEnded, in, a)
+		ev.Target = string(c.cfg.ID)
+		e.event(ev)
+		e.emit(Unassigned{Interaction: in.id, Agent: c.cfg.ID, Reason: "consult_cancelled"})
+		e.wantAgent(c)
+		return nil
+	}
+	ev := e.inEvent(EvTransferFailed, in, a)
+	ev.Reason = ReasonWithdrawn
+	e.event(ev)
+	return nil
+}
+
+// --- matching ---
+
+// settle runs the matching that the last input made possible.
+func (e *Engine) settle() {
+	for len(e.pendIn) > 0 || len(e.pendAg) > 0 {
+		for len(e.pendIn) > 0 {
+			in := e.pendIn[len(e.pendIn)-1]
+			e.pendIn = e.pendIn[:len(e.pendIn)-1]
+			if e.inters[in.id] == in && in.routable() {
+				e.matchInteraction(in)
+			}
+		}
+		for len(e.pendAg) > 0 {
+			a := e.pendAg[len(e.pendAg)-1]
+			e.pendAg = e.pendAg[:len(e.pendAg)-1]
+			if e.agents[a.cfg.ID] == a {
+				e.matchAgent(a)
+			}
+		}
+	}
+}
+
+// reqOK says whether a meets what in requires when reached through q.
+func reqOK(a *agent, in *interaction, q *queue) bool {
+	if q == in.home && in.xfer == nil {
+		return meets(a, in.req)
+	}
+	return meets(a, q.cfg.Skills) && meets(a, in.own)
+}
+
+// eligibleAny says whether a meets in's requirement through its queue or
+// any queue it overflowed into.
+func (e *Engine) eligibleAny(a *agent, in *interaction) bool {
+	if meets(a, in.req) {
+		return true
+	}
+	for _, q := range in.overflow {
+		if reqOK(a, in, q) {
+			return true
+		}
+	}
+	return false
+}
+
+// candidate says whether a may be offered in through q now, leaving aside
+// earlier declines.
+func candidate(a *agent, in *interaction, q *queue) bool {
+	if !a.freeFor(in.ch) || a.holding(in) || !reqOK(a, in, q) {
+		return false
+	}
+	return in.xfer == nil || in.xfer.from != a
+}
+
+// othersCould says whether an agent who has not declined or missed in could
+// take it, now or once free: then those who declined are not asked again.
+func (e *Engine) othersCould(in *interaction) bool {
+	for _, q := range in.lists {
+		for _, a := range q.members {
+			if a.presence == PresenceAvailable && !in.skip[a.cfg.ID] && a.cfg.Capacity[in.ch] > 0 &&
+				reqOK(a, in, q) && (in.xfer == nil || in.xfer.from != a) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (e *Engine) strategyOf(in *interaction) (*queue, Strategy) {
+	q := in.home
+	if in.xfer != nil && in.xfer.toQueue != nil {
+		q = in.xfer.toQueue
+	}
+	return q, q.cfg.Strategy
+}
+
+func (e *Engine) matchInteraction(in *interaction) {
+	sq, strat := e.strategyOf(in)
+	ring := strat == StrategyRingAll
+	if len(in.offers) > 0 && !ring {
+		return
+	}
+	if in.preferred != "" && len(in.offers) == 0 {
+		if a := e.agents[in.preferred]; a != nil && !in.skip[a.cfg.ID] {
+			for _, q := range in.lists {
+				if candidate(a, in, q) {
+					e.offerVia(a, in, q)
+					return
+				}
+			}
+		}
+	}
+	var best *agent
+	var bestQ *queue
+	var declined []*agent
+	var declinedQ []*queue
+	for _, q := range in.lists {
+		for _, a := range q.members {
+			if !candidate(a, in, q) {
+				continue
+			}
+			if in.skip[a.cfg.ID] {
+				declined = append(declined, a)
+				declinedQ = append(declinedQ, q)
+				continue
+			}
+			if ring {
+				e.offerVia(a, in, q)
+				continue
+			}
+			if best == nil || better(strat, sq, in, a, best) {
+				best, bestQ = a, q
+			}
+		}
+	}
+	if best != nil {
+		e.offerVia(best, in, bestQ)
+		return
+	}
+	if len(declined) == 0 || len(in.offers) > 0 || e.othersCould(in) {
+		return
+	}
+	// Nobody else can take it: those who declined are asked again.
+	for i, a := range declined {
+		if ring {
+			if a.freeFor(in.ch) {
+				e.offerVia(a, in, declinedQ[i])
+			}
+			continue
+		}
+		if best == nil || better(strat, sq, in, a, best) {
+			best, bestQ = a, declinedQ[i]
+		}
+	}
+	if best != nil {
+		e.offerVia(best, in, bestQ)
+	}
+}
+
+func (e *Engine) offerVia(a *agent, in *interaction, q *queue) {
+	if in.xfer != nil {
+		e.offer(a, in, q, true, true)
+		return
+	}
+	e.offer(a, in, q, false, false)
+}
+
+// better says whether agent x beats y for in under strategy s of queue q.
+func better(s Strategy, q *queue, in *interaction, x, y *agent) bool {
+	switch s {
+	case StrategyLeastOccupied:
+		if len(x.holds) != len(y.holds) {
+			return len(x.holds) < len(y.holds)
+		}
+	case StrategyRoundRobin:
+		rx, ry := x.rr[q.cfg.ID], y.rr[q.cfg.ID]
+		if rx != ry {
+			return rx < ry
+		}
+	case StrategyBestSkill:
+		sx, sy := skillScore(x, in.req), skillScore(y, in.req)
+		if sx != sy {
+			return sx > sy
+		}
+	}
+	if !x.lastActivity.Equal(y.lastActivity) {
+		return x.lastActivity.Before(y.lastActivity)
+	}
+	return x.cfg.ID < y.cfg.ID
+}
+
+func skillScore(a *agent, reqs []SkillReq) int {
+	n := 0
+	for _, r := range reqs {
+		n += a.cfg.Skills[r.Skill]
+	}
+	return n
+}
+
+// matchAgent finds the interaction a free agent should be offered: the
+// first in order (priority, then waiting time) among the lists of the
+// queues the agent serves.
+func (e *Engine) matchAgent(a *agent) {
+	if a.presence != PresenceAvailable || a.offer != nil {
+		return
+	}
+	var best *interaction
+	var bestQ *queue
+	for _, q := range a.queues {
+		for _, in := range q.waiting {
+			if best != nil && !ahead(in, best) {
+				break
+			}
+			if !candidate(a, in, q) {
+				continue
+			}
+			if len(in.offers) > 0 {
+				if _, s := e.strategyOf(in); s != StrategyRingAll {
+					continue
+				}
+			}
+			if in.preferred != "" && in.preferred != a.cfg.ID && len(in.offers) == 0 {
+				if p := e.agents[in.preferred]; p != nil && p.freeFor(in.ch) && !in.skip[p.cfg.ID] && e.eligibleAny(p, in) {
+					continue // it goes to its preferred agent
+				}
+			}
+			if in.skip[a.cfg.ID] && e.othersCould(in) {
+				continue
+			}
+			best, bestQ = in, q
+			break
+		}
+	}
+	if best != nil {
+		e.offerVia(a, best, bestQ)
+	}
+}
+
+// --- positions and agent states ---
+
+// Flush pushes the positions and agent states that changed since the last
+// call. The loop calls it once per batch of inputs, so bursts coalesce.
+func (e *Engine) Flush() {
+	for _, a := range e.dirtyAg {
+		if !a.dirty || e.agents[a.cfg.ID] != a {
+			continue
+		}
+		a.dirty = false
+		if s := a.derive(); s != a.state {
+			a.state, a.stateSince = s, e.now
+		}
+		for _, q := range a.queues {
+			q.dirty = true // capacity changed: estimates change
+		}
+		k := infoKey{presence: a.presence, reason: a.reason, state: a.state, holds: len(a.holds), handled: a.handled}
+		if a.offer != nil {
+			k.offer = a.offer.id
+		}
+		if k != a.lastInfo {
+			a.lastInfo = k
+			e.emit(a.info())
+		}
+	}
+	e.dirtyAg = e.dirtyAg[:0]
+	for _, q := range e.queues {
+		if q.dirty {
+			q.dirty = false
+			e.positions(q)
+		}
+	}
+}
+
+// EstimateGranularity is how much an estimated wait must move before a new
+// Position is pushed when the position itself did not change.
+const EstimateGranularity = 5 * time.Second
+
+func (e *Engine) positions(q *queue) {
+	type capa struct{ slots, free int }
+	var caps map[Channel]capa
+	pos := 0
+	for _, in := range q.waiting {
+		if in.home != q || in.status != StatusWaiting {
+			continue
+		}
+		pos++
+		if caps == nil {
+			caps = make(map[Channel]capa, 2)
+		}
+		c, ok := caps[in.ch]
+		if !ok {
+			for _, a := range q.members {
+				if a.presence != PresenceAvailable || !reqOK(a, in, q) {
+					continue
+				}
+				c.slots += a.cfg.Capacity[in.ch]
+				if a.freeFor(in.ch) {
+					c.free++
+				}
+			}
+			caps[in.ch] = c
+		}
+		ewt := estimate(q.aht, pos, c.slots, c.free)
+		d := ewt - in.lastEWT
+		if pos != in.lastPos || (ewt < 0) != (in.lastEWT < 0) || d >= EstimateGranularity || d <= -EstimateGranularity {
+			in.lastPos, in.lastEWT = pos, ewt
+			e.emit(Position{Interaction: in.id, Queue: q.cfg.ID, Position: pos, EstimatedWait: ewt})
+		}
+	}
+}
+
+// estimate is the expected wait of the interaction at position pos:
+//
+//	EWT = AHT × (pos − free) / slots
+//
+// where AHT is the queue's recent average handle time (an exponentially
+// weighted mean, weight 1/8 for the newest), slots the total capacity for
+// the channel of the available agents who qualify, and free how many of
+// them could be offered something now. Interactions that a free agent can
+// take now wait 0; with no slots at all the estimate is unknown (-1). It is
+// rounded up to whole seconds.
+func estimate(aht time.Duration, pos, slots, free int) time.Duration {
+	if slots == 0 {
+		return -1
+	}
+	if pos <= free {
+		return 0
+	}
+	w := time.Duration(int64(aht) * int64(pos-free) / int64(slots))
+	return (w + time.Second - 1).Truncate(time.Second)
+}

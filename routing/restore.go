@@ -1,0 +1,147 @@
+package routing
+
+import (
+	"fmt"
+	"time"
+)
+
+// RestoreState is what a restart brings back from the store.
+type RestoreState struct {
+	// LastSeq is the highest stored event number; new events go on from it.
+	LastSeq int64
+	Queues  []QueueConfig
+	Agents  []AgentRestore
+	// Interactions are the open ones, highest priority first, then by the
+	// time they entered their queue.
+	Interactions []InteractionInfo
+	// Stats, when not nil, are the counters replayed from the event log.
+	Stats *Stats
+}
+
+// AgentRestore is an agent with the presence it had chosen.
+type AgentRestore struct {
+	Config   AgentConfig
+	Presence Presence
+	Reason   string
+	Since    time.Time
+}
+
+// Restore rebuilds an empty engine after a restart. Waiting and parked
+// interactions come back in order with their waiting time (steps that fell
+// due meanwhile apply at once; an overdue maximum wait fires on the next
+// input). Offers are not restored, so no agent stays offered: the
+// interactions are offered again. Connected interactions come back to their
+// agent. What cannot be restored (its queue or agent is gone) is closed with
+// reason restart; an interaction in wrap-up is finished.
+func (e *Engine) Restore(now time.Time, s RestoreState) error {
+	if len(e.queues) > 0 || len(e.agents) > 0 || len(e.inters) > 0 {
+		return errf(CodeWrongState, "restore needs an empty engine")
+	}
+	e.now = now
+	e.seq = s.LastSeq
+	if s.Stats != nil {
+		e.stats = s.Stats
+		e.stats.sl = e.serviceLevel
+	}
+	for _, q := range s.Queues {
+		if err := e.setQueue(q); err != nil {
+			return fmt.Errorf("restore queue %s: %w", q.ID, err)
+		}
+	}
+	for _, ar := range s.Agents {
+		if err := e.setAgent(ar.Config); err != nil {
+			return fmt.Errorf("restore agent %s: %w", ar.Config.ID, err)
+		}
+		a := e.agents[ar.Config.ID]
+		switch ar.Presence {
+		case PresenceAvailable, PresenceAway:
+			a.presence, a.reason = ar.Presence, ar.Reason
+		}
+		a.presenceSince = ar.Since
+		a.lastActivity = ar.Since
+	}
+	for _, info := range s.Interactions {
+		e.restoreInteraction(info)
+	}
+	for _, q := range e.queues {
+		c := e.stats.queue(q.cfg.ID)
+		c.Waiting = 0
+	}
+	for _, in := range e.inters {
+		if in.status == StatusWaiting || in.status == StatusParked {
+			e.stats.queue(in.home.cfg.ID).Waiting++
+		}
+	}
+	for _, a := range e.agents {
+		e.wantAgent(a)
+	}
+	e.settle()
+	return nil
+}
+
+func (e *Engine) restoreInteraction(info InteractionInfo) {
+	q := e.queues[info.Queue]
+	closeIt := func(t EventType, a AgentID) {
+		ev := Event{Type: t, Interaction: info.ID, Queue: info.Queue, Channel: info.Channel, Agent: a, Reason: ReasonRestart}
+		if t == EvEnded && !info.AcceptedAt.IsZero() {
+			ev.Handle = e.now.Sub(info.AcceptedAt)
+		} else {
+			ev.Wait = e.now.Sub(info.EnqueuedAt)
+			e.emit(Left{Interaction: info.ID, Queue: info.Queue, Reason: ReasonRestart})
+		}
+		e.event(ev)
+		info.Status, info.EndedAt, info.EndReason = StatusEnded, e.now, ReasonRestart
+		e.emit(info)
+	}
+	if info.ID == "" || e.inters[info.ID] != nil {
+		return
+	}
+	switch info.Status {
+	case StatusWaiting, StatusParked:
+		if q == nil {
+			closeIt(EvClosed, "")
+			return
+		}
+	case StatusConnected:
+		a := e.agents[info.Agent]
+		if q == nil || a == nil {
+			closeIt(EvEnded, info.Agent)
+			return
+		}
+	case StatusWrapUp:
+		info.Status = StatusEnded
+		e.emit(info)
+		return
+	default:
+		return
+	}
+	e.order++
+	in := &interaction{
+		id: info.ID, ch: info.Channel, home: q, own: info.Skills, preferred: info.PreferredAgent,
+		prio: info.Priority, arrival: info.EnqueuedAt, order: e.order, status: info.Status, lastPos: -1,
+		accepted: info.AcceptedAt,
+	}
+	in.req = joinReqs(q.cfg.Skills, in.own)
+	e.inters[in.id] = in
+	switch info.Status {
+	case StatusConnected:
+		a := e.agents[info.Agent]
+		in.owner = a
+		a.holds = append(a.holds, in)
+		return
+	case StatusWaiting:
+		in.addToList(q)
+	case StatusParked:
+		e.parked++
+	}
+	for in.step < len(q.cfg.Steps) && !in.arrival.Add(q.cfg.Steps[in.step].After).After(e.now) {
+		e.applyStep(in, false)
+	}
+	if in.status == StatusParked {
+		in.removeFromLists()
+	}
+	e.armWaitTimers(in)
+	if in.status == StatusWaiting {
+		e.wantMatch(in)
+	}
+}

@@ -1,0 +1,244 @@
+package routing
+
+import (
+	"slices"
+	"time"
+)
+
+// QueueCounters are a queue's statistics since the log began. All are
+// computed from events alone, so replaying the event log rebuilds them.
+type QueueCounters struct {
+	Waiting      int64         // waiting now (parked included)
+	Entered      int64         // interactions that entered the queue
+	Offers       int64         // offers made to agents
+	Answered     int64         // accepted or taken from the parked list
+	AnsweredInSL int64         // answered within the service-level threshold
+	Abandoned    int64         // the customer left while waiting
+	TimedOut     int64         // left after the queue's maximum wait
+	NoAgents     int64         // left because nobody was logged in
+	Closed       int64         // closed at a restart
+	Transferred  int64         // transferred away by an agent
+	Handled      int64         // ended after being answered
+	AnswerWait   time.Duration // total wait of the answered ones
+	HandleTime   time.Duration // total handle time of the handled ones
+}
+
+// ServiceLevel is the share of interactions answered within the threshold
+// among those that finished waiting by being answered, abandoned or timing
+// out: AnsweredInSL / (Answered + Abandoned + TimedOut). It is 1 when none
+// did.
+func (c QueueCounters) ServiceLevel() float64 {
+	d := c.Answered + c.Abandoned + c.TimedOut
+	if d == 0 {
+		return 1
+	}
+	return float64(c.AnsweredInSL) / float64(d)
+}
+
+// AverageSpeedOfAnswer is AnswerWait / Answered.
+func (c QueueCounters) AverageSpeedOfAnswer() time.Duration {
+	if c.Answered == 0 {
+		return 0
+	}
+	return c.AnswerWait / time.Duration(c.Answered)
+}
+
+// AverageHandleTime is HandleTime / Handled.
+func (c QueueCounters) AverageHandleTime() time.Duration {
+	if c.Handled == 0 {
+		return 0
+	}
+	return c.HandleTime / time.Duration(c.Handled)
+}
+
+// AgentCounters are an agent's statistics since the log began.
+type AgentCounters struct {
+	Offers   int64 // offers received
+	Accepted int64 // offers accepted and parked interactions taken
+	Declined int64
+	Missed   int64 // offers let lapse
+	Handled  int64 // interactions ended while with the agent
+}
+
+// Stats folds events into counters. It is what the engine keeps live and
+// what a replay of the stored event log rebuilds.
+type Stats struct {
+	sl     func(QueueID) time.Duration
+	Queues map[QueueID]*QueueCounters
+	Agents map[AgentID]*AgentCounters
+}
+
+// NewStats returns empty statistics; sl gives each queue's service-level
+// threshold.
+func NewStats(sl func(QueueID) time.Duration) *Stats {
+	return &Stats{sl: sl, Queues: make(map[QueueID]*QueueCounters), Agents: make(map[AgentID]*AgentCounters)}
+}
+
+func (s *Stats) queue(id QueueID) *QueueCounters {
+	c := s.Queues[id]
+	if c == nil {
+		c = &QueueCounters{}
+		s.Queues[id] = c
+	}
+	return c
+}
+
+func (s *Stats) agent(id AgentID) *AgentCounters {
+	c := s.Agents[id]
+	if c == nil {
+		c = &AgentCounters{}
+		s.Agents[id] = c
+	}
+	return c
+}
+
+// Apply folds one event into the counters.
+func (s *Stats) Apply(ev Event) {
+	if ev.Type == EvAgentState {
+		return
+	}
+	q := s.queue(ev.Queue)
+	switch ev.Type {
+	case EvEntered:
+		q.Entered++
+		q.Waiting++
+	case EvOffered:
+		q.Offers++
+		s.agent(ev.Agent).Offers++
+	case EvAccepted, EvTaken:
+		q.Waiting--
+		q.Answered++
+		q.AnswerWait += ev.Wait
+		if ev.Wait <= s.sl(ev.Queue) {
+			q.AnsweredInSL++
+		}
+		s.agent(ev.Agent).Accepted++
+	case EvDeclined:
+		s.agent(ev.Agent).Declined++
+	case EvOfferTimeout:
+		s.agent(ev.Agent).Missed++
+	case EvAbandoned:
+		q.Waiting--
+		q.Abandoned++
+	case EvTimedOut:
+		q.Waiting--
+		q.TimedOut++
+	case EvNoAgents:
+		q.Waiting--
+		q.NoAgents++
+	case EvClosed:
+		q.Waiting--
+		q.Closed++
+	case EvTransferred:
+		q.Transferred++
+	case EvEnded:
+		q.Handled++
+		q.HandleTime += ev.Handle
+		if ev.Agent != "" {
+			s.agent(ev.Agent).Handled++
+		}
+	}
+}
+
+// Clone returns a deep copy.
+func (s *Stats) Clone() *Stats {
+	c := NewStats(s.sl)
+	for k, v := range s.Queues {
+		cp := *v
+		c.Queues[k] = &cp
+	}
+	for k, v := range s.Agents {
+		cp := *v
+		c.Agents[k] = &cp
+	}
+	return c
+}
+
+// QueueView is a queue as a supervisor sees it.
+type QueueView struct {
+	ID              QueueID
+	Name            string
+	Waiting         int // waiting for an offer or offered, parked excluded
+	Parked          int
+	LongestWait     time.Duration
+	AgentsLoggedIn  int
+	AgentsAvailable int // with free capacity and presence available
+	HandleEstimate  time.Duration
+	ServiceLevelT   time.Duration
+	Counters        QueueCounters
+}
+
+// QueueViews returns every queue's live view, ordered by id.
+func (e *Engine) QueueViews() []QueueView {
+	views := make([]QueueView, 0, len(e.queues))
+	longest := make(map[*queue]time.Time)
+	parked := make(map[*queue]int)
+	for _, in := range e.inters {
+		if in.status != StatusWaiting && in.status != StatusParked {
+			continue
+		}
+		if in.status == StatusParked {
+			parked[in.home]++
+		}
+		if t, ok := longest[in.home]; !ok || in.arrival.Before(t) {
+			longest[in.home] = in.arrival
+		}
+	}
+	for _, q := range e.queues {
+		v := QueueView{ID: q.cfg.ID, Name: q.cfg.Name, Parked: parked[q], HandleEstimate: q.aht, ServiceLevelT: q.cfg.ServiceLevel}
+		if c := e.stats.Queues[q.cfg.ID]; c != nil {
+			v.Counters = *c
+		}
+		for _, in := range q.waiting {
+			if in.home == q && in.status == StatusWaiting {
+				v.Waiting++
+			}
+		}
+		if t, ok := longest[q]; ok {
+			v.LongestWait = e.now.Sub(t)
+		}
+		for _, a := range q.members {
+			if a.presence != PresenceOffline {
+				v.AgentsLoggedIn++
+			}
+			if a.presence == PresenceAvailable && a.offer == nil && a.derive() != StateBusy {
+				v.AgentsAvailable++
+			}
+		}
+		views = append(views, v)
+	}
+	slices.SortFunc(views, func(a, b QueueView) int {
+		if a.ID < b.ID {
+			return -1
+		}
+		if a.ID > b.ID {
+			return 1
+		}
+		return 0
+	})
+	return views
+}
+
+// AgentViews returns every agent's state, ordered by id.
+func (e *Engine) AgentViews() []AgentInfo {
+	out := make([]AgentInfo, 0, len(e.agents))
+	for _, a := range e.agents {
+		if s := a.derive(); s != a.state {
+			a.state, a.stateSince = s, e.now
+		}
+		out = append(out, a.info())
+	}
+	slices.SortFunc(out, func(x, y AgentInfo) int {
+		if x.ID < y.ID {
+			return -1
+		}
+		if x.ID > y.ID {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Now is the engine's current time: the latest time it was given.
+func (e *Engine) Now() time.Time { return e.now }
