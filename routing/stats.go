@@ -69,8 +69,11 @@ type Stats struct {
 }
 
 // NewStats returns empty statistics; sl gives each queue's service-level
-// threshold.
+// threshold (nil: DefaultServiceLevel for every queue).
 func NewStats(sl func(QueueID) time.Duration) *Stats {
+	if sl == nil {
+		sl = func(QueueID) time.Duration { return DefaultServiceLevel }
+	}
 	return &Stats{sl: sl, Queues: make(map[QueueID]*QueueCounters), Agents: make(map[AgentID]*AgentCounters)}
 }
 
