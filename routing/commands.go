@@ -146,59 +146,86 @@ const (
 	tMaxWait
 	tStep
 	tWrapUp
+	tPositions
 )
 
-// timer is an entry of the engine's deadline heap. It is checked against
-// the generation of what it refers to when it fires, so cancelling is just
-// bumping a generation.
+// timer is an entry of the engine's deadline heap. Whoever arms a timer
+// keeps the pointer and removes it when it no longer applies, so the heap
+// only holds live deadlines.
 type timer struct {
 	at   time.Time
 	kind timerKind
 	in   *interaction
 	ag   *agent
-	gen  uint64
+	q    *queue
+	idx  int
 }
 
-type timerHeap []timer
+type timerHeap []*timer
 
 func (h timerHeap) less(i, j int) bool { return h[i].at.Before(h[j].at) }
 
-func (h *timerHeap) push(t timer) {
-	*h = append(*h, t)
-	s := *h
-	i := len(s) - 1
+func (h timerHeap) swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].idx, h[j].idx = i, j
+}
+
+func (h timerHeap) up(i int) {
 	for i > 0 {
 		p := (i - 1) / 2
-		if !s.less(i, p) {
+		if !h.less(i, p) {
 			break
 		}
-		s[i], s[p] = s[p], s[i]
+		h.swap(i, p)
 		i = p
 	}
 }
 
-func (h *timerHeap) pop() timer {
-	s := *h
-	top := s[0]
-	n := len(s) - 1
-	s[0] = s[n]
-	s[n] = timer{}
-	s = s[:n]
-	i := 0
+func (h timerHeap) down(i int) {
+	n := len(h)
 	for {
 		l, r, m := 2*i+1, 2*i+2, i
-		if l < n && s.less(l, m) {
+		if l < n && h.less(l, m) {
 			m = l
 		}
-		if r < n && s.less(r, m) {
+		if r < n && h.less(r, m) {
 			m = r
 		}
 		if m == i {
-			break
+			return
 		}
-		s[i], s[m] = s[m], s[i]
+		h.swap(i, m)
 		i = m
 	}
-	*h = s
-	return top
+}
+
+func (h *timerHeap) push(t *timer) {
+	t.idx = len(*h)
+	*h = append(*h, t)
+	h.up(t.idx)
+}
+
+// remove takes t out of the heap; a nil or already removed t is fine.
+func (h *timerHeap) remove(t *timer) {
+	if t == nil || t.idx < 0 || t.idx >= len(*h) || (*h)[t.idx] != t {
+		return
+	}
+	s := *h
+	i, n := t.idx, len(s)-1
+	if i != n {
+		s.swap(i, n)
+	}
+	s[n] = nil
+	*h = s[:n]
+	if i != n {
+		h.down(i)
+		h.up(i)
+	}
+	t.idx = -1
+}
+
+func (h *timerHeap) pop() *timer {
+	t := (*h)[0]
+	h.remove(t)
+	return t
 }

@@ -11,7 +11,14 @@ type EngineConfig struct {
 	// MaxMissedOffers is how many offers in a row an agent may let lapse
 	// before being set away with reason "missed offers". Default 2.
 	MaxMissedOffers int
+	// PositionInterval is the shortest time between two pushes of a
+	// queue's changed positions (default 1 s; negative: push at every
+	// flush). A new interaction gets its first position at once.
+	PositionInterval time.Duration
 }
+
+// DefaultPositionInterval is the default EngineConfig.PositionInterval.
+const DefaultPositionInterval = time.Second
 
 // Engine is the routing state and its rules. It is not safe for concurrent
 // use: Loop owns one on a single goroutine. Every input carries the current
@@ -31,15 +38,20 @@ type Engine struct {
 	pendIn  []*interaction
 	pendAg  []*agent
 	dirtyAg []*agent
-	dirtyQ  []*queue
 	stats   *Stats
-	known   map[Skill]bool
+	// readyDirty are agents whose ready flag may be stale; syncReady
+	// brings them up to date before anything reads the ready lists.
+	readyDirty []*agent
+	known      map[Skill]bool
 }
 
 // NewEngine returns an empty engine.
 func NewEngine(cfg EngineConfig) *Engine {
 	if cfg.MaxMissedOffers <= 0 {
 		cfg.MaxMissedOffers = DefaultMaxMissedOffers
+	}
+	if cfg.PositionInterval == 0 {
+		cfg.PositionInterval = DefaultPositionInterval
 	}
 	e := &Engine{
 		cfg:    cfg,
@@ -138,9 +150,18 @@ func (e *Engine) advance(now time.Time) {
 	}
 }
 
-func (e *Engine) at(d time.Duration, t timer) {
-	t.at = e.now.Add(d)
+// arm schedules a timer at time at.
+func (e *Engine) arm(at time.Time, k timerKind, in *interaction, a *agent) *timer {
+	t := &timer{at: at, kind: k, in: in, ag: a}
 	e.timers.push(t)
+	return t
+}
+
+// stopWaitTimers removes the timers that only apply while waiting.
+func (e *Engine) stopWaitTimers(in *interaction) {
+	e.timers.remove(in.waitT)
+	e.timers.remove(in.stepT)
+	in.waitT, in.stepT = nil, nil
 }
 
 func (e *Engine) emit(f Effect) { e.out = append(e.out, f) }
@@ -164,6 +185,10 @@ func (e *Engine) inEvent(t EventType, in *interaction, a *agent) Event {
 func (e *Engine) changed(in *interaction) { e.emit(in.info()) }
 
 func (e *Engine) touch(a *agent) {
+	if !a.readyQueued {
+		a.readyQueued = true
+		e.readyDirty = append(e.readyDirty, a)
+	}
 	if !a.dirty {
 		a.dirty = true
 		e.dirtyAg = append(e.dirtyAg, a)
@@ -171,7 +196,20 @@ func (e *Engine) touch(a *agent) {
 }
 
 func (e *Engine) wantMatch(in *interaction) { e.pendIn = append(e.pendIn, in) }
-func (e *Engine) wantAgent(a *agent)        { e.pendAg = append(e.pendAg, a); e.touch(a) }
+
+// syncReady updates the ready lists for the agents that changed. It is
+// lazy because an agent freed by an end is usually offered something at
+// once, and flipping it in and out of every queue's list would be waste.
+func (e *Engine) syncReady() {
+	for _, a := range e.readyDirty {
+		a.readyQueued = false
+		if e.agents[a.cfg.ID] == a {
+			a.syncReady()
+		}
+	}
+	e.readyDirty = e.readyDirty[:0]
+}
+func (e *Engine) wantAgent(a *agent) { e.pendAg = append(e.pendAg, a); e.touch(a) }
 
 // --- configuration ---
 
@@ -186,6 +224,7 @@ func (e *Engine) setQueue(c QueueConfig) error {
 		e.queues[c.ID] = q
 	} else {
 		q.cfg = c
+		q.invalidate()
 		if q.ahtN == 0 {
 			q.aht = c.DefaultHandleTime
 		}
@@ -217,6 +256,7 @@ func (e *Engine) removeQueue(id QueueID) error {
 	for _, a := range slices.Clone(q.members) {
 		q.setMember(a, false)
 	}
+	e.timers.remove(q.posT)
 	delete(e.queues, id)
 	e.known = nil
 	return nil
@@ -232,9 +272,12 @@ func (e *Engine) setAgent(c AgentConfig) error {
 		a = &agent{presence: PresenceOffline, presenceSince: e.now, state: StateOffline, stateSince: e.now, lastActivity: e.now}
 		e.agents[c.ID] = a
 	}
-	a.cfg = c
+	a.setConfig(c)
 	for _, q := range e.queues {
 		q.setMember(a, q.qualifies(a))
+	}
+	for _, q := range a.queues {
+		q.invalidate() // capacity may have changed
 	}
 	e.wantAgent(a)
 	e.known = nil
@@ -252,6 +295,7 @@ func (e *Engine) removeAgent(id AgentID) error {
 	for _, q := range slices.Clone(a.queues) {
 		q.setMember(a, false)
 	}
+	a.ready = false
 	delete(e.agents, id)
 	e.known = nil
 	return nil
@@ -298,6 +342,9 @@ func (e *Engine) setPresence(a *agent, p Presence, reason string) {
 	}
 	was := a.presence
 	a.presence, a.reason, a.presenceSince = p, reason, e.now
+	for _, q := range a.queues {
+		q.invalidate()
+	}
 	e.event(Event{Type: EvAgentState, Agent: a.cfg.ID, State: p, Reason: Reason(reason)})
 	e.touch(a)
 	if p == PresenceAvailable {
@@ -397,11 +444,11 @@ func (e *Engine) enqueue(c Enqueue) error {
 
 // place puts in into q as a newly waiting interaction.
 func (e *Engine) place(in *interaction, q *queue) {
-	in.home, in.arrival, in.status, in.step = q, e.now, StatusWaiting, 0
+	in.home, in.arrival, in.arrNs, in.status, in.step = q, e.now, e.now.UnixNano(), StatusWaiting, 0
 	in.req = joinReqs(q.cfg.Skills, in.own)
 	in.skip, in.expired, in.overflow = nil, nil, nil
 	in.lastPos = -1
-	in.gen++
+	e.stopWaitTimers(in)
 	in.addToList(q)
 	ev := e.inEvent(EvEntered, in, nil)
 	ev.Priority = in.prio
@@ -413,16 +460,24 @@ func (e *Engine) place(in *interaction, q *queue) {
 	}
 	e.armWaitTimers(in)
 	e.wantMatch(in)
+	e.firstPosition(in)
+}
+
+// firstPosition tells a newly waiting interaction where it stands without
+// waiting for the queue's next push.
+func (e *Engine) firstPosition(in *interaction) {
+	q := in.home
+	pos := q.positionOf(in)
+	ewt := estimate(q.aht, pos, q.slotsFor(in.ch))
+	in.lastPos, in.lastEWT = pos, ewt
+	e.emit(Position{Interaction: in.id, Queue: q.cfg.ID, Position: pos, EstimatedWait: ewt})
 }
 
 func (e *Engine) armWaitTimers(in *interaction) {
-	q := in.home
-	if q.cfg.MaxWait > 0 {
-		e.timers.push(timer{at: in.arrival.Add(q.cfg.MaxWait), kind: tMaxWait, in: in, gen: in.gen})
+	if q := in.home; q.cfg.MaxWait > 0 {
+		in.waitT = e.arm(in.arrival.Add(q.cfg.MaxWait), tMaxWait, in, nil)
 	}
-	if in.step < len(q.cfg.Steps) {
-		e.timers.push(timer{at: in.arrival.Add(q.cfg.Steps[in.step].After), kind: tStep, in: in, gen: in.gen})
-	}
+	e.armStep(in)
 }
 
 // answerable finds a's offer of in, or says why there is none.
@@ -455,7 +510,7 @@ func (e *Engine) accept(agentID AgentID, id InteractionID) error {
 		return err
 	}
 	a.missed = 0
-	in.removeOffer(o)
+	in.removeOffer(&e.timers, o)
 	a.lastActivity = e.now
 	if o.xfer {
 		e.acceptTransfer(a, in, o)
@@ -465,7 +520,7 @@ func (e *Engine) accept(agentID AgentID, id InteractionID) error {
 		e.endOffer(in, other, ReasonTaken)
 	}
 	in.removeFromLists()
-	in.gen++
+	e.stopWaitTimers(in)
 	in.status, in.owner, in.accepted = StatusConnected, a, e.now
 	a.holds = append(a.holds, in)
 	e.touch(a)
@@ -483,7 +538,7 @@ func (e *Engine) decline(agentID AgentID, id InteractionID) error {
 		return err
 	}
 	a.missed = 0
-	in.removeOffer(o)
+	in.removeOffer(&e.timers, o)
 	e.skip(in, a, false)
 	e.event(e.inEvent(EvDeclined, in, a))
 	e.afterLostOffer(in, o)
@@ -528,7 +583,7 @@ func (e *Engine) park(agentID AgentID, id InteractionID) error {
 		return errf(CodeWrongState, "a transfer cannot be parked; decline it instead")
 	}
 	a.missed = 0
-	in.removeOffer(o)
+	in.removeOffer(&e.timers, o)
 	for _, other := range slices.Clone(in.offers) {
 		e.endOffer(in, other, ReasonWithdrawn)
 	}
@@ -563,7 +618,7 @@ func (e *Engine) take(agentID AgentID, id InteractionID) error {
 		return errf(CodeNoCapacity, "agent %s has no free %s capacity", agentID, in.ch)
 	}
 	e.parked--
-	in.gen++
+	e.stopWaitTimers(in)
 	in.status, in.owner, in.accepted = StatusConnected, a, e.now
 	a.holds = append(a.holds, in)
 	a.lastActivity = e.now
@@ -600,7 +655,7 @@ func (e *Engine) leave(in *interaction, t EventType, r Reason) {
 	if in.status == StatusParked {
 		e.parked--
 	}
-	in.gen++
+	e.stopWaitTimers(in)
 	ev := e.inEvent(t, in, nil)
 	ev.Wait = e.now.Sub(in.arrival)
 	ev.Reason = r
@@ -651,13 +706,12 @@ func (e *Engine) end(id InteractionID) error {
 		q.aht += (handle - q.aht) / 8
 	}
 	q.ahtN++
-	q.dirty = true
+	q.dirty = true // the estimates change with the handle time
 	a.handled++
 	in.ended, in.endReason = e.now, ReasonEnded
 	if q.cfg.WrapUp > 0 {
 		in.status = StatusWrapUp
-		in.wrapGen++
-		e.at(q.cfg.WrapUp, timer{kind: tWrapUp, in: in, ag: a, gen: in.wrapGen})
+		in.wrapT = e.arm(e.now.Add(q.cfg.WrapUp), tWrapUp, in, a)
 		e.touch(a)
 		e.changed(in)
 		return nil
@@ -667,6 +721,8 @@ func (e *Engine) end(id InteractionID) error {
 }
 
 func (e *Engine) finish(in *interaction) {
+	e.timers.remove(in.wrapT)
+	in.wrapT = nil
 	a := in.owner
 	a.drop(in)
 	a.lastActivity = e.now
@@ -700,15 +756,17 @@ func (e *Engine) wrapUpDone(agentID AgentID, id InteractionID) error {
 
 func (e *Engine) offer(a *agent, in *interaction, via *queue, isXfer, consult bool) {
 	e.tick++
-	o := &offer{ag: a, deadline: e.now.Add(via.cfg.OfferTimeout), gen: e.tick, xfer: isXfer, consult: consult, via: via}
+	o := &offer{ag: a, deadline: e.now.Add(via.cfg.OfferTimeout), xfer: isXfer, consult: consult, via: via}
+	o.t = e.arm(o.deadline, tOffer, in, a)
 	in.offers = append(in.offers, o)
 	a.offer = in
-	if a.rr == nil {
-		a.rr = make(map[QueueID]uint64)
+	if via.cfg.Strategy == StrategyRoundRobin {
+		if a.rr == nil {
+			a.rr = make(map[QueueID]uint64)
+		}
+		a.rr[via.cfg.ID] = e.tick
 	}
-	a.rr[via.cfg.ID] = e.tick
 	e.touch(a)
-	e.timers.push(timer{at: o.deadline, kind: tOffer, in: in, ag: a, gen: o.gen})
 	ev := e.inEvent(EvOffered, in, a)
 	e.event(ev)
 	f := Offer{Interaction: in.id, Agent: a.cfg.ID, Queue: via.cfg.ID, Channel: in.ch, Deadline: o.deadline, Transfer: isXfer, Consult: consult}
@@ -723,7 +781,7 @@ func (e *Engine) endOffer(in *interaction, o *offer, r Reason) {
 	if o == nil {
 		return
 	}
-	in.removeOffer(o)
+	in.removeOffer(&e.timers, o)
 	ev := e.inEvent(EvOfferWithdrawn, in, o.ag)
 	ev.Reason = r
 	e.event(ev)
@@ -734,7 +792,11 @@ func (e *Engine) endOffer(in *interaction, o *offer, r Reason) {
 	}
 }
 
-func (e *Engine) fire(t timer) {
+func (e *Engine) fire(t *timer) {
+	if t.kind == tPositions {
+		t.q.posT = nil // the next Flush pushes
+		return
+	}
 	in := t.in
 	if e.inters[in.id] != in {
 		return
@@ -742,11 +804,11 @@ func (e *Engine) fire(t timer) {
 	switch t.kind {
 	case tOffer:
 		o := in.offerTo(t.ag)
-		if o == nil || o.gen != t.gen {
+		if o == nil || o.t != t {
 			return
 		}
 		a := t.ag
-		in.removeOffer(o)
+		in.removeOffer(&e.timers, o)
 		e.skip(in, a, true)
 		e.event(e.inEvent(EvOfferTimeout, in, a))
 		e.emit(OfferEnded{Interaction: in.id, Agent: a.cfg.ID, Reason: ReasonExpired})
@@ -757,18 +819,24 @@ func (e *Engine) fire(t timer) {
 		}
 		e.wantAgent(a)
 	case tMaxWait:
-		if t.gen == in.gen && (in.status == StatusWaiting || in.status == StatusParked) {
+		in.waitT = nil
+		if in.status == StatusWaiting || in.status == StatusParked {
 			e.leave(in, EvTimedOut, ReasonTimeout)
 		}
 	case tStep:
-		if t.gen != in.gen || in.status != StatusWaiting {
+		in.stepT = nil
+		if in.status != StatusWaiting && in.status != StatusParked {
 			return
 		}
 		e.applyStep(in, true)
+		if in.status == StatusParked {
+			in.removeFromLists()
+		}
 		e.armStep(in)
 		e.wantMatch(in)
 	case tWrapUp:
-		if t.gen == in.wrapGen && in.status == StatusWrapUp {
+		in.wrapT = nil
+		if in.status == StatusWrapUp {
 			e.event(e.inEvent(EvWrapUpDone, in, in.owner))
 			e.finish(in)
 		}
@@ -777,7 +845,7 @@ func (e *Engine) fire(t timer) {
 
 func (e *Engine) armStep(in *interaction) {
 	if in.step < len(in.home.cfg.Steps) {
-		e.timers.push(timer{at: in.arrival.Add(in.home.cfg.Steps[in.step].After), kind: tStep, in: in, gen: in.gen})
+		in.stepT = e.arm(in.arrival.Add(in.home.cfg.Steps[in.step].After), tStep, in, nil)
 	}
 }
 

@@ -641,3 +641,27 @@ func TestBadInputReturnsTypedErrorsAndChangesNothing(t *testing.T) {
 	h.wantErr(Accept{Agent: offered, Interaction: "x"}, CodeAlreadyAccepted)
 	h.wantErr(Transfer{Agent: other, Interaction: "x", ToAgent: offered}, CodeNotAssigned)
 }
+
+func TestPositionPushesAreCoalescedPerQueue(t *testing.T) {
+	h := newHarness(t)
+	h.e.cfg.PositionInterval = time.Second
+	h.queue(QueueConfig{ID: "q"})
+	h.must(SetAgent{Config: AgentConfig{ID: "a", Capacity: map[Channel]int{ChannelVoice: 1}}}, SetPresence{Agent: "a", Presence: PresenceAvailable})
+	h.enqueue("busy", "q", ChannelVoice)
+	h.must(Accept{Agent: "a", Interaction: "busy"})
+	h.enqueue("x", "q", ChannelVoice)
+	h.clear()
+	h.enqueue("y", "q", ChannelVoice) // a newcomer is told its place at once
+	if p := effectsOf[Position](h.effs); len(p) != 1 || p[0].Interaction != "y" || p[0].Position != 2 {
+		t.Fatalf("first position %+v", p)
+	}
+	h.clear()
+	h.must(Abandon{Interaction: "x"}) // y moves up, pushed within the interval
+	if p := effectsOf[Position](h.effs); len(p) != 0 {
+		t.Fatalf("pushed before the interval: %+v", p)
+	}
+	h.advance(time.Second)
+	if p := effectsOf[Position](h.effs); len(p) != 1 || p[0].Interaction != "y" || p[0].Position != 1 {
+		t.Fatalf("after the interval %+v", p)
+	}
+}

@@ -24,7 +24,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	return &harness{t: t, e: NewEngine(EngineConfig{}), now: t0}
+	return &harness{t: t, e: NewEngine(EngineConfig{PositionInterval: -1}), now: t0}
 }
 
 func (h *harness) do(c Command) error {

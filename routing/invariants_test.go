@@ -208,11 +208,22 @@ func randomRun(t *testing.T, seed uint64, steps int) {
 
 func checkInvariants(t *testing.T, e *Engine) {
 	t.Helper()
+	e.syncReady()
 	for _, a := range e.agents {
 		for ch, c := range a.cfg.Capacity {
 			n, _ := a.used(ch)
 			if n > c {
 				t.Fatalf("agent %s uses %d of %d %s slots", a.cfg.ID, n, c, ch)
+			}
+		}
+		wasReady := a.ready
+		a.syncReady()
+		if a.ready != wasReady {
+			t.Fatalf("agent %s ready flag was stale after syncReady (%v)", a.cfg.ID, wasReady)
+		}
+		for _, q := range a.queues {
+			if _, in := a.readyAt[q]; in != a.ready || (a.ready && q.ready[a.readyAt[q]] != a) {
+				t.Fatalf("agent %s ready list of %s is out of step", a.cfg.ID, q.cfg.ID)
 			}
 		}
 		if a.offer != nil && a.offer.offerTo(a) == nil {
@@ -222,6 +233,22 @@ func checkInvariants(t *testing.T, e *Engine) {
 			if in.owner != a && in.consult != a {
 				t.Fatalf("agent %s holds %s which is with somebody else", a.cfg.ID, in.id)
 			}
+		}
+	}
+	for i, tm := range e.timers {
+		if tm.kind == tPositions {
+			if tm.q.posT != tm || tm.idx != i {
+				t.Fatalf("position timer %d is stale", i)
+			}
+			continue
+		}
+		in := tm.in
+		live := e.inters[in.id] == in && (tm == in.waitT || tm == in.stepT || tm == in.wrapT)
+		for _, o := range in.offers {
+			live = live || o.t == tm
+		}
+		if !live || tm.idx != i {
+			t.Fatalf("timer %d (kind %d for %s) is stale", i, tm.kind, in.id)
 		}
 	}
 	waiting := map[QueueID]int64{}

@@ -2,6 +2,7 @@ package routing
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -45,7 +46,7 @@ func (e *Engine) transfer(c Transfer) error {
 			return invalid("an agent cannot transfer to themselves")
 		case t.presence != PresenceAvailable:
 			return errf(CodeAgentUnavailable, "agent %s is %s", t.cfg.ID, t.presence)
-		case t.cfg.Capacity[in.ch] == 0:
+		case t.capacity(in.ch) == 0:
 			return errf(CodeNotEligible, "agent %s takes no %s", t.cfg.ID, in.ch)
 		case !t.freeFor(in.ch):
 			return errf(CodeNoCapacity, "agent %s has no free %s capacity", t.cfg.ID, in.ch)
@@ -160,7 +161,7 @@ func (e *Engine) cancelTransfer(agentID AgentID, id InteractionID) error {
 	}
 	in.xfer = nil
 	for _, o := range slices.Clone(in.offers) {
-		in.removeOffer(o)
+		in.removeOffer(&e.timers, o)
 		ev := e.inEvent(EvOfferWithdrawn, in, o.ag)
 		ev.Reason = ReasonWithdrawn
 		e.event(ev)
@@ -245,7 +246,7 @@ func candidate(a *agent, in *interaction, q *queue) bool {
 func (e *Engine) othersCould(in *interaction) bool {
 	for _, q := range in.lists {
 		for _, a := range q.members {
-			if a.presence == PresenceAvailable && !in.skip[a.cfg.ID] && a.cfg.Capacity[in.ch] > 0 &&
+			if a.presence == PresenceAvailable && !in.skip[a.cfg.ID] && a.capacity(in.ch) > 0 &&
 				reqOK(a, in, q) && (in.xfer == nil || in.xfer.from != a) {
 				return true
 			}
@@ -263,6 +264,7 @@ func (e *Engine) strategyOf(in *interaction) (*queue, Strategy) {
 }
 
 func (e *Engine) matchInteraction(in *interaction) {
+	e.syncReady()
 	sq, strat := e.strategyOf(in)
 	ring := strat == StrategyRingAll
 	if len(in.offers) > 0 && !ring {
@@ -280,10 +282,10 @@ func (e *Engine) matchInteraction(in *interaction) {
 	}
 	var best *agent
 	var bestQ *queue
-	var declined []*agent
-	var declinedQ []*queue
+	var declined, ringing []*agent
+	var declinedQ, ringingQ []*queue
 	for _, q := range in.lists {
-		for _, a := range q.members {
+		for _, a := range q.ready {
 			if !candidate(a, in, q) {
 				continue
 			}
@@ -293,13 +295,20 @@ func (e *Engine) matchInteraction(in *interaction) {
 				continue
 			}
 			if ring {
-				e.offerVia(a, in, q)
+				if !slices.Contains(ringing, a) {
+					ringing = append(ringing, a)
+					ringingQ = append(ringingQ, q)
+				}
 				continue
 			}
 			if best == nil || better(strat, sq, in, a, best) {
 				best, bestQ = a, q
 			}
 		}
+	}
+	if len(ringing) > 0 {
+		e.ringAll(in, ringing, ringingQ)
+		return
 	}
 	if best != nil {
 		e.offerVia(best, in, bestQ)
@@ -309,19 +318,32 @@ func (e *Engine) matchInteraction(in *interaction) {
 		return
 	}
 	// Nobody else can take it: those who declined are asked again.
+	if ring {
+		e.ringAll(in, declined, declinedQ)
+		return
+	}
 	for i, a := range declined {
-		if ring {
-			if a.freeFor(in.ch) {
-				e.offerVia(a, in, declinedQ[i])
-			}
-			continue
-		}
 		if best == nil || better(strat, sq, in, a, best) {
 			best, bestQ = a, declinedQ[i]
 		}
 	}
 	if best != nil {
 		e.offerVia(best, in, bestQ)
+	}
+}
+
+// ringAll offers in to every agent given, in order of id so that the
+// effects come out the same way every time.
+func (e *Engine) ringAll(in *interaction, agents []*agent, qs []*queue) {
+	idx := make([]int, len(agents))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(x, y int) int { return strings.Compare(string(agents[x].cfg.ID), string(agents[y].cfg.ID)) })
+	for _, i := range idx {
+		if agents[i].freeFor(in.ch) {
+			e.offerVia(agents[i], in, qs[i])
+		}
 	}
 }
 
@@ -417,9 +439,6 @@ func (e *Engine) Flush() {
 		if s := a.derive(); s != a.state {
 			a.state, a.stateSince = s, e.now
 		}
-		for _, q := range a.queues {
-			q.dirty = true // capacity changed: estimates change
-		}
 		k := infoKey{presence: a.presence, reason: a.reason, state: a.state, holds: len(a.holds), handled: a.handled}
 		if a.offer != nil {
 			k.offer = a.offer.id
@@ -431,10 +450,17 @@ func (e *Engine) Flush() {
 	}
 	e.dirtyAg = e.dirtyAg[:0]
 	for _, q := range e.queues {
-		if q.dirty {
-			q.dirty = false
-			e.positions(q)
+		if !q.dirty || q.posT != nil {
+			continue
 		}
+		if next := q.lastPush.Add(e.cfg.PositionInterval); e.cfg.PositionInterval > 0 && e.now.Before(next) {
+			q.posT = &timer{at: next, kind: tPositions, q: q}
+			e.timers.push(q.posT)
+			continue
+		}
+		q.dirty = false
+		q.lastPush = e.now
+		e.positions(q)
 	}
 }
 
@@ -443,31 +469,18 @@ func (e *Engine) Flush() {
 const EstimateGranularity = 5 * time.Second
 
 func (e *Engine) positions(q *queue) {
-	type capa struct{ slots, free int }
-	var caps map[Channel]capa
 	pos := 0
+	var lastCh Channel
+	slots := 0
 	for _, in := range q.waiting {
 		if in.home != q || in.status != StatusWaiting {
 			continue
 		}
 		pos++
-		if caps == nil {
-			caps = make(map[Channel]capa, 2)
+		if in.ch != lastCh {
+			lastCh, slots = in.ch, q.slotsFor(in.ch)
 		}
-		c, ok := caps[in.ch]
-		if !ok {
-			for _, a := range q.members {
-				if a.presence != PresenceAvailable || !reqOK(a, in, q) {
-					continue
-				}
-				c.slots += a.cfg.Capacity[in.ch]
-				if a.freeFor(in.ch) {
-					c.free++
-				}
-			}
-			caps[in.ch] = c
-		}
-		ewt := estimate(q.aht, pos, c.slots, c.free)
+		ewt := estimate(q.aht, pos, slots)
 		d := ewt - in.lastEWT
 		if pos != in.lastPos || (ewt < 0) != (in.lastEWT < 0) || d >= EstimateGranularity || d <= -EstimateGranularity {
 			in.lastPos, in.lastEWT = pos, ewt
@@ -478,21 +491,20 @@ func (e *Engine) positions(q *queue) {
 
 // estimate is the expected wait of the interaction at position pos:
 //
-//	EWT = AHT × (pos − free) / slots
+//	EWT = AHT × pos / slots
 //
 // where AHT is the queue's recent average handle time (an exponentially
-// weighted mean, weight 1/8 for the newest), slots the total capacity for
-// the channel of the available agents who qualify, and free how many of
-// them could be offered something now. Interactions that a free agent can
-// take now wait 0; with no slots at all the estimate is unknown (-1). It is
-// rounded up to whole seconds.
-func estimate(aht time.Duration, pos, slots, free int) time.Duration {
+// weighted mean, weight 1/8 for the newest sample, seeded with the queue's
+// default handle time) and slots the total capacity on the channel of the
+// queue's members who are available: the queue gets through about slots
+// interactions per AHT, so the one at position pos waits pos of those
+// shares. With no available slots the estimate is unknown (-1). It is rounded
+// up to whole seconds. Interactions that an agent is being offered stay in
+// the count until accepted.
+func estimate(aht time.Duration, pos, slots int) time.Duration {
 	if slots == 0 {
 		return -1
 	}
-	if pos <= free {
-		return 0
-	}
-	w := time.Duration(int64(aht) * int64(pos-free) / int64(slots))
+	w := time.Duration(int64(aht) * int64(pos) / int64(slots))
 	return (w + time.Second - 1).Truncate(time.Second)
 }

@@ -118,7 +118,7 @@ func (e *Engine) restoreInteraction(info InteractionInfo) {
 	e.order++
 	in := &interaction{
 		id: info.ID, ch: info.Channel, home: q, own: info.Skills, preferred: info.PreferredAgent,
-		prio: info.Priority, arrival: info.EnqueuedAt, order: e.order, status: info.Status, lastPos: -1,
+		prio: info.Priority, arrival: info.EnqueuedAt, arrNs: info.EnqueuedAt.UnixNano(), order: e.order, status: info.Status, lastPos: -1,
 		accepted: info.AcceptedAt,
 	}
 	in.req = joinReqs(q.cfg.Skills, in.own)

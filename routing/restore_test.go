@@ -78,7 +78,7 @@ func TestRestoreBringsBackQueuedInteractionsInOrderAndNoAgentStaysOffered(t *tes
 	state := persisted(h, queues, agents)
 
 	// The process restarts 30 s later.
-	r := &harness{t: t, e: NewEngine(EngineConfig{}), now: h.now.Add(30 * time.Second)}
+	r := &harness{t: t, e: NewEngine(EngineConfig{PositionInterval: -1}), now: h.now.Add(30 * time.Second)}
 	if err := r.e.Restore(r.now, state); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package routing
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -14,20 +15,74 @@ type queue struct {
 	// through it.
 	waiting []*interaction
 	// members are the agents who meet the queue's requirement at its base
-	// or at any step.
+	// or at any step; ready are those of them who could be offered
+	// something now (see agent.ready).
 	members []*agent
+	ready   []*agent
 	aht     time.Duration // recent handle time, for the estimated wait
 	ahtN    int
 	dirty   bool // positions need to be pushed
+	// slots caches, per channel, the capacity of the members who are
+	// available; nil when it must be counted again.
+	slots map[Channel]int
+	// foreign counts entries of waiting that are not this queue's own
+	// waiting interactions (overflow, warm transfers).
+	foreign  int
+	lastPush time.Time // positions last pushed
+	posT     *timer    // a deferred push
 }
+
+func (q *queue) isForeign(in *interaction) bool { return in.home != q || in.status != StatusWaiting }
+
+// positionOf returns the position of one of the queue's own waiting
+// interactions, counting only its own ahead of it.
+func (q *queue) positionOf(in *interaction) int {
+	i, _ := slices.BinarySearchFunc(q.waiting, in, func(e, t *interaction) int {
+		if e == t {
+			return 0
+		}
+		if ahead(e, t) {
+			return -1
+		}
+		return 1
+	})
+	if q.foreign == 0 {
+		return i + 1
+	}
+	pos := 1
+	for _, e := range q.waiting[:i] {
+		if !q.isForeign(e) {
+			pos++
+		}
+	}
+	return pos
+}
+
+// slotsFor returns the capacity on ch of the queue's available members.
+func (q *queue) slotsFor(ch Channel) int {
+	if q.slots == nil {
+		q.slots = make(map[Channel]int, 2)
+		for _, a := range q.members {
+			if a.presence == PresenceAvailable {
+				for _, c := range a.caps {
+					q.slots[c.ch] += c.n
+				}
+			}
+		}
+	}
+	return q.slots[ch]
+}
+
+// invalidate drops cached capacity and marks positions for a push.
+func (q *queue) invalidate() { q.slots, q.dirty = nil, true }
 
 // ahead says whether x goes before y in a waiting list.
 func ahead(x, y *interaction) bool {
 	if x.prio != y.prio {
 		return x.prio > y.prio
 	}
-	if !x.arrival.Equal(y.arrival) {
-		return x.arrival.Before(y.arrival)
+	if x.arrNs != y.arrNs {
+		return x.arrNs < y.arrNs
 	}
 	return x.order < y.order
 }
@@ -43,6 +98,9 @@ func (q *queue) insert(in *interaction) {
 		return 1
 	})
 	q.waiting = slices.Insert(q.waiting, i, in)
+	if q.isForeign(in) {
+		q.foreign++
+	}
 	q.dirty = true
 }
 
@@ -63,6 +121,9 @@ func (q *queue) remove(in *interaction) {
 		}
 	}
 	q.waiting = slices.Delete(q.waiting, i, i+1)
+	if q.isForeign(in) {
+		q.foreign--
+	}
 	q.dirty = true
 }
 
@@ -84,14 +145,46 @@ func (q *queue) setMember(a *agent, member bool) {
 	i := slices.Index(q.members, a)
 	switch {
 	case member && i < 0:
+		q.invalidate()
 		q.members = append(q.members, a)
 		a.queues = append(a.queues, q)
+		if a.ready {
+			q.addReady(a)
+		}
 	case !member && i >= 0:
+		q.invalidate()
 		q.members = slices.Delete(q.members, i, i+1)
 		if j := slices.Index(a.queues, q); j >= 0 {
 			a.queues = slices.Delete(a.queues, j, j+1)
 		}
+		if a.ready {
+			q.removeReady(a)
+		}
 	}
+}
+
+func (q *queue) addReady(a *agent) {
+	if a.readyAt == nil {
+		a.readyAt = make(map[*queue]int, len(a.queues))
+	}
+	a.readyAt[q] = len(q.ready)
+	q.ready = append(q.ready, a)
+}
+
+func (q *queue) removeReady(a *agent) {
+	i, ok := a.readyAt[q]
+	if !ok {
+		return
+	}
+	last := len(q.ready) - 1
+	if i != last {
+		moved := q.ready[last]
+		q.ready[i] = moved
+		moved.readyAt[q] = i
+	}
+	q.ready[last] = nil
+	q.ready = q.ready[:last]
+	delete(a.readyAt, q)
 }
 
 // loggedIn says whether any member is logged in (available or away).
@@ -125,6 +218,63 @@ type agent struct {
 	stateSince   time.Time
 	dirty        bool
 	lastInfo     infoKey
+	// caps is cfg.Capacity as a slice, faster to walk than the map.
+	caps []chanCap
+	// ready says the agent could be offered something now: available, no
+	// pending offer, room on some channel. readyAt is its index in each of
+	// its queues' ready lists while ready.
+	ready       bool
+	readyAt     map[*queue]int
+	readyQueued bool
+}
+
+// syncReady brings a.ready and the queues' ready lists up to date.
+func (a *agent) syncReady() {
+	r := a.presence == PresenceAvailable && a.offer == nil
+	if r {
+		r = false
+		for _, c := range a.caps {
+			if a.hasRoom(c.ch) {
+				r = true
+				break
+			}
+		}
+	}
+	if r == a.ready {
+		return
+	}
+	a.ready = r
+	for _, q := range a.queues {
+		if r {
+			q.addReady(a)
+		} else {
+			q.removeReady(a)
+		}
+	}
+}
+
+type chanCap struct {
+	ch Channel
+	n  int
+}
+
+func (a *agent) setConfig(c AgentConfig) {
+	a.cfg = c
+	a.caps = a.caps[:0]
+	for ch, n := range c.Capacity {
+		a.caps = append(a.caps, chanCap{ch, n})
+	}
+	slices.SortFunc(a.caps, func(x, y chanCap) int { return strings.Compare(string(x.ch), string(y.ch)) })
+}
+
+// capacity is the agent's capacity on ch.
+func (a *agent) capacity(ch Channel) int {
+	for _, c := range a.caps {
+		if c.ch == ch {
+			return c.n
+		}
+	}
+	return 0
 }
 
 type infoKey struct {
@@ -164,7 +314,7 @@ func (a *agent) used(ch Channel) (n int, voiceConnected bool) {
 
 // hasRoom says whether a has a free slot on ch, whatever its presence.
 func (a *agent) hasRoom(ch Channel) bool {
-	c := a.cfg.Capacity[ch]
+	c := a.capacity(ch)
 	if c == 0 {
 		return false
 	}
@@ -200,8 +350,8 @@ func (a *agent) derive() AgentState {
 			return StateWrapUp
 		}
 	}
-	for ch := range a.cfg.Capacity {
-		if a.hasRoom(ch) {
+	for _, c := range a.caps {
+		if a.hasRoom(c.ch) {
 			return StateAvailable
 		}
 	}
@@ -233,6 +383,7 @@ type interaction struct {
 	preferred AgentID
 	prio      int
 	arrival   time.Time // entered home
+	arrNs     int64     // arrival in Unix nanoseconds, for ordering
 	order     uint64
 	status    string
 	step      int      // steps applied
@@ -247,8 +398,9 @@ type interaction struct {
 	accepted  time.Time
 	ended     time.Time
 	endReason Reason
-	gen       uint64 // bumped when leaving waiting: cancels max-wait and step timers
-	wrapGen   uint64
+	waitT     *timer // maximum wait
+	stepT     *timer // next step
+	wrapT     *timer // wrap-up limit
 	lastPos   int
 	lastEWT   time.Duration
 }
@@ -256,7 +408,7 @@ type interaction struct {
 type offer struct {
 	ag       *agent
 	deadline time.Time
-	gen      uint64
+	t        *timer
 	xfer     bool
 	consult  bool
 	via      *queue
@@ -279,7 +431,8 @@ func (in *interaction) offerTo(a *agent) *offer {
 	return nil
 }
 
-func (in *interaction) removeOffer(o *offer) {
+func (in *interaction) removeOffer(h *timerHeap, o *offer) {
+	h.remove(o.t)
 	if i := slices.Index(in.offers, o); i >= 0 {
 		in.offers = slices.Delete(in.offers, i, i+1)
 	}

@@ -1,0 +1,40 @@
+# contactd developer targets. `make help` lists them.
+
+GO        ?= go
+# Extra flags for `make test`, e.g. make test TESTFLAGS='-run TestRouting -v'.
+TESTFLAGS ?=
+# Flags given to contactd by `make run`, e.g. make run RUNFLAGS='--log-level debug'.
+RUNFLAGS  ?=
+
+.PHONY: help run build test bench lint fmt
+
+help:
+	@echo 'make run    start a demo instance on the embedded store in ./data'
+	@echo 'make build  build bin/contactd (and bin/ccload)'
+	@echo 'make test   run every test with -race; set REQUIRE_POSTGRES=1, REQUIRE_BROWSER=1,'
+	@echo '            REQUIRE_SIPP=1 to fail instead of skip when one is missing'
+	@echo 'make bench  run the benchmarks (and the benchmark report)'
+	@echo 'make lint   go vet and staticcheck'
+	@echo 'make fmt    gofmt -w every Go file'
+
+run:
+	$(GO) run ./cmd/contactd --demo --data-dir ./data $(RUNFLAGS)
+
+build:
+	$(GO) build -o bin/contactd ./cmd/contactd
+	@if [ -d cmd/ccload ]; then echo '$(GO) build -o bin/ccload ./cmd/ccload'; $(GO) build -o bin/ccload ./cmd/ccload; fi
+
+# The environment (TEST_DATABASE_URL, REQUIRE_*) reaches the tests unchanged.
+test:
+	$(GO) test -race -count=1 $(TESTFLAGS) ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./routing/... ./internal/store/...
+	@if [ -d cmd/benchreport ]; then echo '$(GO) run ./cmd/benchreport'; $(GO) run ./cmd/benchreport; fi
+
+lint:
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest ./...
+
+fmt:
+	gofmt -w .

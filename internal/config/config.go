@@ -1,0 +1,121 @@
+// Package config is contactd's configuration: built-in defaults, overridden
+// by a YAML file, then by environment variables, then by command-line flags.
+//
+// Load reads all four and validates the result; Usage documents every
+// setting; deploy/contactd.sample.yaml in the source tree is a complete,
+// commented example of the file.
+package config
+
+import (
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/contactd/contactd/internal/store"
+	"github.com/contactd/contactd/routing"
+)
+
+// Defaults of the settings that have one.
+const (
+	DefaultHTTPAddr     = ":8080"
+	DefaultDataDir      = "./data"
+	DefaultDrainTimeout = 30 * time.Second
+	DefaultLogLevel     = "info"
+	DefaultLogFormat    = "text"
+)
+
+// Config is the whole configuration of a contactd process.
+type Config struct {
+	// HTTPAddr is the host:port the web server listens on.
+	HTTPAddr string `yaml:"http_addr"`
+	// DataDir holds the embedded store and other local files.
+	DataDir string `yaml:"data_dir"`
+	// DatabaseURL is a PostgreSQL connection string; empty means the
+	// embedded SQLite store in DataDir.
+	DatabaseURL string `yaml:"database_url"`
+	// ConfigFile is the path of the YAML file that was read, empty when none
+	// was. It is set by Load, never read from the file.
+	ConfigFile string `yaml:"-"`
+	// DrainTimeout is how long a shutdown waits for active interactions.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+	// LogFormat is text or json.
+	LogFormat string `yaml:"log_format"`
+	// Demo seeds demo queues and agents when the store has none.
+	Demo bool `yaml:"demo"`
+	// Routing holds engine-wide routing settings.
+	Routing RoutingSettings `yaml:"routing"`
+	// Queues are the queues defined in the file, in file order. Unset
+	// fields are left zero; routing.QueueConfig.WithDefaults fills them.
+	Queues []routing.QueueConfig `yaml:"queues"`
+	// Agents are the staff accounts defined in the file, in file order.
+	Agents []AgentSpec `yaml:"agents"`
+}
+
+// RoutingSettings are routing settings that apply to every queue.
+type RoutingSettings struct {
+	// MaxMissedOffers is how many offers in a row an agent may let lapse
+	// before being set Away; 0 never sets an agent Away.
+	MaxMissedOffers int `yaml:"max_missed_offers"`
+}
+
+// AgentSpec is a staff account as written in the config file. The file
+// carries no password: one is generated when the account is created.
+type AgentSpec struct {
+	ID          routing.AgentID `yaml:"id"`
+	DisplayName string          `yaml:"display_name"`
+	// Roles defaults to [agent] when the file gives none.
+	Roles           []store.Role            `yaml:"roles"`
+	Skills          map[routing.Skill]int   `yaml:"skills"`
+	Capacity        map[routing.Channel]int `yaml:"capacity"`
+	VoiceBlocksChat bool                    `yaml:"voice_blocks_chat"`
+}
+
+// AgentConfig returns the routing part of the account. Defaults (such as the
+// capacity when none is given) are left to routing.AgentConfig.WithDefaults.
+func (a AgentSpec) AgentConfig() routing.AgentConfig {
+	return routing.AgentConfig{
+		ID:              a.ID,
+		Skills:          a.Skills,
+		Capacity:        a.Capacity,
+		VoiceBlocksChat: a.VoiceBlocksChat,
+	}
+}
+
+// Default returns the configuration used when nothing else is given: it
+// runs, on the embedded store in ./data.
+func Default() Config {
+	return Config{
+		HTTPAddr:     DefaultHTTPAddr,
+		DataDir:      DefaultDataDir,
+		DrainTimeout: DefaultDrainTimeout,
+		LogLevel:     DefaultLogLevel,
+		LogFormat:    DefaultLogFormat,
+		Routing:      RoutingSettings{MaxMissedOffers: routing.DefaultMaxMissedOffers},
+	}
+}
+
+// SlogLevel is LogLevel as a slog.Level; info if LogLevel is not valid.
+func (c Config) SlogLevel() slog.Level {
+	switch strings.ToLower(c.LogLevel) {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	default:
+		return slog.LevelInfo
+	}
+}
+
+// Logger returns a logger writing to w in LogFormat at LogLevel.
+func (c Config) Logger(w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.SlogLevel()}
+	if strings.EqualFold(c.LogFormat, "json") {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,288 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/contactd/contactd/internal/store"
+	"github.com/contactd/contactd/routing"
+)
+
+// setting is one value that can be given as a flag and an environment
+// variable, and (when yaml is set) as a top-level key of the file.
+type setting struct {
+	flag  string // without dashes
+	arg   string // name of the value in the usage text; empty for booleans
+	env   string
+	yaml  string // empty when the setting is not read from the file
+	usage string
+	field func(c *Config) any // *string, *time.Duration or *bool
+}
+
+// settings lists the flags in the order Usage shows them.
+func settings() []setting {
+	return []setting{
+		{"config", "FILE", "CONTACTD_CONFIG", "",
+			"YAML config file to read; none by default",
+			func(c *Config) any { return &c.ConfigFile }},
+		{"http-addr", "ADDR", "CONTACTD_HTTP_ADDR", "http_addr",
+			"host:port the web server (widget, agent desk, APIs) listens on",
+			func(c *Config) any { return &c.HTTPAddr }},
+		{"data-dir", "DIR", "CONTACTD_DATA_DIR", "data_dir",
+			"directory for the embedded database and other local files",
+			func(c *Config) any { return &c.DataDir }},
+		{"database-url", "URL", "DATABASE_URL", "database_url",
+			"PostgreSQL URL (postgres://user:pass@host:5432/db); empty uses the embedded SQLite store in the data dir",
+			func(c *Config) any { return &c.DatabaseURL }},
+		{"drain-timeout", "DURATION", "CONTACTD_DRAIN_TIMEOUT", "drain_timeout",
+			"on SIGTERM, how long to wait for active chats and calls to end before exiting",
+			func(c *Config) any { return &c.DrainTimeout }},
+		{"log-level", "LEVEL", "CONTACTD_LOG_LEVEL", "log_level",
+			"least important log messages written: debug, info, warn or error",
+			func(c *Config) any { return &c.LogLevel }},
+		{"log-format", "FORMAT", "CONTACTD_LOG_FORMAT", "log_format",
+			"log line format: text or json",
+			func(c *Config) any { return &c.LogFormat }},
+		{"demo", "", "CONTACTD_DEMO", "demo",
+			"seed demo queues (sales, support) and demo agents when the store has none",
+			func(c *Config) any { return &c.Demo }},
+	}
+}
+
+func (s setting) set(c *Config, v string) error {
+	switch p := s.field(c).(type) {
+	case *string:
+		*p = v
+	case *time.Duration:
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration: want a number with a unit such as 30s, 2m or 1h30m", v)
+		}
+		*p = d
+	case *bool:
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a boolean: want true or false", v)
+		}
+		*p = b
+	default:
+		panic(fmt.Sprintf("config: setting %s has field type %T", s.flag, p))
+	}
+	return nil
+}
+
+func (s setting) get(c Config) string {
+	switch p := s.field(&c).(type) {
+	case *string:
+		return strconv.Quote(*p)
+	case *time.Duration:
+		return p.String()
+	case *bool:
+		return strconv.FormatBool(*p)
+	default:
+		panic(fmt.Sprintf("config: setting %s has field type %T", s.flag, p))
+	}
+}
+
+func (s setting) isBool() bool {
+	_, ok := s.field(&Config{}).(*bool)
+	return ok
+}
+
+// Load reads the configuration from, in increasing precedence, the
+// defaults, the YAML file named by --config or CONTACTD_CONFIG, the
+// environment (read with getenv; an empty value counts as unset) and the
+// flags in args (without the program name), and validates it. Errors are
+// returned, never printed. With -h or --help, Load writes the usage to
+// os.Stdout and returns flag.ErrHelp; see LoadOutput to choose the writer.
+func Load(args []string, getenv func(string) string) (Config, error) {
+	return LoadOutput(args, getenv, os.Stdout)
+}
+
+// LoadOutput is Load writing the --help text to out.
+func LoadOutput(args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	type flagValue struct {
+		s setting
+		v string
+	}
+	var (
+		given   []flagValue
+		scratch Config // checks flag values as they are parsed
+	)
+	fs := flag.NewFlagSet("contactd", flag.ContinueOnError)
+	// The error is returned, not printed, so the caller prints it once.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	for _, s := range settings() {
+		parse := func(v string) error {
+			if err := s.set(&scratch, v); err != nil {
+				return err
+			}
+			given = append(given, flagValue{s, v})
+			return nil
+		}
+		if s.isBool() {
+			fs.BoolFunc(s.flag, s.usage, parse)
+		} else {
+			fs.Func(s.flag, s.usage, parse)
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			Usage(out)
+			return Config{}, err
+		}
+		return Config{}, fmt.Errorf("%w (contactd --help lists every setting)", err)
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q: contactd takes only flags (see --help)", fs.Arg(0))
+	}
+
+	c := Default()
+	path := getenv("CONTACTD_CONFIG")
+	for _, g := range given {
+		if g.s.flag == "config" {
+			path = g.v
+		}
+	}
+	if path != "" {
+		if err := readFile(path, &c); err != nil {
+			return Config{}, err
+		}
+	}
+	var envErrs []error
+	for _, s := range settings() {
+		if v := getenv(s.env); v != "" {
+			if err := s.set(&c, v); err != nil {
+				envErrs = append(envErrs, fmt.Errorf("environment variable %s: %w", s.env, err))
+			}
+		}
+	}
+	if err := errors.Join(envErrs...); err != nil {
+		return Config{}, err
+	}
+	for _, g := range given {
+		if err := g.s.set(&c, g.v); err != nil {
+			return Config{}, fmt.Errorf("flag --%s: %w", g.s.flag, err) // checked during parsing already
+		}
+	}
+	c.ConfigFile = path
+
+	if err := c.Validate(); err != nil {
+		if path != "" {
+			return Config{}, fmt.Errorf("invalid configuration (file %s, environment and flags):\n%w", path, err)
+		}
+		return Config{}, fmt.Errorf("invalid configuration (environment and flags):\n%w", err)
+	}
+	return c, nil
+}
+
+// readFile decodes the YAML file at path over c. Keys missing from the file
+// keep their value in c; unknown keys are errors.
+func readFile(path string, c *Config) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	if err := decode(data, c); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	for i := range c.Agents {
+		if len(c.Agents[i].Roles) == 0 {
+			c.Agents[i].Roles = []store.Role{store.RoleAgent}
+		}
+	}
+	return nil
+}
+
+func decode(data []byte, c *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		if errors.Is(err, io.EOF) { // empty file
+			return nil
+		}
+		return explain(err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return errors.New("more than one YAML document (a line with --- ?): want a single document")
+	}
+	return nil
+}
+
+var (
+	unknownFieldRe = regexp.MustCompile(`^line (\d+): field (.+) not found in type (\S+)$`)
+	durationRe     = regexp.MustCompile("^line (\\d+): cannot unmarshal !!\\w+ `(.*)` into time.Duration$")
+)
+
+// explain rewrites yaml.v3's messages in the file's terms: an unknown key is
+// named with the keys allowed where it stands, a bad duration with the form
+// wanted.
+func explain(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	msgs := make([]string, len(te.Errors))
+	for i, m := range te.Errors {
+		msgs[i] = m
+		if sub := unknownFieldRe.FindStringSubmatch(m); sub != nil {
+			where, t := placeOf(sub[3])
+			msgs[i] = fmt.Sprintf("line %s: unknown key %q %s", sub[1], sub[2], where)
+			if t != nil {
+				msgs[i] += " (known keys: " + strings.Join(yamlKeys(t), ", ") + ")"
+			}
+		} else if sub := durationRe.FindStringSubmatch(m); sub != nil {
+			msgs[i] = fmt.Sprintf("line %s: %q is not a duration: want a number with a unit such as 30s, 2m or 1h30m", sub[1], sub[2])
+		}
+	}
+	return errors.New(strings.Join(msgs, "\n"))
+}
+
+// placeOf names where in the file a mapping of the given Go type stands.
+func placeOf(goType string) (string, reflect.Type) {
+	for _, p := range []struct {
+		t     reflect.Type
+		where string
+	}{
+		{reflect.TypeFor[Config](), "at the top level"},
+		{reflect.TypeFor[RoutingSettings](), "in routing"},
+		{reflect.TypeFor[routing.QueueConfig](), "in a queue"},
+		{reflect.TypeFor[routing.Step](), "in a queue step"},
+		{reflect.TypeFor[routing.SkillReq](), "in a skill requirement"},
+		{reflect.TypeFor[AgentSpec](), "in an agent"},
+	} {
+		if p.t.String() == goType {
+			return p.where, p.t
+		}
+	}
+	return "in " + goType, nil
+}
+
+// yamlKeys lists the keys a struct type accepts in YAML.
+func yamlKeys(t reflect.Type) []string {
+	var keys []string
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		keys = append(keys, name)
+	}
+	return keys
+}

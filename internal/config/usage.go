@@ -1,0 +1,65 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/contactd/contactd/routing"
+)
+
+// SampleConfigPath is where the commented sample config lives in the source
+// tree.
+const SampleConfigPath = "deploy/contactd.sample.yaml"
+
+// Usage writes the --help text: every setting with its flag, environment
+// variable, config file key, default and meaning.
+func Usage(w io.Writer) {
+	var b strings.Builder
+	b.WriteString(`Usage: contactd [flags]
+
+contactd is a contact-center server: web chat and voice, SIP, queues and agents.
+With no settings at all it runs on the embedded store in ./data.
+
+Each setting is read from, the later overriding the earlier: the built-in
+default, the YAML config file, the environment variable, the flag.
+Flags take one or two dashes: -demo and --demo are the same.
+
+Flags:
+`)
+	def := Default()
+	fileOnly := []struct{ key, def, usage string }{
+		{"routing.max_missed_offers", strconv.Itoa(def.Routing.MaxMissedOffers),
+			"offers in a row an agent may let lapse before being set Away; 0 never sets Away"},
+		{"queues", "none",
+			"the queues: id, name, skills, strategy, offer_timeout, max_wait, no_agents, service_level, wrap_up,\n" +
+				"default_handle_time, and steps that relax skills or add a fallback queue after a wait"},
+		{"agents", "none",
+			"staff accounts created when missing: id, display_name, roles (agent, supervisor, admin; default agent),\n" +
+				fmt.Sprintf("skills (name: level %d..%d), capacity (channel: n; default voice %d, chat %d), voice_blocks_chat;\n",
+					routing.MinSkillLevel, routing.MaxSkillLevel, routing.DefaultVoiceCapacity, routing.DefaultChatCapacity) +
+				"no passwords: each new account gets a generated one, printed once"},
+	}
+	for _, s := range settings() {
+		name := "--" + s.flag
+		if s.arg != "" {
+			name += " " + s.arg
+		}
+		fmt.Fprintf(&b, "  %s\n        %s\n        env %s", name, s.usage, s.env)
+		if s.yaml != "" {
+			fmt.Fprintf(&b, ", yaml %s", s.yaml)
+		}
+		fmt.Fprintf(&b, ", default %s\n", s.get(def))
+	}
+	b.WriteString("\nConfig file only:\n")
+	for _, f := range fileOnly {
+		fmt.Fprintf(&b, "  %s (default %s)\n        %s\n", f.key, f.def,
+			strings.ReplaceAll(f.usage, "\n", "\n        "))
+	}
+	fmt.Fprintf(&b, `
+Unknown keys in the config file are errors. A complete, commented sample of
+the file is %s in the source tree.
+`, SampleConfigPath)
+	io.WriteString(w, b.String())
+}

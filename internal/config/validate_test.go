@@ -1,0 +1,145 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/contactd/contactd/internal/store"
+	"github.com/contactd/contactd/routing"
+)
+
+// valid returns a small configuration that passes Validate.
+func valid() Config {
+	c := Default()
+	c.Queues = []routing.QueueConfig{
+		{ID: "sales", Steps: []routing.Step{{After: time.Minute, Fallback: "support"}}},
+		{ID: "support"},
+	}
+	c.Agents = []AgentSpec{
+		{ID: "alice", Roles: []store.Role{store.RoleAgent}, Skills: map[routing.Skill]int{"english": 5}},
+		{ID: "bob", Roles: []store.Role{store.RoleAdmin, store.RoleSupervisor}},
+	}
+	return c
+}
+
+func TestValidateAcceptsGoodConfigurations(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(c *Config)
+	}{
+		{"the defaults are valid", func(c *Config) { *c = Default() }},
+		{"a small complete configuration is valid", func(*Config) {}},
+		{"an address with a host is valid", func(c *Config) { c.HTTPAddr = "127.0.0.1:0" }},
+		{"an IPv6 address is valid", func(c *Config) { c.HTTPAddr = "[::1]:8080" }},
+		{"a postgresql URL is valid", func(c *Config) { c.DatabaseURL = "postgresql://u:p@db:5432/contactd?sslmode=disable" }},
+		{"a key=value connection string is valid", func(c *Config) { c.DatabaseURL = "host=db user=contactd dbname=contactd" }},
+		{"an upper-case log level is valid", func(c *Config) { c.LogLevel = "WARN" }},
+		{"no drain timeout is valid", func(c *Config) { c.DrainTimeout = 0 }},
+		{"never setting agents away is valid", func(c *Config) { c.Routing.MaxMissedOffers = 0 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid()
+			tt.change(&c)
+			if err := c.Validate(); err != nil {
+				t.Errorf("Validate: %v", err)
+			}
+		})
+	}
+}
+
+func TestValidateSaysWhatToFix(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(c *Config)
+		want   string
+	}{
+		{"a port that is not a number is refused",
+			func(c *Config) { c.HTTPAddr = ":x" }, `http_addr ":x": want host:port such as ":8080"`},
+		{"an address without a port is refused",
+			func(c *Config) { c.HTTPAddr = "localhost" }, `http_addr "localhost": want host:port`},
+		{"a port above 65535 is refused",
+			func(c *Config) { c.HTTPAddr = ":70000" }, `http_addr ":70000"`},
+		{"an empty data dir is refused",
+			func(c *Config) { c.DataDir = "" }, "data_dir is empty"},
+		{"a database URL of another kind is refused",
+			func(c *Config) { c.DatabaseURL = "mysql://root@db/contactd" }, `database_url: scheme "mysql" is not supported`},
+		{"a database URL that is no URL is refused",
+			func(c *Config) { c.DatabaseURL = "contactd" }, "database_url: want postgres://"},
+		{"a negative drain timeout is refused",
+			func(c *Config) { c.DrainTimeout = -time.Second }, "drain_timeout -1s: want zero or more"},
+		{"an unknown log level is refused",
+			func(c *Config) { c.LogLevel = "verbose" }, `log_level "verbose": want debug, info, warn or error`},
+		{"an unknown log format is refused",
+			func(c *Config) { c.LogFormat = "xml" }, `log_format "xml": want text or json`},
+		{"negative missed offers are refused",
+			func(c *Config) { c.Routing.MaxMissedOffers = -1 }, "routing.max_missed_offers -1"},
+		{"a queue without an id is refused",
+			func(c *Config) { c.Queues = append(c.Queues, routing.QueueConfig{}) }, "queues[2]: routing: queue: id is empty"},
+		{"a queue with an unknown strategy is refused",
+			func(c *Config) { c.Queues[1].Strategy = "random" }, `queues[1]: routing: queue support: strategy "random"`},
+		{"a queue id used twice is refused",
+			func(c *Config) { c.Queues = append(c.Queues, routing.QueueConfig{ID: "sales"}) },
+			`queues[2]: queue id "sales" is already used by queues[0]`},
+		{"a step falling back to an unknown queue is refused",
+			func(c *Config) { c.Queues[0].Steps[0].Fallback = "billing" },
+			`queue sales: step 1: fallback "billing" is not a queue in the config: want one of sales, support`},
+		{"an agent skill level above 10 is refused",
+			func(c *Config) { c.Agents[0].Skills["english"] = 11 }, "agents[0]: routing: agent alice: skill english: level 11 is outside 1..10"},
+		{"an agent without an id is refused",
+			func(c *Config) { c.Agents = append(c.Agents, AgentSpec{}) }, "agents[2]: routing: agent: id is empty"},
+		{"an agent id used twice is refused",
+			func(c *Config) { c.Agents = append(c.Agents, AgentSpec{ID: "alice"}) },
+			`agents[2]: agent id "alice" is already used by agents[0]`},
+		{"an unknown role is refused",
+			func(c *Config) { c.Agents[1].Roles = append(c.Agents[1].Roles, "root") },
+			`agent bob: role "root": want agent, supervisor or admin`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid()
+			tt.change(&c)
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Validate() = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
+	c := valid()
+	c.HTTPAddr = ":x"
+	c.LogLevel = "loud"
+	c.Queues[1].NoAgents = "hang_up"
+	c.Agents[0].Skills["english"] = 0
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("Validate accepted four problems")
+	}
+	for _, want := range []string{"http_addr", "log_level", "no_agents", "agent alice"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if !errors.Is(err, routing.ErrInvalid) {
+		t.Errorf("error %v does not wrap routing.ErrInvalid for the queue and agent problems", err)
+	}
+}
+
+func TestValidateNeverRepeatsADatabasePassword(t *testing.T) {
+	for _, url := range []string{"mysql://root:hunter2@db/contactd", "postgres://root:hunter2@db:port/x", "hunter2"} {
+		c := valid()
+		c.DatabaseURL = url
+		err := c.Validate()
+		if err == nil {
+			t.Errorf("Validate accepted %q", url)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("error %q repeats the password", err)
+		}
+	}
+}
