@@ -9,7 +9,8 @@ import (
 // EngineConfig holds settings that are not per queue.
 type EngineConfig struct {
 	// MaxMissedOffers is how many offers in a row an agent may let lapse
-	// before being set away with reason "missed offers". Default 2.
+	// before being set away with reason "missed offers". 0 means the
+	// default, 2; a negative number never sets an agent away.
 	MaxMissedOffers int
 	// PositionInterval is the shortest time between two pushes of a
 	// queue's changed positions (default 1 s; negative: push at every
@@ -47,7 +48,7 @@ type Engine struct {
 
 // NewEngine returns an empty engine.
 func NewEngine(cfg EngineConfig) *Engine {
-	if cfg.MaxMissedOffers <= 0 {
+	if cfg.MaxMissedOffers == 0 {
 		cfg.MaxMissedOffers = DefaultMaxMissedOffers
 	}
 	if cfg.PositionInterval == 0 {
@@ -814,7 +815,7 @@ func (e *Engine) fire(t *timer) {
 		e.emit(OfferEnded{Interaction: in.id, Agent: a.cfg.ID, Reason: ReasonExpired})
 		e.afterLostOffer(in, o)
 		a.missed++
-		if a.missed >= e.cfg.MaxMissedOffers && a.presence == PresenceAvailable {
+		if e.cfg.MaxMissedOffers > 0 && a.missed >= e.cfg.MaxMissedOffers && a.presence == PresenceAvailable {
 			e.setPresence(a, PresenceAway, string(ReasonMissed))
 		}
 		e.wantAgent(a)

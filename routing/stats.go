@@ -245,3 +245,7 @@ func (e *Engine) AgentViews() []AgentInfo {
 
 // Now is the engine's current time: the latest time it was given.
 func (e *Engine) Now() time.Time { return e.now }
+
+// OpenInteractions counts the interactions routing still holds: waiting,
+// parked, connected or in wrap-up.
+func (e *Engine) OpenInteractions() int { return len(e.inters) }

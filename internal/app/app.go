@@ -1,0 +1,303 @@
+// Package app wires contactd together: configuration, store, routing loop,
+// metrics and the HTTP server, and runs them from start to drained stop.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/contactd/contactd/internal/config"
+	"github.com/contactd/contactd/internal/metrics"
+	"github.com/contactd/contactd/internal/store"
+	"github.com/contactd/contactd/routing"
+	"github.com/contactd/contactd/web"
+)
+
+// DrainLogEvery is how often a draining process says what it waits for.
+const DrainLogEvery = 5 * time.Second
+
+// App is one running contactd.
+type App struct {
+	cfg    config.Config
+	log    *slog.Logger
+	out    io.Writer
+	st     store.Store
+	where  string
+	eng    *routing.Engine
+	loop   *routing.Loop
+	rec    *recorder
+	router *Router
+	reg    *prometheus.Registry
+	m      *metrics.Metrics
+	sinks  []func([]routing.Effect)
+	// recStore, when set, wraps the store the recorder writes through
+	// (tests use it to inject failures).
+	recStore func(store.Store) store.Store
+
+	ln       net.Listener
+	srv      *http.Server
+	ready    atomic.Bool
+	draining atomic.Bool
+	stopLoop context.CancelFunc
+	stopRec  context.CancelFunc
+	wg       sync.WaitGroup
+	closed   sync.Once
+}
+
+// Option configures an App.
+type Option func(*App)
+
+// WithEffectSink adds a receiver of every batch of routing effects, called
+// on the routing goroutine (it must not block).
+func WithEffectSink(f func([]routing.Effect)) Option {
+	return func(a *App) { a.sinks = append(a.sinks, f) }
+}
+
+// New opens the store (applying migrations), makes sure the configured
+// queues and accounts exist (printing generated passwords to out, once),
+// and rebuilds routing from the store. It does not serve yet.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer, opts ...Option) (*App, error) {
+	a := &App{cfg: cfg, log: log, out: out, reg: prometheus.NewRegistry()}
+	for _, o := range opts {
+		o(a)
+	}
+	st, where, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.st, a.where = st, where
+	fail := func(err error) (*App, error) {
+		st.Close()
+		return nil, err
+	}
+	now := time.Now()
+	creds, err := seed(ctx, st, cfg, now)
+	if err != nil {
+		return fail(err)
+	}
+	printCredentials(out, creds)
+	for _, c := range creds {
+		log.Info("account created with a generated password (printed once on standard output)", "account", c.id, "roles", c.roles)
+	}
+	state, err := restoreState(ctx, st)
+	if err != nil {
+		return fail(err)
+	}
+	missed := cfg.Routing.MaxMissedOffers
+	if missed == 0 {
+		missed = -1 // config: 0 never sets an agent away
+	}
+	a.eng = routing.NewEngine(routing.EngineConfig{MaxMissedOffers: missed})
+	if err := a.eng.Restore(now, state); err != nil {
+		return fail(fmt.Errorf("restore routing: %w", err))
+	}
+	a.m = metrics.New(a.reg, a.snapshot)
+	recSt := st
+	if a.recStore != nil {
+		recSt = a.recStore(st)
+	}
+	a.rec = newRecorder(recSt, log.With("component", "recorder"), a.m)
+	a.eng.Flush()
+	if effs := a.eng.Drain(); len(effs) > 0 {
+		a.rec.add(effs) // closures and offers made while restoring
+	}
+	a.loop = routing.NewLoop(a.eng, a.sink, routing.WithLogger(log.With("component", "routing")))
+	a.router = &Router{loop: a.loop, rec: a.rec}
+	log.Info("routing restored", "store", where, "queues", len(state.Queues), "accounts", len(state.Agents),
+		"openInteractions", len(state.Interactions), "events", state.LastSeq)
+	return a, nil
+}
+
+func (a *App) sink(effs []routing.Effect) {
+	a.rec.add(effs)
+	for _, s := range a.sinks {
+		s(effs)
+	}
+}
+
+func (a *App) snapshot(ctx context.Context) (metrics.Snapshot, error) {
+	var s metrics.Snapshot
+	err := a.loop.Query(ctx, func(e *routing.Engine) {
+		s = metrics.Snapshot{Now: e.Now(), Queues: e.QueueViews(), Agents: e.AgentViews(), Stats: e.Stats().Clone()}
+	})
+	return s, err
+}
+
+// Router is the routing entry point for the edges.
+func (a *App) Router() *Router { return a.router }
+
+// Store is the store the app uses.
+func (a *App) Store() store.Store { return a.st }
+
+// Addr is the address the HTTP server listens on, once started.
+func (a *App) Addr() string { return a.ln.Addr().String() }
+
+// Start listens, runs the routing loop and the recorder, and serves HTTP.
+// /readyz answers 200 once it returns.
+func (a *App) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.cfg.HTTPAddr, err)
+	}
+	a.ln = ln
+	lctx, stopLoop := context.WithCancel(context.WithoutCancel(ctx))
+	rctx, stopRec := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopLoop, a.stopRec = stopLoop, stopRec
+	a.wg.Add(2)
+	go func() { defer a.wg.Done(); a.rec.run(rctx, 10*time.Second) }()
+	go func() { defer a.wg.Done(); a.loop.Run(lctx) }()
+	<-a.loop.Started()
+	a.srv = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("HTTP server stopped", "err", err)
+		}
+	}()
+	a.ready.Store(true)
+	a.log.Info("contactd is ready", "addr", ln.Addr().String(), "store", a.where)
+	base := "http://" + hostPort(ln.Addr())
+	fmt.Fprintf(a.out, "contactd is ready on %s\n  start page %s/\n  health     %s/healthz, %s/readyz\n  metrics    %s/metrics\n", base, base, base, base, base)
+	return nil
+}
+
+func hostPort(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func (a *App) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		switch {
+		case a.draining.Load():
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "draining\n")
+		case !a.ready.Load():
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "starting\n")
+		default:
+			io.WriteString(w, "ready\n")
+		}
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
+	mux.Handle("GET /", http.FileServerFS(web.FS()))
+	return securityHeaders(mux)
+}
+
+// securityHeaders sets the headers every response carries.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Drain stops taking new interactions, answers /readyz with 503, and waits
+// for the open interactions to end, saying every DrainLogEvery what it
+// waits for, until none is left, the drain timeout passes, or ctx ends.
+func (a *App) Drain(ctx context.Context) {
+	a.draining.Store(true)
+	a.router.draining.Store(true)
+	a.m.Draining.Set(1)
+	limit := time.NewTimer(a.cfg.DrainTimeout)
+	defer limit.Stop()
+	tick := time.NewTicker(DrainLogEvery)
+	defer tick.Stop()
+	changed := make(chan struct{}, 1)
+	a.loop.Submit(routing.Tick{}, func(error) { changed <- struct{}{} })
+	start := time.Now()
+	a.log.Info("draining: no new interactions; waiting for the open ones", "limit", a.cfg.DrainTimeout)
+	for {
+		open := a.openInteractions(ctx)
+		if open == 0 {
+			a.log.Info("drained: no open interactions")
+			return
+		}
+		select {
+		case <-tick.C:
+			a.log.Info("draining: waiting for open interactions", "open", open, "waited", time.Since(start).Round(time.Second))
+		case <-limit.C:
+			a.log.Warn("drain limit reached; stopping with interactions still open (they are restored on the next start)", "open", open)
+			return
+		case <-ctx.Done():
+			a.log.Warn("drain cut short", "open", open)
+			return
+		case <-changed:
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (a *App) openInteractions(ctx context.Context) int {
+	n := -1
+	_ = a.loop.Query(ctx, func(e *routing.Engine) { n = e.OpenInteractions() })
+	return n
+}
+
+// Close stops serving, stops routing, writes what is left to the store and
+// closes it.
+func (a *App) Close() error {
+	var err error
+	a.closed.Do(func() {
+		a.ready.Store(false)
+		if a.srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if e := a.srv.Shutdown(ctx); e != nil {
+				a.log.Warn("HTTP shutdown", "err", e)
+			}
+			cancel()
+		}
+		if a.stopLoop != nil {
+			a.stopLoop()
+			<-a.loop.Done()
+			a.stopRec()
+		}
+		a.wg.Wait()
+		err = a.st.Close()
+		a.log.Info("contactd stopped")
+	})
+	return err
+}
+
+// Run starts the app and serves until ctx ends, then drains and stops.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer) error {
+	a, err := New(ctx, cfg, log, out)
+	if err != nil {
+		return err
+	}
+	if err := a.Start(ctx); err != nil {
+		a.Close()
+		return err
+	}
+	<-ctx.Done()
+	log.Info("shutdown requested", "cause", context.Cause(ctx))
+	a.Drain(context.Background())
+	return a.Close()
+}

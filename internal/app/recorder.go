@@ -1,0 +1,245 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/contactd/contactd/internal/metrics"
+	"github.com/contactd/contactd/internal/store"
+	"github.com/contactd/contactd/routing"
+)
+
+// recorder writes routing effects to the store: the event log, the state
+// of interactions and the presence agents chose. It takes effects from the
+// routing loop without ever blocking it, writes them in batches (one
+// AppendEvents per batch: group commit), and retries a failed batch until it
+// succeeds, so a database hiccup delays writes but loses nothing. Sync lets
+// a caller wait until what it caused is committed before acknowledging it.
+type recorder struct {
+	st  store.Store
+	log *slog.Logger
+	m   *metrics.Metrics
+
+	mu      sync.Mutex
+	pending []routing.Effect
+	added   uint64 // batches handed in
+	written uint64 // batches committed
+	done    chan struct{}
+	wake    chan struct{}
+	attrs   map[routing.InteractionID]map[string]string
+
+	// owned by the run goroutine
+	open     map[routing.InteractionID]store.Interaction
+	presence map[routing.AgentID]routing.AgentInfo
+}
+
+func newRecorder(st store.Store, log *slog.Logger, m *metrics.Metrics) *recorder {
+	return &recorder{
+		st: st, log: log, m: m,
+		done: make(chan struct{}), wake: make(chan struct{}, 1),
+		attrs:    make(map[routing.InteractionID]map[string]string),
+		open:     make(map[routing.InteractionID]store.Interaction),
+		presence: make(map[routing.AgentID]routing.AgentInfo),
+	}
+}
+
+// add queues effects for writing. It never blocks.
+func (r *recorder) add(effs []routing.Effect) {
+	keep := effs[:0:0]
+	for _, f := range effs {
+		switch f.(type) {
+		case routing.Event, routing.InteractionInfo, routing.AgentInfo:
+			keep = append(keep, f)
+		}
+	}
+	r.mu.Lock()
+	r.pending = append(r.pending, keep...)
+	r.added++
+	n := len(r.pending)
+	r.mu.Unlock()
+	r.m.RecorderBacklog.Set(float64(n))
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// setAttributes remembers the context fields of an interaction about to be
+// enqueued, written with its first row.
+func (r *recorder) setAttributes(id routing.InteractionID, attrs map[string]string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if attrs == nil {
+		delete(r.attrs, id)
+		return
+	}
+	r.attrs[id] = attrs
+}
+
+// Sync waits until every effect added before the call is committed.
+func (r *recorder) Sync(ctx context.Context) error {
+	r.mu.Lock()
+	target := r.added
+	for r.written < target {
+		ch := r.done
+		r.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the store: %w", context.Cause(ctx))
+		}
+		r.mu.Lock()
+	}
+	r.mu.Unlock()
+	return nil
+}
+
+// run writes until ctx ends, then makes a last attempt with what is left,
+// bounded by flushTimeout.
+func (r *recorder) run(ctx context.Context, flushTimeout time.Duration) {
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+			defer cancel()
+			if err := r.writePending(fctx); err != nil {
+				r.log.Error("could not write the last routing effects", "err", err)
+			}
+			return
+		case <-r.wake:
+			_ = r.writePending(ctx)
+		}
+	}
+}
+
+// writePending writes everything pending, retrying with backoff until it
+// is committed or ctx ends.
+func (r *recorder) writePending(ctx context.Context) error {
+	r.mu.Lock()
+	batch, target := r.pending, r.added
+	r.pending = nil
+	r.mu.Unlock()
+	if len(batch) > 0 {
+		backoff := 25 * time.Millisecond
+		for {
+			err := r.write(ctx, batch)
+			if err == nil {
+				break
+			}
+			r.log.Warn("store write failed; retrying", "err", err, "effects", len(batch), "retryIn", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				// Put the batch back so nothing is dropped from memory.
+				r.mu.Lock()
+				r.pending = append(batch, r.pending...)
+				r.mu.Unlock()
+				return err
+			}
+			backoff = min(backoff*2, 2*time.Second)
+		}
+	}
+	r.mu.Lock()
+	if target > r.written {
+		r.written = target
+	}
+	close(r.done)
+	r.done = make(chan struct{})
+	n := len(r.pending)
+	r.mu.Unlock()
+	r.m.RecorderBacklog.Set(float64(n))
+	return nil
+}
+
+func (r *recorder) write(ctx context.Context, batch []routing.Effect) error {
+	var evs []routing.Event
+	var infos []routing.InteractionInfo
+	last := map[routing.InteractionID]int{}
+	agents := map[routing.AgentID]routing.AgentInfo{}
+	for _, f := range batch {
+		switch f := f.(type) {
+		case routing.Event:
+			evs = append(evs, f)
+		case routing.InteractionInfo:
+			if i, ok := last[f.ID]; ok {
+				infos[i] = f // only the newest state of each interaction
+				continue
+			}
+			last[f.ID] = len(infos)
+			infos = append(infos, f)
+		case routing.AgentInfo:
+			agents[f.ID] = f
+		}
+	}
+	if len(evs) > 0 {
+		t := time.Now()
+		if err := r.st.AppendEvents(ctx, evs); err != nil {
+			r.m.StoreErrors.WithLabelValues("append_events").Inc()
+			return fmt.Errorf("append %d events: %w", len(evs), err)
+		}
+		r.m.StoreWrite.WithLabelValues("append_events").Observe(time.Since(t).Seconds())
+	}
+	for _, in := range infos {
+		if err := r.writeInteraction(ctx, in); err != nil {
+			r.m.StoreErrors.WithLabelValues("interaction").Inc()
+			return err
+		}
+	}
+	for id, a := range agents {
+		prev, ok := r.presence[id]
+		if ok && prev.Presence == a.Presence && prev.AwayReason == a.AwayReason {
+			continue
+		}
+		err := r.st.SetAgentPresence(ctx, id, a.Presence, a.AwayReason, a.PresenceSince)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			r.m.StoreErrors.WithLabelValues("presence").Inc()
+			return fmt.Errorf("presence of %s: %w", id, err)
+		}
+		r.presence[id] = a
+	}
+	return nil
+}
+
+func (r *recorder) writeInteraction(ctx context.Context, x routing.InteractionInfo) error {
+	cur, known := r.open[x.ID]
+	if !known {
+		got, err := r.st.GetInteraction(ctx, x.ID)
+		switch {
+		case err == nil:
+			cur, known = got, true
+		case errors.Is(err, store.ErrNotFound):
+			r.mu.Lock()
+			attrs := r.attrs[x.ID]
+			delete(r.attrs, x.ID)
+			r.mu.Unlock()
+			cur = store.Interaction{ID: x.ID, CreatedAt: x.EnqueuedAt, Attributes: attrs}
+		default:
+			return fmt.Errorf("read interaction %s: %w", x.ID, err)
+		}
+	}
+	cur.Channel, cur.Queue, cur.Skills, cur.PreferredAgent = x.Channel, x.Queue, x.Skills, x.PreferredAgent
+	cur.Priority, cur.Status, cur.Agent = x.Priority, x.Status, x.Agent
+	cur.EnqueuedAt, cur.AcceptedAt, cur.EndedAt, cur.EndReason = x.EnqueuedAt, x.AcceptedAt, x.EndedAt, x.EndReason
+	var err error
+	if known {
+		err = r.st.UpdateInteraction(ctx, cur)
+	} else {
+		err = r.st.CreateInteraction(ctx, cur)
+		if errors.Is(err, store.ErrConflict) { // an earlier attempt got through
+			err = r.st.UpdateInteraction(ctx, cur)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("write interaction %s: %w", x.ID, err)
+	}
+	if x.Status == routing.StatusEnded {
+		delete(r.open, x.ID)
+	} else {
+		r.open[x.ID] = cur
+	}
+	return nil
+}
