@@ -1,5 +1,6 @@
 # contactd developer targets. `make help` lists them.
 
+SHELL     := /bin/bash
 GO        ?= go
 # Extra flags for `make test`, e.g. make test TESTFLAGS='-run TestRouting -v'.
 TESTFLAGS ?=
@@ -28,9 +29,19 @@ build:
 test:
 	$(GO) test -race -count=1 $(TESTFLAGS) ./...
 
+# Benchmarks: routing decisions on one core (-cpu 1), memory per waiting
+# interaction, arrival-to-offer latency through the event loop, and the
+# store's group commit against one-row transactions (PostgreSQL). The
+# figures, with the machine and GOMAXPROCS, go to docs/BENCHMARKS.md.
+BENCH_OUT ?= bench.out
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./routing/... ./internal/store/...
-	@if [ -d cmd/benchreport ]; then echo '$(GO) run ./cmd/benchreport'; $(GO) run ./cmd/benchreport; fi
+	@set -o pipefail; { \
+	  $(GO) test -run '^$$' -bench 'Decisions' -benchtime=200000x -cpu 1 -benchmem ./routing/ && \
+	  $(GO) test -run '^$$' -bench 'MemoryPerWaiting' -benchtime=3x -cpu 1 ./routing/ && \
+	  $(GO) test -run '^$$' -bench 'ArrivalToOffer' -benchtime=1x -cpu 1,2 ./routing/ && \
+	  $(GO) test -run '^$$' -bench . -benchtime=2s -cpu 2 ./internal/store/... ; \
+	} | tee $(BENCH_OUT)
+	$(GO) run ./cmd/benchreport -in $(BENCH_OUT) -out docs/BENCHMARKS.md -note "$(BENCH_NOTE)"
 
 lint:
 	$(GO) vet ./...
