@@ -1,0 +1,78 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/contactd/contactd/routing"
+)
+
+func TestRoutingFiguresAreExposedWithLintCleanNames(t *testing.T) {
+	now := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
+	stats := routing.NewStats(nil)
+	stats.Agents["alice"] = &routing.AgentCounters{Handled: 7}
+	snap := func(context.Context) (Snapshot, error) {
+		return Snapshot{
+			Now: now,
+			Queues: []routing.QueueView{{ID: "sales", Waiting: 3, Parked: 1, LongestWait: 90 * time.Second,
+				Counters: routing.QueueCounters{Answered: 3, AnsweredInSL: 2, Abandoned: 1, AnswerWait: 30 * time.Second}}},
+			Agents: []routing.AgentInfo{{ID: "alice", State: routing.StateBusy, StateSince: now.Add(-time.Minute)}},
+			Stats:  stats,
+		}, nil
+	}
+	reg := prometheus.NewRegistry()
+	New(reg, snap)
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		if strings.HasPrefix(p.Metric, "cc_") {
+			t.Errorf("lint: %s: %s", p.Metric, p.Text)
+		}
+	}
+	want := `
+# HELP cc_queue_waiting Interactions waiting in the queue (offered included, parked excluded).
+# TYPE cc_queue_waiting gauge
+cc_queue_waiting{queue="sales"} 3
+# HELP cc_queue_longest_wait_seconds How long the longest-waiting interaction has waited.
+# TYPE cc_queue_longest_wait_seconds gauge
+cc_queue_longest_wait_seconds{queue="sales"} 90
+# HELP cc_queue_service_level_ratio Answered within the threshold / (answered + abandoned + timed out), since the log began.
+# TYPE cc_queue_service_level_ratio gauge
+cc_queue_service_level_ratio{queue="sales"} 0.5
+# HELP cc_agent_state_seconds Time the agent has been in the current state.
+# TYPE cc_agent_state_seconds gauge
+cc_agent_state_seconds{agent="alice"} 60
+# HELP cc_agent_handled_total Interactions the agent handled to the end.
+# TYPE cc_agent_handled_total counter
+cc_agent_handled_total{agent="alice"} 7
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "cc_queue_waiting", "cc_queue_longest_wait_seconds",
+		"cc_queue_service_level_ratio", "cc_agent_state_seconds", "cc_agent_handled_total"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAFailedSnapshotIsCountedNotFatal(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	New(reg, func(context.Context) (Snapshot, error) { return Snapshot{}, errors.New("loop stopped") })
+	for range 2 {
+		if _, err := reg.Gather(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP cc_routing_scrape_errors_total Scrapes that could not read the routing state.
+# TYPE cc_routing_scrape_errors_total counter
+cc_routing_scrape_errors_total 3
+`), "cc_routing_scrape_errors_total"); err != nil {
+		t.Fatal(err)
+	}
+}
