@@ -310,6 +310,20 @@ func (e *Engine) agent(id AgentID) (*agent, error) {
 	return a, nil
 }
 
+// pair looks up an agent and an interaction, the arguments of most
+// commands.
+func (e *Engine) pair(agentID AgentID, id InteractionID) (*agent, *interaction, error) {
+	a, err := e.agent(agentID)
+	if err != nil {
+		return nil, nil, err
+	}
+	in, err := e.interaction(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, in, nil
+}
+
 func (e *Engine) interaction(id InteractionID) (*interaction, error) {
 	in := e.inters[id]
 	if in == nil {
@@ -483,11 +497,7 @@ func (e *Engine) armWaitTimers(in *interaction) {
 
 // answerable finds a's offer of in, or says why there is none.
 func (e *Engine) answerable(agentID AgentID, id InteractionID) (*agent, *interaction, *offer, error) {
-	a, err := e.agent(agentID)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	in, err := e.interaction(id)
+	a, in, err := e.pair(agentID, id)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -598,11 +608,7 @@ func (e *Engine) park(agentID AgentID, id InteractionID) error {
 }
 
 func (e *Engine) take(agentID AgentID, id InteractionID) error {
-	a, err := e.agent(agentID)
-	if err != nil {
-		return err
-	}
-	in, err := e.interaction(id)
+	a, in, err := e.pair(agentID, id)
 	if err != nil {
 		return err
 	}
@@ -734,11 +740,7 @@ func (e *Engine) finish(in *interaction) {
 }
 
 func (e *Engine) wrapUpDone(agentID AgentID, id InteractionID) error {
-	a, err := e.agent(agentID)
-	if err != nil {
-		return err
-	}
-	in, err := e.interaction(id)
+	a, in, err := e.pair(agentID, id)
 	if err != nil {
 		return err
 	}

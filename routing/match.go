@@ -9,11 +9,7 @@ import (
 // --- transfer ---
 
 func (e *Engine) transfer(c Transfer) error {
-	a, err := e.agent(c.Agent)
-	if err != nil {
-		return err
-	}
-	in, err := e.interaction(c.Interaction)
+	a, in, err := e.pair(c.Agent, c.Interaction)
 	if err != nil {
 		return err
 	}
@@ -128,11 +124,7 @@ func (e *Engine) handOver(in *interaction, t *agent, mode TransferMode) {
 }
 
 func (e *Engine) completeTransfer(agentID AgentID, id InteractionID) error {
-	a, err := e.agent(agentID)
-	if err != nil {
-		return err
-	}
-	in, err := e.interaction(id)
+	a, in, err := e.pair(agentID, id)
 	if err != nil {
 		return err
 	}
@@ -147,11 +139,7 @@ func (e *Engine) completeTransfer(agentID AgentID, id InteractionID) error {
 }
 
 func (e *Engine) cancelTransfer(agentID AgentID, id InteractionID) error {
-	a, err := e.agent(agentID)
-	if err != nil {
-		return err
-	}
-	in, err := e.interaction(id)
+	a, in, err := e.pair(agentID, id)
 	if err != nil {
 		return err
 	}
