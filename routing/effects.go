@@ -3,8 +3,10 @@ package routing
 import "time"
 
 // Effect is a decision of the engine for the edges to carry out. The
-// concrete types are Event, Offer, OfferEnded, Assigned, Unassigned,
-// Position, Left, InteractionInfo and AgentInfo.
+// concrete types are *Event, Offer, OfferEnded, Assigned, Unassigned,
+// Position, Left, *InteractionInfo and AgentInfo. The two most frequent come
+// as pointers, carved from blocks the engine allocates in bulk; they must
+// be treated as read-only.
 type Effect interface{ isEffect() }
 
 // Offer asks Agent to take Interaction before Deadline. Transfer says the
@@ -107,12 +109,12 @@ type AgentInfo struct {
 	Handled int
 }
 
-func (Event) isEffect()           {}
-func (Offer) isEffect()           {}
-func (OfferEnded) isEffect()      {}
-func (Assigned) isEffect()        {}
-func (Unassigned) isEffect()      {}
-func (Position) isEffect()        {}
-func (Left) isEffect()            {}
-func (InteractionInfo) isEffect() {}
-func (AgentInfo) isEffect()       {}
+func (*Event) isEffect()           {}
+func (Offer) isEffect()            {}
+func (OfferEnded) isEffect()       {}
+func (Assigned) isEffect()         {}
+func (Unassigned) isEffect()       {}
+func (Position) isEffect()         {}
+func (Left) isEffect()             {}
+func (*InteractionInfo) isEffect() {}
+func (AgentInfo) isEffect()        {}

@@ -40,6 +40,10 @@ type Engine struct {
 	pendAg  []*agent
 	dirtyAg []*agent
 	stats   *Stats
+	// evSlab and infoSlab are blocks that Event and InteractionInfo
+	// effects are carved from: one allocation per block, not per effect.
+	evSlab   []Event
+	infoSlab []InteractionInfo
 	// readyDirty are agents whose ready flag may be stale; syncReady
 	// brings them up to date before anything reads the ready lists.
 	readyDirty []*agent
@@ -167,12 +171,55 @@ func (e *Engine) stopWaitTimers(in *interaction) {
 
 func (e *Engine) emit(f Effect) { e.out = append(e.out, f) }
 
+const slabSize = 128
+
+func (e *Engine) putEvent(ev Event) {
+	if len(e.evSlab) == 0 {
+		e.evSlab = make([]Event, slabSize)
+	}
+	p := &e.evSlab[0]
+	e.evSlab = e.evSlab[1:]
+	*p = ev
+	e.out = append(e.out, p)
+}
+
+func (e *Engine) putInfo(in InteractionInfo) {
+	if len(e.infoSlab) == 0 {
+		e.infoSlab = make([]InteractionInfo, slabSize)
+	}
+	p := &e.infoSlab[0]
+	e.infoSlab = e.infoSlab[1:]
+	*p = in
+	e.out = append(e.out, p)
+}
+
 func (e *Engine) event(ev Event) {
 	e.seq++
 	ev.Seq = e.seq
 	ev.Time = e.now
 	e.stats.Apply(ev)
-	e.out = append(e.out, ev)
+	e.putEvent(ev)
+}
+
+// emitIn emits an interaction event, folding it into the counters the
+// queue and agent keep at hand (the same counters Stats.Apply would find).
+func (e *Engine) emitIn(ev Event, in *interaction, a *agent) {
+	e.seq++
+	ev.Seq = e.seq
+	ev.Time = e.now
+	q := in.home
+	if q.counters == nil {
+		q.counters = e.stats.queue(q.cfg.ID)
+	}
+	var ac *AgentCounters
+	if a != nil {
+		if a.counters == nil {
+			a.counters = e.stats.agent(a.cfg.ID)
+		}
+		ac = a.counters
+	}
+	e.stats.apply(ev, q.counters, ac)
+	e.putEvent(ev)
 }
 
 func (e *Engine) inEvent(t EventType, in *interaction, a *agent) Event {
@@ -183,7 +230,7 @@ func (e *Engine) inEvent(t EventType, in *interaction, a *agent) Event {
 	return ev
 }
 
-func (e *Engine) changed(in *interaction) { e.emit(in.info()) }
+func (e *Engine) changed(in *interaction) { e.putInfo(in.info()) }
 
 func (e *Engine) touch(a *agent) {
 	if !a.readyQueued {
@@ -297,6 +344,7 @@ func (e *Engine) removeAgent(id AgentID) error {
 		q.setMember(a, false)
 	}
 	a.ready = false
+	a.gone = true
 	delete(e.agents, id)
 	e.known = nil
 	return nil
@@ -467,7 +515,7 @@ func (e *Engine) place(in *interaction, q *queue) {
 	in.addToList(q)
 	ev := e.inEvent(EvEntered, in, nil)
 	ev.Priority = in.prio
-	e.event(ev)
+	e.emitIn(ev, in, nil)
 	e.changed(in)
 	if q.cfg.NoAgents == NoAgentsLeave && !q.loggedIn() {
 		e.leave(in, EvNoAgents, ReasonNoAgents)
@@ -537,7 +585,7 @@ func (e *Engine) accept(agentID AgentID, id InteractionID) error {
 	e.touch(a)
 	ev := e.inEvent(EvAccepted, in, a)
 	ev.Wait = e.now.Sub(in.arrival)
-	e.event(ev)
+	e.emitIn(ev, in, a)
 	e.emit(Assigned{Interaction: in.id, Agent: a.cfg.ID, Channel: in.ch})
 	e.changed(in)
 	return nil
@@ -551,7 +599,7 @@ func (e *Engine) decline(agentID AgentID, id InteractionID) error {
 	a.missed = 0
 	in.removeOffer(&e.timers, o)
 	e.skip(in, a, false)
-	e.event(e.inEvent(EvDeclined, in, a))
+	e.emitIn(e.inEvent(EvDeclined, in, a), in, a)
 	e.afterLostOffer(in, o)
 	e.wantAgent(a)
 	return nil
@@ -579,7 +627,7 @@ func (e *Engine) afterLostOffer(in *interaction, o *offer) {
 		in.xfer = nil
 		ev := e.inEvent(EvTransferFailed, in, x.from)
 		ev.Target = string(x.toAgent.cfg.ID)
-		e.event(ev)
+		e.emitIn(ev, in, x.from)
 		return
 	}
 	e.wantMatch(in)
@@ -601,7 +649,7 @@ func (e *Engine) park(agentID AgentID, id InteractionID) error {
 	in.removeFromLists()
 	in.status = StatusParked
 	e.parked++
-	e.event(e.inEvent(EvParked, in, a))
+	e.emitIn(e.inEvent(EvParked, in, a), in, a)
 	e.changed(in)
 	e.wantAgent(a)
 	return nil
@@ -632,7 +680,7 @@ func (e *Engine) take(agentID AgentID, id InteractionID) error {
 	e.touch(a)
 	ev := e.inEvent(EvTaken, in, a)
 	ev.Wait = e.now.Sub(in.arrival)
-	e.event(ev)
+	e.emitIn(ev, in, a)
 	e.emit(Assigned{Interaction: in.id, Agent: a.cfg.ID, Channel: in.ch})
 	e.changed(in)
 	return nil
@@ -666,10 +714,11 @@ func (e *Engine) leave(in *interaction, t EventType, r Reason) {
 	ev := e.inEvent(t, in, nil)
 	ev.Wait = e.now.Sub(in.arrival)
 	ev.Reason = r
-	e.event(ev)
+	e.emitIn(ev, in, nil)
 	e.emit(Left{Interaction: in.id, Queue: in.home.cfg.ID, Reason: r})
 	in.status, in.ended, in.endReason = StatusEnded, e.now, r
 	e.changed(in)
+	in.gone = true
 	delete(e.inters, in.id)
 }
 
@@ -705,7 +754,7 @@ func (e *Engine) end(id InteractionID) error {
 	ev := e.inEvent(EvEnded, in, a)
 	ev.Handle = handle
 	ev.Reason = ReasonEnded
-	e.event(ev)
+	e.emitIn(ev, in, a)
 	q := in.home
 	if q.ahtN == 0 {
 		q.aht = handle
@@ -735,6 +784,7 @@ func (e *Engine) finish(in *interaction) {
 	a.lastActivity = e.now
 	in.status = StatusEnded
 	e.changed(in)
+	in.gone = true
 	delete(e.inters, in.id)
 	e.wantAgent(a)
 }
@@ -750,7 +800,7 @@ func (e *Engine) wrapUpDone(agentID AgentID, id InteractionID) error {
 	if in.status != StatusWrapUp {
 		return errf(CodeWrongState, "interaction %q is not in wrap-up", id)
 	}
-	e.event(e.inEvent(EvWrapUpDone, in, a))
+	e.emitIn(e.inEvent(EvWrapUpDone, in, a), in, a)
 	e.finish(in)
 	return nil
 }
@@ -771,7 +821,7 @@ func (e *Engine) offer(a *agent, in *interaction, via *queue, isXfer, consult bo
 	}
 	e.touch(a)
 	ev := e.inEvent(EvOffered, in, a)
-	e.event(ev)
+	e.emitIn(ev, in, a)
 	f := Offer{Interaction: in.id, Agent: a.cfg.ID, Queue: via.cfg.ID, Channel: in.ch, Deadline: o.deadline, Transfer: isXfer, Consult: consult}
 	if in.xfer != nil {
 		f.From = in.xfer.from.cfg.ID
@@ -787,7 +837,7 @@ func (e *Engine) endOffer(in *interaction, o *offer, r Reason) {
 	in.removeOffer(&e.timers, o)
 	ev := e.inEvent(EvOfferWithdrawn, in, o.ag)
 	ev.Reason = r
-	e.event(ev)
+	e.emitIn(ev, in, o.ag)
 	e.emit(OfferEnded{Interaction: in.id, Agent: o.ag.cfg.ID, Reason: r})
 	e.wantAgent(o.ag)
 	if r == ReasonWithdrawn && len(in.offers) == 0 && in.routable() {
@@ -813,7 +863,7 @@ func (e *Engine) fire(t *timer) {
 		a := t.ag
 		in.removeOffer(&e.timers, o)
 		e.skip(in, a, true)
-		e.event(e.inEvent(EvOfferTimeout, in, a))
+		e.emitIn(e.inEvent(EvOfferTimeout, in, a), in, a)
 		e.emit(OfferEnded{Interaction: in.id, Agent: a.cfg.ID, Reason: ReasonExpired})
 		e.afterLostOffer(in, o)
 		a.missed++
@@ -840,7 +890,7 @@ func (e *Engine) fire(t *timer) {
 	case tWrapUp:
 		in.wrapT = nil
 		if in.status == StatusWrapUp {
-			e.event(e.inEvent(EvWrapUpDone, in, in.owner))
+			e.emitIn(e.inEvent(EvWrapUpDone, in, in.owner), in, in.owner)
 			e.finish(in)
 		}
 	}
@@ -861,7 +911,7 @@ func (e *Engine) applyStep(in *interaction, log bool) {
 		if log {
 			ev := e.inEvent(EvRelaxed, in, nil)
 			ev.Step = in.step
-			e.event(ev)
+			e.emitIn(ev, in, nil)
 		}
 	}
 	if fq := e.queues[s.Fallback]; fq != nil && !slices.Contains(in.overflow, fq) {
@@ -870,7 +920,7 @@ func (e *Engine) applyStep(in *interaction, log bool) {
 		if log {
 			ev := e.inEvent(EvOverflowed, in, nil)
 			ev.Target, ev.Step = string(fq.cfg.ID), in.step
-			e.event(ev)
+			e.emitIn(ev, in, nil)
 		}
 	}
 }

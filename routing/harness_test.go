@@ -131,7 +131,7 @@ func effectsOf[T Effect](effs []Effect) []T {
 
 func (h *harness) events(t EventType) []Event {
 	var out []Event
-	for _, ev := range effectsOf[Event](h.effs) {
+	for _, ev := range derefs(effectsOf[*Event](h.effs)) {
 		if ev.Type == t {
 			out = append(out, ev)
 		}
@@ -155,4 +155,12 @@ func (e *Engine) dump() string {
 		s += fmt.Sprintf("i %s %s %d offers=%d skip=%v|", id, in.status, in.prio, len(in.offers), in.skip)
 	}
 	return s
+}
+
+func derefs[T any](ps []*T) []T {
+	out := make([]T, len(ps))
+	for i, p := range ps {
+		out[i] = *p
+	}
+	return out
 }

@@ -169,7 +169,7 @@ func randomRun(t *testing.T, seed uint64, steps int) {
 	}
 	ended := map[InteractionID]int{}
 	for _, f := range h.all {
-		if in, ok := f.(InteractionInfo); ok && in.Status == StatusEnded {
+		if in, ok := f.(*InteractionInfo); ok && in.Status == StatusEnded {
 			ended[in.ID]++
 		}
 	}
@@ -179,13 +179,13 @@ func randomRun(t *testing.T, seed uint64, steps int) {
 		}
 	}
 	kinds := map[EventType]int{}
-	for _, ev := range effectsOf[Event](h.all) {
+	for _, ev := range derefs(effectsOf[*Event](h.all)) {
 		kinds[ev.Type]++
 	}
 	t.Logf("events by type: %v", kinds)
 	replay := NewStats(h.e.serviceLevel)
 	var last int64
-	for _, ev := range effectsOf[Event](h.all) {
+	for _, ev := range derefs(effectsOf[*Event](h.all)) {
 		if ev.Seq != last+1 {
 			t.Fatalf("event seq %d follows %d", ev.Seq, last)
 		}

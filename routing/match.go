@@ -68,7 +68,7 @@ func (e *Engine) transfer(c Transfer) error {
 	// again, keeping or raising its priority.
 	ev := e.inEvent(EvTransferred, in, a)
 	ev.Target, ev.Mode = string(q.cfg.ID), string(TransferBlind)
-	e.event(ev)
+	e.emitIn(ev, in, a)
 	a.drop(in)
 	a.lastActivity = e.now
 	e.emit(Unassigned{Interaction: in.id, Agent: a.cfg.ID, Reason: "transferred"})
@@ -95,7 +95,7 @@ func (e *Engine) acceptTransfer(t *agent, in *interaction, o *offer) {
 		in.consult = t
 		ev := e.inEvent(EvConsultStarted, in, x.from)
 		ev.Target = string(t.cfg.ID)
-		e.event(ev)
+		e.emitIn(ev, in, x.from)
 		e.emit(Assigned{Interaction: in.id, Agent: t.cfg.ID, Channel: in.ch, From: x.from.cfg.ID, Consult: true})
 		return
 	}
@@ -108,7 +108,7 @@ func (e *Engine) handOver(in *interaction, t *agent, mode TransferMode) {
 	from := x.from
 	ev := e.inEvent(EvTransferred, in, from)
 	ev.Target, ev.Mode = string(t.cfg.ID), string(mode)
-	e.event(ev)
+	e.emitIn(ev, in, from)
 	from.drop(in)
 	from.lastActivity = e.now
 	e.emit(Unassigned{Interaction: in.id, Agent: from.cfg.ID, Reason: "transferred"})
@@ -152,7 +152,7 @@ func (e *Engine) cancelTransfer(agentID AgentID, id InteractionID) error {
 		in.removeOffer(&e.timers, o)
 		ev := e.inEvent(EvOfferWithdrawn, in, o.ag)
 		ev.Reason = ReasonWithdrawn
-		e.event(ev)
+		e.emitIn(ev, in, o.ag)
 		e.emit(OfferEnded{Interaction: in.id, Agent: o.ag.cfg.ID, Reason: ReasonWithdrawn})
 		e.wantAgent(o.ag)
 	}
@@ -165,14 +165,14 @@ func (e *Engine) cancelTransfer(agentID AgentID, id InteractionID) error {
 		c.lastActivity = e.now
 		ev := e.inEvent(EvConsultEnded, in, a)
 		ev.Target = string(c.cfg.ID)
-		e.event(ev)
+		e.emitIn(ev, in, a)
 		e.emit(Unassigned{Interaction: in.id, Agent: c.cfg.ID, Reason: "consult_cancelled"})
 		e.wantAgent(c)
 		return nil
 	}
 	ev := e.inEvent(EvTransferFailed, in, a)
 	ev.Reason = ReasonWithdrawn
-	e.event(ev)
+	e.emitIn(ev, in, a)
 	return nil
 }
 
@@ -184,14 +184,14 @@ func (e *Engine) settle() {
 		for len(e.pendIn) > 0 {
 			in := e.pendIn[len(e.pendIn)-1]
 			e.pendIn = e.pendIn[:len(e.pendIn)-1]
-			if e.inters[in.id] == in && in.routable() {
+			if !in.gone && in.routable() {
 				e.matchInteraction(in)
 			}
 		}
 		for len(e.pendAg) > 0 {
 			a := e.pendAg[len(e.pendAg)-1]
 			e.pendAg = e.pendAg[:len(e.pendAg)-1]
-			if e.agents[a.cfg.ID] == a {
+			if !a.gone {
 				e.matchAgent(a)
 			}
 		}
@@ -370,7 +370,7 @@ func better(s Strategy, q *queue, in *interaction, x, y *agent) bool {
 func skillScore(a *agent, reqs []SkillReq) int {
 	n := 0
 	for _, r := range reqs {
-		n += a.cfg.Skills[r.Skill]
+		n += a.level(r.Skill)
 	}
 	return n
 }
@@ -420,7 +420,7 @@ func (e *Engine) matchAgent(a *agent) {
 // call. The loop calls it once per batch of inputs, so bursts coalesce.
 func (e *Engine) Flush() {
 	for _, a := range e.dirtyAg {
-		if !a.dirty || e.agents[a.cfg.ID] != a {
+		if !a.dirty || a.gone {
 			continue
 		}
 		a.dirty = false

@@ -91,7 +91,7 @@ func (e *Engine) restoreInteraction(info InteractionInfo) {
 		}
 		e.event(ev)
 		info.Status, info.EndedAt, info.EndReason = StatusEnded, e.now, ReasonRestart
-		e.emit(info)
+		e.putInfo(info)
 	}
 	if info.ID == "" || e.inters[info.ID] != nil {
 		return
@@ -110,7 +110,7 @@ func (e *Engine) restoreInteraction(info InteractionInfo) {
 		}
 	case StatusWrapUp:
 		info.Status = StatusEnded
-		e.emit(info)
+		e.putInfo(info)
 		return
 	default:
 		return

@@ -16,15 +16,15 @@ func persisted(h *harness, queues []QueueConfig, agents []AgentConfig) RestoreSt
 	var evs []Event
 	for _, f := range h.all {
 		switch f := f.(type) {
-		case InteractionInfo:
+		case *InteractionInfo:
 			if _, ok := last[f.ID]; !ok {
 				order = append(order, f.ID)
 			}
-			last[f.ID] = f
-		case Event:
-			evs = append(evs, f)
+			last[f.ID] = *f
+		case *Event:
+			evs = append(evs, *f)
 			if f.Type == EvAgentState {
-				presence[f.Agent] = f
+				presence[f.Agent] = *f
 			}
 		}
 	}
@@ -114,7 +114,7 @@ func TestRestoreBringsBackQueuedInteractionsInOrderAndNoAgentStaysOffered(t *tes
 	}
 	// Events go on from the stored sequence.
 	r.must(End{Interaction: "talking"})
-	if ev := effectsOf[Event](r.effs); ev[len(ev)-1].Seq <= state.LastSeq {
+	if ev := derefs(effectsOf[*Event](r.effs)); ev[len(ev)-1].Seq <= state.LastSeq {
 		t.Fatalf("event seq %d does not continue after %d", ev[len(ev)-1].Seq, state.LastSeq)
 	}
 	// The relaxation step that fell due while down applies on restore.
@@ -145,7 +145,7 @@ func TestRestoreClosesWhatCannotComeBack(t *testing.T) {
 		t.Fatalf("left %+v", left)
 	}
 	ended := map[InteractionID]bool{}
-	for _, in := range effectsOf[InteractionInfo](effs) {
+	for _, in := range derefs(effectsOf[*InteractionInfo](effs)) {
 		if in.Status == StatusEnded {
 			ended[in.ID] = true
 		}
@@ -153,7 +153,7 @@ func TestRestoreClosesWhatCannotComeBack(t *testing.T) {
 	if len(ended) != 3 {
 		t.Fatalf("want all three closed, got %v", ended)
 	}
-	evs := effectsOf[Event](effs)
+	evs := derefs(effectsOf[*Event](effs))
 	if len(evs) != 2 || evs[0].Seq != 42 || evs[0].Reason != ReasonRestart {
 		t.Fatalf("events %+v", evs)
 	}

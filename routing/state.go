@@ -28,8 +28,9 @@ type queue struct {
 	// foreign counts entries of waiting that are not this queue's own
 	// waiting interactions (overflow, warm transfers).
 	foreign  int
-	lastPush time.Time // positions last pushed
-	posT     *timer    // a deferred push
+	counters *QueueCounters // this queue's in the engine's Stats
+	lastPush time.Time      // positions last pushed
+	posT     *timer         // a deferred push
 }
 
 func (q *queue) isForeign(in *interaction) bool { return in.home != q || in.status != StatusWaiting }
@@ -218,8 +219,12 @@ type agent struct {
 	stateSince   time.Time
 	dirty        bool
 	lastInfo     infoKey
-	// caps is cfg.Capacity as a slice, faster to walk than the map.
-	caps []chanCap
+	// caps and skills are cfg.Capacity and cfg.Skills as slices, faster to
+	// walk than the maps.
+	caps     []chanCap
+	skills   []skillLevel
+	counters *AgentCounters // this agent's in the engine's Stats
+	gone     bool           // removed from the engine
 	// ready says the agent could be offered something now: available, no
 	// pending offer, room on some channel. readyAt is its index in each of
 	// its queues' ready lists while ready.
@@ -253,6 +258,11 @@ func (a *agent) syncReady() {
 	}
 }
 
+type skillLevel struct {
+	s Skill
+	l int
+}
+
 type chanCap struct {
 	ch Channel
 	n  int
@@ -265,6 +275,21 @@ func (a *agent) setConfig(c AgentConfig) {
 		a.caps = append(a.caps, chanCap{ch, n})
 	}
 	slices.SortFunc(a.caps, func(x, y chanCap) int { return strings.Compare(string(x.ch), string(y.ch)) })
+	a.skills = a.skills[:0]
+	for sk, l := range c.Skills {
+		a.skills = append(a.skills, skillLevel{sk, l})
+	}
+	slices.SortFunc(a.skills, func(x, y skillLevel) int { return strings.Compare(string(x.s), string(y.s)) })
+}
+
+// level is the agent's level in s, 0 without it.
+func (a *agent) level(s Skill) int {
+	for _, k := range a.skills {
+		if k.s == s {
+			return k.l
+		}
+	}
+	return 0
 }
 
 // capacity is the agent's capacity on ch.
@@ -288,7 +313,7 @@ type infoKey struct {
 
 func meets(a *agent, reqs []SkillReq) bool {
 	for _, r := range reqs {
-		l := a.cfg.Skills[r.Skill]
+		l := a.level(r.Skill)
 		if l == 0 || l < r.MinLevel {
 			return false
 		}
@@ -403,6 +428,7 @@ type interaction struct {
 	wrapT     *timer // wrap-up limit
 	lastPos   int
 	lastEWT   time.Duration
+	gone      bool // left routing
 }
 
 type offer struct {

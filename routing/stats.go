@@ -100,14 +100,27 @@ func (s *Stats) Apply(ev Event) {
 	if ev.Type == EvAgentState {
 		return
 	}
-	q := s.queue(ev.Queue)
+	var ac *AgentCounters
+	if ev.Agent != "" {
+		ac = s.agent(ev.Agent)
+	}
+	s.apply(ev, s.queue(ev.Queue), ac)
+}
+
+// apply folds ev into the counters of its queue and agent (ac is nil for
+// events without an agent). The engine calls it with counters it keeps at
+// hand; Apply looks them up.
+func (s *Stats) apply(ev Event, q *QueueCounters, ac *AgentCounters) {
+	if ac == nil {
+		ac = &AgentCounters{} // an event without an agent counts for no agent
+	}
 	switch ev.Type {
 	case EvEntered:
 		q.Entered++
 		q.Waiting++
 	case EvOffered:
 		q.Offers++
-		s.agent(ev.Agent).Offers++
+		ac.Offers++
 	case EvAccepted, EvTaken:
 		q.Waiting--
 		q.Answered++
@@ -115,11 +128,11 @@ func (s *Stats) Apply(ev Event) {
 		if ev.Wait <= s.sl(ev.Queue) {
 			q.AnsweredInSL++
 		}
-		s.agent(ev.Agent).Accepted++
+		ac.Accepted++
 	case EvDeclined:
-		s.agent(ev.Agent).Declined++
+		ac.Declined++
 	case EvOfferTimeout:
-		s.agent(ev.Agent).Missed++
+		ac.Missed++
 	case EvAbandoned:
 		q.Waiting--
 		q.Abandoned++
@@ -137,9 +150,7 @@ func (s *Stats) Apply(ev Event) {
 	case EvEnded:
 		q.Handled++
 		q.HandleTime += ev.Handle
-		if ev.Agent != "" {
-			s.agent(ev.Agent).Handled++
-		}
+		ac.Handled++
 	}
 }
 

@@ -52,7 +52,7 @@ func (r *recorder) add(effs []routing.Effect) {
 	keep := effs[:0:0]
 	for _, f := range effs {
 		switch f.(type) {
-		case routing.Event, routing.InteractionInfo, routing.AgentInfo:
+		case *routing.Event, *routing.InteractionInfo, routing.AgentInfo:
 			keep = append(keep, f)
 		}
 	}
@@ -162,15 +162,15 @@ func (r *recorder) write(ctx context.Context, batch []routing.Effect) error {
 	agents := map[routing.AgentID]routing.AgentInfo{}
 	for _, f := range batch {
 		switch f := f.(type) {
-		case routing.Event:
-			evs = append(evs, f)
-		case routing.InteractionInfo:
+		case *routing.Event:
+			evs = append(evs, *f)
+		case *routing.InteractionInfo:
 			if i, ok := last[f.ID]; ok {
-				infos[i] = f // only the newest state of each interaction
+				infos[i] = *f // only the newest state of each interaction
 				continue
 			}
 			last[f.ID] = len(infos)
-			infos = append(infos, f)
+			infos = append(infos, *f)
 		case routing.AgentInfo:
 			agents[f.ID] = f
 		}

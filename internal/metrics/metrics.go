@@ -59,6 +59,10 @@ func New(reg prometheus.Registerer, snap SnapshotFunc) *Metrics {
 			Help: "1 while the process is shutting down and takes no new interactions.",
 		}),
 	}
+	for _, op := range []string{"append_events", "interaction", "presence"} {
+		m.StoreErrors.WithLabelValues(op) // series exist from the start, at 0
+	}
+	m.StoreWrite.WithLabelValues("append_events")
 	reg.MustRegister(m.StoreErrors, m.RecorderBacklog, m.StoreWrite, m.Draining,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&routingCollector{snap: snap})
