@@ -36,7 +36,7 @@ test:
 BENCH_OUT ?= bench.out
 bench:
 	@set -o pipefail; { \
-	  $(GO) test -run '^$$' -bench 'Decisions' -benchtime=200000x -cpu 1 -benchmem ./routing/ && \
+	  $(GO) test -run '^$$' -bench 'Decisions' -benchtime=300000x -count=3 -cpu 1 -benchmem ./routing/ && \
 	  $(GO) test -run '^$$' -bench 'MemoryPerWaiting' -benchtime=3x -cpu 1 ./routing/ && \
 	  $(GO) test -run '^$$' -bench 'ArrivalToOffer' -benchtime=1x -cpu 1,2 ./routing/ && \
 	  $(GO) test -run '^$$' -bench . -benchtime=2s -cpu 2 ./internal/store/... ; \

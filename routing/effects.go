@@ -93,7 +93,9 @@ type InteractionInfo struct {
 	EndReason      Reason
 }
 
-// AgentInfo is an agent's routing state after a change.
+// AgentInfo is an agent's routing state after a change. It is pushed when
+// what a supervisor sees changes: presence, state, the number of
+// interactions held or the pending offer (not on the handled count alone).
 type AgentInfo struct {
 	ID         AgentID
 	Presence   Presence

@@ -134,7 +134,7 @@ func (e *Engine) NextDeadline() (t time.Time, ok bool) {
 // Drain returns the effects produced since the last call.
 func (e *Engine) Drain() []Effect {
 	out := e.out
-	e.out = nil
+	e.out = make([]Effect, 0, min(max(len(out), 8), 4096)) // about as many next time
 	return out
 }
 

@@ -221,8 +221,8 @@ func checkInvariants(t *testing.T, e *Engine) {
 		if a.ready != wasReady {
 			t.Fatalf("agent %s ready flag was stale after syncReady (%v)", a.cfg.ID, wasReady)
 		}
-		for _, q := range a.queues {
-			if _, in := a.readyAt[q]; in != a.ready || (a.ready && q.ready[a.readyAt[q]] != a) {
+		for j, q := range a.queues {
+			if in := a.readyAt[j] >= 0; in != a.ready || (a.ready && q.ready[a.readyAt[j]] != a) {
 				t.Fatalf("agent %s ready list of %s is out of step", a.cfg.ID, q.cfg.ID)
 			}
 		}

@@ -427,7 +427,7 @@ func (e *Engine) Flush() {
 		if s := a.derive(); s != a.state {
 			a.state, a.stateSince = s, e.now
 		}
-		k := infoKey{presence: a.presence, reason: a.reason, state: a.state, holds: len(a.holds), handled: a.handled}
+		k := infoKey{presence: a.presence, reason: a.reason, state: a.state, holds: len(a.holds)}
 		if a.offer != nil {
 			k.offer = a.offer.id
 		}

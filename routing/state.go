@@ -149,43 +149,44 @@ func (q *queue) setMember(a *agent, member bool) {
 		q.invalidate()
 		q.members = append(q.members, a)
 		a.queues = append(a.queues, q)
+		a.readyAt = append(a.readyAt, -1)
 		if a.ready {
-			q.addReady(a)
+			a.enterReady(len(a.queues) - 1)
 		}
 	case !member && i >= 0:
 		q.invalidate()
 		q.members = slices.Delete(q.members, i, i+1)
 		if j := slices.Index(a.queues, q); j >= 0 {
+			a.leaveReady(j)
 			a.queues = slices.Delete(a.queues, j, j+1)
-		}
-		if a.ready {
-			q.removeReady(a)
+			a.readyAt = slices.Delete(a.readyAt, j, j+1)
 		}
 	}
 }
 
-func (q *queue) addReady(a *agent) {
-	if a.readyAt == nil {
-		a.readyAt = make(map[*queue]int, len(a.queues))
-	}
-	a.readyAt[q] = len(q.ready)
+// enterReady adds a to the ready list of its j-th queue.
+func (a *agent) enterReady(j int) {
+	q := a.queues[j]
+	a.readyAt[j] = int32(len(q.ready))
 	q.ready = append(q.ready, a)
 }
 
-func (q *queue) removeReady(a *agent) {
-	i, ok := a.readyAt[q]
-	if !ok {
+// leaveReady takes a out of the ready list of its j-th queue, if it is in.
+func (a *agent) leaveReady(j int) {
+	i := a.readyAt[j]
+	if i < 0 {
 		return
 	}
-	last := len(q.ready) - 1
+	q := a.queues[j]
+	last := int32(len(q.ready) - 1)
 	if i != last {
 		moved := q.ready[last]
 		q.ready[i] = moved
-		moved.readyAt[q] = i
+		moved.readyAt[slices.Index(moved.queues, q)] = i
 	}
 	q.ready[last] = nil
 	q.ready = q.ready[:last]
-	delete(a.readyAt, q)
+	a.readyAt[j] = -1
 }
 
 // loggedIn says whether any member is logged in (available or away).
@@ -226,10 +227,10 @@ type agent struct {
 	counters *AgentCounters // this agent's in the engine's Stats
 	gone     bool           // removed from the engine
 	// ready says the agent could be offered something now: available, no
-	// pending offer, room on some channel. readyAt is its index in each of
-	// its queues' ready lists while ready.
+	// pending offer, room on some channel. readyAt[j] is its index in the
+	// ready list of queues[j], -1 when not in it.
 	ready       bool
-	readyAt     map[*queue]int
+	readyAt     []int32
 	readyQueued bool
 }
 
@@ -249,11 +250,11 @@ func (a *agent) syncReady() {
 		return
 	}
 	a.ready = r
-	for _, q := range a.queues {
+	for j := range a.queues {
 		if r {
-			q.addReady(a)
+			a.enterReady(j)
 		} else {
-			q.removeReady(a)
+			a.leaveReady(j)
 		}
 	}
 }
@@ -308,7 +309,6 @@ type infoKey struct {
 	state    AgentState
 	holds    int
 	offer    InteractionID
-	handled  int
 }
 
 func meets(a *agent, reqs []SkillReq) bool {
