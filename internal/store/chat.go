@@ -1,0 +1,139 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/contactd/contactd/routing"
+)
+
+// ConversationID names a conversation: one visitor's contact from the
+// widget's first message to the end, text and voice together.
+type ConversationID string
+
+// Conversation statuses.
+const (
+	ConvQueued = "queued" // waiting for an agent
+	ConvActive = "active" // with an agent
+	ConvHeld   = "held"   // the agent put it on hold
+	ConvEnded  = "ended"
+)
+
+// Conversation is the lasting record of a conversation.
+type Conversation struct {
+	ID ConversationID `json:"id"`
+	// Interaction is the routing interaction of its text channel.
+	Interaction routing.InteractionID `json:"interaction"`
+	Queue       routing.QueueID       `json:"queue"`
+	VisitorName string                `json:"visitorName,omitempty"`
+	// Attributes are the context fields the embedding page passed
+	// (account id, page URL, phone, location).
+	Attributes map[string]string `json:"attributes,omitempty"`
+	Status     string            `json:"status"`
+	// LastSeq is the sequence of the newest stored message.
+	LastSeq   int64     `json:"lastSeq"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+	EndedAt   time.Time `json:"endedAt,omitzero"`
+	EndReason string    `json:"endReason,omitempty"`
+}
+
+// Message kinds.
+const (
+	MsgText  = "text"  // typed by a participant
+	MsgEvent = "event" // something happened: joined, left, hold, resume, transfer
+	MsgNote  = "note"  // a private note among agents (transfer notes), never shown to the visitor
+)
+
+// Message is one entry of a conversation's log. Seq runs from 1 without
+// gaps per conversation; (Conversation, Sender, ClientID) is unique when
+// ClientID is set, so a retried send is stored once.
+type Message struct {
+	Conversation ConversationID `json:"conversation"`
+	Seq          int64          `json:"seq"`
+	ClientID     string         `json:"clientId,omitempty"`
+	// Sender is "visitor", "agent:<id>" or "system".
+	Sender string `json:"sender"`
+	Kind   string `json:"kind"`
+	// Text is stored exactly as sent (any UTF-8, up to the size limit).
+	Text string `json:"text"`
+	// Event names what happened for MsgEvent (joined, left, hold, resume,
+	// transferred, ended), with Data for details.
+	Event     string            `json:"event,omitempty"`
+	Data      map[string]string `json:"data,omitempty"`
+	CreatedAt time.Time         `json:"createdAt"`
+}
+
+// LeftMessage is what a visitor leaves instead of waiting.
+type LeftMessage struct {
+	ID         string            `json:"id"`
+	Queue      routing.QueueID   `json:"queue"`
+	Name       string            `json:"name"`
+	Email      string            `json:"email"`
+	Text       string            `json:"text"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+	// Conversation is set when the visitor left it from a conversation.
+	Conversation ConversationID `json:"conversation,omitempty"`
+	CreatedAt    time.Time      `json:"createdAt"`
+	// HandledBy is the agent who marked it handled, empty while open.
+	HandledBy routing.AgentID `json:"handledBy,omitempty"`
+	HandledAt time.Time       `json:"handledAt,omitzero"`
+}
+
+// Session is a staff login. Only a hash of the cookie's token is stored.
+type Session struct {
+	TokenHash string          `json:"-"`
+	Agent     routing.AgentID `json:"agent"`
+	CreatedAt time.Time       `json:"createdAt"`
+	ExpiresAt time.Time       `json:"expiresAt"`
+}
+
+// ChatStore persists conversations. It is implemented by both stores and
+// checked by the same conformance suite.
+type ChatStore interface {
+	// CreateConversation stores a new conversation; ErrConflict if the id
+	// is taken.
+	CreateConversation(ctx context.Context, c Conversation) error
+	// UpdateConversation replaces everything but ID, CreatedAt and LastSeq
+	// (LastSeq moves only with AppendMessages); ErrNotFound if absent.
+	UpdateConversation(ctx context.Context, c Conversation) error
+	GetConversation(ctx context.Context, id ConversationID) (Conversation, error)
+	// ListOpenConversations returns those not ended, oldest first.
+	ListOpenConversations(ctx context.Context) ([]Conversation, error)
+
+	// AppendMessages stores messages of any number of conversations in one
+	// transaction (group commit) and moves each conversation's LastSeq to
+	// its highest stored Seq. A message whose (Conversation, Sender,
+	// ClientID) or (Conversation, Seq) is already stored is skipped, so a
+	// retried batch never duplicates. ErrNotFound if a conversation does
+	// not exist (and nothing of the batch is stored).
+	AppendMessages(ctx context.Context, msgs []Message) error
+	// ListMessages returns up to limit messages with Seq > after, in order.
+	ListMessages(ctx context.Context, id ConversationID, after int64, limit int) ([]Message, error)
+	// FindMessageByClientID returns the stored message a sender sent with
+	// that client id; ErrNotFound if none.
+	FindMessageByClientID(ctx context.Context, id ConversationID, sender, clientID string) (Message, error)
+
+	// CreateLeftMessage stores a left message; ErrConflict if the id is
+	// taken.
+	CreateLeftMessage(ctx context.Context, m LeftMessage) error
+	// ListLeftMessages returns the newest first, up to limit; open only
+	// when onlyOpen.
+	ListLeftMessages(ctx context.Context, onlyOpen bool, limit int) ([]LeftMessage, error)
+	// MarkLeftMessageHandled records who handled it; ErrNotFound if absent.
+	MarkLeftMessageHandled(ctx context.Context, id string, by routing.AgentID, at time.Time) error
+
+	// CreateSession stores a staff session; ErrConflict on the same hash.
+	CreateSession(ctx context.Context, s Session) error
+	// GetSession returns the session with that token hash; ErrNotFound if
+	// absent or expired at now.
+	GetSession(ctx context.Context, tokenHash string, now time.Time) (Session, error)
+	DeleteSession(ctx context.Context, tokenHash string) error
+	// DeleteExpiredSessions removes sessions expired at now and says how
+	// many.
+	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
+
+	// Secret returns the named secret, creating it with value when absent
+	// (the first writer wins; every node then reads the same value).
+	Secret(ctx context.Context, name string, value []byte) ([]byte, error)
+}
