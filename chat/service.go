@@ -1,0 +1,494 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/contactd/contactd/internal/store"
+	"github.com/contactd/contactd/routing"
+)
+
+// Store is the part of the store the chat service needs.
+type Store interface {
+	Appender
+	CreateConversation(ctx context.Context, c store.Conversation) error
+	UpdateConversation(ctx context.Context, c store.Conversation) error
+	GetConversation(ctx context.Context, id store.ConversationID) (store.Conversation, error)
+	ListMessages(ctx context.Context, id store.ConversationID, after int64, limit int) ([]store.Message, error)
+}
+
+// Sender names who wrote a message: the visitor, an agent or the system.
+type Sender string
+
+// Senders.
+const (
+	SenderVisitor Sender = "visitor"
+	SenderSystem  Sender = "system"
+)
+
+// AgentSender is the sender name of an agent.
+func AgentSender(id routing.AgentID) Sender { return Sender("agent:" + string(id)) }
+
+// AgentOf returns the agent behind a sender, if it is one.
+func AgentOf(s Sender) (routing.AgentID, bool) {
+	id, ok := strings.CutPrefix(string(s), "agent:")
+	return routing.AgentID(id), ok
+}
+
+// Role is what a participant may do.
+type Role string
+
+// Roles. The owner is the agent handling the conversation; a consult is a
+// colleague invited by a warm transfer, who reads everything and writes
+// private notes until the conversation is handed over.
+const (
+	RoleVisitor Role = "visitor"
+	RoleOwner   Role = "owner"
+	RoleConsult Role = "consult"
+)
+
+// Config holds the limits of the service.
+type Config struct {
+	// MaxTextBytes bounds a message's text (default 8 KiB).
+	MaxTextBytes int
+	// MaxClientIDBytes bounds a client id (default 64).
+	MaxClientIDBytes int
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxTextBytes <= 0 {
+		c.MaxTextBytes = 8 << 10
+	}
+	if c.MaxClientIDBytes <= 0 {
+		c.MaxClientIDBytes = 64
+	}
+	return c
+}
+
+// Service owns the live conversations. Every change is stored before it
+// is acknowledged or delivered: deliver receives committed messages in
+// sequence order per conversation, on the committer's goroutine (it must
+// not block).
+type Service struct {
+	cfg     Config
+	log     *slog.Logger
+	st      Store
+	commit  *committer
+	now     func() time.Time
+	mu      sync.Mutex
+	convs   map[store.ConversationID]*conversation
+	deliver func(store.Message)
+}
+
+// conversation is the live state of one conversation. Its mutex orders
+// everything that happens in it: sequence numbers are handed out under it.
+type conversation struct {
+	mu      sync.Mutex
+	rec     store.Conversation
+	nextSeq int64
+	parts   map[Sender]Role
+	held    bool
+	ended   bool
+	// sent maps sender+client id to its message, committed or not, so a
+	// retried send never acts twice.
+	sent map[string]*pending
+}
+
+// New returns a service; Run must be running for anything to commit.
+func New(cfg Config, log *slog.Logger, st Store, deliver func(store.Message)) *Service {
+	s := &Service{cfg: cfg.withDefaults(), log: log, st: st, now: time.Now, convs: make(map[store.ConversationID]*conversation), deliver: deliver}
+	s.commit = newCommitter(st, log, s.delivered)
+	return s
+}
+
+// Run commits messages until ctx ends.
+func (s *Service) Run(ctx context.Context) { s.commit.run(ctx) }
+
+func (s *Service) delivered(msgs []store.Message) {
+	if s.deliver == nil {
+		return
+	}
+	for _, m := range msgs {
+		s.deliver(m)
+	}
+}
+
+// Spec describes a new conversation.
+type Spec struct {
+	ID          store.ConversationID
+	Interaction routing.InteractionID
+	Queue       routing.QueueID
+	VisitorName string
+	Attributes  map[string]string
+}
+
+// Open creates a conversation with the visitor as its first participant.
+func (s *Service) Open(ctx context.Context, sp Spec) (store.Conversation, error) {
+	now := s.now().UTC()
+	rec := store.Conversation{
+		ID: sp.ID, Interaction: sp.Interaction, Queue: sp.Queue, VisitorName: sp.VisitorName,
+		Attributes: sp.Attributes, Status: store.ConvQueued, CreatedAt: now, UpdatedAt: now,
+	}
+	if err := s.st.CreateConversation(ctx, rec); err != nil {
+		return store.Conversation{}, fmt.Errorf("create conversation: %w", err)
+	}
+	c := &conversation{rec: rec, nextSeq: 1, parts: map[Sender]Role{SenderVisitor: RoleVisitor}, sent: map[string]*pending{}}
+	s.mu.Lock()
+	s.convs[rec.ID] = c
+	s.mu.Unlock()
+	return rec, nil
+}
+
+// get returns the live conversation, loading it from the store (messages
+// included, to rebuild who takes part, hold and the client ids) when it is
+// not in memory.
+func (s *Service) get(ctx context.Context, id store.ConversationID) (*conversation, error) {
+	s.mu.Lock()
+	c := s.convs[id]
+	s.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	rec, err := s.st.GetConversation(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownConversation, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load conversation: %w", err)
+	}
+	c = &conversation{rec: rec, nextSeq: 1, parts: map[Sender]Role{SenderVisitor: RoleVisitor}, sent: map[string]*pending{}}
+	for after := int64(0); ; {
+		msgs, err := s.st.ListMessages(ctx, id, after, 1000)
+		if err != nil {
+			return nil, fmt.Errorf("load messages: %w", err)
+		}
+		if len(msgs) == 0 {
+			break
+		}
+		for _, m := range msgs {
+			c.replay(m)
+		}
+		after = msgs[len(msgs)-1].Seq
+	}
+	if rec.Status == store.ConvEnded {
+		c.ended = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if other := s.convs[id]; other != nil { // loaded meanwhile
+		return other, nil
+	}
+	s.convs[id] = c
+	return c, nil
+}
+
+// replay applies a stored message to the live state.
+func (c *conversation) replay(m store.Message) {
+	c.nextSeq = m.Seq + 1
+	if m.ClientID != "" {
+		done := make(chan struct{})
+		close(done)
+		c.sent[m.Sender+"\x00"+m.ClientID] = &pending{msg: m, done: done}
+	}
+	if m.Kind != store.MsgEvent {
+		return
+	}
+	who := Sender(m.Sender)
+	switch m.Event {
+	case EvJoined:
+		c.parts[who] = Role(m.Data["role"])
+	case EvLeft:
+		delete(c.parts, who)
+	case EvHold:
+		c.held = true
+	case EvResume:
+		c.held = false
+	case EvEnded:
+		c.ended = true
+	case EvHandedOver:
+		if to := Sender(m.Data["to"]); to != "" {
+			c.parts[to] = RoleOwner
+		}
+	}
+}
+
+// Events recorded in the log as MsgEvent messages.
+const (
+	EvJoined     = "joined"
+	EvLeft       = "left"
+	EvHold       = "hold"
+	EvResume     = "resume"
+	EvEnded      = "ended"
+	EvHandedOver = "handed_over"
+)
+
+// append gives m the next sequence number and queues it for commit; the
+// caller holds c.mu.
+func (s *Service) append(c *conversation, m store.Message) *pending {
+	m.Conversation = c.rec.ID
+	m.Seq = c.nextSeq
+	m.CreatedAt = s.now().UTC()
+	c.nextSeq++
+	p := &pending{msg: m, done: make(chan struct{})}
+	if m.ClientID != "" {
+		c.sent[m.Sender+"\x00"+m.ClientID] = p
+	}
+	s.commit.add(p)
+	return p
+}
+
+// Send stores a message from a participant and returns it once committed.
+// kind is store.MsgText or store.MsgNote (agents only). A clientID already
+// used by the same sender returns the first message with dup set, and acts
+// no second time.
+func (s *Service) Send(ctx context.Context, id store.ConversationID, who Sender, clientID, kind, text string) (msg store.Message, dup bool, err error) {
+	if err := s.checkText(text); err != nil {
+		return store.Message{}, false, err
+	}
+	if len(clientID) > s.cfg.MaxClientIDBytes || !utf8.ValidString(clientID) || strings.ContainsRune(clientID, 0) {
+		return store.Message{}, false, ErrBadClientID
+	}
+	if kind != store.MsgText && kind != store.MsgNote {
+		return store.Message{}, false, fmt.Errorf("%w: kind %q", ErrWrongRole, kind)
+	}
+	c, err := s.get(ctx, id)
+	if err != nil {
+		return store.Message{}, false, err
+	}
+	c.mu.Lock()
+	if clientID != "" {
+		if p := c.sent[string(who)+"\x00"+clientID]; p != nil {
+			c.mu.Unlock()
+			if p.msg.Text != text || p.msg.Kind != kind {
+				return store.Message{}, false, ErrConflict
+			}
+			if err := p.wait(ctx); err != nil {
+				return store.Message{}, false, err
+			}
+			return p.msg, true, nil
+		}
+	}
+	role, ok := c.parts[who]
+	switch {
+	case c.ended:
+		err = ErrEnded
+	case !ok:
+		err = ErrNotParticipant
+	case kind == store.MsgNote && role == RoleVisitor:
+		err = fmt.Errorf("%w: visitors cannot write notes", ErrWrongRole)
+	case kind == store.MsgText && role == RoleConsult:
+		err = fmt.Errorf("%w: a consulted colleague writes notes until the hand-over", ErrWrongRole)
+	case role == RoleVisitor && c.held:
+		err = ErrOnHold
+	}
+	if err != nil {
+		c.mu.Unlock()
+		return store.Message{}, false, err
+	}
+	p := s.append(c, store.Message{ClientID: clientID, Sender: string(who), Kind: kind, Text: text})
+	c.mu.Unlock()
+	if err := p.wait(ctx); err != nil {
+		return store.Message{}, false, err
+	}
+	return p.msg, false, nil
+}
+
+func (s *Service) checkText(text string) error {
+	switch {
+	case strings.TrimSpace(text) == "":
+		return ErrEmpty
+	case len(text) > s.cfg.MaxTextBytes:
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrTooLong, len(text), s.cfg.MaxTextBytes)
+	case !utf8.ValidString(text) || strings.ContainsRune(text, 0):
+		return ErrInvalidText
+	}
+	return nil
+}
+
+// event records that something happened and returns it once committed.
+// check runs under the conversation's lock and may refuse; apply changes
+// the live state once the event is queued.
+func (s *Service) event(ctx context.Context, id store.ConversationID, who Sender, ev string, data map[string]string,
+	check func(c *conversation) error, apply func(c *conversation)) (store.Message, error) {
+	c, err := s.get(ctx, id)
+	if err != nil {
+		return store.Message{}, err
+	}
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		return store.Message{}, ErrEnded
+	}
+	if err := check(c); err != nil {
+		c.mu.Unlock()
+		return store.Message{}, err
+	}
+	p := s.append(c, store.Message{Sender: string(who), Kind: store.MsgEvent, Event: ev, Data: data})
+	apply(c)
+	rec := c.rec
+	c.mu.Unlock()
+	if err := p.wait(ctx); err != nil {
+		return store.Message{}, err
+	}
+	rec.UpdatedAt = p.msg.CreatedAt
+	if err := s.st.UpdateConversation(ctx, rec); err != nil {
+		return p.msg, fmt.Errorf("update conversation: %w", err)
+	}
+	return p.msg, nil
+}
+
+func (s *Service) agentRole(c *conversation, who Sender, want Role) error {
+	if _, ok := AgentOf(who); !ok {
+		return fmt.Errorf("%w: only agents", ErrWrongRole)
+	}
+	role, ok := c.parts[who]
+	if !ok {
+		return ErrNotParticipant
+	}
+	if want != "" && role != want {
+		return fmt.Errorf("%w: needs the %s role", ErrWrongRole, want)
+	}
+	return nil
+}
+
+// Join adds an agent to the conversation as owner or consult.
+func (s *Service) Join(ctx context.Context, id store.ConversationID, agent routing.AgentID, role Role) (store.Message, error) {
+	if role != RoleOwner && role != RoleConsult {
+		return store.Message{}, fmt.Errorf("%w: role %q", ErrWrongRole, role)
+	}
+	who := AgentSender(agent)
+	return s.event(ctx, id, who, EvJoined, map[string]string{"role": string(role)},
+		func(c *conversation) error {
+			if _, ok := c.parts[who]; ok {
+				return fmt.Errorf("%w: %s already takes part", ErrWrongRole, agent)
+			}
+			return nil
+		},
+		func(c *conversation) {
+			c.parts[who] = role
+			if role == RoleOwner {
+				c.rec.Status = store.ConvActive
+				if c.held {
+					c.rec.Status = store.ConvHeld
+				}
+			}
+		})
+}
+
+// Leave takes an agent out of the conversation (a transfer handed it on,
+// or a consult ended).
+func (s *Service) Leave(ctx context.Context, id store.ConversationID, agent routing.AgentID) (store.Message, error) {
+	who := AgentSender(agent)
+	return s.event(ctx, id, who, EvLeft, nil,
+		func(c *conversation) error { return s.agentRole(c, who, "") },
+		func(c *conversation) { delete(c.parts, who) })
+}
+
+// HandOver makes a consulted colleague the owner; the first agent leaves
+// with a separate Leave.
+func (s *Service) HandOver(ctx context.Context, id store.ConversationID, from, to routing.AgentID) (store.Message, error) {
+	f, t := AgentSender(from), AgentSender(to)
+	return s.event(ctx, id, f, EvHandedOver, map[string]string{"to": string(t)},
+		func(c *conversation) error {
+			if err := s.agentRole(c, f, RoleOwner); err != nil {
+				return err
+			}
+			if _, ok := c.parts[t]; !ok {
+				return fmt.Errorf("%w: %s has not joined", ErrNotParticipant, to)
+			}
+			return nil
+		},
+		func(c *conversation) { c.parts[t] = RoleOwner })
+}
+
+// Hold puts the conversation on hold (on) or resumes it: while held the
+// visitor cannot send. Only the owner may.
+func (s *Service) Hold(ctx context.Context, id store.ConversationID, agent routing.AgentID, on bool) (store.Message, error) {
+	who := AgentSender(agent)
+	ev := EvResume
+	if on {
+		ev = EvHold
+	}
+	return s.event(ctx, id, who, ev, nil,
+		func(c *conversation) error {
+			if err := s.agentRole(c, who, RoleOwner); err != nil {
+				return err
+			}
+			if c.held == on {
+				return fmt.Errorf("%w: already %s", ErrWrongRole, map[bool]string{true: "on hold", false: "not on hold"}[on])
+			}
+			return nil
+		},
+		func(c *conversation) {
+			c.held = on
+			c.rec.Status = map[bool]string{true: store.ConvHeld, false: store.ConvActive}[on]
+		})
+}
+
+// End ends the conversation, by the visitor or an agent taking part.
+func (s *Service) End(ctx context.Context, id store.ConversationID, who Sender, reason string) (store.Message, error) {
+	return s.event(ctx, id, who, EvEnded, map[string]string{"reason": reason},
+		func(c *conversation) error {
+			if who == SenderSystem {
+				return nil
+			}
+			if _, ok := c.parts[who]; !ok {
+				return ErrNotParticipant
+			}
+			return nil
+		},
+		func(c *conversation) {
+			c.ended = true
+			c.rec.Status, c.rec.EndedAt, c.rec.EndReason = store.ConvEnded, s.now().UTC(), reason
+		})
+}
+
+// History returns the committed messages after seq after, as who may see
+// them (the visitor never sees notes). Up to limit are returned.
+func (s *Service) History(ctx context.Context, id store.ConversationID, who Sender, after int64, limit int) ([]store.Message, error) {
+	c, err := s.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	role, ok := c.parts[who]
+	c.mu.Unlock()
+	if !ok && who != SenderSystem {
+		return nil, ErrNotParticipant
+	}
+	msgs, err := s.st.ListMessages(ctx, id, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read messages: %w", err)
+	}
+	if role == RoleVisitor {
+		out := msgs[:0]
+		for _, m := range msgs {
+			if m.Kind != store.MsgNote {
+				out = append(out, m)
+			}
+		}
+		msgs = out
+	}
+	return msgs, nil
+}
+
+// Visible says whether a participant with role may see m.
+func Visible(m store.Message, role Role) bool { return m.Kind != store.MsgNote || role != RoleVisitor }
+
+// RoleOf returns who's role in the conversation, if they take part.
+func (s *Service) RoleOf(ctx context.Context, id store.ConversationID, who Sender) (Role, bool, error) {
+	c, err := s.get(ctx, id)
+	if err != nil {
+		return "", false, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.parts[who]
+	return r, ok, nil
+}

@@ -1,0 +1,431 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/contactd/contactd/internal/store"
+)
+
+// memStore is an in-memory Store for the unit tests of this package. It
+// can fail the next appends and hold an append until released.
+type memStore struct {
+	mu    sync.Mutex
+	convs map[store.ConversationID]store.Conversation
+	msgs  map[store.ConversationID][]store.Message
+	fail  int
+	gate  chan struct{} // when set, AppendMessages waits for it to close
+	calls int
+}
+
+func newMemStore() *memStore {
+	return &memStore{convs: map[store.ConversationID]store.Conversation{}, msgs: map[store.ConversationID][]store.Message{}}
+}
+
+func (m *memStore) AppendMessages(ctx context.Context, msgs []store.Message) error {
+	m.mu.Lock()
+	gate := m.gate
+	m.calls++
+	if m.fail > 0 {
+		m.fail--
+		m.mu.Unlock()
+		return errors.New("connection reset")
+	}
+	m.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, msg := range msgs {
+		if _, ok := m.convs[msg.Conversation]; !ok {
+			return store.ErrNotFound
+		}
+	}
+	for _, msg := range msgs {
+		have := m.msgs[msg.Conversation]
+		if slices.ContainsFunc(have, func(x store.Message) bool { return x.Seq == msg.Seq }) {
+			continue
+		}
+		m.msgs[msg.Conversation] = append(have, msg)
+	}
+	return nil
+}
+
+func (m *memStore) CreateConversation(_ context.Context, c store.Conversation) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.convs[c.ID]; ok {
+		return store.ErrConflict
+	}
+	m.convs[c.ID] = c
+	return nil
+}
+
+func (m *memStore) UpdateConversation(_ context.Context, c store.Conversation) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.convs[c.ID]; !ok {
+		return store.ErrNotFound
+	}
+	m.convs[c.ID] = c
+	return nil
+}
+
+func (m *memStore) GetConversation(_ context.Context, id store.ConversationID) (store.Conversation, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.convs[id]
+	if !ok {
+		return c, store.ErrNotFound
+	}
+	return c, nil
+}
+
+func (m *memStore) ListMessages(_ context.Context, id store.ConversationID, after int64, limit int) ([]store.Message, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []store.Message
+	for _, msg := range m.msgs[id] {
+		if msg.Seq > after && len(out) < limit {
+			out = append(out, msg)
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) stored(id store.ConversationID) []store.Message {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.msgs[id])
+}
+
+type deliveries struct {
+	mu   sync.Mutex
+	msgs []store.Message
+}
+
+func (d *deliveries) add(m store.Message) { d.mu.Lock(); d.msgs = append(d.msgs, m); d.mu.Unlock() }
+func (d *deliveries) all() []store.Message {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.msgs)
+}
+
+func newService(t *testing.T, st *memStore) (*Service, *deliveries) {
+	t.Helper()
+	d := &deliveries{}
+	s := New(Config{MaxTextBytes: 100}, slog.New(slog.NewTextHandler(io.Discard, nil)), st, d.add)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return s, d
+}
+
+// opened returns a service with conversation "c" where agent "alice" is
+// the owner.
+func opened(t *testing.T) (*Service, *memStore, *deliveries) {
+	t.Helper()
+	st := newMemStore()
+	s, d := newService(t, st)
+	ctx := t.Context()
+	if _, err := s.Open(ctx, Spec{ID: "c", Interaction: "c", Queue: "sales", VisitorName: "Ann"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Join(ctx, "c", "alice", RoleOwner); err != nil {
+		t.Fatal(err)
+	}
+	return s, st, d
+}
+
+func TestMessagesAreNumberedStoredBeforeTheAckAndDeliveredInOrder(t *testing.T) {
+	s, st, d := opened(t)
+	ctx := t.Context()
+	for i := range 10 {
+		who := SenderVisitor
+		if i%2 == 1 {
+			who = AgentSender("alice")
+		}
+		m, dup, err := s.Send(ctx, "c", who, fmt.Sprint("id-", i), store.MsgText, fmt.Sprint("hello ", i))
+		if err != nil || dup {
+			t.Fatalf("send %d: %v dup=%v", i, err, dup)
+		}
+		if !slices.ContainsFunc(st.stored("c"), func(x store.Message) bool { return x.Seq == m.Seq }) {
+			t.Fatalf("send %d acknowledged before it was stored", i)
+		}
+	}
+	got := d.all()
+	for i, m := range got {
+		if m.Seq != int64(i+1) {
+			t.Fatalf("delivery %d has seq %d: gap or disorder", i, m.Seq)
+		}
+	}
+	if len(got) != 11 { // the join and ten messages
+		t.Fatalf("%d deliveries", len(got))
+	}
+}
+
+func TestARetriedSendActsOnce(t *testing.T) {
+	s, st, d := opened(t)
+	ctx := t.Context()
+	first, _, err := s.Send(ctx, "c", SenderVisitor, "k1", store.MsgText, "hi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, dup, err := s.Send(ctx, "c", SenderVisitor, "k1", store.MsgText, "hi")
+	if err != nil || !dup || again.Seq != first.Seq {
+		t.Fatalf("retry: %+v dup=%v err=%v", again, dup, err)
+	}
+	if _, _, err := s.Send(ctx, "c", SenderVisitor, "k1", store.MsgText, "something else"); !errors.Is(err, ErrConflict) {
+		t.Fatalf("same id, other text: %v", err)
+	}
+	// The same client id from another sender is another message.
+	if _, dup, err := s.Send(ctx, "c", AgentSender("alice"), "k1", store.MsgText, "hi"); err != nil || dup {
+		t.Fatalf("agent with the visitor's id: %v dup=%v", err, dup)
+	}
+	if n := len(st.stored("c")); n != 3 {
+		t.Fatalf("%d messages stored, want 3 (join, hi, agent's hi)", n)
+	}
+	if n := len(d.all()); n != 3 {
+		t.Fatalf("%d deliveries, want 3", n)
+	}
+}
+
+func TestHoldStopsTheVisitorAndOnlyTheOwnerHolds(t *testing.T) {
+	s, st, _ := opened(t)
+	ctx := t.Context()
+	if _, err := s.Hold(ctx, "c", "bob", true); !errors.Is(err, ErrNotParticipant) {
+		t.Fatalf("hold by a stranger: %v", err)
+	}
+	if _, err := s.Hold(ctx, "c", "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := st.GetConversation(ctx, "c"); c.Status != store.ConvHeld {
+		t.Fatalf("status %q while held", c.Status)
+	}
+	before := len(st.stored("c"))
+	if _, _, err := s.Send(ctx, "c", SenderVisitor, "x", store.MsgText, "hello?"); !errors.Is(err, ErrOnHold) {
+		t.Fatalf("visitor send during hold: %v", err)
+	}
+	if len(st.stored("c")) != before {
+		t.Fatal("a refused message was stored")
+	}
+	if _, _, err := s.Send(ctx, "c", AgentSender("alice"), "a", store.MsgText, "one moment"); err != nil {
+		t.Fatalf("agent send during hold: %v", err)
+	}
+	if _, err := s.Hold(ctx, "c", "alice", true); !errors.Is(err, ErrWrongRole) {
+		t.Fatalf("hold twice: %v", err)
+	}
+	if _, err := s.Hold(ctx, "c", "alice", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Send(ctx, "c", SenderVisitor, "x", store.MsgText, "hello?"); err != nil {
+		t.Fatalf("visitor send after resume: %v", err)
+	}
+}
+
+func TestNotesConsultsAndWhatTheVisitorSees(t *testing.T) {
+	s, _, _ := opened(t)
+	ctx := t.Context()
+	if _, _, err := s.Send(ctx, "c", SenderVisitor, "", store.MsgNote, "sneaky"); !errors.Is(err, ErrWrongRole) {
+		t.Fatalf("visitor note: %v", err)
+	}
+	if _, err := s.Join(ctx, "c", "bob", RoleConsult); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Send(ctx, "c", AgentSender("bob"), "", store.MsgText, "hi visitor"); !errors.Is(err, ErrWrongRole) {
+		t.Fatalf("consult text before hand-over: %v", err)
+	}
+	if _, _, err := s.Send(ctx, "c", AgentSender("bob"), "", store.MsgNote, "I can take it"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Send(ctx, "c", AgentSender("alice"), "", store.MsgNote, "VIP customer"); err != nil {
+		t.Fatal(err)
+	}
+	vis, err := s.History(ctx, "c", SenderVisitor, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range vis {
+		if m.Kind == store.MsgNote {
+			t.Fatalf("the visitor sees a note: %+v", m)
+		}
+	}
+	all, _ := s.History(ctx, "c", AgentSender("bob"), 0, 100)
+	if len(all) != len(vis)+2 {
+		t.Fatalf("agent sees %d, visitor %d", len(all), len(vis))
+	}
+	if _, err := s.HandOver(ctx, "c", "alice", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Leave(ctx, "c", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Send(ctx, "c", AgentSender("bob"), "", store.MsgText, "Hello, I'm Bob"); err != nil {
+		t.Fatalf("new owner text: %v", err)
+	}
+	if _, _, err := s.Send(ctx, "c", AgentSender("alice"), "", store.MsgText, "still here?"); !errors.Is(err, ErrNotParticipant) {
+		t.Fatalf("the agent who left: %v", err)
+	}
+}
+
+func TestBadInputIsRefusedAndNothingIsStored(t *testing.T) {
+	s, st, _ := opened(t)
+	ctx := t.Context()
+	tests := []struct {
+		name     string
+		conv     store.ConversationID
+		who      Sender
+		clientID string
+		kind     string
+		text     string
+		want     error
+	}{
+		{"an empty message", "c", SenderVisitor, "", store.MsgText, "  \n", ErrEmpty},
+		{"a message over the limit", "c", SenderVisitor, "", store.MsgText, strings.Repeat("x", 101), ErrTooLong},
+		{"invalid UTF-8", "c", SenderVisitor, "", store.MsgText, "bad \xff byte", ErrInvalidText},
+		{"a NUL byte", "c", SenderVisitor, "", store.MsgText, "nul \x00 here", ErrInvalidText},
+		{"an oversized client id", "c", SenderVisitor, strings.Repeat("k", 65), store.MsgText, "hi", ErrBadClientID},
+		{"an unknown kind", "c", SenderVisitor, "", "html", "hi", ErrWrongRole},
+		{"an unknown conversation", "nope", SenderVisitor, "", store.MsgText, "hi", ErrUnknownConversation},
+		{"somebody who does not take part", "c", AgentSender("mallory"), "", store.MsgText, "hi", ErrNotParticipant},
+	}
+	before := len(st.stored("c"))
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, _, err := s.Send(ctx, tc.conv, tc.who, tc.clientID, tc.kind, tc.text); !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+	if len(st.stored("c")) != before {
+		t.Fatal("refused input was stored")
+	}
+	if _, err := s.End(ctx, "c", SenderVisitor, "visitor_left"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Send(ctx, "c", AgentSender("alice"), "", store.MsgText, "bye"); !errors.Is(err, ErrEnded) {
+		t.Fatalf("send after end: %v", err)
+	}
+	if _, err := s.Hold(ctx, "c", "alice", true); !errors.Is(err, ErrEnded) {
+		t.Fatalf("hold after end: %v", err)
+	}
+}
+
+func TestStoreFailuresDelayTheAckButLoseNothing(t *testing.T) {
+	s, st, d := opened(t)
+	st.mu.Lock()
+	st.fail = 3
+	st.mu.Unlock()
+	m, _, err := s.Send(t.Context(), "c", SenderVisitor, "k", store.MsgText, "are you there?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.calls < 5 { // open's join, three failures, the success
+		t.Fatalf("acknowledged after %d append calls", st.calls)
+	}
+	if got := d.all(); got[len(got)-1].Seq != m.Seq {
+		t.Fatal("the message was not delivered after the retry")
+	}
+	// A sender whose wait ended early gets an error, yet the message is
+	// committed and a retry with the same id finds it.
+	st.mu.Lock()
+	st.fail = 2
+	st.mu.Unlock()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Millisecond)
+	defer cancel()
+	_, _, err = s.Send(ctx, "c", SenderVisitor, "k2", store.MsgText, "hello?")
+	if err != nil && !errors.Is(err, ErrNotCommitted) {
+		t.Fatalf("early give-up: %v", err)
+	}
+	again, _, err := s.Send(t.Context(), "c", SenderVisitor, "k2", store.MsgText, "hello?")
+	if err != nil || again.Seq != m.Seq+1 {
+		t.Fatalf("retry after give-up: %+v %v", again, err)
+	}
+}
+
+func TestMessagesOfManyConversationsAreCommittedTogether(t *testing.T) {
+	st := newMemStore()
+	s, _ := newService(t, st)
+	ctx := t.Context()
+	const n = 50
+	for i := range n {
+		if _, err := s.Open(ctx, Spec{ID: store.ConversationID(fmt.Sprint("c", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gate := make(chan struct{})
+	st.mu.Lock()
+	st.gate, st.calls = gate, 0
+	st.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			_, _, err := s.Send(ctx, store.ConversationID(fmt.Sprint("c", i)), SenderVisitor, "k", store.MsgText, "hi")
+			errs <- err
+		})
+	}
+	// Wait until the first batch is held at the gate and the rest queued.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.commit.mu.Lock()
+		queued := len(s.commit.queue)
+		s.commit.mu.Unlock()
+		st.mu.Lock()
+		calls := st.calls
+		st.mu.Unlock()
+		if calls >= 1 && queued > 0 && calls+queued >= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sends never queued: calls %d queued %d", calls, queued)
+		}
+		time.Sleep(time.Millisecond) // polling with a deadline
+	}
+	close(gate)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.calls >= n {
+		t.Fatalf("%d appends for %d messages: no group commit", st.calls, n)
+	}
+}
+
+func TestAReloadedConversationKeepsItsState(t *testing.T) {
+	s, st, _ := opened(t)
+	ctx := t.Context()
+	first, _, _ := s.Send(ctx, "c", SenderVisitor, "k1", store.MsgText, "hi")
+	if _, err := s.Hold(ctx, "c", "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	// A new process over the same store.
+	s2, _ := newService(t, st)
+	if _, _, err := s2.Send(ctx, "c", SenderVisitor, "k9", store.MsgText, "still held?"); !errors.Is(err, ErrOnHold) {
+		t.Fatalf("hold after reload: %v", err)
+	}
+	again, dup, err := s2.Send(ctx, "c", SenderVisitor, "k1", store.MsgText, "hi")
+	if err != nil || !dup || again.Seq != first.Seq {
+		t.Fatalf("retry after reload: %+v dup=%v %v", again, dup, err)
+	}
+	m, err := s2.Hold(ctx, "c", "alice", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(len(st.stored("c"))); m.Seq != want {
+		t.Fatalf("sequence after reload: %d, want %d", m.Seq, want)
+	}
+}
