@@ -126,6 +126,8 @@ type Spec struct {
 	Queue       routing.QueueID
 	VisitorName string
 	Attributes  map[string]string
+	// NoVisitor opens a room among agents (operator-to-operator chat).
+	NoVisitor bool
 }
 
 // Open creates a conversation with the visitor as its first participant.
@@ -139,6 +141,9 @@ func (s *Service) Open(ctx context.Context, sp Spec) (store.Conversation, error)
 		return store.Conversation{}, fmt.Errorf("create conversation: %w", err)
 	}
 	c := &conversation{rec: rec, nextSeq: 1, parts: map[Sender]Role{SenderVisitor: RoleVisitor}, sent: map[string]*pending{}}
+	if sp.NoVisitor {
+		delete(c.parts, SenderVisitor)
+	}
 	s.mu.Lock()
 	s.convs[rec.ID] = c
 	s.mu.Unlock()
@@ -163,6 +168,9 @@ func (s *Service) get(ctx context.Context, id store.ConversationID) (*conversati
 		return nil, fmt.Errorf("load conversation: %w", err)
 	}
 	c = &conversation{rec: rec, nextSeq: 1, parts: map[Sender]Role{SenderVisitor: RoleVisitor}, sent: map[string]*pending{}}
+	if strings.HasPrefix(string(id), OperatorPrefix) {
+		delete(c.parts, SenderVisitor)
+	}
 	for after := int64(0); ; {
 		msgs, err := s.st.ListMessages(ctx, id, after, 1000)
 		if err != nil {
@@ -204,7 +212,9 @@ func (c *conversation) replay(m store.Message) {
 	case EvJoined:
 		c.parts[who] = Role(m.Data["role"])
 	case EvLeft:
-		delete(c.parts, who)
+		if who != SenderVisitor { // a visitor who left may come back
+			delete(c.parts, who)
+		}
 	case EvHold:
 		c.held = true
 	case EvResume:
@@ -491,4 +501,33 @@ func (s *Service) RoleOf(ctx context.Context, id store.ConversationID, who Sende
 	defer c.mu.Unlock()
 	r, ok := c.parts[who]
 	return r, ok, nil
+}
+
+// Info returns the conversation's record and who takes part.
+func (s *Service) Info(ctx context.Context, id store.ConversationID) (store.Conversation, map[Sender]Role, error) {
+	c, err := s.get(ctx, id)
+	if err != nil {
+		return store.Conversation{}, nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	parts := make(map[Sender]Role, len(c.parts))
+	for k, v := range c.parts {
+		parts[k] = v
+	}
+	return c.rec, parts, nil
+}
+
+// VisitorLeft records that the visitor went away (closed the page and did
+// not come back in time). The conversation stays open for the agent to
+// end; a visitor who comes back can go on.
+func (s *Service) VisitorLeft(ctx context.Context, id store.ConversationID) (store.Message, error) {
+	return s.event(ctx, id, SenderVisitor, EvLeft, map[string]string{"reason": "gone"},
+		func(c *conversation) error {
+			if _, ok := c.parts[SenderVisitor]; !ok {
+				return ErrNotParticipant
+			}
+			return nil
+		},
+		func(*conversation) {})
 }

@@ -17,10 +17,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"crypto/rand"
+	"strings"
+
+	"github.com/contactd/contactd/chat"
+	"github.com/contactd/contactd/internal/auth"
 	"github.com/contactd/contactd/internal/config"
 	"github.com/contactd/contactd/internal/metrics"
 	"github.com/contactd/contactd/internal/store"
 	"github.com/contactd/contactd/routing"
+	"github.com/contactd/contactd/signaling"
 	"github.com/contactd/contactd/web"
 )
 
@@ -44,6 +50,14 @@ type App struct {
 	// recStore, when set, wraps the store the recorder writes through
 	// (tests use it to inject failures).
 	recStore func(store.Store) store.Store
+
+	chat      *chat.Service
+	coord     *chat.Coordinator
+	edges     *signaling.Server
+	edgeCtx   context.Context
+	stopEdges context.CancelFunc
+	stopChat  context.CancelFunc
+	chatDone  chan struct{}
 
 	ln       net.Listener
 	srv      *http.Server
@@ -108,19 +122,56 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		recSt = a.recStore(st)
 	}
 	a.rec = newRecorder(recSt, log.With("component", "recorder"), a.m)
-	a.eng.Flush()
-	if effs := a.eng.Drain(); len(effs) > 0 {
-		a.rec.add(effs) // closures and offers made while restoring
-	}
 	a.loop = routing.NewLoop(a.eng, a.sink, routing.WithLogger(log.With("component", "routing")))
 	a.router = &Router{loop: a.loop, rec: a.rec}
+	if err := a.newEdges(ctx, state); err != nil {
+		return fail(err)
+	}
+	a.eng.Flush()
+	if effs := a.eng.Drain(); len(effs) > 0 {
+		a.sink(effs) // closures and offers made while restoring
+	}
 	log.Info("routing restored", "store", where, "queues", len(state.Queues), "accounts", len(state.Agents),
 		"openInteractions", len(state.Interactions), "events", state.LastSeq)
 	return a, nil
 }
 
+// newEdges builds the chat service, the coordinator and the browser edges.
+func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
+	key := make([]byte, 32)
+	rand.Read(key)
+	key, err := a.st.Secret(ctx, "visitor-token-key", key)
+	if err != nil {
+		return fmt.Errorf("read the visitor token key: %w", err)
+	}
+	signer, err := auth.NewSigner(key)
+	if err != nil {
+		return err
+	}
+	a.edgeCtx, a.stopEdges = context.WithCancel(context.Background())
+	var edges *signaling.Server
+	a.chat = chat.New(chat.Config{}, a.log.With("component", "chat"), a.st, func(m store.Message) { edges.Deliver(m) })
+	a.coord = chat.NewCoordinator(a.chat, a.router, a.log.With("component", "coordinator"), func(f routing.Effect) { edges.Effect(f) })
+	canned := make([]signaling.Canned, len(a.cfg.Canned))
+	for i, c := range a.cfg.Canned {
+		canned[i] = signaling.Canned{Shortcut: c.Shortcut, Text: c.Text}
+	}
+	edges = signaling.New(a.edgeCtx, signaling.Config{
+		AllowedOrigins: a.cfg.AllowedOrigins, VisitorGrace: a.cfg.VisitorGrace, Canned: canned,
+		Invitation: a.cfg.Invitation, Queues: state.Queues,
+	}, a.log.With("component", "edges"), a.st, a.chat, a.coord, a.router, signer)
+	agents, err := a.st.ListAgents(ctx)
+	if err != nil {
+		return fmt.Errorf("list accounts: %w", err)
+	}
+	edges.Seed(agents, a.eng.AgentViews())
+	a.edges = edges
+	return nil
+}
+
 func (a *App) sink(effs []routing.Effect) {
 	a.rec.add(effs)
+	a.coord.Effects(effs)
 	for _, s := range a.sinks {
 		s(effs)
 	}
@@ -154,9 +205,19 @@ func (a *App) Start(ctx context.Context) error {
 	lctx, stopLoop := context.WithCancel(context.WithoutCancel(ctx))
 	rctx, stopRec := context.WithCancel(context.WithoutCancel(ctx))
 	a.stopLoop, a.stopRec = stopLoop, stopRec
+	cctx, stopChat := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopChat = stopChat
+	a.chatDone = make(chan struct{})
 	a.wg.Add(2)
 	go func() { defer a.wg.Done(); a.rec.run(rctx, 10*time.Second) }()
 	go func() { defer a.wg.Done(); a.loop.Run(lctx) }()
+	go func() {
+		defer close(a.chatDone)
+		done := make(chan struct{})
+		go func() { a.coord.Run(cctx); close(done) }()
+		a.chat.Run(cctx)
+		<-done
+	}()
 	<-a.loop.Started()
 	a.srv = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	a.wg.Add(1)
@@ -169,7 +230,7 @@ func (a *App) Start(ctx context.Context) error {
 	a.ready.Store(true)
 	a.log.Info("contactd is ready", "addr", ln.Addr().String(), "store", a.where)
 	base := "http://" + hostPort(ln.Addr())
-	fmt.Fprintf(a.out, "contactd is ready on %s\n  start page %s/\n  health     %s/healthz, %s/readyz\n  metrics    %s/metrics\n", base, base, base, base, base)
+	fmt.Fprintf(a.out, "contactd is ready on %s\n  agent desk %s/desk/\n  widget demo %s/demo/\n  health     %s/healthz, %s/readyz\n  metrics    %s/metrics\n", base, base, base, base, base, base)
 	return nil
 }
 
@@ -205,14 +266,22 @@ func (a *App) handler() http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
 	mux.Handle("GET /", http.FileServerFS(web.FS()))
-	return securityHeaders(mux)
+	a.edges.Register(mux)
+	return securityHeaders(mux, a.cfg.AllowedOrigins)
 }
 
-// securityHeaders sets the headers every response carries.
-func securityHeaders(next http.Handler) http.Handler {
+// securityHeaders sets the headers every response carries. Only the
+// widget's frame may be embedded, and only by the allowed sites.
+func securityHeaders(next http.Handler, embedders []string) http.Handler {
+	const csp = "default-src 'self'; img-src 'self' data:; media-src 'self' data: blob:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors "
+	frame := csp + strings.Join(append([]string{"'self'"}, embedders...), " ")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+		if strings.HasPrefix(r.URL.Path, "/widget/") {
+			h.Set("Content-Security-Policy", frame)
+		} else {
+			h.Set("Content-Security-Policy", csp+"'none'")
+		}
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		next.ServeHTTP(w, r)
@@ -274,9 +343,13 @@ func (a *App) Close() error {
 			}
 			cancel()
 		}
+		a.stopEdges()
+		a.edges.Wait()
 		if a.stopLoop != nil {
 			a.stopLoop()
 			<-a.loop.Done()
+			a.stopChat()
+			<-a.chatDone
 			a.stopRec()
 		}
 		a.wg.Wait()

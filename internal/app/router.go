@@ -2,14 +2,15 @@ package app
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"sync/atomic"
 
 	"github.com/contactd/contactd/routing"
+	"github.com/contactd/contactd/signaling"
 )
 
 // ErrDraining is returned for new interactions while the process shuts down.
-var ErrDraining = errors.New("contactd is shutting down and takes no new interactions")
+var ErrDraining = fmt.Errorf("contactd is shutting down and takes no new interactions: %w", signaling.ErrDraining)
 
 // Router is how the edges talk to routing. A command's result is returned
 // only after the effects it caused are committed to the store, so an

@@ -45,6 +45,16 @@ type Config struct {
 	LogFormat string `yaml:"log_format"`
 	// Demo seeds demo queues and agents when the store has none.
 	Demo bool `yaml:"demo"`
+	// AllowedOrigins are the sites (scheme://host[:port]) that may embed
+	// the widget.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// VisitorGrace is how long a visitor may be away before the agent is
+	// told they left.
+	VisitorGrace time.Duration `yaml:"visitor_grace"`
+	// Canned are the canned messages agents can insert.
+	Canned []CannedMessage `yaml:"canned"`
+	// Invitation is the invitation template; %name% is the agent's name.
+	Invitation string `yaml:"invitation"`
 	// Routing holds engine-wide routing settings.
 	Routing RoutingSettings `yaml:"routing"`
 	// Queues are the queues defined in the file, in file order. Unset
@@ -53,6 +63,15 @@ type Config struct {
 	// Agents are the staff accounts defined in the file, in file order.
 	Agents []AgentSpec `yaml:"agents"`
 }
+
+// CannedMessage is a canned message with its shortcut.
+type CannedMessage struct {
+	Shortcut string `yaml:"shortcut"`
+	Text     string `yaml:"text"`
+}
+
+// DefaultVisitorGrace is the default VisitorGrace.
+const DefaultVisitorGrace = 60 * time.Second
 
 // RoutingSettings are routing settings that apply to every queue.
 type RoutingSettings struct {
@@ -93,6 +112,7 @@ func Default() Config {
 		DrainTimeout: DefaultDrainTimeout,
 		LogLevel:     DefaultLogLevel,
 		LogFormat:    DefaultLogFormat,
+		VisitorGrace: DefaultVisitorGrace,
 		Routing:      RoutingSettings{MaxMissedOffers: routing.DefaultMaxMissedOffers},
 	}
 }

@@ -51,7 +51,7 @@ func TestLoadWithNothingGivenReturnsTheDefaults(t *testing.T) {
 		t.Errorf("printed %q, want nothing", out)
 	}
 	want := Config{HTTPAddr: ":8080", DataDir: "./data", DrainTimeout: 30 * time.Second,
-		LogLevel: "info", LogFormat: "text", Routing: RoutingSettings{MaxMissedOffers: 2}}
+		LogLevel: "info", LogFormat: "text", VisitorGrace: time.Minute, Routing: RoutingSettings{MaxMissedOffers: 2}}
 	if !reflect.DeepEqual(Default(), want) {
 		t.Errorf("Default() = %+v, want %+v", Default(), want)
 	}
@@ -111,20 +111,24 @@ func TestTheConfigFlagWinsOverTheEnvironment(t *testing.T) {
 // Every setting can be given as a flag and as an environment variable.
 func TestEverySettingIsReadFromItsFlagAndItsVariable(t *testing.T) {
 	want := Config{
-		HTTPAddr:     "127.0.0.1:9090",
-		DataDir:      "/var/lib/contactd",
-		DatabaseURL:  "postgres://u@127.0.0.1:5432/db",
-		DrainTimeout: 5 * time.Second,
-		LogLevel:     "debug",
-		LogFormat:    "json",
-		Demo:         true,
-		Routing:      RoutingSettings{MaxMissedOffers: 2},
+		HTTPAddr:       "127.0.0.1:9090",
+		DataDir:        "/var/lib/contactd",
+		DatabaseURL:    "postgres://u@127.0.0.1:5432/db",
+		DrainTimeout:   5 * time.Second,
+		LogLevel:       "debug",
+		LogFormat:      "json",
+		Demo:           true,
+		AllowedOrigins: []string{"https://shop.example.com", "http://localhost:3000"},
+		VisitorGrace:   90 * time.Second,
+		Routing:        RoutingSettings{MaxMissedOffers: 2},
 	}
 	args := []string{"--http-addr", want.HTTPAddr, "--data-dir", want.DataDir, "--database-url", want.DatabaseURL,
-		"--drain-timeout", "5s", "--log-level", "debug", "--log-format", "json", "--demo"}
+		"--drain-timeout", "5s", "--log-level", "debug", "--log-format", "json", "--demo",
+		"--allowed-origins", "https://shop.example.com, http://localhost:3000", "--visitor-grace", "90s"}
 	environ := map[string]string{
 		"CONTACTD_HTTP_ADDR": want.HTTPAddr, "CONTACTD_DATA_DIR": want.DataDir, "DATABASE_URL": want.DatabaseURL,
 		"CONTACTD_DRAIN_TIMEOUT": "5s", "CONTACTD_LOG_LEVEL": "debug", "CONTACTD_LOG_FORMAT": "json", "CONTACTD_DEMO": "true",
+		"CONTACTD_ALLOWED_ORIGINS": "https://shop.example.com,http://localhost:3000", "CONTACTD_VISITOR_GRACE": "90s",
 	}
 	t.Run("from flags", func(t *testing.T) {
 		c, _, err := load(t, args, nil)

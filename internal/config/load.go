@@ -54,6 +54,12 @@ func settings() []setting {
 		{"log-format", "FORMAT", "CONTACTD_LOG_FORMAT", "log_format",
 			"log line format: text or json",
 			func(c *Config) any { return &c.LogFormat }},
+		{"allowed-origins", "ORIGINS", "CONTACTD_ALLOWED_ORIGINS", "allowed_origins",
+			"comma-separated origins (https://shop.example.com) of the sites that may embed the widget; the server's own origin is always allowed",
+			func(c *Config) any { return &c.AllowedOrigins }},
+		{"visitor-grace", "DURATION", "CONTACTD_VISITOR_GRACE", "visitor_grace",
+			"a visitor who closed the page and is not back within this time has left (the agent is told)",
+			func(c *Config) any { return &c.VisitorGrace }},
 		{"demo", "", "CONTACTD_DEMO", "demo",
 			"seed demo queues (sales, support) and demo agents when the store has none",
 			func(c *Config) any { return &c.Demo }},
@@ -76,6 +82,13 @@ func (s setting) set(c *Config, v string) error {
 			return fmt.Errorf("%q is not a boolean: want true or false", v)
 		}
 		*p = b
+	case *[]string:
+		*p = nil
+		for _, part := range strings.Split(v, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				*p = append(*p, part)
+			}
+		}
 	default:
 		panic(fmt.Sprintf("config: setting %s has field type %T", s.flag, p))
 	}
@@ -90,6 +103,11 @@ func (s setting) get(c Config) string {
 		return p.String()
 	case *bool:
 		return strconv.FormatBool(*p)
+	case *[]string:
+		if len(*p) == 0 {
+			return "none"
+		}
+		return strings.Join(*p, ",")
 	default:
 		panic(fmt.Sprintf("config: setting %s has field type %T", s.flag, p))
 	}

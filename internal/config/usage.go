@@ -35,6 +35,8 @@ Flags:
 		{"queues", "none",
 			"the queues: id, name, skills, strategy, offer_timeout, max_wait, no_agents, service_level, wrap_up,\n" +
 				"default_handle_time, and steps that relax skills or add a fallback queue after a wait"},
+		{"canned", "none", "canned messages for agents: a list of {shortcut, text}"},
+		{"invitation", "\"Hello! I'm %name%. ...\"", "the invitation template; %name% becomes the agent's display name"},
 		{"agents", "none",
 			"staff accounts created when missing: id, display_name, roles (agent, supervisor, admin; default agent),\n" +
 				fmt.Sprintf("skills (name: level %d..%d), capacity (channel: n; default voice %d, chat %d), voice_blocks_chat;\n",

@@ -38,6 +38,20 @@ func (c Config) Validate() error {
 	if !slices.Contains([]string{"text", "json"}, strings.ToLower(c.LogFormat)) {
 		add("log_format %q: want text or json", c.LogFormat)
 	}
+	for _, o := range c.AllowedOrigins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			add("allowed_origins %q: want scheme://host[:port] such as https://shop.example.com", o)
+		}
+	}
+	if c.VisitorGrace <= 0 {
+		add("visitor_grace %s: want more than zero, such as 60s", c.VisitorGrace)
+	}
+	for i, m := range c.Canned {
+		if strings.TrimSpace(m.Text) == "" || len(m.Text) > 4096 || len(m.Shortcut) > 32 {
+			add("canned[%d]: want a text of 1 to 4096 bytes and a shortcut of at most 32", i)
+		}
+	}
 	if c.Routing.MaxMissedOffers < 0 {
 		add("routing.max_missed_offers %d: want 0 (never set Away) or more", c.Routing.MaxMissedOffers)
 	}

@@ -55,7 +55,8 @@ type Message struct {
 	// Sender is "visitor", "agent:<id>" or "system".
 	Sender string `json:"sender"`
 	Kind   string `json:"kind"`
-	// Text is stored exactly as sent (any UTF-8, up to the size limit).
+	// Text is stored exactly as sent: any valid UTF-8 without NUL bytes,
+	// up to the size limit (see ChatStore).
 	Text string `json:"text"`
 	// Event names what happened for MsgEvent (joined, left, hold, resume,
 	// transferred, ended), with Data for details.
@@ -90,9 +91,15 @@ type Session struct {
 
 // ChatStore persists conversations. It is implemented by both stores and
 // checked by the same conformance suite.
+//
+// Text comes back byte for byte as stored. Text that holds a NUL byte or is
+// not valid UTF-8 is refused with an error wrapping ErrInvalid, by every
+// store alike (PostgreSQL cannot store either), and nothing of the call is
+// stored: any string field of a Conversation, Message or LeftMessage, map
+// keys and values included.
 type ChatStore interface {
 	// CreateConversation stores a new conversation; ErrConflict if the id
-	// is taken.
+	// is taken. LastSeq starts at 0 whatever c holds.
 	CreateConversation(ctx context.Context, c Conversation) error
 	// UpdateConversation replaces everything but ID, CreatedAt and LastSeq
 	// (LastSeq moves only with AppendMessages); ErrNotFound if absent.
@@ -106,9 +113,12 @@ type ChatStore interface {
 	// its highest stored Seq. A message whose (Conversation, Sender,
 	// ClientID) or (Conversation, Seq) is already stored is skipped, so a
 	// retried batch never duplicates. ErrNotFound if a conversation does
-	// not exist (and nothing of the batch is stored).
+	// not exist, ErrInvalid for a Seq below 1 or text the store refuses;
+	// either way nothing of the batch is stored.
 	AppendMessages(ctx context.Context, msgs []Message) error
-	// ListMessages returns up to limit messages with Seq > after, in order.
+	// ListMessages returns up to limit messages with Seq > after, in order;
+	// those of an unknown conversation are an empty list. A limit below 1
+	// is an error.
 	ListMessages(ctx context.Context, id ConversationID, after int64, limit int) ([]Message, error)
 	// FindMessageByClientID returns the stored message a sender sent with
 	// that client id; ErrNotFound if none.
@@ -117,23 +127,30 @@ type ChatStore interface {
 	// CreateLeftMessage stores a left message; ErrConflict if the id is
 	// taken.
 	CreateLeftMessage(ctx context.Context, m LeftMessage) error
-	// ListLeftMessages returns the newest first, up to limit; open only
-	// when onlyOpen.
+	// ListLeftMessages returns the newest first (by CreatedAt, then id),
+	// up to limit; open only when onlyOpen. A limit below 1 is an error.
 	ListLeftMessages(ctx context.Context, onlyOpen bool, limit int) ([]LeftMessage, error)
-	// MarkLeftMessageHandled records who handled it; ErrNotFound if absent.
+	// MarkLeftMessageHandled records who handled it, replacing an earlier
+	// mark; ErrNotFound if absent.
 	MarkLeftMessageHandled(ctx context.Context, id string, by routing.AgentID, at time.Time) error
 
-	// CreateSession stores a staff session; ErrConflict on the same hash.
+	// CreateSession stores a staff session; ErrConflict on the same hash,
+	// ErrNotFound if the agent does not exist. Deleting the agent deletes
+	// their sessions.
 	CreateSession(ctx context.Context, s Session) error
 	// GetSession returns the session with that token hash; ErrNotFound if
-	// absent or expired at now.
+	// absent or expired at now (ExpiresAt <= now; a session without
+	// ExpiresAt is always expired).
 	GetSession(ctx context.Context, tokenHash string, now time.Time) (Session, error)
+	// DeleteSession removes a session; removing an absent one is not an
+	// error, so logging out twice is harmless.
 	DeleteSession(ctx context.Context, tokenHash string) error
 	// DeleteExpiredSessions removes sessions expired at now and says how
 	// many.
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
 
 	// Secret returns the named secret, creating it with value when absent
-	// (the first writer wins; every node then reads the same value).
+	// (the first writer wins; every node then reads the same value). An
+	// empty value is ErrInvalid.
 	Secret(ctx context.Context, name string, value []byte) ([]byte, error)
 }

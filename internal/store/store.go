@@ -1,7 +1,9 @@
 // Package store persists what must outlive the process: staff accounts,
-// queues, interactions and their event log. Store is implemented by
-// internal/store/postgres (pgx/v5) and internal/store/sqlite (embedded, pure
-// Go); internal/store/storetest holds the conformance suite both pass.
+// queues, interactions and their event log, conversations and their
+// messages, left messages, staff sessions and shared secrets. Store is
+// implemented by internal/store/postgres (pgx/v5) and internal/store/sqlite
+// (embedded, pure Go); internal/store/storetest holds the conformance suite
+// both pass.
 package store
 
 import (
@@ -16,6 +18,10 @@ import (
 var (
 	ErrNotFound = errors.New("store: not found")
 	ErrConflict = errors.New("store: already exists")
+	// ErrInvalid refuses a value the store could not keep exactly, such as
+	// text holding a NUL byte or invalid UTF-8 (see ChatStore). Nothing of
+	// the call is stored.
+	ErrInvalid = errors.New("store: invalid value")
 )
 
 // Role is what a staff member may do. Visitors are not stored as staff.
@@ -125,4 +131,6 @@ type Store interface {
 	ListEventsAfter(ctx context.Context, after int64, limit int) ([]routing.Event, error)
 	// MaxEventSeq is the highest stored Seq, 0 when there is none.
 	MaxEventSeq(ctx context.Context) (int64, error)
+
+	ChatStore
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/contactd/contactd/internal/store"
+	"github.com/contactd/contactd/internal/store/storetest"
 	"github.com/contactd/contactd/internal/testutil"
 	"github.com/contactd/contactd/routing"
 )
@@ -35,4 +37,13 @@ func BenchmarkAppendEvents(b *testing.B) {
 			b.ReportMetric(float64(seq)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
+}
+
+// BenchmarkAppendMessages runs storetest.BenchmarkAppendMessages: one
+// message per transaction against batches of 100 over 100 conversations.
+func BenchmarkAppendMessages(b *testing.B) {
+	testutil.PostgresURL(b) // skip once, not in every sub-benchmark, without a server
+	storetest.BenchmarkAppendMessages(b, func(b *testing.B) store.Store {
+		return openStore(b, testutil.PostgresURL(b))
+	})
 }

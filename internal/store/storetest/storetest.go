@@ -10,10 +10,14 @@
 //     default capacity, an empty one means none, and a queue step's empty
 //     Skills drops every requirement while a nil one keeps them.
 //   - Text is stored as given, quotes, non-ASCII and all (but not NUL bytes or
-//     invalid UTF-8, which PostgreSQL refuses).
+//     invalid UTF-8, which PostgreSQL refuses). The chat methods refuse those
+//     with ErrInvalid on every store, and read back every string of the Big
+//     List of Naughty Strings (testdata/blns.json) byte for byte.
 //   - Ids are ordered bytewise ("Bob" before "alice").
-//   - ListEventsAfter with a limit below 1 is an error; the events of an
-//     interaction nobody stored are an empty list, not ErrNotFound.
+//   - ListEventsAfter, ListMessages and ListLeftMessages with a limit below 1
+//     are an error; the events of an interaction and the messages of a
+//     conversation nobody stored are an empty list, not ErrNotFound.
+//   - A conversation or left message without CreatedAt sorts as the oldest.
 package storetest
 
 import (
@@ -36,6 +40,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	cases = append(cases, queueCases...)
 	cases = append(cases, interactionCases...)
 	cases = append(cases, eventCases...)
+	cases = append(cases, conversationCases...)
+	cases = append(cases, messageCases...)
+	cases = append(cases, leftMessageCases...)
+	cases = append(cases, sessionCases...)
+	cases = append(cases, secretCases...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,0 +1,246 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/contactd/contactd/internal/auth"
+	"github.com/contactd/contactd/routing"
+)
+
+// setPassword gives an account a known password for the test.
+func setPassword(t *testing.T, a *App, id routing.AgentID, pw string) {
+	t.Helper()
+	acc, err := a.Store().GetAgent(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc.PasswordHash, err = auth.HashPassword(pw); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Store().UpdateAgent(t.Context(), acc); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wsClient is a protocol client for tests: it reads every server message
+// into a list that waitFor searches, and sends commands with fresh ids.
+type wsClient struct {
+	t    *testing.T
+	ws   *websocket.Conn
+	mu   sync.Mutex
+	msgs []map[string]any
+	seen int
+	more chan struct{}
+	n    atomic.Int64
+	done chan struct{}
+}
+
+func dial(t *testing.T, rawURL string, hdr http.Header) (*wsClient, *http.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	ws, resp, err := websocket.Dial(ctx, rawURL, &websocket.DialOptions{HTTPHeader: hdr, Subprotocols: []string{"cc.v1"}})
+	if err != nil {
+		return nil, resp, err
+	}
+	c := &wsClient{t: t, ws: ws, more: make(chan struct{}, 1), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		for {
+			_, data, err := ws.Read(context.Background())
+			if err != nil {
+				return
+			}
+			var m map[string]any
+			if json.Unmarshal(data, &m) != nil {
+				t.Errorf("server sent non-JSON: %q", data)
+				return
+			}
+			c.mu.Lock()
+			c.msgs = append(c.msgs, m)
+			c.mu.Unlock()
+			select {
+			case c.more <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() { ws.CloseNow() })
+	return c, resp, nil
+}
+
+func (c *wsClient) close() { c.ws.Close(websocket.StatusNormalClosure, ""); <-c.done }
+
+// waitFor returns the first message after those already taken that has
+// the given type and matches every key of want (compared as formatted
+// values).
+func (c *wsClient) waitFor(typ string, want map[string]any) map[string]any {
+	c.t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		c.mu.Lock()
+		for i := c.seen; i < len(c.msgs); i++ {
+			m := c.msgs[i]
+			if m["type"] == typ && matches(m, want) {
+				c.seen = i + 1
+				c.mu.Unlock()
+				return m
+			}
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.more:
+		case <-deadline:
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.t.Fatalf("no %s %v within 10 s; got %v", typ, want, c.msgs[c.seen:])
+		}
+	}
+}
+
+func matches(m, want map[string]any) bool {
+	for k, v := range want {
+		if fmt.Sprint(m[k]) != fmt.Sprint(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// all returns every message of a type received so far.
+func (c *wsClient) all(typ string) []map[string]any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []map[string]any
+	for _, m := range c.msgs {
+		if m["type"] == typ {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (c *wsClient) sendRaw(b []byte) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// do sends a command and returns the reply (ack or error).
+func (c *wsClient) do(typ string, fields map[string]any) map[string]any {
+	c.t.Helper()
+	id := fmt.Sprintf("t%d", c.n.Add(1))
+	return c.doID(id, typ, fields)
+}
+
+func (c *wsClient) doID(id, typ string, fields map[string]any) map[string]any {
+	c.t.Helper()
+	m := map[string]any{"type": typ, "id": id}
+	for k, v := range fields {
+		m[k] = v
+	}
+	b, _ := json.Marshal(m)
+	c.sendRaw(b)
+	deadline := time.After(15 * time.Second)
+	for {
+		c.mu.Lock()
+		for _, r := range c.msgs {
+			if (r["type"] == "ack" || r["type"] == "error") && r["id"] == id {
+				c.mu.Unlock()
+				return r
+			}
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.more:
+		case <-deadline:
+			c.t.Fatalf("no reply to %s %s", typ, id)
+		}
+	}
+}
+
+func (c *wsClient) must(typ string, fields map[string]any) map[string]any {
+	c.t.Helper()
+	r := c.do(typ, fields)
+	if r["type"] != "ack" {
+		c.t.Fatalf("%s %v: %v", typ, fields, r)
+	}
+	res, _ := r["result"].(map[string]any)
+	return res
+}
+
+// staff logs in over HTTP and connects the desk.
+func staff(t *testing.T, base, id, pw string) (*wsClient, *http.Client) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar}
+	body, _ := json.Marshal(map[string]string{"id": id, "password": pw})
+	req, _ := http.NewRequest("POST", base+"/api/login", bytes.NewReader(body))
+	req.Header.Set("Origin", base)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("login %s: %d", id, resp.StatusCode)
+	}
+	u, _ := url.Parse(base)
+	hdr := http.Header{"Origin": {base}}
+	for _, ck := range jar.Cookies(u) {
+		hdr.Add("Cookie", ck.Name+"="+ck.Value)
+	}
+	c, _, err := dial(t, strings.Replace(base, "http", "ws", 1)+"/ws", hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor("hello", map[string]any{"role": "agent"})
+	return c, hc
+}
+
+// visitorSession starts a visitor's conversation and returns it and its token.
+func visitorSession(t *testing.T, base, queue, name string) (string, string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"queue": queue, "name": name, "channel": "chat", "attributes": map[string]string{"pageUrl": "https://shop.example/cart"}})
+	req, _ := http.NewRequest("POST", base+"/api/widget/session", bytes.NewReader(body))
+	req.Header.Set("Origin", base)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 201 {
+		t.Fatalf("widget session: %d %s", resp.StatusCode, b)
+	}
+	var out struct{ Conversation, Token string }
+	json.Unmarshal(b, &out)
+	return out.Conversation, out.Token
+}
+
+func visitor(t *testing.T, base, token string) *wsClient {
+	t.Helper()
+	c, _, err := dial(t, strings.Replace(base, "http", "ws", 1)+"/ws?token="+url.QueryEscape(token), http.Header{"Origin": {base}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor("hello", map[string]any{"role": "visitor"})
+	return c
+}

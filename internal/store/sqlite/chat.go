@@ -1,0 +1,295 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/contactd/contactd/internal/store"
+	"github.com/contactd/contactd/internal/store/internal/sqlutil"
+	"github.com/contactd/contactd/routing"
+)
+
+var _ store.ChatStore = (*Store)(nil)
+
+// isForeignKey reports a reference to a row that does not exist.
+func isForeignKey(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+}
+
+// CreateConversation implements store.ChatStore.
+func (s *Store) CreateConversation(ctx context.Context, c store.Conversation) error {
+	args, err := sqlutil.ConversationArgs(c, encodeTime)
+	if err != nil {
+		return fmt.Errorf("sqlite: create %w", err)
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO conversations (`+sqlutil.ConversationColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, args...)
+	if isConflict(err) {
+		return fmt.Errorf("sqlite: create conversation %q: %w", c.ID, store.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: create conversation %q: %w", c.ID, err)
+	}
+	return nil
+}
+
+// UpdateConversation implements store.ChatStore.
+func (s *Store) UpdateConversation(ctx context.Context, c store.Conversation) error {
+	args, err := sqlutil.ConversationUpdateArgs(c, encodeTime)
+	if err != nil {
+		return fmt.Errorf("sqlite: update %w", err)
+	}
+	err = mustAffect(s.db.ExecContext(ctx, `UPDATE conversations SET
+		interaction = $2, queue = $3, visitor_name = $4, attributes = $5, status = $6,
+		updated_at = $7, ended_at = $8, end_reason = $9
+		WHERE id = $1`, args...))
+	if err != nil {
+		return fmt.Errorf("sqlite: update conversation %q: %w", c.ID, err)
+	}
+	return nil
+}
+
+// GetConversation implements store.ChatStore.
+func (s *Store) GetConversation(ctx context.Context, id store.ConversationID) (store.Conversation, error) {
+	c, err := sqlutil.ScanConversation(s.db.QueryRowContext(ctx,
+		`SELECT `+sqlutil.ConversationColumns+` FROM conversations WHERE id = $1`, string(id)))
+	if err != nil {
+		return store.Conversation{}, fmt.Errorf("sqlite: get conversation %q: %w", id, notFound(err))
+	}
+	return c, nil
+}
+
+// ListOpenConversations implements store.ChatStore.
+func (s *Store) ListOpenConversations(ctx context.Context) ([]store.Conversation, error) {
+	return listAll(ctx, s, "list open conversations", sqlutil.ScanConversation,
+		`SELECT `+sqlutil.ConversationColumns+` FROM conversations
+		WHERE status <> 'ended' ORDER BY created_at ASC NULLS FIRST, id ASC`)
+}
+
+// AppendMessages implements store.ChatStore. The batch is one transaction:
+// the conversations are looked up first, every message is inserted through
+// one prepared statement (a stored (conversation, seq) or (conversation,
+// sender, client_id) is skipped), and each conversation's last_seq moves to
+// the highest seq inserted. A conversation's last_seq is never below a
+// stored seq, since every insert moves it in the same transaction.
+func (s *Store) AppendMessages(ctx context.Context, msgs []store.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	args := make([][]any, len(msgs))
+	for i, m := range msgs {
+		a, err := sqlutil.MessageArgs(m, encodeTime)
+		if err != nil {
+			return fmt.Errorf("sqlite: append messages: %w", err)
+		}
+		args[i] = a
+	}
+	ids := sqlutil.ConversationsOf(msgs)
+	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+		for _, id := range ids {
+			var one int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM conversations WHERE id = $1`, id).Scan(&one)
+			if err != nil {
+				return fmt.Errorf("conversation %q: %w", id, notFound(err))
+			}
+		}
+		insert, err := tx.PrepareContext(ctx, `INSERT INTO messages (`+sqlutil.MessageColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			ON CONFLICT DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		defer insert.Close()
+		lastSeq := make(map[store.ConversationID]int64, len(ids))
+		for i, a := range args {
+			res, err := insert.ExecContext(ctx, a...)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			if m := msgs[i]; n > 0 && m.Seq > lastSeq[m.Conversation] {
+				lastSeq[m.Conversation] = m.Seq
+			}
+		}
+		for _, id := range ids {
+			seq, ok := lastSeq[store.ConversationID(id)]
+			if !ok {
+				continue // every message of it was stored before
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE conversations SET last_seq = max(last_seq, $2) WHERE id = $1`,
+				id, seq); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: append %d messages: %w", len(msgs), err)
+	}
+	return nil
+}
+
+// ListMessages implements store.ChatStore. A limit below 1 is an error.
+func (s *Store) ListMessages(ctx context.Context, id store.ConversationID, after int64, limit int) ([]store.Message, error) {
+	what := fmt.Sprintf("list messages of %q after %d", id, after)
+	if limit < 1 {
+		return nil, fmt.Errorf("sqlite: %s: limit %d is not positive", what, limit)
+	}
+	return listAll(ctx, s, what, sqlutil.ScanMessage, `SELECT `+sqlutil.MessageColumns+` FROM messages
+		WHERE conversation = $1 AND seq > $2 ORDER BY seq LIMIT $3`, string(id), after, limit)
+}
+
+// FindMessageByClientID implements store.ChatStore.
+func (s *Store) FindMessageByClientID(ctx context.Context, id store.ConversationID, sender, clientID string) (store.Message, error) {
+	m, err := sqlutil.ScanMessage(s.db.QueryRowContext(ctx, `SELECT `+sqlutil.MessageColumns+` FROM messages
+		WHERE conversation = $1 AND sender = $2 AND client_id = $3`, string(id), sender, clientID))
+	if err != nil {
+		return store.Message{}, fmt.Errorf("sqlite: find message %q of %q in %q: %w", clientID, sender, id, notFound(err))
+	}
+	return m, nil
+}
+
+// CreateLeftMessage implements store.ChatStore.
+func (s *Store) CreateLeftMessage(ctx context.Context, m store.LeftMessage) error {
+	args, err := sqlutil.LeftMessageArgs(m, encodeTime)
+	if err != nil {
+		return fmt.Errorf("sqlite: create %w", err)
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO left_messages (`+sqlutil.LeftMessageColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, args...)
+	if isConflict(err) {
+		return fmt.Errorf("sqlite: create left message %q: %w", m.ID, store.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: create left message %q: %w", m.ID, err)
+	}
+	return nil
+}
+
+// ListLeftMessages implements store.ChatStore. A limit below 1 is an error.
+func (s *Store) ListLeftMessages(ctx context.Context, onlyOpen bool, limit int) ([]store.LeftMessage, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("sqlite: list left messages: limit %d is not positive", limit)
+	}
+	where := ""
+	if onlyOpen {
+		where = `WHERE handled_by = ''`
+	}
+	return listAll(ctx, s, "list left messages", sqlutil.ScanLeftMessage,
+		`SELECT `+sqlutil.LeftMessageColumns+` FROM left_messages `+where+`
+		ORDER BY created_at DESC NULLS LAST, id DESC LIMIT $1`, limit)
+}
+
+// MarkLeftMessageHandled implements store.ChatStore.
+func (s *Store) MarkLeftMessageHandled(ctx context.Context, id string, by routing.AgentID, at time.Time) error {
+	handledAt, err := encodeTime(at)
+	if err != nil {
+		return fmt.Errorf("sqlite: mark left message %q handled: %w", id, err)
+	}
+	err = mustAffect(s.db.ExecContext(ctx, `UPDATE left_messages SET handled_by = $2, handled_at = $3 WHERE id = $1`,
+		id, string(by), handledAt))
+	if err != nil {
+		return fmt.Errorf("sqlite: mark left message %q handled: %w", id, err)
+	}
+	return nil
+}
+
+// CreateSession implements store.ChatStore.
+func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
+	args, err := sqlutil.SessionArgs(sess, encodeTime)
+	if err != nil {
+		return fmt.Errorf("sqlite: create %w", err)
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO sessions (`+sqlutil.SessionColumns+`) VALUES ($1, $2, $3, $4)`, args...)
+	switch {
+	case isConflict(err):
+		return fmt.Errorf("sqlite: create session of agent %q: %w", sess.Agent, store.ErrConflict)
+	case isForeignKey(err):
+		return fmt.Errorf("sqlite: create session: agent %q: %w", sess.Agent, store.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("sqlite: create session of agent %q: %w", sess.Agent, err)
+	}
+	return nil
+}
+
+// GetSession implements store.ChatStore.
+func (s *Store) GetSession(ctx context.Context, tokenHash string, now time.Time) (store.Session, error) {
+	at, err := encodeTime(now)
+	if err != nil {
+		return store.Session{}, fmt.Errorf("sqlite: get session: %w", err)
+	}
+	sess, err := sqlutil.ScanSession(s.db.QueryRowContext(ctx, `SELECT `+sqlutil.SessionColumns+` FROM sessions
+		WHERE token_hash = $1 AND expires_at > $2`, tokenHash, at))
+	if err != nil {
+		return store.Session{}, fmt.Errorf("sqlite: get session: %w", notFound(err))
+	}
+	return sess, nil
+}
+
+// DeleteSession implements store.ChatStore.
+func (s *Store) DeleteSession(ctx context.Context, tokenHash string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = $1`, tokenHash); err != nil {
+		return fmt.Errorf("sqlite: delete session: %w", err)
+	}
+	return nil
+}
+
+// DeleteExpiredSessions implements store.ChatStore.
+func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
+	at, err := encodeTime(now)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: delete expired sessions: %w", err)
+	}
+	res, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= $1 OR expires_at IS NULL`, at)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: delete expired sessions: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: delete expired sessions: %w", err)
+	}
+	return int(n), nil
+}
+
+// Secret implements store.ChatStore.
+func (s *Store) Secret(ctx context.Context, name string, value []byte) ([]byte, error) {
+	if err := sqlutil.CheckSecret(name, value); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	var out []byte
+	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO secrets (name, value, created_at) VALUES ($1, $2, $3)
+			ON CONFLICT (name) DO NOTHING`, name, value, time.Now().UnixNano()); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = $1`, name).Scan(&out)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: secret %q: %w", name, err)
+	}
+	return out, nil
+}
+
+// listAll runs a query and scans every row; what names it in errors.
+func listAll[T any](ctx context.Context, s *Store, what string, scan func(sqlutil.Row) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", what, err)
+	}
+	defer rows.Close()
+	out, err := sqlutil.Collect(rows, scan)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", what, err)
+	}
+	return out, nil
+}

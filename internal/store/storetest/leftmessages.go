@@ -1,0 +1,141 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/contactd/contactd/internal/store"
+)
+
+// newLeftMessage returns an open left message with every other field set.
+func newLeftMessage(id string, at time.Time) store.LeftMessage {
+	return store.LeftMessage{
+		ID:           id,
+		Queue:        "support",
+		Name:         `Zoë "the visitor" O'Brien`,
+		Email:        "zoe+test@example.com",
+		Text:         "Please call me back.\nBetween 9 and 5 — ありがとう",
+		Attributes:   map[string]string{"account": "42", "page": "https://example.com/contact?x=1&y=2"},
+		Conversation: "conv-1",
+		CreatedAt:    at,
+	}
+}
+
+func canonLeftMessages(ms []store.LeftMessage) []store.LeftMessage {
+	out := make([]store.LeftMessage, len(ms))
+	for i, m := range ms {
+		m.CreatedAt, m.HandledAt = canon(m.CreatedAt), canon(m.HandledAt)
+		out[i] = m
+	}
+	return out
+}
+
+func wantLeftMessages(t *testing.T, what string, got, want []store.LeftMessage) {
+	t.Helper()
+	for _, m := range got {
+		wantUTC(t, what+": "+m.ID, m.CreatedAt, m.HandledAt)
+	}
+	wantEqual(t, what, canonLeftMessages(got), canonLeftMessages(want))
+}
+
+func leftMessageIDs(ms []store.LeftMessage) []string {
+	out := []string{}
+	for _, m := range ms {
+		out = append(out, m.ID)
+	}
+	return out
+}
+
+var leftMessageCases = []testCase{
+	{"a created left message reads back with every field", func(t *testing.T, ctx context.Context, s store.Store) {
+		handled := newLeftMessage("m1", base)
+		handled.HandledBy, handled.HandledAt = "ada", base.Add(time.Hour)
+		open := newLeftMessage("m2", base.Add(time.Minute))
+		open.Conversation, open.Attributes = "", nil // nil stays nil
+		must(t, s.CreateLeftMessage(ctx, handled))
+		must(t, s.CreateLeftMessage(ctx, open))
+		got, err := s.ListLeftMessages(ctx, false, 10)
+		must(t, err)
+		wantLeftMessages(t, "ListLeftMessages", got, []store.LeftMessage{open, handled})
+	}},
+
+	{"creating a left message whose id is taken is a conflict", func(t *testing.T, ctx context.Context, s store.Store) {
+		m := newLeftMessage("m1", base)
+		must(t, s.CreateLeftMessage(ctx, m))
+		other := newLeftMessage("m1", base.Add(time.Minute))
+		other.Text = "someone else"
+		wantErr(t, "second CreateLeftMessage", s.CreateLeftMessage(ctx, other), store.ErrConflict)
+		got, err := s.ListLeftMessages(ctx, false, 10)
+		must(t, err)
+		wantLeftMessages(t, "left messages after the conflict", got, []store.LeftMessage{m})
+	}},
+
+	{"left messages come newest first up to the limit, open ones only when asked", func(t *testing.T, ctx context.Context, s store.Store) {
+		for _, m := range []store.LeftMessage{
+			newLeftMessage("m1", base),
+			newLeftMessage("m4", base.Add(2*time.Minute)),
+			newLeftMessage("m2", base.Add(time.Minute)),
+			newLeftMessage("m3", base.Add(time.Minute)), // ties with m2: the higher id first
+			newLeftMessage("undated", time.Time{}),      // no time: last
+		} {
+			must(t, s.CreateLeftMessage(ctx, m))
+		}
+		must(t, s.MarkLeftMessageHandled(ctx, "m3", "ada", base.Add(time.Hour)))
+		tests := []struct {
+			onlyOpen bool
+			limit    int
+			want     []string
+		}{
+			{false, 10, []string{"m4", "m3", "m2", "m1", "undated"}},
+			{false, 2, []string{"m4", "m3"}},
+			{true, 10, []string{"m4", "m2", "m1", "undated"}},
+			{true, 3, []string{"m4", "m2", "m1"}},
+		}
+		for _, tt := range tests {
+			got, err := s.ListLeftMessages(ctx, tt.onlyOpen, tt.limit)
+			must(t, err)
+			wantEqual(t, "ListLeftMessages ids", leftMessageIDs(got), tt.want)
+		}
+		for _, limit := range []int{0, -1} {
+			if got, err := s.ListLeftMessages(ctx, false, limit); err == nil {
+				t.Errorf("ListLeftMessages(false, %d) = %d messages and no error, want an error", limit, len(got))
+			}
+		}
+	}},
+
+	{"marking a left message handled records who and when", func(t *testing.T, ctx context.Context, s store.Store) {
+		m := newLeftMessage("m1", base)
+		must(t, s.CreateLeftMessage(ctx, m))
+		must(t, s.MarkLeftMessageHandled(ctx, "m1", "ada", base.Add(time.Hour)))
+		must(t, s.MarkLeftMessageHandled(ctx, "m1", "bob", base.Add(2*time.Hour))) // the last mark wins
+		got, err := s.ListLeftMessages(ctx, false, 10)
+		must(t, err)
+		m.HandledBy, m.HandledAt = "bob", base.Add(2*time.Hour)
+		wantLeftMessages(t, "handled left message", got, []store.LeftMessage{m})
+		open, err := s.ListLeftMessages(ctx, true, 10)
+		must(t, err)
+		if len(open) != 0 {
+			t.Errorf("open left messages = %v, want none", leftMessageIDs(open))
+		}
+		wantErr(t, "MarkLeftMessageHandled of an unknown id",
+			s.MarkLeftMessageHandled(ctx, "nobody", "ada", base), store.ErrNotFound)
+	}},
+
+	{"left messages with a NUL byte or invalid UTF-8 are invalid", func(t *testing.T, ctx context.Context, s store.Store) {
+		for _, change := range []func(*store.LeftMessage){
+			func(m *store.LeftMessage) { m.Text = "call me\x00" },
+			func(m *store.LeftMessage) { m.Name = "Zo\xeb" },
+			func(m *store.LeftMessage) { m.Attributes = map[string]string{"page": "\x00"} },
+		} {
+			m := newLeftMessage("bad", base)
+			change(&m)
+			wantErr(t, "CreateLeftMessage", s.CreateLeftMessage(ctx, m), store.ErrInvalid)
+		}
+		got, err := s.ListLeftMessages(ctx, false, 10)
+		must(t, err)
+		if len(got) != 0 {
+			t.Errorf("refused left messages were stored: %v", leftMessageIDs(got))
+		}
+	}},
+}

@@ -1,0 +1,418 @@
+package signaling
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/contactd/contactd/chat"
+	"github.com/contactd/contactd/internal/store"
+	"github.com/contactd/contactd/routing"
+)
+
+type payload = map[string]any
+
+// hub knows who is connected and what each connection should hear: the
+// committed messages of the conversations they take part in, and the
+// routing news that concerns them. It keeps what a reconnecting desk must
+// see again (pending offers, assignments, the communication queue).
+type hub struct {
+	s  *Server
+	mu sync.Mutex
+
+	agents   map[string]map[*conn]struct{}
+	visitors map[string]map[*conn]struct{}
+	names    map[routing.AgentID]string
+	states   map[routing.AgentID]routing.AgentInfo
+	offers   map[routing.AgentID]map[routing.InteractionID]payload
+	assigned map[routing.AgentID]map[store.ConversationID]payload
+	parked   map[routing.InteractionID]payload
+	gone     map[string]*time.Timer // visitors who disconnected, by conversation
+	replies  map[string]*replyCache // recent replies by principal, for retried command ids
+}
+
+func newHub(s *Server) *hub {
+	return &hub{
+		s: s, agents: map[string]map[*conn]struct{}{}, visitors: map[string]map[*conn]struct{}{},
+		names: map[routing.AgentID]string{}, states: map[routing.AgentID]routing.AgentInfo{},
+		offers: map[routing.AgentID]map[routing.InteractionID]payload{}, assigned: map[routing.AgentID]map[store.ConversationID]payload{},
+		parked: map[routing.InteractionID]payload{}, gone: map[string]*time.Timer{}, replies: map[string]*replyCache{},
+	}
+}
+
+func principal(c *conn) string {
+	if c.agent != "" {
+		return "agent:" + c.agent
+	}
+	return "visitor:" + c.conversation
+}
+
+func (h *hub) add(c *conn, a store.Agent) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c.agent != "" {
+		if h.agents[c.agent] == nil {
+			h.agents[c.agent] = map[*conn]struct{}{}
+		}
+		h.agents[c.agent][c] = struct{}{}
+		h.names[a.ID] = a.DisplayName
+		c.send(payload{"type": "hello", "v": 1, "role": "agent", "agent": accountOf(a)})
+		if st, ok := h.states[a.ID]; ok {
+			c.send(stateMsg(st))
+		} else {
+			c.send(payload{"type": "state", "presence": a.Presence, "reason": a.AwayReason, "state": a.Presence})
+		}
+		for _, p := range h.assigned[a.ID] {
+			c.send(p)
+		}
+		for _, p := range h.offers[a.ID] {
+			c.send(p)
+		}
+		c.send(h.parkedMsg())
+		c.send(h.operatorsMsg())
+		return
+	}
+	if t := h.gone[c.conversation]; t != nil {
+		t.Stop()
+		delete(h.gone, c.conversation)
+	}
+	if h.visitors[c.conversation] == nil {
+		h.visitors[c.conversation] = map[*conn]struct{}{}
+	}
+	h.visitors[c.conversation][c] = struct{}{}
+	rec, _, _ := h.s.chat.Info(c.ctx, store.ConversationID(c.conversation))
+	c.send(payload{"type": "hello", "v": 1, "role": "visitor", "conversation": c.conversation, "lastSeq": rec.LastSeq, "status": rec.Status})
+}
+
+func (h *hub) remove(c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c.agent != "" {
+		delete(h.agents[c.agent], c)
+		if len(h.agents[c.agent]) == 0 {
+			delete(h.agents, c.agent)
+		}
+		return
+	}
+	delete(h.visitors[c.conversation], c)
+	if len(h.visitors[c.conversation]) > 0 {
+		return
+	}
+	delete(h.visitors, c.conversation)
+	id := c.conversation
+	h.gone[id] = time.AfterFunc(h.s.cfg.VisitorGrace, func() {
+		h.mu.Lock()
+		_, back := h.visitors[id]
+		delete(h.gone, id)
+		h.mu.Unlock()
+		if back {
+			return
+		}
+		ctx, cancel := context.WithTimeout(h.s.baseCtx, 15*time.Second)
+		defer cancel()
+		if err := h.s.coord.VisitorLeft(ctx, store.ConversationID(id)); err != nil {
+			h.s.log.Debug("visitor left", "conversation", id, "err", err)
+		}
+	})
+}
+
+func (h *hub) toAgent(id routing.AgentID, p payload) {
+	for c := range h.agents[string(id)] {
+		c.send(p)
+	}
+}
+
+func (h *hub) toAllAgents(p payload) {
+	for _, cs := range h.agents {
+		for c := range cs {
+			c.send(p)
+		}
+	}
+}
+
+func (h *hub) toVisitor(conv string, p payload) {
+	for c := range h.visitors[conv] {
+		c.send(p)
+	}
+}
+
+func (h *hub) senderName(m store.Message, visitorName string) string {
+	if a, ok := chat.AgentOf(chat.Sender(m.Sender)); ok {
+		if n := h.names[a]; n != "" {
+			return n
+		}
+		return string(a)
+	}
+	if m.Sender == string(chat.SenderVisitor) {
+		if visitorName != "" {
+			return visitorName
+		}
+		return "Visitor"
+	}
+	return ""
+}
+
+func (h *hub) msgPayload(m store.Message, visitorName string) payload {
+	p := payload{"type": "message", "conversation": m.Conversation, "seq": m.Seq, "sender": m.Sender,
+		"senderName": h.senderName(m, visitorName), "kind": m.Kind, "text": m.Text, "time": m.CreatedAt.UTC().Format(time.RFC3339Nano)}
+	if m.Event != "" {
+		p["event"] = m.Event
+		p["data"] = m.Data
+	}
+	return p
+}
+
+// message delivers a committed message to the participants' connections.
+func (h *hub) message(m store.Message) {
+	rec, parts, err := h.s.chat.Info(h.s.baseCtx, m.Conversation)
+	if err != nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p := h.msgPayload(m, rec.VisitorName)
+	for who, role := range parts {
+		if !chat.Visible(m, role) {
+			continue
+		}
+		if who == chat.SenderVisitor {
+			h.toVisitor(string(m.Conversation), p)
+		} else if a, ok := chat.AgentOf(who); ok {
+			h.toAgent(a, p)
+		}
+	}
+	// An agent who just left still hears of their own leaving.
+	if m.Event == chat.EvLeft {
+		if a, ok := chat.AgentOf(chat.Sender(m.Sender)); ok {
+			if _, still := parts[chat.Sender(m.Sender)]; !still {
+				h.toAgent(a, p)
+			}
+		}
+	}
+}
+
+func (h *hub) visitorInfo(conv store.ConversationID) (payload, store.Conversation) {
+	rec, _, err := h.s.chat.Info(h.s.baseCtx, conv)
+	if err != nil {
+		return payload{}, rec
+	}
+	return payload{"name": rec.VisitorName, "attributes": rec.Attributes}, rec
+}
+
+// effect turns a routing effect into messages for the connections.
+func (h *hub) effect(f routing.Effect) {
+	switch f := f.(type) {
+	case routing.Offer:
+		conv := store.ConversationID(f.Interaction)
+		vis, rec := h.visitorInfo(conv)
+		p := payload{"type": "offer", "interaction": f.Interaction, "conversation": conv, "queue": f.Queue, "channel": f.Channel,
+			"deadline": f.Deadline.UTC().Format(time.RFC3339Nano), "visitor": vis, "waited": int(h.s.now().Sub(rec.CreatedAt).Seconds())}
+		if f.Transfer {
+			mode := routing.TransferBlind
+			if f.Consult {
+				mode = routing.TransferWarm
+			}
+			p["transfer"] = payload{"from": f.From, "mode": mode}
+		}
+		h.mu.Lock()
+		if h.offers[f.Agent] == nil {
+			h.offers[f.Agent] = map[routing.InteractionID]payload{}
+		}
+		h.offers[f.Agent][f.Interaction] = p
+		h.toAgent(f.Agent, p)
+		h.mu.Unlock()
+	case routing.OfferEnded:
+		h.mu.Lock()
+		delete(h.offers[f.Agent], f.Interaction)
+		h.toAgent(f.Agent, payload{"type": "offer_ended", "interaction": f.Interaction, "reason": f.Reason})
+		h.mu.Unlock()
+	case routing.Assigned:
+		conv := store.ConversationID(f.Interaction)
+		vis, rec := h.visitorInfo(conv)
+		role := chat.RoleOwner
+		if f.Consult {
+			role = chat.RoleConsult
+		}
+		p := payload{"type": "assigned", "conversation": conv, "role": role, "visitor": vis, "queue": rec.Queue, "from": f.From}
+		h.mu.Lock()
+		if h.assigned[f.Agent] == nil {
+			h.assigned[f.Agent] = map[store.ConversationID]payload{}
+		}
+		h.assigned[f.Agent][conv] = p
+		h.toAgent(f.Agent, p)
+		h.mu.Unlock()
+	case routing.Unassigned:
+		h.unassign(f.Agent, store.ConversationID(f.Interaction), f.Reason)
+	case routing.Position:
+		h.mu.Lock()
+		ewt := -1
+		if f.EstimatedWait >= 0 {
+			ewt = int(f.EstimatedWait.Seconds())
+		}
+		h.toVisitor(string(f.Interaction), payload{"type": "position", "position": f.Position, "estimatedWait": ewt})
+		h.mu.Unlock()
+	case routing.Left:
+		h.mu.Lock()
+		h.toVisitor(string(f.Interaction), payload{"type": "left", "reason": f.Reason})
+		h.mu.Unlock()
+	case *routing.Event:
+		h.event(f)
+	case routing.AgentInfo:
+		h.mu.Lock()
+		h.states[f.ID] = f
+		h.toAgent(f.ID, stateMsg(f))
+		h.toAllAgents(h.operatorsMsg())
+		h.mu.Unlock()
+	case *routing.InteractionInfo:
+		conv := store.ConversationID(f.ID)
+		switch f.Status {
+		case routing.StatusWrapUp:
+			var wrap time.Duration
+			for _, q := range h.s.cfg.Queues {
+				if q.ID == f.Queue {
+					wrap = q.WrapUp
+				}
+			}
+			h.mu.Lock()
+			h.toAgent(f.Agent, payload{"type": "wrapup", "conversation": conv, "deadline": f.EndedAt.Add(wrap).UTC().Format(time.RFC3339Nano)})
+			h.mu.Unlock()
+		case routing.StatusEnded:
+			if f.Agent != "" {
+				h.unassign(f.Agent, conv, "ended")
+			}
+		}
+	}
+}
+
+func (h *hub) unassign(a routing.AgentID, conv store.ConversationID, reason string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.assigned[a][conv]; !ok {
+		return
+	}
+	delete(h.assigned[a], conv)
+	h.toAgent(a, payload{"type": "unassigned", "conversation": conv, "reason": reason})
+}
+
+func (h *hub) event(ev *routing.Event) {
+	var parkedItem payload
+	if ev.Type == routing.EvParked {
+		vis, _ := h.visitorInfo(store.ConversationID(ev.Interaction))
+		parkedItem = payload{"interaction": ev.Interaction, "conversation": ev.Interaction, "queue": ev.Queue,
+			"visitor": vis, "since": ev.Time.UTC().Format(time.RFC3339Nano)}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch ev.Type {
+	case routing.EvDeclined, routing.EvParked:
+		h.toVisitor(string(ev.Interaction), payload{"type": "busy"})
+	}
+	switch ev.Type {
+	case routing.EvParked:
+		h.parked[ev.Interaction] = parkedItem
+		h.toAllAgents(h.parkedMsg())
+	case routing.EvTaken, routing.EvAbandoned, routing.EvTimedOut, routing.EvNoAgents, routing.EvClosed:
+		if _, ok := h.parked[ev.Interaction]; ok {
+			delete(h.parked, ev.Interaction)
+			h.toAllAgents(h.parkedMsg())
+		}
+	}
+}
+
+func (h *hub) parkedMsg() payload {
+	items := slices.Collect(maps.Values(h.parked))
+	slices.SortFunc(items, func(a, b payload) int {
+		return compareStrings(a["since"].(string), b["since"].(string))
+	})
+	if items == nil {
+		items = []payload{}
+	}
+	return payload{"type": "parked", "items": items}
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (h *hub) operatorsMsg() payload {
+	items := []payload{}
+	ids := slices.Sorted(maps.Keys(h.states))
+	for _, id := range ids {
+		st := h.states[id]
+		if st.Presence == routing.PresenceOffline {
+			continue
+		}
+		name := h.names[id]
+		if name == "" {
+			name = string(id)
+		}
+		items = append(items, payload{"id": id, "displayName": name, "state": st.State})
+	}
+	return payload{"type": "operators", "items": items}
+}
+
+func stateMsg(st routing.AgentInfo) payload {
+	return payload{"type": "state", "presence": st.Presence, "reason": st.AwayReason, "state": st.State}
+}
+
+// Seed tells the edges the accounts and agent states at start.
+func (s *Server) Seed(agents []store.Agent, views []routing.AgentInfo) { s.hub.seed(agents, views) }
+
+// seed loads what the hub must know at start: agent names and states.
+func (h *hub) seed(agents []store.Agent, views []routing.AgentInfo) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, a := range agents {
+		h.names[a.ID] = a.DisplayName
+	}
+	for _, v := range views {
+		h.states[v.ID] = v
+	}
+}
+
+// replyCache remembers the last replies of a principal, so a command sent
+// again with the same id gets the same answer without acting twice.
+type replyCache struct {
+	order []string
+	byID  map[string][]byte
+}
+
+const replyCacheSize = 512
+
+func (h *hub) cachedReply(who, id string) ([]byte, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	rc := h.replies[who]
+	if rc == nil {
+		return nil, false
+	}
+	b, ok := rc.byID[id]
+	return b, ok
+}
+
+func (h *hub) remember(who, id string, reply []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	rc := h.replies[who]
+	if rc == nil {
+		rc = &replyCache{byID: map[string][]byte{}}
+		h.replies[who] = rc
+	}
+	if _, ok := rc.byID[id]; ok {
+		return
+	}
+	rc.order = append(rc.order, id)
+	rc.byID[id] = reply
+	if len(rc.order) > replyCacheSize {
+		delete(rc.byID, rc.order[0])
+		rc.order = rc.order[1:]
+	}
+}

@@ -1,0 +1,515 @@
+package signaling
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+
+	"github.com/contactd/contactd/chat"
+	"github.com/contactd/contactd/internal/auth"
+	"github.com/contactd/contactd/internal/store"
+	"github.com/contactd/contactd/routing"
+)
+
+// Canned is a canned message an agent can insert.
+type Canned struct {
+	Shortcut string `json:"shortcut"`
+	Text     string `json:"text"`
+}
+
+// DefaultInvitation is the invitation template; %name% is the agent's
+// display name.
+const DefaultInvitation = "Hello! I'm %name%. If you have any questions or requests I'm ready to help you."
+
+// Config holds the settings of the edges.
+type Config struct {
+	// AllowedOrigins are the origins (scheme://host[:port]) of the sites
+	// that embed the widget. The server's own origin is always allowed.
+	AllowedOrigins []string
+	SessionTTL     time.Duration // staff login, default 12 h
+	VisitorTTL     time.Duration // visitor token, default 24 h
+	VisitorGrace   time.Duration // a visitor gone this long has left, default 60 s
+	Canned         []Canned
+	Invitation     string
+	Queues         []routing.QueueConfig
+}
+
+func (c Config) withDefaults() Config {
+	if c.SessionTTL <= 0 {
+		c.SessionTTL = 12 * time.Hour
+	}
+	if c.VisitorTTL <= 0 {
+		c.VisitorTTL = 24 * time.Hour
+	}
+	if c.VisitorGrace <= 0 {
+		c.VisitorGrace = 60 * time.Second
+	}
+	if c.Invitation == "" {
+		c.Invitation = DefaultInvitation
+	}
+	return c
+}
+
+// Store is what the edges read and write directly.
+type Store interface {
+	GetAgent(ctx context.Context, id routing.AgentID) (store.Agent, error)
+	ListAgents(ctx context.Context) ([]store.Agent, error)
+	CreateSession(ctx context.Context, s store.Session) error
+	GetSession(ctx context.Context, tokenHash string, now time.Time) (store.Session, error)
+	DeleteSession(ctx context.Context, tokenHash string) error
+	CreateLeftMessage(ctx context.Context, m store.LeftMessage) error
+	ListLeftMessages(ctx context.Context, onlyOpen bool, limit int) ([]store.LeftMessage, error)
+	ListOpenConversations(ctx context.Context) ([]store.Conversation, error)
+}
+
+// Server serves /ws and /api.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	st     Store
+	chat   *chat.Service
+	coord  *chat.Coordinator
+	router chat.Router
+	signer *auth.Signer
+	hub    *hub
+	now    func() time.Time
+
+	loginLimits *ipLimits
+	cmdLimits   *ipLimits
+	wg          sync.WaitGroup
+	baseCtx     context.Context
+}
+
+// New returns the server. ctx bounds the life of its connections.
+func New(ctx context.Context, cfg Config, log *slog.Logger, st Store, cs *chat.Service, coord *chat.Coordinator, r chat.Router, signer *auth.Signer) *Server {
+	s := &Server{
+		cfg: cfg.withDefaults(), log: log, st: st, chat: cs, coord: coord, router: r, signer: signer, now: time.Now,
+		loginLimits: newIPLimits(10.0/60, 10), cmdLimits: newIPLimits(200, 400), baseCtx: ctx,
+	}
+	s.hub = newHub(s)
+	return s
+}
+
+// Deliver passes a committed chat message to the connections that see it.
+// It is the chat service's delivery function.
+func (s *Server) Deliver(m store.Message) { s.hub.message(m) }
+
+// Effect passes a routing effect, after its chat side, to the connections
+// concerned. It is the coordinator's onEffect.
+func (s *Server) Effect(f routing.Effect) { s.hub.effect(f) }
+
+// Register adds the routes to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /ws", s.serveWS)
+	mux.HandleFunc("POST /api/login", s.login)
+	mux.HandleFunc("POST /api/logout", s.logout)
+	mux.HandleFunc("GET /api/me", s.me)
+	mux.HandleFunc("GET /api/config/desk", s.deskConfig)
+	mux.HandleFunc("GET /api/left-messages", s.leftMessages)
+	mux.HandleFunc("POST /api/widget/session", s.widgetSession)
+	mux.HandleFunc("POST /api/widget/leave-message", s.leaveMessage)
+	mux.HandleFunc("OPTIONS /api/widget/", s.preflight)
+}
+
+// Wait waits for the connections' goroutines after ctx ended.
+func (s *Server) Wait() { s.wg.Wait() }
+
+// --- helpers ---
+
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func fail(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, apiError{Code: code, Message: msg})
+}
+
+// readBody decodes a JSON body of at most 64 KiB into v.
+func readBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err != nil {
+		fail(w, http.StatusRequestEntityTooLarge, "too_long", "the body is larger than 64 KiB")
+		return false
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		fail(w, http.StatusBadRequest, "bad_request", "the body is not the JSON expected: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// originAllowed says whether the request's Origin is the server itself or
+// an allowed embedding site. A request without Origin (not from a
+// browser) is allowed; browsers always send it on WebSocket and CORS.
+func (s *Server) originAllowed(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	return slices.ContainsFunc(s.cfg.AllowedOrigins, func(a string) bool { return strings.EqualFold(strings.TrimSuffix(a, "/"), o) })
+}
+
+// --- staff sessions ---
+
+const sessionCookie = "cc_session"
+
+func (s *Server) session(r *http.Request) (store.Agent, string, bool) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || len(c.Value) > 256 {
+		return store.Agent{}, "", false
+	}
+	hash := auth.HashToken(c.Value)
+	sess, err := s.st.GetSession(r.Context(), hash, s.now())
+	if err != nil {
+		return store.Agent{}, "", false
+	}
+	a, err := s.st.GetAgent(r.Context(), sess.Agent)
+	if err != nil {
+		return store.Agent{}, "", false
+	}
+	return a, hash, true
+}
+
+type account struct {
+	ID          routing.AgentID `json:"id"`
+	DisplayName string          `json:"displayName"`
+	Roles       []store.Role    `json:"roles"`
+}
+
+func accountOf(a store.Agent) account {
+	return account{ID: a.ID, DisplayName: a.DisplayName, Roles: a.Roles}
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	if !s.originAllowed(r) {
+		fail(w, http.StatusForbidden, "forbidden", "origin not allowed")
+		return
+	}
+	if !s.loginLimits.allow(clientIP(r), s.now()) {
+		fail(w, http.StatusTooManyRequests, "rate_limited", "too many login attempts; wait a minute")
+		return
+	}
+	var req struct {
+		ID       string `json:"id"`
+		Password string `json:"password"`
+	}
+	if !readBody(w, r, &req) {
+		return
+	}
+	a, err := s.st.GetAgent(r.Context(), routing.AgentID(req.ID))
+	ok := false
+	if err == nil {
+		ok, _ = auth.VerifyPassword(a.PasswordHash, req.Password)
+	}
+	if !ok {
+		fail(w, http.StatusUnauthorized, "unauthorized", "wrong login or password")
+		return
+	}
+	tok, err := auth.NewToken(32)
+	if err != nil {
+		fail(w, http.StatusInternalServerError, "internal", "could not create a session")
+		return
+	}
+	now := s.now()
+	if err := s.st.CreateSession(r.Context(), store.Session{TokenHash: auth.HashToken(tok), Agent: a.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}); err != nil {
+		s.log.Error("storing a session", "err", err)
+		fail(w, http.StatusServiceUnavailable, "unavailable", "could not store the session; try again")
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: r.TLS != nil, Expires: now.Add(s.cfg.SessionTTL)})
+	writeJSON(w, http.StatusOK, accountOf(a))
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	if !s.originAllowed(r) {
+		fail(w, http.StatusForbidden, "forbidden", "origin not allowed")
+		return
+	}
+	if _, hash, ok := s.session(r); ok {
+		s.st.DeleteSession(r.Context(), hash)
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) me(w http.ResponseWriter, r *http.Request) {
+	a, _, ok := s.session(r)
+	if !ok {
+		fail(w, http.StatusUnauthorized, "unauthorized", "log in first")
+		return
+	}
+	writeJSON(w, http.StatusOK, accountOf(a))
+}
+
+func (s *Server) deskConfig(w http.ResponseWriter, r *http.Request) {
+	a, _, ok := s.session(r)
+	if !ok {
+		fail(w, http.StatusUnauthorized, "unauthorized", "log in first")
+		return
+	}
+	type q struct {
+		ID   routing.QueueID `json:"id"`
+		Name string          `json:"name"`
+	}
+	var qs []q
+	for _, c := range s.cfg.Queues {
+		qs = append(qs, q{c.ID, c.WithDefaults().Name})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"queues": qs, "canned": s.cfg.Canned,
+		"invitation": strings.ReplaceAll(s.cfg.Invitation, "%name%", a.DisplayName),
+	})
+}
+
+func (s *Server) leftMessages(w http.ResponseWriter, r *http.Request) {
+	if _, _, ok := s.session(r); !ok {
+		fail(w, http.StatusUnauthorized, "unauthorized", "log in first")
+		return
+	}
+	ms, err := s.st.ListLeftMessages(r.Context(), false, 200)
+	if err != nil {
+		fail(w, http.StatusServiceUnavailable, "unavailable", "could not read the messages")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": ms})
+}
+
+// --- visitors ---
+
+// cors answers for an allowed embedding origin.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
+	if !s.originAllowed(r) {
+		fail(w, http.StatusForbidden, "forbidden", "this site may not embed the widget")
+		return false
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		w.Header().Set("Access-Control-Allow-Origin", o)
+		w.Header().Set("Vary", "Origin")
+	}
+	return true
+}
+
+func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
+	if !s.cors(w, r) {
+		return
+	}
+	w.Header().Set("Access-Control-Allow-Methods", "POST")
+	w.Header().Set("Access-Control-Allow-Headers", "Content-Type")
+	w.Header().Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Limits of visitor-supplied fields.
+const (
+	maxAttrs      = 20
+	maxAttrKey    = 64
+	maxAttrValue  = 512
+	maxName       = 100
+	maxLeftText   = 8 << 10
+	maxEmailBytes = 254
+)
+
+func checkAttrs(attrs map[string]string) error {
+	if len(attrs) > maxAttrs {
+		return fmt.Errorf("at most %d attributes", maxAttrs)
+	}
+	for k, v := range attrs {
+		if k == "" || len(k) > maxAttrKey || len(v) > maxAttrValue || !utf8.ValidString(k+v) || strings.ContainsRune(k+v, 0) {
+			return fmt.Errorf("attribute %q: keys up to %d bytes, values up to %d, UTF-8 text", k, maxAttrKey, maxAttrValue)
+		}
+	}
+	return nil
+}
+
+func checkField(name, v string, max int) error {
+	if len(v) > max || !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+		return fmt.Errorf("%s: at most %d bytes of UTF-8 text", name, max)
+	}
+	return nil
+}
+
+func (s *Server) widgetSession(w http.ResponseWriter, r *http.Request) {
+	if !s.cors(w, r) {
+		return
+	}
+	if !s.cmdLimits.allow(clientIP(r), s.now()) {
+		fail(w, http.StatusTooManyRequests, "rate_limited", "slow down")
+		return
+	}
+	var req struct {
+		Queue      string            `json:"queue"`
+		Name       string            `json:"name"`
+		Channel    string            `json:"channel"`
+		Attributes map[string]string `json:"attributes"`
+	}
+	if !readBody(w, r, &req) {
+		return
+	}
+	if req.Channel != "" && req.Channel != string(routing.ChannelChat) {
+		fail(w, http.StatusBadRequest, "bad_request", "only the chat channel is available")
+		return
+	}
+	if err := errors.Join(checkField("name", req.Name, maxName), checkAttrs(req.Attributes)); err != nil {
+		fail(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	rec, err := s.coord.StartVisitor(r.Context(), routing.QueueID(req.Queue), strings.TrimSpace(req.Name), req.Attributes)
+	if err != nil {
+		code, msg := classify(err)
+		status := http.StatusBadRequest
+		switch code {
+		case "draining", "unavailable", "internal":
+			status = http.StatusServiceUnavailable
+		}
+		fail(w, status, code, msg)
+		return
+	}
+	exp := s.now().Add(s.cfg.VisitorTTL)
+	tok, err := s.signer.Sign(string(rec.ID), exp)
+	if err != nil {
+		fail(w, http.StatusInternalServerError, "internal", "could not sign the session")
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"conversation": rec.ID, "token": tok, "expires": exp.UTC().Format(time.RFC3339)})
+}
+
+func (s *Server) leaveMessage(w http.ResponseWriter, r *http.Request) {
+	if !s.cors(w, r) {
+		return
+	}
+	if !s.cmdLimits.allow(clientIP(r), s.now()) {
+		fail(w, http.StatusTooManyRequests, "rate_limited", "slow down")
+		return
+	}
+	var req struct {
+		Queue        string            `json:"queue"`
+		Name         string            `json:"name"`
+		Email        string            `json:"email"`
+		Text         string            `json:"text"`
+		Conversation string            `json:"conversation"`
+		Attributes   map[string]string `json:"attributes"`
+	}
+	if !readBody(w, r, &req) {
+		return
+	}
+	err := errors.Join(checkField("name", req.Name, maxName), checkField("email", req.Email, maxEmailBytes),
+		checkField("text", req.Text, maxLeftText), checkField("queue", req.Queue, 64), checkAttrs(req.Attributes))
+	if err == nil && (strings.TrimSpace(req.Text) == "" || !strings.Contains(req.Email, "@")) {
+		err = errors.New("a message needs some text and an e-mail address to answer")
+	}
+	if err != nil {
+		fail(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	m := store.LeftMessage{ID: chat.NewID("m_"), Queue: routing.QueueID(req.Queue), Name: req.Name, Email: req.Email, Text: req.Text,
+		Attributes: req.Attributes, Conversation: store.ConversationID(req.Conversation), CreatedAt: s.now().UTC()}
+	if err := s.st.CreateLeftMessage(r.Context(), m); err != nil {
+		s.log.Error("storing a left message", "err", err)
+		fail(w, http.StatusServiceUnavailable, "unavailable", "could not store the message; try again")
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"id": m.ID})
+}
+
+// --- WebSocket ---
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if !s.originAllowed(r) {
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	var agent store.Agent
+	var conversation string
+	if tok := r.URL.Query().Get("token"); tok != "" {
+		sub, err := s.signer.Verify(tok, s.now())
+		if err != nil {
+			http.Error(w, "invalid or expired visitor token", http.StatusUnauthorized)
+			return
+		}
+		conversation = sub
+	} else {
+		a, _, ok := s.session(r)
+		if !ok {
+			http.Error(w, "log in first", http.StatusUnauthorized)
+			return
+		}
+		agent = a
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"cc.v1"}, InsecureSkipVerify: true})
+	if err != nil {
+		return // Accept wrote the answer
+	}
+	log := s.log.With("ip", clientIP(r))
+	c := newConn(s.baseCtx, ws, log, clientIP(r))
+	if conversation != "" {
+		c.conversation = conversation
+		c.log = log.With("conversation", conversation)
+	} else {
+		c.agent = string(agent.ID)
+		c.log = log.With("agent", agent.ID)
+	}
+	s.wg.Add(1)
+	defer s.wg.Done()
+	go c.writeLoop()
+	s.hub.add(c, agent)
+	defer s.hub.remove(c)
+	s.readLoop(c)
+}
+
+// readLoop reads commands until the connection ends.
+func (s *Server) readLoop(c *conn) {
+	for {
+		typ, data, err := c.ws.Read(c.ctx)
+		if err != nil {
+			c.close(websocket.StatusNormalClosure, "", err)
+			return
+		}
+		if typ != websocket.MessageText {
+			c.send(errorReply("", "bad_request", "send JSON text messages"))
+			continue
+		}
+		now := s.now()
+		if !c.limit.allow(now) || !s.cmdLimits.allow(c.ip, now) {
+			c.send(errorReply(peekID(data), "rate_limited", "too many commands; slow down"))
+			continue
+		}
+		s.handle(c, data)
+	}
+}
