@@ -131,9 +131,14 @@ func (s *Server) handle(c *conn, data []byte) {
 		return
 	}
 	who := principal(c)
-	if b, ok := s.hub.cachedReply(who, cmd.ID); ok && cmd.Type != "send" {
-		c.sendRaw(b)
-		return
+	// Reads run again; commands that change something answer a repeated id
+	// from the cache (send is deduplicated by the chat service itself).
+	readOnly := cmd.Type == "resume" || cmd.Type == "history" || cmd.Type == "typing"
+	if !readOnly && cmd.Type != "send" {
+		if b, ok := s.hub.cachedReply(who, cmd.ID); ok {
+			c.sendRaw(b)
+			return
+		}
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, CommandTimeout)
 	defer cancel()
@@ -161,7 +166,7 @@ func (s *Server) handle(c *conn, data []byte) {
 		reply = payload{"type": "ack", "id": cmd.ID, "result": result}
 	}
 	b, _ := json.Marshal(reply)
-	if err == nil || !retryable(err) {
+	if !readOnly && (err == nil || !retryable(err)) {
 		s.hub.remember(who, cmd.ID, b)
 	}
 	c.sendRaw(b)

@@ -81,3 +81,176 @@ func TestTextChatEndToEnd(t *testing.T) {
 		}
 	})
 }
+
+// connected starts a conversation that alice has accepted.
+func connected(t *testing.T, base string, alice *wsClient) (string, string, *wsClient) {
+	t.Helper()
+	conv, token := visitorSession(t, base, "sales", "Ann")
+	vis := visitor(t, base, token)
+	alice.waitFor("offer", map[string]any{"conversation": conv})
+	alice.must("accept", map[string]any{"interaction": conv})
+	alice.waitFor("assigned", map[string]any{"conversation": conv})
+	vis.waitFor("message", map[string]any{"event": "joined"})
+	return conv, token, vis
+}
+
+func seqs(msgs []map[string]any, conv string) []int {
+	var out []int
+	for _, m := range msgs {
+		if conv == "" || m["conversation"] == conv {
+			out = append(out, int(m["seq"].(float64)))
+		}
+	}
+	return out
+}
+
+func TestReconnectMissesNothingAndDuplicatesNothing(t *testing.T) {
+	eachStore(t, func(t *testing.T, cfg config.Config) {
+		_, base, alice, _ := chatWorld(t, cfg)
+		conv, token, vis := connected(t, base, alice)
+		vis.must("send", map[string]any{"text": "before"})
+		last := vis.waitFor("message", map[string]any{"text": "before"})["seq"].(float64)
+		vis.close()
+		for i := range 20 {
+			alice.must("send", map[string]any{"conversation": conv, "text": fmt.Sprint("while away ", i)})
+		}
+		vis = visitor(t, base, token)
+		vis.must("resume", map[string]any{"after": int(last)})
+		vis.waitFor("synced", nil)
+		alice.must("send", map[string]any{"conversation": conv, "text": "after"})
+		vis.waitFor("message", map[string]any{"text": "after"})
+		got := seqs(vis.all("message"), "")
+		for i, s := range got {
+			if s != int(last)+1+i {
+				t.Fatalf("visitor saw seqs %v after %d: a gap or a duplicate", got, int(last))
+			}
+		}
+		if len(got) != 21 {
+			t.Fatalf("visitor saw %d messages after reconnecting, want 21", len(got))
+		}
+
+		// The agent's socket drops while the visitor goes on.
+		aliceLast := alice.waitFor("message", map[string]any{"text": "after"})["seq"].(float64)
+		alice.close()
+		for i := range 10 {
+			vis.must("send", map[string]any{"text": fmt.Sprint("are you there ", i)})
+		}
+		alice2, _ := staff(t, base, "alice", "pw-alice")
+		alice2.waitFor("assigned", map[string]any{"conversation": conv})
+		alice2.must("resume", map[string]any{"conversations": map[string]any{conv: int(aliceLast)}})
+		alice2.waitFor("synced", nil)
+		got = seqs(alice2.all("message"), conv)
+		if len(got) != 10 || got[0] != int(aliceLast)+1 || got[9] != int(aliceLast)+10 {
+			t.Fatalf("agent saw seqs %v after reconnecting", got)
+		}
+
+		// A command sent again with the same id acts once.
+		r1 := vis.doID("same-id", "send", map[string]any{"text": "once"})
+		r2 := vis.doID("same-id", "send", map[string]any{"text": "once"})
+		if r1["type"] != "ack" || fmt.Sprint(r1["result"]) != fmt.Sprint(r2["result"]) {
+			t.Fatalf("retried send: %v then %v", r1, r2)
+		}
+		alice2.waitFor("message", map[string]any{"text": "once"})
+		n := 0
+		for _, m := range alice2.all("message") {
+			if m["text"] == "once" {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("the agent received the retried message %d times", n)
+		}
+	})
+}
+
+func TestParkTakeAndTransfers(t *testing.T) {
+	eachStore(t, func(t *testing.T, cfg config.Config) {
+		_, base, alice, bob := chatWorld(t, cfg)
+		bob.must("presence", map[string]any{"presence": "available"})
+
+		// Park: the request waits in the communication queue for anybody.
+		conv, token := visitorSession(t, base, "sales", "Pat")
+		vis := visitor(t, base, token)
+		first := alice
+		if _, ok := func() (map[string]any, bool) {
+			for _, o := range alice.all("offer") {
+				if o["conversation"] == conv {
+					return o, true
+				}
+			}
+			return nil, false
+		}(); !ok {
+			first = bob
+		}
+		first.waitFor("offer", map[string]any{"conversation": conv})
+		first.must("park", map[string]any{"interaction": conv})
+		vis.waitFor("busy", nil)
+		alice.waitFor("parked", map[string]any{})
+		bob.must("take", map[string]any{"interaction": conv})
+		bob.waitFor("assigned", map[string]any{"conversation": conv})
+		vis.waitFor("message", map[string]any{"event": "joined", "sender": "agent:bob"})
+
+		// Blind transfer to alice: she accepts, bob leaves, the visitor stays.
+		bob.must("transfer", map[string]any{"conversation": conv, "toAgent": "alice", "mode": "blind", "note": "wants a refund"})
+		off := alice.waitFor("offer", map[string]any{"conversation": conv})
+		if tr := off["transfer"].(map[string]any); tr["from"] != "bob" {
+			t.Fatalf("transfer offer %v", off)
+		}
+		alice.must("accept", map[string]any{"interaction": conv})
+		alice.waitFor("assigned", map[string]any{"conversation": conv, "role": "owner"})
+		bob.waitFor("unassigned", map[string]any{"conversation": conv})
+		alice.must("history", map[string]any{"conversation": conv, "after": 0})
+		alice.waitFor("message", map[string]any{"kind": "note", "text": "wants a refund"})
+		alice.must("send", map[string]any{"conversation": conv, "text": "I have it now"})
+		vis.waitFor("message", map[string]any{"text": "I have it now"})
+		if r := bob.do("send", map[string]any{"conversation": conv, "text": "still me?"}); r["code"] != "forbidden" {
+			t.Fatalf("the agent who transferred away can still write: %v", r)
+		}
+
+		// Warm transfer back to bob: consult with notes, then complete.
+		alice.must("transfer", map[string]any{"conversation": conv, "toAgent": "bob", "mode": "warm"})
+		bob.waitFor("offer", map[string]any{"conversation": conv})
+		bob.must("accept", map[string]any{"interaction": conv})
+		bob.waitFor("assigned", map[string]any{"conversation": conv, "role": "consult"})
+		if r := bob.do("send", map[string]any{"conversation": conv, "text": "hello visitor"}); r["code"] != "forbidden" {
+			t.Fatalf("a consult wrote to the visitor: %v", r)
+		}
+		bob.must("send", map[string]any{"conversation": conv, "text": "ok, I'll take it", "note": true})
+		alice.waitFor("message", map[string]any{"text": "ok, I'll take it"})
+		alice.must("transfer_complete", map[string]any{"conversation": conv})
+		alice.waitFor("unassigned", map[string]any{"conversation": conv})
+		bob.must("send", map[string]any{"conversation": conv, "text": "Bob here again"})
+		vis.waitFor("message", map[string]any{"text": "Bob here again"})
+		for _, m := range vis.all("message") {
+			if m["kind"] == "note" {
+				t.Fatalf("visitor saw a note: %v", m)
+			}
+		}
+	})
+}
+
+func TestOperatorChatAndLeaveAMessage(t *testing.T) {
+	a, base, alice, bob := chatWorld(t, testConfig(t, ""))
+	room := alice.must("operator_chat", map[string]any{"agent": "bob"})["conversation"].(string)
+	bob.waitFor("assigned", map[string]any{"conversation": room})
+	alice.must("send", map[string]any{"conversation": room, "text": "lunch?"})
+	bob.waitFor("message", map[string]any{"conversation": room, "text": "lunch?"})
+	if again := bob.must("operator_chat", map[string]any{"agent": "alice"})["conversation"]; again != room {
+		t.Fatalf("a second room %v for the same pair %v", again, room)
+	}
+	if r := alice.do("operator_chat", map[string]any{"agent": "nobody"}); r["code"] != "not_found" {
+		t.Fatalf("room with an unknown agent: %v", r)
+	}
+
+	code, body := postJSON(t, base+"/api/widget/leave-message", base, map[string]any{"queue": "sales", "name": "Kim", "email": "kim@example.com", "text": "Call me back"})
+	if code != 201 {
+		t.Fatalf("leave a message: %d %s", code, body)
+	}
+	if code, _ := postJSON(t, base+"/api/widget/leave-message", base, map[string]any{"queue": "sales", "email": "no-at-sign", "text": "x"}); code != 400 {
+		t.Fatalf("a message without an e-mail address: %d", code)
+	}
+	left, err := a.Store().ListLeftMessages(t.Context(), true, 10)
+	if err != nil || len(left) != 1 || left[0].Text != "Call me back" {
+		t.Fatalf("left messages %+v %v", left, err)
+	}
+}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/contactd/contactd/chat"
 	"github.com/contactd/contactd/internal/auth"
 	"github.com/contactd/contactd/routing"
 )
@@ -45,8 +46,9 @@ type wsClient struct {
 	msgs []map[string]any
 	seen int
 	more chan struct{}
-	n    atomic.Int64
-	done chan struct{}
+	n      atomic.Int64
+	prefix string // ids are unique per sender across connections
+	done   chan struct{}
 }
 
 func dial(t *testing.T, rawURL string, hdr http.Header) (*wsClient, *http.Response, error) {
@@ -57,7 +59,7 @@ func dial(t *testing.T, rawURL string, hdr http.Header) (*wsClient, *http.Respon
 	if err != nil {
 		return nil, resp, err
 	}
-	c := &wsClient{t: t, ws: ws, more: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &wsClient{t: t, ws: ws, more: make(chan struct{}, 1), done: make(chan struct{}), prefix: chat.NewID("")[:8]}
 	go func() {
 		defer close(c.done)
 		for {
@@ -146,7 +148,7 @@ func (c *wsClient) sendRaw(b []byte) {
 // do sends a command and returns the reply (ack or error).
 func (c *wsClient) do(typ string, fields map[string]any) map[string]any {
 	c.t.Helper()
-	id := fmt.Sprintf("t%d", c.n.Add(1))
+	id := fmt.Sprintf("%s-%d", c.prefix, c.n.Add(1))
 	return c.doID(id, typ, fields)
 }
 
@@ -243,4 +245,18 @@ func visitor(t *testing.T, base, token string) *wsClient {
 	}
 	c.waitFor("hello", map[string]any{"role": "visitor"})
 	return c
+}
+
+func postJSON(t *testing.T, u, origin string, v any) (int, string) {
+	t.Helper()
+	body, _ := json.Marshal(v)
+	req, _ := http.NewRequest("POST", u, bytes.NewReader(body))
+	req.Header.Set("Origin", origin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

@@ -24,10 +24,12 @@ var retryBackoff = [maxAttempts - 1]time.Duration{25 * time.Millisecond, 100 * t
 type kind int
 
 const (
-	// idempotent operations (reads, upserts, whole-row updates, and
-	// AppendEvents, which skips stored Seqs) are retried after any
-	// connection-class error, even one that came after the statement was
-	// sent.
+	// idempotent operations (reads, upserts, whole-row updates,
+	// AppendEvents and AppendMessages, which skip what is stored,
+	// MarkLeftMessageHandled, Secret, whose first writer wins, and the
+	// session deletes, for which absent is not an error) are retried after
+	// any connection-class error, even one that came after the statement
+	// was sent.
 	idempotent kind = iota
 	// once operations (creates and deletes) are retried only when the
 	// statement surely did not take effect: nothing was sent, the

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -74,8 +75,8 @@ func (s *Store) ListOpenConversations(ctx context.Context) ([]store.Conversation
 }
 
 // AppendMessages implements store.ChatStore. The batch is one transaction:
-// the conversations are looked up first, every message is inserted through
-// one prepared statement (a stored (conversation, seq) or (conversation,
+// the conversations are looked up first, in one statement, every message is
+// inserted through one prepared statement (a stored (conversation, seq) or (conversation,
 // sender, client_id) is skipped), and each conversation's last_seq moves to
 // the highest seq inserted. A conversation's last_seq is never below a
 // stored seq, since every insert moves it in the same transaction.
@@ -92,13 +93,19 @@ func (s *Store) AppendMessages(ctx context.Context, msgs []store.Message) error 
 		args[i] = a
 	}
 	ids := sqlutil.ConversationsOf(msgs)
-	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
-		for _, id := range ids {
-			var one int
-			err := tx.QueryRowContext(ctx, `SELECT 1 FROM conversations WHERE id = $1`, id).Scan(&one)
-			if err != nil {
-				return fmt.Errorf("conversation %q: %w", id, notFound(err))
-			}
+	idsJSON, err := json.Marshal(ids)
+	if err != nil {
+		return fmt.Errorf("sqlite: append messages: %w", err)
+	}
+	err = inTx(ctx, s.db, func(tx *sql.Tx) error {
+		var missing string
+		err := tx.QueryRowContext(ctx, `SELECT value FROM json_each($1)
+			WHERE value NOT IN (SELECT id FROM conversations) LIMIT 1`, string(idsJSON)).Scan(&missing)
+		if err == nil {
+			return fmt.Errorf("conversation %q: %w", missing, store.ErrNotFound)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
 		}
 		insert, err := tx.PrepareContext(ctx, `INSERT INTO messages (`+sqlutil.MessageColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -107,6 +114,11 @@ func (s *Store) AppendMessages(ctx context.Context, msgs []store.Message) error 
 			return err
 		}
 		defer insert.Close()
+		update, err := tx.PrepareContext(ctx, `UPDATE conversations SET last_seq = max(last_seq, $2) WHERE id = $1`)
+		if err != nil {
+			return err
+		}
+		defer update.Close()
 		lastSeq := make(map[store.ConversationID]int64, len(ids))
 		for i, a := range args {
 			res, err := insert.ExecContext(ctx, a...)
@@ -126,8 +138,7 @@ func (s *Store) AppendMessages(ctx context.Context, msgs []store.Message) error 
 			if !ok {
 				continue // every message of it was stored before
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE conversations SET last_seq = max(last_seq, $2) WHERE id = $1`,
-				id, seq); err != nil {
+			if _, err := update.ExecContext(ctx, id, seq); err != nil {
 				return err
 			}
 		}
