@@ -44,10 +44,10 @@ type conn struct {
 
 var errSlowConsumer = errors.New("slow consumer")
 
-func newConn(ctx context.Context, ws *websocket.Conn, log *slog.Logger, ip string) *conn {
+func newConn(ctx context.Context, ws *websocket.Conn, log *slog.Logger, ip string, limit *bucket) *conn {
 	ctx, cancel := context.WithCancelCause(ctx)
 	ws.SetReadLimit(ReadLimit)
-	return &conn{ws: ws, log: log, ctx: ctx, cancel: cancel, out: make(chan []byte, OutboxSize), limit: newBucket(20, 40), ip: ip}
+	return &conn{ws: ws, log: log, ctx: ctx, cancel: cancel, out: make(chan []byte, OutboxSize), limit: limit, ip: ip}
 }
 
 // send queues v for the client and never blocks. When the outbox is full

@@ -45,6 +45,10 @@ type Config struct {
 	Canned         []Canned
 	Invitation     string
 	Queues         []routing.QueueConfig
+	// Command rate limits per connection and per address (commands a
+	// second, burst); defaults 20/40 and 200/400.
+	ConnRate, ConnBurst float64
+	IPRate, IPBurst     float64
 }
 
 func (c Config) withDefaults() Config {
@@ -59,6 +63,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Invitation == "" {
 		c.Invitation = DefaultInvitation
+	}
+	if c.ConnRate <= 0 {
+		c.ConnRate, c.ConnBurst = 20, 40
+	}
+	if c.IPRate <= 0 {
+		c.IPRate, c.IPBurst = 200, 400
 	}
 	return c
 }
@@ -97,8 +107,9 @@ type Server struct {
 func New(ctx context.Context, cfg Config, log *slog.Logger, st Store, cs *chat.Service, coord *chat.Coordinator, r chat.Router, signer *auth.Signer) *Server {
 	s := &Server{
 		cfg: cfg.withDefaults(), log: log, st: st, chat: cs, coord: coord, router: r, signer: signer, now: time.Now,
-		loginLimits: newIPLimits(10.0/60, 10), cmdLimits: newIPLimits(200, 400), baseCtx: ctx,
+		loginLimits: newIPLimits(10.0/60, 10), baseCtx: ctx,
 	}
+	s.cmdLimits = newIPLimits(s.cfg.IPRate, s.cfg.IPBurst)
 	s.hub = newHub(s)
 	return s
 }
@@ -477,7 +488,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // Accept wrote the answer
 	}
 	log := s.log.With("ip", clientIP(r))
-	c := newConn(s.baseCtx, ws, log, clientIP(r))
+	c := newConn(s.baseCtx, ws, log, clientIP(r), newBucket(s.cfg.ConnRate, s.cfg.ConnBurst))
 	if conversation != "" {
 		c.conversation = conversation
 		c.log = log.With("conversation", conversation)

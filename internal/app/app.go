@@ -58,6 +58,8 @@ type App struct {
 	stopEdges context.CancelFunc
 	stopChat  context.CancelFunc
 	chatDone  chan struct{}
+	// edgeCfg, when set, adjusts the edges' settings (tests raise limits).
+	edgeCfg func(*signaling.Config)
 
 	ln       net.Listener
 	srv      *http.Server
@@ -156,10 +158,14 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 	for i, c := range a.cfg.Canned {
 		canned[i] = signaling.Canned{Shortcut: c.Shortcut, Text: c.Text}
 	}
-	edges = signaling.New(a.edgeCtx, signaling.Config{
+	ecfg := signaling.Config{
 		AllowedOrigins: a.cfg.AllowedOrigins, VisitorGrace: a.cfg.VisitorGrace, Canned: canned,
 		Invitation: a.cfg.Invitation, Queues: state.Queues,
-	}, a.log.With("component", "edges"), a.st, a.chat, a.coord, a.router, signer)
+	}
+	if a.edgeCfg != nil {
+		a.edgeCfg(&ecfg)
+	}
+	edges = signaling.New(a.edgeCtx, ecfg, a.log.With("component", "edges"), a.st, a.chat, a.coord, a.router, signer)
 	agents, err := a.st.ListAgents(ctx)
 	if err != nil {
 		return fmt.Errorf("list accounts: %w", err)

@@ -10,9 +10,9 @@ import (
 )
 
 // chatWorld starts contactd with alice and bob (passwords known) available.
-func chatWorld(t *testing.T, cfg config.Config) (*App, string, *wsClient, *wsClient) {
+func chatWorld(t *testing.T, cfg config.Config, opts ...Option) (*App, string, *wsClient, *wsClient) {
 	t.Helper()
-	a := start(t, cfg, io.Discard)
+	a := start(t, cfg, io.Discard, opts...)
 	setPassword(t, a, "alice", "pw-alice")
 	setPassword(t, a, "bob", "pw-bob")
 	base := "http://" + a.Addr()

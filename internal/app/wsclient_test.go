@@ -40,15 +40,16 @@ func setPassword(t *testing.T, a *App, id routing.AgentID, pw string) {
 // wsClient is a protocol client for tests: it reads every server message
 // into a list that waitFor searches, and sends commands with fresh ids.
 type wsClient struct {
-	t    *testing.T
-	ws   *websocket.Conn
-	mu   sync.Mutex
-	msgs []map[string]any
-	seen int
-	more chan struct{}
+	t      *testing.T
+	ws     *websocket.Conn
+	mu     sync.Mutex
+	msgs   []map[string]any
+	seen   int
+	more   chan struct{}
 	n      atomic.Int64
 	prefix string // ids are unique per sender across connections
 	done   chan struct{}
+	err    error // why reading stopped, once done is closed
 }
 
 func dial(t *testing.T, rawURL string, hdr http.Header) (*wsClient, *http.Response, error) {
@@ -65,6 +66,7 @@ func dial(t *testing.T, rawURL string, hdr http.Header) (*wsClient, *http.Respon
 		for {
 			_, data, err := ws.Read(context.Background())
 			if err != nil {
+				c.err = err
 				return
 			}
 			var m map[string]any

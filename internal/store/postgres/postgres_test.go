@@ -181,6 +181,53 @@ func TestSurvivesKilledConnections(t *testing.T) {
 	}
 }
 
+func TestAppendMessagesSurvivesKilledConnections(t *testing.T) {
+	ctx := t.Context()
+	dbURL := testutil.PostgresURL(t)
+	const app = "cctest_restart_chat"
+	s := openStore(t, withParam(t, withParam(t, dbURL, "application_name", app), "pool_max_conns", "4"))
+
+	at := time.Date(2025, 6, 1, 9, 30, 0, 0, time.UTC)
+	msg := func(conv store.ConversationID, seq int64) store.Message {
+		return store.Message{Conversation: conv, Seq: seq, ClientID: fmt.Sprintf("k%d", seq), Sender: "visitor", Kind: store.MsgText, Text: "hello", CreatedAt: at}
+	}
+	for _, id := range []store.ConversationID{"a", "b"} {
+		if err := s.CreateConversation(ctx, store.Conversation{ID: id, Status: store.ConvActive, CreatedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AppendMessages(ctx, []store.Message{msg("a", 1), msg("b", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	fillPool(t, s, 4)
+	if killed := killConnections(t, dbURL, app); killed != 4 {
+		t.Fatalf("terminated %d connections, want the pool's 4", killed)
+	}
+
+	// A batch repeating what is stored, as after a lost reply, and adding
+	// to both conversations: it must succeed on its first try from the
+	// caller's side.
+	if err := s.AppendMessages(ctx, []store.Message{msg("a", 1), msg("b", 1), msg("a", 2), msg("b", 2), msg("b", 3)}); err != nil {
+		t.Fatalf("AppendMessages after the connections were killed: %v", err)
+	}
+	if s.lastConnError.Load() == 0 {
+		t.Error("no connection error was noticed: the test did not exercise the retry")
+	}
+	for id, want := range map[store.ConversationID]int64{"a": 2, "b": 3} {
+		ms, err := s.ListMessages(ctx, id, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := s.GetConversation(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int64(len(ms)) != want || c.LastSeq != want {
+			t.Errorf("conversation %s holds %d messages up to LastSeq %d, want %d of each", id, len(ms), c.LastSeq, want)
+		}
+	}
+}
+
 func TestConcurrentOpenAppliesMigrationsOnce(t *testing.T) {
 	dbURL := testutil.PostgresURL(t)
 	const openers = 4
