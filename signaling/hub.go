@@ -29,6 +29,7 @@ type hub struct {
 	offers   map[routing.AgentID]map[routing.InteractionID]payload
 	assigned map[routing.AgentID]map[store.ConversationID]payload
 	parked   map[routing.InteractionID]payload
+	position map[string]payload     // the last position of each waiting conversation
 	gone     map[string]*time.Timer // visitors who disconnected, by conversation
 	replies  map[string]*replyCache // recent replies by principal, for retried command ids
 }
@@ -38,7 +39,7 @@ func newHub(s *Server) *hub {
 		s: s, agents: map[string]map[*conn]struct{}{}, visitors: map[string]map[*conn]struct{}{},
 		names: map[routing.AgentID]string{}, states: map[routing.AgentID]routing.AgentInfo{},
 		offers: map[routing.AgentID]map[routing.InteractionID]payload{}, assigned: map[routing.AgentID]map[store.ConversationID]payload{},
-		parked: map[routing.InteractionID]payload{}, gone: map[string]*time.Timer{}, replies: map[string]*replyCache{},
+		parked: map[routing.InteractionID]payload{}, position: map[string]payload{}, gone: map[string]*time.Timer{}, replies: map[string]*replyCache{},
 	}
 }
 
@@ -84,6 +85,9 @@ func (h *hub) add(c *conn, a store.Agent) {
 	h.visitors[c.conversation][c] = struct{}{}
 	rec, _, _ := h.s.chat.Info(c.ctx, store.ConversationID(c.conversation))
 	c.send(payload{"type": "hello", "v": 1, "role": "visitor", "conversation": c.conversation, "lastSeq": rec.LastSeq, "status": rec.Status})
+	if p, ok := h.position[c.conversation]; ok {
+		c.send(p)
+	}
 }
 
 func (h *hub) remove(c *conn) {
@@ -251,7 +255,9 @@ func (h *hub) effect(f routing.Effect) {
 		if f.EstimatedWait >= 0 {
 			ewt = int(f.EstimatedWait.Seconds())
 		}
-		h.toVisitor(string(f.Interaction), payload{"type": "position", "position": f.Position, "estimatedWait": ewt})
+		p := payload{"type": "position", "position": f.Position, "estimatedWait": ewt}
+		h.position[string(f.Interaction)] = p
+		h.toVisitor(string(f.Interaction), p)
 		h.mu.Unlock()
 	case routing.Left:
 		h.mu.Lock()
@@ -267,6 +273,11 @@ func (h *hub) effect(f routing.Effect) {
 		h.mu.Unlock()
 	case *routing.InteractionInfo:
 		conv := store.ConversationID(f.ID)
+		if f.Status != routing.StatusWaiting {
+			h.mu.Lock()
+			delete(h.position, string(f.ID))
+			h.mu.Unlock()
+		}
 		switch f.Status {
 		case routing.StatusWrapUp:
 			var wrap time.Duration

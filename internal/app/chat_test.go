@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/contactd/contactd/internal/config"
 	"github.com/contactd/contactd/internal/store"
+	"github.com/contactd/contactd/routing"
 )
 
 // chatWorld starts contactd with alice and bob (passwords known) available.
@@ -252,5 +254,55 @@ func TestOperatorChatAndLeaveAMessage(t *testing.T) {
 	left, err := a.Store().ListLeftMessages(t.Context(), true, 10)
 	if err != nil || len(left) != 1 || left[0].Text != "Call me back" {
 		t.Fatalf("left messages %+v %v", left, err)
+	}
+}
+
+func TestAVisitorWhoDoesNotComeBackHasLeft(t *testing.T) {
+	cfg := testConfig(t, "")
+	cfg.VisitorGrace = 200 * time.Millisecond
+	a, base, alice, _ := chatWorld(t, cfg)
+	conv, token, vis := connected(t, base, alice)
+
+	// Back within the grace period: nothing happens.
+	vis.close()
+	vis = visitor(t, base, token)
+	vis.must("send", map[string]any{"text": "sorry, reloaded"})
+	alice.waitFor("message", map[string]any{"text": "sorry, reloaded"})
+
+	// Gone for good: the agent is told; the conversation stays theirs to end.
+	vis.close()
+	alice.waitFor("message", map[string]any{"conversation": conv, "event": "left", "sender": "visitor"})
+	alice.must("end", map[string]any{"conversation": conv})
+
+	// A visitor who leaves while still queued leaves the queue: once alice
+	// is back, the next visitor is offered first.
+	alice.must("presence", map[string]any{"presence": "away", "reason": "Break"})
+	_, token2 := visitorSession(t, base, "sales", "Bo")
+	v2 := visitor(t, base, token2)
+	if p := v2.waitFor("position", nil); p["position"] != 1.0 {
+		t.Fatalf("position on connecting: %v", p)
+	}
+	v2.close()
+	alice.waitFor("state", map[string]any{"presence": "away"})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		a.Router().Query(t.Context(), func(e *routing.Engine) {
+			for _, q := range e.QueueViews() {
+				waiting += q.Waiting + q.Parked
+			}
+		})
+		if waiting == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the queued visitor who left is still queued")
+		}
+		time.Sleep(20 * time.Millisecond) // polling with a deadline
+	}
+	conv3, _ := visitorSession(t, base, "sales", "Cy")
+	alice.must("presence", map[string]any{"presence": "available"})
+	if o := alice.waitFor("offer", nil); o["conversation"] != conv3 {
+		t.Fatalf("offered %v, want the visitor still there (%s)", o["conversation"], conv3)
 	}
 }
