@@ -21,6 +21,7 @@ func BenchmarkAppendMessages(b *testing.B, open func(*testing.B) store.Store) {
 	}{
 		{"1 message per transaction", 1},
 		{"100 messages per transaction", 100},
+		{"1000 messages per transaction", 1000}, // the chat committer's largest batch
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			s := open(b)
