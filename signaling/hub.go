@@ -31,6 +31,7 @@ type hub struct {
 	parked   map[routing.InteractionID]payload
 	position map[string]payload     // the last position of each waiting conversation
 	gone     map[string]*time.Timer // visitors who disconnected, by conversation
+	away     map[string]*time.Timer // agents whose last desk closed, by agent
 	replies  map[string]*replyCache // recent replies by principal, for retried command ids
 }
 
@@ -39,7 +40,7 @@ func newHub(s *Server) *hub {
 		s: s, agents: map[string]map[*conn]struct{}{}, visitors: map[string]map[*conn]struct{}{},
 		names: map[routing.AgentID]string{}, states: map[routing.AgentID]routing.AgentInfo{},
 		offers: map[routing.AgentID]map[routing.InteractionID]payload{}, assigned: map[routing.AgentID]map[store.ConversationID]payload{},
-		parked: map[routing.InteractionID]payload{}, position: map[string]payload{}, gone: map[string]*time.Timer{}, replies: map[string]*replyCache{},
+		parked: map[routing.InteractionID]payload{}, position: map[string]payload{}, gone: map[string]*time.Timer{}, away: map[string]*time.Timer{}, replies: map[string]*replyCache{},
 	}
 }
 
@@ -54,6 +55,10 @@ func (h *hub) add(c *conn, a store.Agent) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if c.agent != "" {
+		if t := h.away[c.agent]; t != nil {
+			t.Stop()
+			delete(h.away, c.agent)
+		}
 		if h.agents[c.agent] == nil {
 			h.agents[c.agent] = map[*conn]struct{}{}
 		}
@@ -95,9 +100,27 @@ func (h *hub) remove(c *conn) {
 	defer h.mu.Unlock()
 	if c.agent != "" {
 		delete(h.agents[c.agent], c)
-		if len(h.agents[c.agent]) == 0 {
-			delete(h.agents, c.agent)
+		if len(h.agents[c.agent]) > 0 {
+			return
 		}
+		delete(h.agents, c.agent)
+		// An agent whose desk stays closed is signed out, so that offers do
+		// not go to nobody; a reload within the grace period changes nothing.
+		id := c.agent
+		h.away[id] = time.AfterFunc(h.s.cfg.VisitorGrace, func() {
+			h.mu.Lock()
+			_, back := h.agents[id]
+			delete(h.away, id)
+			h.mu.Unlock()
+			if back {
+				return
+			}
+			ctx, cancel := context.WithTimeout(h.s.baseCtx, 15*time.Second)
+			defer cancel()
+			if err := h.s.router.Do(ctx, routing.SetPresence{Agent: routing.AgentID(id), Presence: routing.PresenceOffline}); err != nil {
+				h.s.log.Debug("signing out an agent whose desk closed", "agent", id, "err", err)
+			}
+		})
 		return
 	}
 	delete(h.visitors[c.conversation], c)

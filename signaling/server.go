@@ -41,7 +41,9 @@ type Config struct {
 	AllowedOrigins []string
 	SessionTTL     time.Duration // staff login, default 12 h
 	VisitorTTL     time.Duration // visitor token, default 24 h
-	VisitorGrace   time.Duration // a visitor gone this long has left, default 60 s
+	// VisitorGrace: a visitor gone this long has left, and an agent whose
+	// desk stays closed this long is set offline. Default 60 s.
+	VisitorGrace time.Duration
 	Canned         []Canned
 	Invitation     string
 	Queues         []routing.QueueConfig

@@ -133,6 +133,10 @@ func seed(ctx context.Context, st store.Store, cfg config.Config, now time.Time)
 	return creds, nil
 }
 
+// ensureAccount creates the account sp when it is missing, with the
+// password hash sp gives or a generated password, which it returns to be
+// shown once; an existing account gets sp's profile, routing settings and
+// roles and keeps its password.
 func ensureAccount(ctx context.Context, st store.Store, sp config.AgentSpec, now time.Time) (*credential, error) {
 	roles := sp.Roles
 	if len(roles) == 0 {
@@ -150,13 +154,20 @@ func ensureAccount(ctx context.Context, st store.Store, sp config.AgentSpec, now
 	if !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("read account %s: %w", sp.ID, err)
 	}
-	pw, err := auth.GeneratePassword()
-	if err != nil {
-		return nil, err
-	}
-	hash, err := auth.HashPassword(pw)
-	if err != nil {
-		return nil, err
+	// A hash from the file is the password; otherwise one is generated and
+	// returned to be printed once.
+	hash, pw := sp.PasswordHash, ""
+	if hash != "" {
+		if err := config.CheckPasswordHash(hash); err != nil {
+			return nil, fmt.Errorf("create account %s: password_hash: %w", sp.ID, err)
+		}
+	} else {
+		if pw, err = auth.GeneratePassword(); err != nil {
+			return nil, err
+		}
+		if hash, err = auth.HashPassword(pw); err != nil {
+			return nil, err
+		}
 	}
 	name := sp.DisplayName
 	if name == "" {
@@ -168,6 +179,9 @@ func ensureAccount(ctx context.Context, st store.Store, sp config.AgentSpec, now
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create account %s: %w", sp.ID, err)
+	}
+	if pw == "" {
+		return nil, nil // its password is the configured hash's: nothing to show
 	}
 	return &credential{id: sp.ID, roles: roles, password: pw}, nil
 }

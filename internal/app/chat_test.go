@@ -306,3 +306,36 @@ func TestAVisitorWhoDoesNotComeBackHasLeft(t *testing.T) {
 		t.Fatalf("offered %v, want the visitor still there (%s)", o["conversation"], conv3)
 	}
 }
+
+func TestAnAgentWhoseDeskStaysClosedIsSignedOut(t *testing.T) {
+	cfg := testConfig(t, "")
+	cfg.VisitorGrace = 200 * time.Millisecond
+	_, base, alice, bob := chatWorld(t, cfg)
+	bob.must("presence", map[string]any{"presence": "available"})
+	alice.waitFor("operators", map[string]any{})
+
+	// A reload within the grace period keeps bob available.
+	bob.close()
+	bob, _ = staff(t, base, "bob", "pw-bob")
+	bob.waitFor("state", map[string]any{"presence": "available"})
+
+	bob.close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ops := alice.all("operators")
+		last := ops[len(ops)-1]["items"].([]any)
+		stillThere := false
+		for _, it := range last {
+			if it.(map[string]any)["id"] == "bob" {
+				stillThere = true
+			}
+		}
+		if !stillThere {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("bob is still listed as online 10 s after closing the desk")
+		}
+		alice.waitFor("operators", map[string]any{})
+	}
+}
