@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -35,6 +36,9 @@ type conn struct {
 	cancel context.CancelCauseFunc
 	out    chan []byte
 	once   sync.Once
+	// closing stops the writer from taking more frames once a close was
+	// decided, so the close frame follows what is already on the wire.
+	closing atomic.Bool
 	limit  *bucket
 	ip     string
 	// who it is
@@ -66,10 +70,16 @@ func (c *conn) send(v any) {
 	}
 }
 
+// close ends the connection with a close frame carrying code. The frame
+// goes out after the one being written (the library waits up to 5 s for
+// it); then everything stops.
 func (c *conn) close(code websocket.StatusCode, reason string, cause error) {
 	c.once.Do(func() {
-		c.cancel(cause)
-		go c.ws.Close(code, reason)
+		c.closing.Store(true)
+		go func() {
+			c.ws.Close(code, reason)
+			c.cancel(cause)
+		}()
 	})
 }
 
@@ -82,6 +92,9 @@ func (c *conn) writeLoop() {
 		case <-c.ctx.Done():
 			return
 		case b := <-c.out:
+			if c.closing.Load() {
+				return
+			}
 			ctx, cancel := context.WithTimeout(c.ctx, WriteTimeout)
 			err := c.ws.Write(ctx, websocket.MessageText, b)
 			cancel()

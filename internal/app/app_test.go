@@ -256,3 +256,62 @@ func TestAcknowledgementWaitsForTheStoreThroughFailures(t *testing.T) {
 		t.Fatal("store errors not counted in metrics")
 	}
 }
+
+func TestAnAccountWithAConfiguredHashHasThatPasswordAndNothingIsPrinted(t *testing.T) {
+	hash, err := auth.HashPassword("load-pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, "")
+	cfg.Demo = false
+	cfg.Agents = []config.AgentSpec{
+		{ID: "load1", DisplayName: "Load One", PasswordHash: hash},
+		{ID: "boss", Roles: []store.Role{store.RoleAdmin}, PasswordHash: hash},
+	}
+	var out bytes.Buffer
+	a := start(t, cfg, &out)
+	if strings.Contains(out.String(), "password") {
+		t.Fatalf("a password was printed for accounts with a configured hash:\n%s", out.String())
+	}
+	base := "http://" + a.Addr()
+	login := func(id, pw string) int {
+		t.Helper()
+		code, _ := postJSON(t, base+"/api/login", base, map[string]string{"id": id, "password": pw})
+		return code
+	}
+	if code := login("load1", "load-pw"); code != http.StatusOK {
+		t.Fatalf("login with the configured password: %d", code)
+	}
+	if code := login("load1", "other"); code != http.StatusUnauthorized {
+		t.Fatalf("login with another password: %d", code)
+	}
+	a.Close()
+
+	// An existing account keeps its password when the file's hash changes.
+	other, err := auth.HashPassword("changed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Agents[0].PasswordHash = other
+	out.Reset()
+	a = start(t, cfg, &out)
+	acc, err := a.Store().GetAgent(t.Context(), "load1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := auth.VerifyPassword(acc.PasswordHash, "load-pw"); !ok || acc.DisplayName != "Load One" {
+		t.Fatalf("after a restart with another hash, load1 lost its password (or profile): %+v", acc)
+	}
+	if strings.Contains(out.String(), "password") {
+		t.Fatalf("the restart printed a password:\n%s", out.String())
+	}
+}
+
+func TestAMalformedConfiguredHashStopsTheStartNamingTheAccount(t *testing.T) {
+	cfg := testConfig(t, "")
+	cfg.Agents = []config.AgentSpec{{ID: "load1", PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$bad"}}
+	_, err := New(t.Context(), cfg, quietLog(), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "account load1: password_hash") || !errors.Is(err, auth.ErrMalformedHash) {
+		t.Fatalf("New with a malformed hash: %v", err)
+	}
+}

@@ -1,11 +1,13 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -162,4 +164,56 @@ func TestNaughtyStringsTravelByteExact(t *testing.T) {
 			alice.seen = 0
 		}
 	})
+}
+
+func TestASlowConsumerIsClosedAndCanResume(t *testing.T) {
+	_, base, alice, _ := chatWorld(t, testConfig(t, ""), func(a *App) {
+		a.edgeCfg = func(c *signaling.Config) { c.ConnRate, c.ConnBurst, c.IPRate, c.IPBurst = 1e9, 1e9, 1e9, 1e9 }
+	})
+	conv, token, vis := connected(t, base, alice)
+	vis.close()
+	// A visitor that never reads.
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	slow, _, err := websocket.Dial(ctx, strings.Replace(base, "http", "ws", 1)+"/ws?token="+token,
+		&websocket.DialOptions{HTTPHeader: http.Header{"Origin": {base}}, Subprotocols: []string{"cc.v1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.CloseNow()
+	// The agent floods it with typing notices until the server gives up on
+	// it: its outbox fills once the socket buffers are full.
+	frame := []byte(`{"type":"typing","conversation":"` + conv + `","on":true}`)
+	closed := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := slow.Read(ctx); err != nil {
+				closed <- err
+				return
+			}
+			// Read slowly: a tenth of a millisecond per message cannot keep up.
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+	for i := 0; ; i++ {
+		select {
+		case err := <-closed:
+			if s := websocket.CloseStatus(err); s != websocket.StatusPolicyViolation {
+				t.Fatalf("closed with %v, want policy violation (1008)", err)
+			}
+			// It reconnects and resumes with nothing lost.
+			vis = visitor(t, base, token)
+			vis.must("resume", map[string]any{"after": 0})
+			vis.waitFor("synced", nil)
+			if len(vis.all("message")) == 0 {
+				t.Fatal("nothing replayed after the reconnect")
+			}
+			return
+		default:
+		}
+		if i%1000 == 0 && ctx.Err() != nil {
+			t.Fatal("the slow consumer was never closed")
+		}
+		alice.sendRaw(frame)
+	}
 }
