@@ -121,8 +121,12 @@
     iframe.title = label + ' chat';
     iframe.src = frameURL();
     iframe.setAttribute('allow', 'microphone; autoplay');
-    // The chat may open links in new tabs; it may not navigate this page.
-    iframe.setAttribute('sandbox', 'allow-scripts allow-same-origin allow-forms allow-popups allow-popups-to-escape-sandbox');
+    // On a foreign page the chat may open links in new tabs but may not
+    // navigate the page. (On the server's own pages a sandbox that allows
+    // scripts and same-origin would protect nothing.)
+    if (server !== location.origin) {
+      iframe.setAttribute('sandbox', 'allow-scripts allow-same-origin allow-forms allow-popups allow-popups-to-escape-sandbox');
+    }
     panel.appendChild(iframe);
     return iframe;
   }

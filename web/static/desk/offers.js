@@ -14,7 +14,7 @@ import { chime } from '/desk/sound.js';
  * @param {(id: string) => string} o.agentName display name of an agent id
  * @param {(text: string, kind?: string) => void} o.toast
  * @param {HTMLElement} o.liveUrgent
- * @param {(offer: object) => void} [o.onAccepted]
+ * @param {(offer: object, waited: number) => void} [o.onAccepting] called before accept is sent
  */
 export function createOffers(o) {
   /** @type {Map<string, {offer: object, card: HTMLElement, received: number, deadline: number, total: number, busy: boolean, notification: Notification|null, els: object}>} */
@@ -48,7 +48,7 @@ export function createOffers(o) {
     const details = h('dl', { class: 'offer-details' },
       queue && [h('dt', { text: 'Queue' }), h('dd', { text: queue })],
       [h('dt', { text: 'Waited' }), h('dd', {}, els.waited)],
-      page && [h('dt', { text: 'Page' }), h('dd', { class: 'offer-page', title: page.href, text: str(attrs.pageTitle) || page.host + page.pathname })],
+      page && [h('dt', { text: 'Page' }), h('dd', { class: 'offer-page', title: str(attrs.pageTitle) || page.href, text: page.host + page.pathname + page.search })],
     );
     const card = h('section', {
       class: ['offer', tr && 'offer-transfer'],
@@ -84,9 +84,10 @@ export function createOffers(o) {
       if (entry.busy) return;
       entry.busy = true;
       setBusy(entry, kind);
+      // `assigned` may come before the ack: say what is being accepted first.
+      if (kind === 'accept') o.onAccepting?.(offer, entry.waited + (Date.now() - entry.received) / 1000);
       try {
         await o.client.request(kind, { interaction: offer.interaction }, { timeout: 15000 });
-        if (kind === 'accept') o.onAccepted?.(offer);
         if (kind === 'park') o.toast(`${name} is in the communication queue.`);
         remove(offer.interaction);
       } catch (err) {

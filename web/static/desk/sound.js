@@ -18,12 +18,19 @@ function ensure() {
   return ctx;
 }
 
-/** unlock prepares audio on the first user gesture. */
-export function unlockAudioOnGesture() {
+/** audioReady says whether sounds can play now. */
+export function audioReady() {
+  return !!ctx && ctx.state === 'running';
+}
+
+/** unlockAudioOnGesture prepares audio on the first user gesture; onReady runs once it can play. */
+export function unlockAudioOnGesture(onReady) {
   const once = () => {
-    ensure();
+    const ac = ensure();
     removeEventListener('pointerdown', once, true);
     removeEventListener('keydown', once, true);
+    if (ac && ac.state === 'running') onReady?.();
+    else ac?.resume().then(() => onReady?.(), () => {});
   };
   addEventListener('pointerdown', once, true);
   addEventListener('keydown', once, true);

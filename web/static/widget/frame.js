@@ -181,8 +181,7 @@ function showView(view) {
 }
 
 function renderHeader() {
-  const active = rec && ui.phase !== 'ended' && ui.view === 'chat';
-  el.endBtn.hidden = !active;
+  el.endBtn.hidden = !(rec && ui.phase !== 'ended' && ui.view === 'chat');
   clear(el.topAvatar);
   if (ui.view === 'chat' && ui.agent) {
     el.topAvatar.textContent = initials(ui.agent.name);
@@ -208,6 +207,8 @@ function renderHeader() {
 }
 
 function renderPhase() {
+  const tr = el.transcript;
+  const stick = tr.scrollHeight - tr.scrollTop - tr.clientHeight < 60;
   el.waiting.hidden = ui.phase !== 'waiting';
   el.agentBar.hidden = !(ui.phase === 'chatting' && ui.agent);
   el.hold.hidden = !(ui.held && ui.phase === 'chatting');
@@ -224,6 +225,7 @@ function renderPhase() {
   el.input.placeholder = ui.held ? t('placeholderHeld') : ui.phase === 'waiting' ? t('placeholderWaiting') : t('placeholder');
   el.composer.classList.toggle('is-locked', locked);
   renderHeader();
+  if (stick) scrollToEnd();
 }
 
 // ---------------------------------------------------------------- start
@@ -529,6 +531,8 @@ function addSystem(text, seq) {
 
 // insertBubble keeps the transcript in seq order; unsent messages stay last.
 function insertBubble(li, seq) {
+  const tr = el.transcript;
+  const stick = tr.scrollHeight - tr.scrollTop - tr.clientHeight < 60 || li.classList.contains('msg-own');
   if (seq !== null && seq !== undefined) {
     li.dataset.seq = String(seq);
     let before = null;
@@ -541,7 +545,7 @@ function insertBubble(li, seq) {
     el.transcript.append(li);
   }
   regroup(li);
-  scrollToEnd();
+  if (stick) scrollToEnd();
 }
 
 // regroup marks runs of messages from one sender so only the first shows
