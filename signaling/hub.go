@@ -397,8 +397,28 @@ func stateMsg(st routing.AgentInfo) payload {
 	return payload{"type": "state", "presence": st.Presence, "reason": st.AwayReason, "state": st.State}
 }
 
-// Seed tells the edges the accounts and agent states at start.
-func (s *Server) Seed(agents []store.Agent, views []routing.AgentInfo) { s.hub.seed(agents, views) }
+// Seed tells the edges the accounts and agent states at start, and which
+// open conversations each agent takes part in, so that a desk that
+// reconnects after a restart gets its conversations back.
+func (s *Server) Seed(ctx context.Context, agents []store.Agent, views []routing.AgentInfo) error {
+	s.hub.seed(agents, views)
+	open, err := s.st.ListOpenConversations(ctx)
+	if err != nil {
+		return err
+	}
+	for _, rec := range open {
+		_, parts, err := s.chat.Info(ctx, rec.ID)
+		if err != nil {
+			return err
+		}
+		for who, role := range parts {
+			if a, ok := chat.AgentOf(who); ok {
+				s.hub.effect(routing.Assigned{Interaction: routing.InteractionID(rec.ID), Agent: a, Channel: routing.ChannelChat, Consult: role == chat.RoleConsult})
+			}
+		}
+	}
+	return nil
+}
 
 // seed loads what the hub must know at start: agent names and states.
 func (h *hub) seed(agents []store.Agent, views []routing.AgentInfo) {

@@ -170,8 +170,10 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 	if err != nil {
 		return fmt.Errorf("list accounts: %w", err)
 	}
-	edges.Seed(agents, a.eng.AgentViews())
 	a.edges = edges
+	if err := edges.Seed(ctx, agents, a.eng.AgentViews()); err != nil {
+		return fmt.Errorf("restore the desks' conversations: %w", err)
+	}
 	return nil
 }
 

@@ -339,3 +339,41 @@ func TestAnAgentWhoseDeskStaysClosedIsSignedOut(t *testing.T) {
 		alice.waitFor("operators", map[string]any{})
 	}
 }
+
+func TestConversationsSurviveARestart(t *testing.T) {
+	eachStore(t, func(t *testing.T, cfg config.Config) {
+		a, base, alice, _ := chatWorld(t, cfg)
+		conv, token, vis := connected(t, base, alice)
+		vis.must("send", map[string]any{"text": "before the restart"})
+		alice.must("send", map[string]any{"conversation": conv, "text": "noted"})
+		alice.must("hold", map[string]any{"conversation": conv})
+		vis.waitFor("message", map[string]any{"event": "hold"})
+		a.Close()
+
+		b := start(t, cfg, io.Discard)
+		base = "http://" + b.Addr()
+		alice2, _ := staff(t, base, "alice", "pw-alice")
+		alice2.waitFor("assigned", map[string]any{"conversation": conv, "role": "owner"})
+		alice2.must("history", map[string]any{"conversation": conv, "after": 0})
+		alice2.waitFor("message", map[string]any{"conversation": conv, "text": "before the restart"})
+		vis2 := visitor(t, base, token)
+		vis2.must("resume", map[string]any{"after": 0})
+		vis2.waitFor("synced", nil)
+		var texts []string
+		for _, m := range vis2.all("message") {
+			if m["kind"] == "text" {
+				texts = append(texts, m["text"].(string))
+			}
+		}
+		if fmt.Sprint(texts) != "[before the restart noted]" {
+			t.Fatalf("transcript after the restart: %q", texts)
+		}
+		// Still on hold, and it goes on.
+		if r := vis2.do("send", map[string]any{"text": "hello?"}); r["code"] != "on_hold" {
+			t.Fatalf("hold after the restart: %v", r)
+		}
+		alice2.must("unhold", map[string]any{"conversation": conv})
+		vis2.must("send", map[string]any{"text": "after the restart"})
+		alice2.waitFor("message", map[string]any{"text": "after the restart"})
+	})
+}
