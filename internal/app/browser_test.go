@@ -123,6 +123,26 @@ func TestInARealBrowser(t *testing.T) {
 	vis.until("the agent's reply", `document.querySelector('#transcript').textContent.includes('Let me look')`)
 	vis.until("a clickable link", `[...document.querySelectorAll('#transcript a')].some(a => a.href === 'https://shop.example/track')`)
 
+	// Hostile text is shown as text and runs nothing, on both sides.
+	evils := []string{
+		`<script>window.__pwned = 1</script>`,
+		`<img src=x onerror="window.__pwned = 2">`,
+		`"><svg onload="window.__pwned = 3">`,
+		`javascript:window.__pwned=4`,
+		`[click](javascript:window.__pwned=5) <b>bold</b> &lt;not an entity&gt;`,
+	}
+	for _, evil := range evils {
+		vis.do(chromedp.SendKeys("#input", evil), chromedp.Click("#send"))
+		alice.until("the literal text", fmt.Sprintf(`[...document.querySelectorAll('#transcript-wrap *')].some(e => e.childElementCount === 0 && e.textContent.includes(%q))`, evil))
+		alice.do(chromedp.SendKeys("#input", "echo: "+evil), chromedp.Click("#send"))
+		vis.until("the echoed text", fmt.Sprintf(`document.querySelector('#transcript').textContent.includes(%q)`, "echo: "+evil))
+	}
+	for _, p := range []*page{alice, vis} {
+		if v := p.js(`JSON.stringify({pwned: window.__pwned ?? null, injected: document.querySelectorAll('#transcript-wrap img, #transcript-wrap svg, #transcript-wrap script, #transcript img, #transcript svg, #transcript script, a[href^="javascript"]').length})`); v != `{"pwned":null,"injected":0}` {
+			t.Fatalf("%s: hostile text had an effect: %v", p.who, v)
+		}
+	}
+
 	// Hold disables the visitor's Send; resume enables it again.
 	alice.press("#act-hold")
 	vis.until("Send disabled on hold", `document.querySelector('#send').disabled === true`)
@@ -176,7 +196,12 @@ func TestInARealBrowser(t *testing.T) {
 			texts = append(texts, m.Text)
 		}
 	}
-	if got := strings.Join(texts, "|"); got != "Hello, where is my parcel?|Let me look: https://shop.example/track|Bob here, I can help." {
+	want := []string{"Hello, where is my parcel?", "Let me look: https://shop.example/track"}
+	for _, e := range evils {
+		want = append(want, e, "echo: "+e)
+	}
+	want = append(want, "Bob here, I can help.")
+	if got := strings.Join(texts, "|"); got != strings.Join(want, "|") {
 		t.Fatalf("stored transcript of %s: %q", conv, got)
 	}
 }
