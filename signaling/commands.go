@@ -415,6 +415,9 @@ func (s *Server) agentCommand(ctx context.Context, c *conn, cmd command) (payloa
 				return nil, err
 			}
 		}
+		s.hub.mu.Lock()
+		s.hub.notes[in] = note // shown with the offer to the colleague
+		s.hub.mu.Unlock()
 		return do(routing.Transfer{Agent: me, Interaction: in, ToAgent: routing.AgentID(cmd.ToAgent), ToQueue: routing.QueueID(cmd.ToQueue), Mode: mode})
 	case "transfer_complete":
 		return do(routing.CompleteTransfer{Agent: me, Interaction: in})

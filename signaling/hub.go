@@ -30,6 +30,7 @@ type hub struct {
 	assigned map[routing.AgentID]map[store.ConversationID]payload
 	parked   map[routing.InteractionID]payload
 	position map[string]payload     // the last position of each waiting conversation
+	notes    map[routing.InteractionID]string // the note of a transfer under way
 	gone     map[string]*time.Timer // visitors who disconnected, by conversation
 	away     map[string]*time.Timer // agents whose last desk closed, by agent
 	replies  map[string]*replyCache // recent replies by principal, for retried command ids
@@ -40,7 +41,7 @@ func newHub(s *Server) *hub {
 		s: s, agents: map[string]map[*conn]struct{}{}, visitors: map[string]map[*conn]struct{}{},
 		names: map[routing.AgentID]string{}, states: map[routing.AgentID]routing.AgentInfo{},
 		offers: map[routing.AgentID]map[routing.InteractionID]payload{}, assigned: map[routing.AgentID]map[store.ConversationID]payload{},
-		parked: map[routing.InteractionID]payload{}, position: map[string]payload{}, gone: map[string]*time.Timer{}, away: map[string]*time.Timer{}, replies: map[string]*replyCache{},
+		parked: map[routing.InteractionID]payload{}, position: map[string]payload{}, notes: map[routing.InteractionID]string{}, gone: map[string]*time.Timer{}, away: map[string]*time.Timer{}, replies: map[string]*replyCache{},
 	}
 }
 
@@ -241,7 +242,9 @@ func (h *hub) effect(f routing.Effect) {
 			if f.Consult {
 				mode = routing.TransferWarm
 			}
-			p["transfer"] = payload{"from": f.From, "mode": mode}
+			h.mu.Lock()
+			p["transfer"] = payload{"from": f.From, "mode": mode, "note": h.notes[f.Interaction]}
+			h.mu.Unlock()
 		}
 		h.mu.Lock()
 		if h.offers[f.Agent] == nil {

@@ -195,7 +195,7 @@ func TestParkTakeAndTransfers(t *testing.T) {
 		// Blind transfer to alice: she accepts, bob leaves, the visitor stays.
 		bob.must("transfer", map[string]any{"conversation": conv, "toAgent": "alice", "mode": "blind", "note": "wants a refund"})
 		off := alice.waitFor("offer", map[string]any{"conversation": conv})
-		if tr := off["transfer"].(map[string]any); tr["from"] != "bob" {
+		if tr := off["transfer"].(map[string]any); tr["from"] != "bob" || tr["note"] != "wants a refund" {
 			t.Fatalf("transfer offer %v", off)
 		}
 		alice.must("accept", map[string]any{"interaction": conv})
@@ -376,4 +376,32 @@ func TestConversationsSurviveARestart(t *testing.T) {
 		vis2.must("send", map[string]any{"text": "after the restart"})
 		alice2.waitFor("message", map[string]any{"text": "after the restart"})
 	})
+}
+
+func TestAnOfferIsWithdrawnWhenTheVisitorLeaves(t *testing.T) {
+	cfg := testConfig(t, "")
+	cfg.VisitorGrace = 200 * time.Millisecond
+	_, base, alice, _ := chatWorld(t, cfg)
+	for _, how := range []string{"ends the chat", "closes the page"} {
+		t.Run("when the visitor "+how, func(t *testing.T) {
+			conv, token := visitorSession(t, base, "sales", "Di")
+			vis := visitor(t, base, token)
+			alice.waitFor("offer", map[string]any{"conversation": conv})
+			if how == "ends the chat" {
+				vis.must("end", nil)
+			} else {
+				vis.close()
+			}
+			alice.waitFor("offer_ended", map[string]any{"interaction": conv})
+			// A reconnecting desk is not offered it again.
+			again, _ := staff(t, base, "alice", "pw-alice")
+			again.waitFor("operators", nil)
+			for _, o := range again.all("offer") {
+				if o["conversation"] == conv {
+					t.Fatalf("a reconnecting desk got the withdrawn offer: %v", o)
+				}
+			}
+			again.close()
+		})
+	}
 }

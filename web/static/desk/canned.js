@@ -142,6 +142,10 @@ export function createCanned(o) {
         ev.stopImmediatePropagation();
         insert();
       } else if (ev.key === 'Enter') {
+        // Nothing matches: close the list but do not send "/xyz" by accident;
+        // a second Enter sends the text as it is.
+        ev.preventDefault();
+        ev.stopImmediatePropagation();
         hide();
       }
     } else if (ev.key === 'Escape') {

@@ -382,6 +382,7 @@ function onHello(m) {
     el.meAvatar.textContent = initials(S.me.displayName);
   }
   S.quietUntil = Date.now() + 2000;
+  S.offers?.resync();
 }
 
 // ---------------------------------------------------------------- presence
@@ -735,6 +736,7 @@ function onMessage(m) {
   if (sender.startsWith('agent:') && m.senderName) S.names.set(sender.slice(6), str(m.senderName));
   if (c.kind === 'operator' && !c.peer && sender.startsWith('agent:') && sender !== myself()) {
     c.peer = { id: sender.slice(6), name: str(m.senderName) || agentName(sender) };
+    if (S.selected === c.id) renderMain();
   }
   const stick = S.selected === c.id && nearBottom(el.transcriptWrap);
   if (m.kind === 'text' || m.kind === 'note') {

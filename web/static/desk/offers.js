@@ -23,7 +23,10 @@ export function createOffers(o) {
 
   function add(offer) {
     if (!offer || typeof offer.interaction !== 'string') return;
-    if (offers.has(offer.interaction)) return; // re-sent after a reconnect
+    if (offers.has(offer.interaction)) {
+      offers.get(offer.interaction).confirmed = true; // re-sent after a reconnect
+      return;
+    }
     const received = Date.now();
     const dl = parseTime(offer.deadline);
     const deadline = dl ? dl.getTime() : received + 120000;
@@ -70,7 +73,7 @@ export function createOffers(o) {
     els.status,
     h('div', { class: 'offer-actions' }, els.accept, els.decline, els.park));
 
-    const entry = { offer, card, received, deadline, total, busy: false, notification: null, els, waited: Number(offer.waited) || 0 };
+    const entry = { offer, card, received, deadline, total, busy: false, confirmed: true, notification: null, els, waited: Number(offer.waited) || 0 };
     offers.set(offer.interaction, entry);
     o.container.append(card);
     update(entry);
@@ -199,8 +202,20 @@ export function createOffers(o) {
   }
   document.addEventListener('keydown', onKey);
 
+  // After a reconnect the server sends the offers that are still open; a card
+  // it does not send again ended while we were away (offer_ended was missed).
+  let syncTimer = 0;
+  function resync(windowMs = 2000) {
+    clearTimeout(syncTimer);
+    for (const e of offers.values()) e.confirmed = false;
+    syncTimer = setTimeout(() => {
+      for (const [id, e] of [...offers]) if (!e.confirmed && !e.busy) remove(id);
+    }, windowMs);
+  }
+
   return {
     add,
+    resync,
     end(interaction, reason) { remove(interaction, reason); },
     clearAll() {
       for (const id of [...offers.keys()]) remove(id);
