@@ -256,6 +256,7 @@ func (h *hub) effect(f routing.Effect) {
 	case routing.OfferEnded:
 		h.mu.Lock()
 		delete(h.offers[f.Agent], f.Interaction)
+		delete(h.notes, f.Interaction)
 		h.toAgent(f.Agent, payload{"type": "offer_ended", "interaction": f.Interaction, "reason": f.Reason})
 		h.mu.Unlock()
 	case routing.Assigned:
@@ -267,6 +268,7 @@ func (h *hub) effect(f routing.Effect) {
 		}
 		p := payload{"type": "assigned", "conversation": conv, "role": role, "visitor": vis, "queue": rec.Queue, "from": f.From}
 		h.mu.Lock()
+		delete(h.notes, f.Interaction)
 		if h.assigned[f.Agent] == nil {
 			h.assigned[f.Agent] = map[store.ConversationID]payload{}
 		}
