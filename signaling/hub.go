@@ -345,6 +345,11 @@ func (h *hub) event(ev *routing.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch ev.Type {
+	case routing.EvAccepted, routing.EvDeclined, routing.EvParked, routing.EvOfferTimeout, routing.EvOfferWithdrawn:
+		// Answered (or lapsed): a reconnecting desk must not see it again.
+		delete(h.offers[ev.Agent], ev.Interaction)
+	}
+	switch ev.Type {
 	case routing.EvDeclined, routing.EvParked:
 		h.toVisitor(string(ev.Interaction), payload{"type": "busy"})
 	}

@@ -405,3 +405,34 @@ func TestAnOfferIsWithdrawnWhenTheVisitorLeaves(t *testing.T) {
 		})
 	}
 }
+
+func TestAnAnsweredOfferIsNotShownAgainAfterAReconnect(t *testing.T) {
+	_, base, alice, bob := chatWorld(t, testConfig(t, ""))
+	bob.must("presence", map[string]any{"presence": "away", "reason": "Lunch"})
+	for _, answer := range []string{"decline", "park", "accept"} {
+		conv, _ := visitorSession(t, base, "sales", "Ed")
+		first := alice.waitFor("offer", map[string]any{"conversation": conv})
+		alice.must(answer, map[string]any{"interaction": conv})
+		if answer == "decline" {
+			// Nobody else is available, so it is offered to alice anew;
+			// she parks that one.
+			second := alice.waitFor("offer", map[string]any{"conversation": conv})
+			if second["deadline"] == first["deadline"] {
+				t.Fatal("the new offer has the old deadline")
+			}
+			alice.must("park", map[string]any{"interaction": conv})
+		}
+		again, _ := staff(t, base, "alice", "pw-alice")
+		again.waitFor("operators", nil)
+		var got []any
+		for _, o := range again.all("offer") {
+			if o["conversation"] == conv {
+				got = append(got, o["deadline"])
+			}
+		}
+		if len(got) != 0 {
+			t.Fatalf("after %s, a reconnecting desk got answered offers again: %v", answer, got)
+		}
+		again.close()
+	}
+}
