@@ -39,8 +39,8 @@ type conn struct {
 	// closing stops the writer from taking more frames once a close was
 	// decided, so the close frame follows what is already on the wire.
 	closing atomic.Bool
-	limit  *bucket
-	ip     string
+	limit   *bucket
+	ip      string
 	// who it is
 	agent        string // agent id for staff
 	conversation string // conversation for visitors

@@ -29,11 +29,11 @@ type hub struct {
 	offers   map[routing.AgentID]map[routing.InteractionID]payload
 	assigned map[routing.AgentID]map[store.ConversationID]payload
 	parked   map[routing.InteractionID]payload
-	position map[string]payload     // the last position of each waiting conversation
+	position map[string]payload               // the last position of each waiting conversation
 	notes    map[routing.InteractionID]string // the note of a transfer under way
-	gone     map[string]*time.Timer // visitors who disconnected, by conversation
-	away     map[string]*time.Timer // agents whose last desk closed, by agent
-	replies  map[string]*replyCache // recent replies by principal, for retried command ids
+	gone     map[string]*time.Timer           // visitors who disconnected, by conversation
+	away     map[string]*time.Timer           // agents whose last desk closed, by agent
+	replies  map[string]*replyCache           // recent replies by principal, for retried command ids
 }
 
 func newHub(s *Server) *hub {
@@ -100,48 +100,41 @@ func (h *hub) remove(c *conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if c.agent != "" {
-		delete(h.agents[c.agent], c)
-		if len(h.agents[c.agent]) > 0 {
-			return
-		}
-		delete(h.agents, c.agent)
 		// An agent whose desk stays closed is signed out, so that offers do
 		// not go to nobody; a reload within the grace period changes nothing.
 		id := c.agent
-		h.away[id] = time.AfterFunc(h.s.cfg.VisitorGrace, func() {
-			h.mu.Lock()
-			_, back := h.agents[id]
-			delete(h.away, id)
-			h.mu.Unlock()
-			if back {
-				return
-			}
-			ctx, cancel := context.WithTimeout(h.s.baseCtx, 15*time.Second)
-			defer cancel()
-			if err := h.s.router.Do(ctx, routing.SetPresence{Agent: routing.AgentID(id), Presence: routing.PresenceOffline}); err != nil {
-				h.s.log.Debug("signing out an agent whose desk closed", "agent", id, "err", err)
-			}
+		h.lastGone(h.agents, h.away, id, c, func(ctx context.Context) error {
+			return h.s.router.Do(ctx, routing.SetPresence{Agent: routing.AgentID(id), Presence: routing.PresenceOffline})
 		})
 		return
 	}
-	delete(h.visitors[c.conversation], c)
-	if len(h.visitors[c.conversation]) > 0 {
+	id := c.conversation
+	h.lastGone(h.visitors, h.gone, id, c, func(ctx context.Context) error {
+		return h.s.coord.VisitorLeft(ctx, store.ConversationID(id))
+	})
+}
+
+// lastGone takes c out of conns[key]; when it was the last one, act runs
+// after the grace period unless a connection for key came back meanwhile.
+// timers holds the pending ones. The caller holds h.mu.
+func (h *hub) lastGone(conns map[string]map[*conn]struct{}, timers map[string]*time.Timer, key string, c *conn, act func(context.Context) error) {
+	delete(conns[key], c)
+	if len(conns[key]) > 0 {
 		return
 	}
-	delete(h.visitors, c.conversation)
-	id := c.conversation
-	h.gone[id] = time.AfterFunc(h.s.cfg.VisitorGrace, func() {
+	delete(conns, key)
+	timers[key] = time.AfterFunc(h.s.cfg.VisitorGrace, func() {
 		h.mu.Lock()
-		_, back := h.visitors[id]
-		delete(h.gone, id)
+		_, back := conns[key]
+		delete(timers, key)
 		h.mu.Unlock()
 		if back {
 			return
 		}
 		ctx, cancel := context.WithTimeout(h.s.baseCtx, 15*time.Second)
 		defer cancel()
-		if err := h.s.coord.VisitorLeft(ctx, store.ConversationID(id)); err != nil {
-			h.s.log.Debug("visitor left", "conversation", id, "err", err)
+		if err := act(ctx); err != nil {
+			h.s.log.Debug("after the grace period", "who", key, "err", err)
 		}
 	})
 }

@@ -44,9 +44,9 @@ type Config struct {
 	// VisitorGrace: a visitor gone this long has left, and an agent whose
 	// desk stays closed this long is set offline. Default 60 s.
 	VisitorGrace time.Duration
-	Canned         []Canned
-	Invitation     string
-	Queues         []routing.QueueConfig
+	Canned       []Canned
+	Invitation   string
+	Queues       []routing.QueueConfig
 	// Command rate limits per connection and per address (commands a
 	// second, burst); defaults 20/40 and 200/400.
 	ConnRate, ConnBurst float64
@@ -378,21 +378,27 @@ func checkField(name, v string, max int) error {
 	return nil
 }
 
-func (s *Server) widgetSession(w http.ResponseWriter, r *http.Request) {
+// visitorCall checks a visitor's HTTP call (origin, rate) and reads its
+// body into v; false means the answer was written.
+func (s *Server) visitorCall(w http.ResponseWriter, r *http.Request, v any) bool {
 	if !s.cors(w, r) {
-		return
+		return false
 	}
 	if !s.cmdLimits.allow(clientIP(r), s.now()) {
 		fail(w, http.StatusTooManyRequests, "rate_limited", "slow down")
-		return
+		return false
 	}
+	return readBody(w, r, v)
+}
+
+func (s *Server) widgetSession(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Queue      string            `json:"queue"`
 		Name       string            `json:"name"`
 		Channel    string            `json:"channel"`
 		Attributes map[string]string `json:"attributes"`
 	}
-	if !readBody(w, r, &req) {
+	if !s.visitorCall(w, r, &req) {
 		return
 	}
 	if req.Channel != "" && req.Channel != string(routing.ChannelChat) {
@@ -424,13 +430,6 @@ func (s *Server) widgetSession(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) leaveMessage(w http.ResponseWriter, r *http.Request) {
-	if !s.cors(w, r) {
-		return
-	}
-	if !s.cmdLimits.allow(clientIP(r), s.now()) {
-		fail(w, http.StatusTooManyRequests, "rate_limited", "slow down")
-		return
-	}
 	var req struct {
 		Queue        string            `json:"queue"`
 		Name         string            `json:"name"`
@@ -439,7 +438,7 @@ func (s *Server) leaveMessage(w http.ResponseWriter, r *http.Request) {
 		Conversation string            `json:"conversation"`
 		Attributes   map[string]string `json:"attributes"`
 	}
-	if !readBody(w, r, &req) {
+	if !s.visitorCall(w, r, &req) {
 		return
 	}
 	err := errors.Join(checkField("name", req.Name, maxName), checkField("email", req.Email, maxEmailBytes),
