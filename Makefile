@@ -7,14 +7,15 @@ TESTFLAGS ?=
 # Flags given to contactd by `make run`, e.g. make run RUNFLAGS='--log-level debug'.
 RUNFLAGS  ?=
 
-.PHONY: help run build test bench lint fmt
+.PHONY: help run build test bench loadtest lint fmt
 
 help:
 	@echo 'make run    start a demo instance on the embedded store in ./data'
 	@echo 'make build  build bin/contactd (and bin/ccload)'
 	@echo 'make test   run every test with -race; set REQUIRE_POSTGRES=1, REQUIRE_BROWSER=1,'
 	@echo '            REQUIRE_SIPP=1 to fail instead of skip when one is missing'
-	@echo 'make bench  run the benchmarks (and the benchmark report)'
+	@echo 'make bench  run the benchmarks (and the benchmark report), then make loadtest'
+	@echo 'make loadtest  contactd under load from ccload on this machine (scripts/loadtest.sh)'
 	@echo 'make lint   go vet and staticcheck'
 	@echo 'make fmt    gofmt -w every Go file'
 
@@ -42,6 +43,14 @@ bench:
 	  $(GO) test -run '^$$' -bench . -benchtime=2s -cpu 2 ./internal/store/... ; \
 	} | tee $(BENCH_OUT)
 	$(GO) run ./cmd/benchreport -in $(BENCH_OUT) -out docs/BENCHMARKS.md -note "$(BENCH_NOTE)"
+	@$(MAKE) --no-print-directory loadtest
+
+# Load test: contactd driven by cmd/ccload over real WebSockets (chat at a
+# few sizes, 10,000 idle connections), both processes on this machine. The
+# table goes to the "Load (ccload)" section of docs/BENCHMARKS.md; sizes
+# and the PostgreSQL run are set in scripts/loadtest.sh.
+loadtest:
+	BENCH_NOTE="$(BENCH_NOTE)" GO="$(GO)" ./scripts/loadtest.sh
 
 lint:
 	$(GO) vet ./...

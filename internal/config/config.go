@@ -81,7 +81,8 @@ type RoutingSettings struct {
 }
 
 // AgentSpec is a staff account as written in the config file. The file
-// carries no password: one is generated when the account is created.
+// carries no password: an account is created with a generated one (printed
+// once), or with PasswordHash when the file gives one.
 type AgentSpec struct {
 	ID          routing.AgentID `yaml:"id"`
 	DisplayName string          `yaml:"display_name"`
@@ -90,6 +91,11 @@ type AgentSpec struct {
 	Skills          map[routing.Skill]int   `yaml:"skills"`
 	Capacity        map[routing.Channel]int `yaml:"capacity"`
 	VoiceBlocksChat bool                    `yaml:"voice_blocks_chat"`
+	// PasswordHash, when set, is the password of the account when it is
+	// created: an argon2id PHC string as made by auth.HashPassword (such as
+	// `ccload -write-config` writes). Nothing is generated or printed then.
+	// An account that exists already keeps its password.
+	PasswordHash string `yaml:"password_hash"`
 }
 
 // AgentConfig returns the routing part of the account. Defaults (such as the

@@ -39,9 +39,11 @@ Flags:
 		{"invitation", "\"Hello! I'm %name%. ...\"", "the invitation template; %name% becomes the agent's display name"},
 		{"agents", "none",
 			"staff accounts created when missing: id, display_name, roles (agent, supervisor, admin; default agent),\n" +
-				fmt.Sprintf("skills (name: level %d..%d), capacity (channel: n; default voice %d, chat %d), voice_blocks_chat;\n",
+				fmt.Sprintf("skills (name: level %d..%d), capacity (channel: n; default voice %d, chat %d), voice_blocks_chat,\n",
 					routing.MinSkillLevel, routing.MaxSkillLevel, routing.DefaultVoiceCapacity, routing.DefaultChatCapacity) +
-				"no passwords: each new account gets a generated one, printed once"},
+				"password_hash. A new account gets a generated password, printed once, unless password_hash\n" +
+				"gives an argon2id hash ($argon2id$v=19$..., as `ccload -write-config` writes): then it gets\n" +
+				"that password and nothing is printed. Existing accounts keep their password"},
 	}
 	for _, s := range settings() {
 		name := "--" + s.flag

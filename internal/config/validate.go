@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/contactd/contactd/internal/auth"
 	"github.com/contactd/contactd/internal/store"
 	"github.com/contactd/contactd/routing"
 )
@@ -76,6 +77,10 @@ func (c Config) Validate() error {
 	}
 
 	agents := make(map[routing.AgentID]int, len(c.Agents))
+	// Checking a hash computes it (tens of milliseconds): each distinct hash
+	// is checked once, so the many agents of a load test that share one
+	// cost one check.
+	hashes := map[string]error{}
 	for i, a := range c.Agents {
 		if err := a.AgentConfig().Validate(); err != nil {
 			add("agents[%d]: %w", i, err)
@@ -92,8 +97,28 @@ func (c Config) Validate() error {
 				add("agent %s: role %q: want agent, supervisor or admin", a.ID, r)
 			}
 		}
+		if a.PasswordHash != "" {
+			err, seen := hashes[a.PasswordHash]
+			if !seen {
+				err = CheckPasswordHash(a.PasswordHash)
+				hashes[a.PasswordHash] = err
+			}
+			if err != nil {
+				add("agent %s: password_hash: %v (or leave password_hash out to have a password generated)", a.ID, err)
+			}
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// CheckPasswordHash says whether hash is an argon2id hash that
+// auth.VerifyPassword can check. The error never repeats the hash. It costs
+// one hash computation.
+func CheckPasswordHash(hash string) error {
+	if _, err := auth.VerifyPassword(hash, ""); errors.Is(err, auth.ErrMalformedHash) {
+		return err
+	}
+	return nil
 }
 
 func checkAddr(addr string) error {

@@ -6,9 +6,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/contactd/contactd/internal/auth"
 	"github.com/contactd/contactd/internal/store"
 	"github.com/contactd/contactd/routing"
 )
+
+// knownHash is an argon2id hash of "secret", as auth.HashPassword makes.
+var knownHash = func() string {
+	h, err := auth.HashPassword("secret")
+	if err != nil {
+		panic(err)
+	}
+	return h
+}()
 
 // valid returns a small configuration that passes Validate.
 func valid() Config {
@@ -38,6 +48,9 @@ func TestValidateAcceptsGoodConfigurations(t *testing.T) {
 		{"an upper-case log level is valid", func(c *Config) { c.LogLevel = "WARN" }},
 		{"no drain timeout is valid", func(c *Config) { c.DrainTimeout = 0 }},
 		{"never setting agents away is valid", func(c *Config) { c.Routing.MaxMissedOffers = 0 }},
+		{"agents sharing a password hash are valid", func(c *Config) {
+			c.Agents[0].PasswordHash, c.Agents[1].PasswordHash = knownHash, knownHash
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,6 +106,14 @@ func TestValidateSaysWhatToFix(t *testing.T) {
 		{"an agent id used twice is refused",
 			func(c *Config) { c.Agents = append(c.Agents, AgentSpec{ID: "alice"}) },
 			`agents[2]: agent id "alice" is already used by agents[0]`},
+		{"a password hash that is not argon2id is refused, naming the agent",
+			func(c *Config) {
+				c.Agents[1].PasswordHash = "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
+			},
+			`agent bob: password_hash: auth: malformed password hash: 3 fields: want $argon2id$v=19$`},
+		{"a truncated password hash is refused",
+			func(c *Config) { c.Agents[0].PasswordHash = knownHash[:len(knownHash)-30] },
+			`agent alice: password_hash: auth: malformed password hash: hash is not unpadded base64`},
 		{"an unknown role is refused",
 			func(c *Config) { c.Agents[1].Roles = append(c.Agents[1].Roles, "root") },
 			`agent bob: role "root": want agent, supervisor or admin`},
@@ -141,5 +162,22 @@ func TestValidateNeverRepeatsADatabasePassword(t *testing.T) {
 		if strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("error %q repeats the password", err)
 		}
+	}
+}
+
+func TestAPasswordHashIsReadFromTheFileAndChecked(t *testing.T) {
+	path := writeFile(t, "agents:\n  - id: load1\n    password_hash: \""+knownHash+"\"\n")
+	c, _, err := load(t, []string{"--config", path}, nil)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if len(c.Agents) != 1 || c.Agents[0].PasswordHash != knownHash {
+		t.Fatalf("agents = %+v, want load1 with the hash", c.Agents)
+	}
+
+	path = writeFile(t, "agents:\n  - id: load1\n    password_hash: \"$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$\"\n")
+	_, _, err = load(t, []string{"--config", path}, nil)
+	if err == nil || !strings.Contains(err.Error(), "agent load1: password_hash: auth: malformed password hash") {
+		t.Fatalf("Load of a malformed hash: %v", err)
 	}
 }
