@@ -582,7 +582,7 @@ func (e *Engine) accept(agentID AgentID, id InteractionID) error {
 	e.stopWaitTimers(in)
 	in.status, in.owner, in.accepted = StatusConnected, a, e.now
 	a.holds = append(a.holds, in)
-	e.touch(a)
+	e.wantAgent(a) // room on another slot: offer the next one
 	ev := e.inEvent(EvAccepted, in, a)
 	ev.Wait = e.now.Sub(in.arrival)
 	e.emitIn(ev, in, a)
@@ -677,7 +677,7 @@ func (e *Engine) take(agentID AgentID, id InteractionID) error {
 	in.status, in.owner, in.accepted = StatusConnected, a, e.now
 	a.holds = append(a.holds, in)
 	a.lastActivity = e.now
-	e.touch(a)
+	e.wantAgent(a)
 	ev := e.inEvent(EvTaken, in, a)
 	ev.Wait = e.now.Sub(in.arrival)
 	e.emitIn(ev, in, a)

@@ -665,3 +665,27 @@ func TestPositionPushesAreCoalescedPerQueue(t *testing.T) {
 		t.Fatalf("after the interval %+v", p)
 	}
 }
+
+func TestAnAgentWithRoomIsOfferedTheNextChatAfterAccepting(t *testing.T) {
+	h := newHarness(t)
+	h.queue(QueueConfig{ID: "q"})
+	h.agent("a") // default capacity: 4 chats
+	for i := range 6 {
+		h.enqueue(fmt.Sprint("c", i), "q", ChannelChat)
+	}
+	for i := range 4 {
+		id := InteractionID(fmt.Sprint("c", i))
+		h.wantOffers(string(id) + ">a")
+		h.must(Accept{Agent: "a", Interaction: id})
+	}
+	h.wantOffers() // all four chat slots are in use
+	h.must(End{Interaction: "c0"})
+	h.wantOffers("c4>a")
+	// Taking a parked one also leaves room for the next offer.
+	h.must(Park{Agent: "a", Interaction: "c4"})
+	h.wantOffers("c5>a")
+	h.must(Accept{Agent: "a", Interaction: "c5"}, End{Interaction: "c1"})
+	h.wantOffers() // the only one left is parked: no offer
+	h.must(Take{Agent: "a", Interaction: "c4"})
+	h.wantOffers()
+}

@@ -90,7 +90,7 @@ func (e *Engine) acceptTransfer(t *agent, in *interaction, o *offer) {
 		in.dropList(x.toQueue)
 	}
 	t.holds = append(t.holds, in)
-	e.touch(t)
+	e.wantAgent(t)
 	if o.consult {
 		in.consult = t
 		ev := e.inEvent(EvConsultStarted, in, x.from)
@@ -381,6 +381,16 @@ func skillScore(a *agent, reqs []SkillReq) int {
 func (e *Engine) matchAgent(a *agent) {
 	if a.presence != PresenceAvailable || a.offer != nil {
 		return
+	}
+	room := false
+	for _, c := range a.caps {
+		if a.hasRoom(c.ch) {
+			room = true
+			break
+		}
+	}
+	if !room {
+		return // full on every channel: nothing to scan for
 	}
 	var best *interaction
 	var bestQ *queue
