@@ -515,7 +515,9 @@ func (s *Service) Info(ctx context.Context, id store.ConversationID) (store.Conv
 	for k, v := range c.parts {
 		parts[k] = v
 	}
-	return c.rec, parts, nil
+	rec := c.rec
+	rec.LastSeq = c.nextSeq - 1 // numbered so far, committed or on its way
+	return rec, parts, nil
 }
 
 // VisitorLeft records that the visitor went away (closed the page and did

@@ -24,6 +24,7 @@ type memStore struct {
 	fail  int
 	gate  chan struct{} // when set, AppendMessages waits for it to close
 	calls int
+	held  int // messages of the calls waiting at the gate
 }
 
 func newMemStore() *memStore {
@@ -38,6 +39,9 @@ func (m *memStore) AppendMessages(ctx context.Context, msgs []store.Message) err
 		m.fail--
 		m.mu.Unlock()
 		return errors.New("connection reset")
+	}
+	if gate != nil {
+		m.held += len(msgs)
 	}
 	m.mu.Unlock()
 	if gate != nil {
@@ -364,8 +368,11 @@ func TestMessagesOfManyConversationsAreCommittedTogether(t *testing.T) {
 		}
 	}
 	gate := make(chan struct{})
+	var open sync.Once
+	release := func() { open.Do(func() { close(gate) }) }
+	t.Cleanup(release) // never leave the committer stuck, even on failure
 	st.mu.Lock()
-	st.gate, st.calls = gate, 0
+	st.gate, st.calls, st.held = gate, 0, 0
 	st.mu.Unlock()
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -382,9 +389,9 @@ func TestMessagesOfManyConversationsAreCommittedTogether(t *testing.T) {
 		queued := len(s.commit.queue)
 		s.commit.mu.Unlock()
 		st.mu.Lock()
-		calls := st.calls
+		calls, held := st.calls, st.held
 		st.mu.Unlock()
-		if calls >= 1 && queued > 0 && calls+queued >= n {
+		if calls >= 1 && held+queued == n {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -392,7 +399,7 @@ func TestMessagesOfManyConversationsAreCommittedTogether(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond) // polling with a deadline
 	}
-	close(gate)
+	release()
 	wg.Wait()
 	close(errs)
 	for err := range errs {

@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"encoding/json"
 	"maps"
 	"slices"
 	"sync"
@@ -145,10 +146,16 @@ func (h *hub) toAgent(id routing.AgentID, p payload) {
 	}
 }
 
+// toAllAgents encodes p once and sends it to every desk.
 func (h *hub) toAllAgents(p payload) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		h.s.log.Error("encoding a message", "err", err)
+		return
+	}
 	for _, cs := range h.agents {
 		for c := range cs {
-			c.send(p)
+			c.sendRaw(b)
 		}
 	}
 }
@@ -288,9 +295,15 @@ func (h *hub) effect(f routing.Effect) {
 		h.event(f)
 	case routing.AgentInfo:
 		h.mu.Lock()
+		prev, known := h.states[f.ID]
 		h.states[f.ID] = f
 		h.toAgent(f.ID, stateMsg(f))
-		h.toAllAgents(h.operatorsMsg())
+		// The list of colleagues changes with presence, not with every
+		// busy/available flip: with hundreds of agents that would be a
+		// list to every desk for every offer.
+		if !known || prev.Presence != f.Presence {
+			h.toAllAgents(h.operatorsMsg())
+		}
 		h.mu.Unlock()
 	case *routing.InteractionInfo:
 		conv := store.ConversationID(f.ID)
@@ -391,7 +404,7 @@ func (h *hub) operatorsMsg() payload {
 		if name == "" {
 			name = string(id)
 		}
-		items = append(items, payload{"id": id, "displayName": name, "state": st.State})
+		items = append(items, payload{"id": id, "displayName": name, "presence": st.Presence, "state": st.Presence})
 	}
 	return payload{"type": "operators", "items": items}
 }
