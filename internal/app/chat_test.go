@@ -436,3 +436,26 @@ func TestAnAnsweredOfferIsNotShownAgainAfterAReconnect(t *testing.T) {
 		again.close()
 	}
 }
+
+func TestTypingReachesTheOtherSideOnly(t *testing.T) {
+	_, base, alice, bob := chatWorld(t, testConfig(t, ""))
+	conv, _, vis := connected(t, base, alice)
+	vis.sendRaw([]byte(`{"type":"typing","id":"ty1","on":true}`))
+	alice.waitFor("typing", map[string]any{"conversation": conv, "sender": "visitor", "on": true})
+	alice.sendRaw([]byte(`{"type":"typing","id":"ty2","conversation":"` + conv + `","on":true}`))
+	vis.waitFor("typing", map[string]any{"sender": "agent:alice", "on": true})
+	// Typing is not stored and gets no reply; strangers hear nothing.
+	bob.sendRaw([]byte(`{"type":"typing","id":"ty3","conversation":"` + conv + `","on":true}`))
+	vis.must("send", map[string]any{"text": "done typing"})
+	alice.waitFor("message", map[string]any{"text": "done typing"})
+	for _, m := range vis.all("typing") {
+		if m["sender"] == "agent:bob" {
+			t.Fatalf("a stranger's typing reached the visitor: %v", m)
+		}
+	}
+	for _, m := range vis.all("ack") {
+		if m["id"] == "ty1" {
+			t.Fatal("typing got a reply")
+		}
+	}
+}
