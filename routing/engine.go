@@ -173,25 +173,20 @@ func (e *Engine) emit(f Effect) { e.out = append(e.out, f) }
 
 const slabSize = 128
 
-func (e *Engine) putEvent(ev Event) {
-	if len(e.evSlab) == 0 {
-		e.evSlab = make([]Event, slabSize)
+// carve returns a pointer to v's copy in the next free cell of slab,
+// allocating a new block of slabSize cells when it is used up.
+func carve[T any](slab *[]T, v T) *T {
+	if len(*slab) == 0 {
+		*slab = make([]T, slabSize)
 	}
-	p := &e.evSlab[0]
-	e.evSlab = e.evSlab[1:]
-	*p = ev
-	e.out = append(e.out, p)
+	p := &(*slab)[0]
+	*slab = (*slab)[1:]
+	*p = v
+	return p
 }
 
-func (e *Engine) putInfo(in InteractionInfo) {
-	if len(e.infoSlab) == 0 {
-		e.infoSlab = make([]InteractionInfo, slabSize)
-	}
-	p := &e.infoSlab[0]
-	e.infoSlab = e.infoSlab[1:]
-	*p = in
-	e.out = append(e.out, p)
-}
+func (e *Engine) putEvent(ev Event)          { e.out = append(e.out, carve(&e.evSlab, ev)) }
+func (e *Engine) putInfo(in InteractionInfo) { e.out = append(e.out, carve(&e.infoSlab, in)) }
 
 func (e *Engine) event(ev Event) {
 	e.seq++
