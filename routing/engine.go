@@ -281,9 +281,9 @@ func (e *Engine) setQueue(c QueueConfig) error {
 }
 
 func (e *Engine) removeQueue(id QueueID) error {
-	q := e.queues[id]
-	if q == nil {
-		return errf(CodeUnknownQueue, "unknown queue %q", id)
+	q, err := e.queue(id)
+	if err != nil {
+		return err
 	}
 	for _, in := range e.inters {
 		if in.home == q || (in.xfer != nil && in.xfer.toQueue == q) {
@@ -328,9 +328,9 @@ func (e *Engine) setAgent(c AgentConfig) error {
 }
 
 func (e *Engine) removeAgent(id AgentID) error {
-	a := e.agents[id]
-	if a == nil {
-		return errf(CodeUnknownAgent, "unknown agent %q", id)
+	a, err := e.agent(id)
+	if err != nil {
+		return err
 	}
 	if len(a.holds) > 0 || a.offer != nil {
 		return errf(CodeWrongState, "agent %q still holds interactions", id)
@@ -343,6 +343,14 @@ func (e *Engine) removeAgent(id AgentID) error {
 	delete(e.agents, id)
 	e.known = nil
 	return nil
+}
+
+func (e *Engine) queue(id QueueID) (*queue, error) {
+	q := e.queues[id]
+	if q == nil {
+		return nil, errf(CodeUnknownQueue, "unknown queue %q", id)
+	}
+	return q, nil
 }
 
 func (e *Engine) agent(id AgentID) (*agent, error) {
@@ -469,9 +477,9 @@ func (e *Engine) enqueue(c Enqueue) error {
 	if e.inters[c.Interaction] != nil {
 		return errf(CodeDuplicate, "interaction %q is already routed", c.Interaction)
 	}
-	q := e.queues[c.Queue]
-	if q == nil {
-		return errf(CodeUnknownQueue, "unknown queue %q", c.Queue)
+	q, err := e.queue(c.Queue)
+	if err != nil {
+		return err
 	}
 	if c.Channel == "" {
 		return invalid("channel is empty")

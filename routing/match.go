@@ -51,9 +51,9 @@ func (e *Engine) transfer(c Transfer) error {
 		e.offer(t, in, in.home, true, c.Mode == TransferWarm)
 		return nil
 	}
-	q := e.queues[c.ToQueue]
-	if q == nil {
-		return errf(CodeUnknownQueue, "unknown queue %q", c.ToQueue)
+	q, err := e.queue(c.ToQueue)
+	if err != nil {
+		return err
 	}
 	if q.cfg.NoAgents == NoAgentsLeave && !q.loggedIn() {
 		return errf(CodeAgentUnavailable, "nobody is logged in to queue %s", q.cfg.ID)

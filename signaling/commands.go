@@ -356,9 +356,6 @@ func (s *Server) agentCommand(ctx context.Context, c *conn, cmd command) (payloa
 	}
 	id, err := needConversation(cmd)
 	if err != nil {
-		if cmd.Type == "" {
-			return nil, err
-		}
 		switch cmd.Type {
 		case "send", "typing", "hold", "unhold", "end", "wrapup_done", "transfer", "transfer_complete", "transfer_cancel", "history":
 			return nil, err

@@ -4,21 +4,20 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"crypto/rand"
-	"strings"
 
 	"github.com/contactd/contactd/chat"
 	"github.com/contactd/contactd/internal/auth"
