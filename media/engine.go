@@ -23,14 +23,9 @@ import (
 const (
 	DefaultMediaTimeout = 20 * time.Second
 
-	// ICE: a leg whose browser stops answering consent checks is
-	// "disconnected" after iceDisconnected and fails (cause "ice_failed")
-	// iceFailed later. A leg that never connects fails after the sum of the
-	// two. Media usually stops first, so MediaTimeout ends most legs of a
-	// browser that went away.
-	iceDisconnected = 5 * time.Second
-	iceFailed       = 10 * time.Second
-	iceKeepalive    = 2 * time.Second
+	// ICE keepalive: pion checks the selected pair when it has sent nothing
+	// for this long (a bridged leg sends every 20 ms, so rarely).
+	iceKeepalive = 2 * time.Second
 
 	// gatherWait bounds how long HandleOffer waits for the server's
 	// candidates to put them in the answer. With the UDP mux and no STUN
@@ -153,7 +148,8 @@ func New(cfg Config) (*Engine, error) {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIncludeLoopbackCandidate(laddr.IP.IsLoopback())
-	se.SetICETimeouts(iceDisconnected, iceFailed, iceKeepalive)
+	disconnected, failed := iceTimeouts(cfg.MediaTimeout)
+	se.SetICETimeouts(disconnected, failed, iceKeepalive)
 	if len(cfg.PublicIPs) > 0 {
 		err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
 			External:        cfg.PublicIPs,
@@ -316,6 +312,18 @@ func (d *discard) Read([]byte) (int, error) {
 func (d *discard) Close() error {
 	d.once.Do(func() { close(d.closed) })
 	return nil
+}
+
+// iceTimeouts: a leg that hears nothing from its browser (no RTP, no
+// consent check) is "disconnected" after the first duration and fails,
+// ending with cause "ice_failed", after the sum of both; a leg that never
+// connects fails after the sum too. The sum is three quarters of
+// MediaTimeout, at most 15 s (5 s + 10 s with the default MediaTimeout), so
+// a browser that vanished is detected within MediaTimeout, as "ice_failed"
+// when its consent checks stop and as "media_timeout" when only its audio
+// stops.
+func iceTimeouts(mediaTimeout time.Duration) (disconnected, failed time.Duration) {
+	return min(mediaTimeout/4, 5*time.Second), min(mediaTimeout/2, 10*time.Second)
 }
 
 // watchdogEvery is how often legs are checked for the media timeout.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -229,3 +230,5 @@ func describe(ps []mediatest.Packet) string {
 	}
 	return b.String()
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }

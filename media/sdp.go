@@ -18,14 +18,17 @@ const maxSDPSize = 64 << 10
 // session), and some audio section offers the engine's codec.
 func checkOffer(offer string, law *codecLaw) error {
 	if len(offer) > maxSDPSize {
-		return fmt.Errorf("media: offer of %d bytes (at most %d): %w", len(offer), maxSDPSize, ErrBadSDP)
+		return fmt.Errorf("offer of %d bytes (at most %d): %w", len(offer), maxSDPSize, ErrBadSDP)
+	}
+	if strings.TrimSpace(offer) == "" {
+		return fmt.Errorf("empty offer: %w", ErrBadSDP)
 	}
 	var sd sdp.SessionDescription
 	if err := sd.UnmarshalString(offer); err != nil {
-		return fmt.Errorf("media: offer: %v: %w", err, ErrBadSDP)
+		return fmt.Errorf("offer: %v: %w", err, ErrBadSDP)
 	}
 	if len(sd.MediaDescriptions) == 0 {
-		return fmt.Errorf("media: offer has no media section: %w", ErrNoCommonCodec)
+		return fmt.Errorf("offer has no media section: %w", ErrNoCommonCodec)
 	}
 	_, sessUfrag := sd.Attribute("ice-ufrag")
 	_, sessPwd := sd.Attribute("ice-pwd")
@@ -33,19 +36,19 @@ func checkOffer(offer string, law *codecLaw) error {
 	audio, codec := false, false
 	for i, md := range sd.MediaDescriptions {
 		if _, ok := md.Attribute("mid"); !ok {
-			return fmt.Errorf("media: offer section %d has no mid: %w", i, ErrBadSDP)
+			return fmt.Errorf("offer section %d has no mid: %w", i, ErrBadSDP)
 		}
 		if md.MediaName.Port.Value == 0 {
 			continue // rejected or stopped section
 		}
 		if _, ok := md.Attribute("ice-ufrag"); !ok && !sessUfrag {
-			return fmt.Errorf("media: offer section %d has no ice-ufrag: %w", i, ErrBadSDP)
+			return fmt.Errorf("offer section %d has no ice-ufrag: %w", i, ErrBadSDP)
 		}
 		if _, ok := md.Attribute("ice-pwd"); !ok && !sessPwd {
-			return fmt.Errorf("media: offer section %d has no ice-pwd: %w", i, ErrBadSDP)
+			return fmt.Errorf("offer section %d has no ice-pwd: %w", i, ErrBadSDP)
 		}
 		if _, ok := md.Attribute("fingerprint"); !ok && !sessFP {
-			return fmt.Errorf("media: offer section %d has no DTLS fingerprint: %w", i, ErrBadSDP)
+			return fmt.Errorf("offer section %d has no DTLS fingerprint: %w", i, ErrBadSDP)
 		}
 		if md.MediaName.Media != "audio" {
 			continue
@@ -57,9 +60,9 @@ func checkOffer(offer string, law *codecLaw) error {
 	}
 	switch {
 	case !audio:
-		return fmt.Errorf("media: offer has no audio: %w", ErrNoCommonCodec)
+		return fmt.Errorf("offer has no audio: %w", ErrNoCommonCodec)
 	case !codec:
-		return fmt.Errorf("media: offer does not offer %s: %w", law.name, ErrNoCommonCodec)
+		return fmt.Errorf("offer does not offer %s: %w", law.name, ErrNoCommonCodec)
 	}
 	return nil
 }

@@ -434,6 +434,14 @@ func (p *Peer) read(t *webrtc.TrackRemote) {
 	}
 }
 
+// SendRaw sends a datagram from the peer's own socket, beside its peer
+// connection: for tests of what a server does with junk from a known
+// address.
+func (p *Peer) SendRaw(b []byte, to *net.UDPAddr) error {
+	_, err := p.conn.WriteToUDP(b, to)
+	return err
+}
+
 // Vanish makes the peer disappear the way a browser on a dead network
 // does: its socket closes first, so the server hears nothing more (no DTLS
 // close, no ICE answers), then the peer frees itself.
