@@ -139,7 +139,6 @@ func TestBadCandidatesGetTypedErrors(t *testing.T) {
 	})
 }
 
-
 func TestConcurrentOffersAreRefusedNotRaced(t *testing.T) {
 	noLeaks(t)
 	e := newEngine(t, nil)
