@@ -146,9 +146,10 @@ func NewID(prefix string) string {
 	return prefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
 }
 
-// StartVisitor opens a conversation for a visitor and queues it. If
+// StartVisitor opens a conversation for a visitor and queues it on the
+// given channel (chat, or voice for a visitor who chose to talk). If
 // routing refuses it, the conversation is ended and the error returned.
-func (c *Coordinator) StartVisitor(ctx context.Context, queue routing.QueueID, name string, attrs map[string]string) (store.Conversation, error) {
+func (c *Coordinator) StartVisitor(ctx context.Context, queue routing.QueueID, channel routing.Channel, name string, attrs map[string]string) (store.Conversation, error) {
 	id := store.ConversationID(NewID("c_"))
 	rec, err := c.chat.Open(ctx, Spec{ID: id, Interaction: routing.InteractionID(id), Queue: queue, VisitorName: name, Attributes: attrs})
 	if err != nil {
@@ -157,7 +158,7 @@ func (c *Coordinator) StartVisitor(ctx context.Context, queue routing.QueueID, n
 	if name != "" {
 		attrs = cloneWith(attrs, "name", name)
 	}
-	err = c.r.Enqueue(ctx, routing.Enqueue{Interaction: routing.InteractionID(id), Queue: queue, Channel: routing.ChannelChat}, attrs)
+	err = c.r.Enqueue(ctx, routing.Enqueue{Interaction: routing.InteractionID(id), Queue: queue, Channel: channel}, attrs)
 	if err != nil {
 		if _, e := c.chat.End(ctx, id, SenderSystem, "not_routed"); e != nil {
 			c.log.Warn("could not end an unrouted conversation", "conversation", id, "err", e)

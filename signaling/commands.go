@@ -33,6 +33,10 @@ type command struct {
 	ToQueue       string           `json:"toQueue"`
 	Mode          string           `json:"mode"`
 	Agent         string           `json:"agent"`
+	SDP           string           `json:"sdp"`
+	Candidate     json.RawMessage  `json:"candidate"`
+	Renew         bool             `json:"renew"`
+	Gain          *float64         `json:"gain"`
 }
 
 func peekID(data []byte) string {
@@ -83,6 +87,12 @@ func classify(err error) (string, string) {
 		return "invalid_text", err.Error()
 	case errors.Is(err, chat.ErrConflict):
 		return "conflict", err.Error()
+	case errors.Is(err, ErrNoVoice):
+		return "unavailable", err.Error()
+	case errors.Is(err, errNoCall):
+		return "not_found", err.Error()
+	case errors.Is(err, errWrongCallState):
+		return "wrong_state", err.Error()
 	case errors.As(err, &re):
 		switch re.Code {
 		case routing.CodeUnknownQueue, routing.CodeUnknownAgent, routing.CodeUnknownInteraction, routing.CodeUnknownSkill:
@@ -126,14 +136,14 @@ func (s *Server) handle(c *conn, data []byte) {
 	case len(cmd.ID) > 64:
 		c.send(errorReply("", "bad_request", "the id is longer than 64 bytes"))
 		return
-	case cmd.ID == "" && cmd.Type != "typing":
+	case cmd.ID == "" && cmd.Type != "typing" && cmd.Type != "ice":
 		c.send(errorReply("", "bad_request", "the field id is missing"))
 		return
 	}
 	who := principal(c)
 	// Reads run again; commands that change something answer a repeated id
 	// from the cache (send is deduplicated by the chat service itself).
-	readOnly := cmd.Type == "resume" || cmd.Type == "history" || cmd.Type == "typing"
+	readOnly := cmd.Type == "resume" || cmd.Type == "history" || cmd.Type == "typing" || cmd.Type == "ice"
 	if !readOnly && cmd.Type != "send" {
 		if b, ok := s.hub.cachedReply(who, cmd.ID); ok {
 			c.sendRaw(b)
@@ -149,7 +159,7 @@ func (s *Server) handle(c *conn, data []byte) {
 	} else {
 		result, err = s.visitorCommand(ctx, c, cmd)
 	}
-	if cmd.Type == "typing" && err == nil {
+	if (cmd.Type == "typing" || cmd.Type == "ice") && err == nil {
 		return
 	}
 	var reply payload
@@ -232,11 +242,25 @@ func (s *Server) visitorCommand(ctx context.Context, c *conn, cmd command) (payl
 		s.typing(ctx, id, chat.SenderVisitor, cmd.On != nil && *cmd.On)
 		return nil, nil
 	case "end":
+		// The call ends first, so its end is in the log before the chat's.
+		s.calls.endWith(ctx, id, "visitor_ended")
 		m, err := s.coord.EndByVisitor(ctx, id)
 		if err != nil {
 			return nil, err
 		}
 		return payload{"seq": m.Seq}, nil
+	case "call_offer":
+		ans, err := s.calls.offer(ctx, id, chat.SenderVisitor, cmd.SDP, cmd.Renew)
+		if err != nil {
+			return nil, err
+		}
+		return payload{"sdp": ans}, nil
+	case "ice":
+		return nil, s.calls.candidate(id, chat.SenderVisitor, cmd.Candidate)
+	case "call_hangup":
+		return nil, s.calls.hangup(ctx, id, chat.SenderVisitor)
+	case "call_decline":
+		return nil, s.calls.decline(ctx, id)
 	case "resume":
 		var after int64
 		if cmd.After != nil {
@@ -357,7 +381,8 @@ func (s *Server) agentCommand(ctx context.Context, c *conn, cmd command) (payloa
 	id, err := needConversation(cmd)
 	if err != nil {
 		switch cmd.Type {
-		case "send", "typing", "hold", "unhold", "end", "wrapup_done", "transfer", "transfer_complete", "transfer_cancel", "history":
+		case "send", "typing", "hold", "unhold", "end", "wrapup_done", "transfer", "transfer_complete", "transfer_cancel", "history",
+			"call_offer", "ice", "call_hangup", "call_invite", "call_gain":
 			return nil, err
 		}
 		return nil, errUnknownType(cmd.Type)
@@ -394,6 +419,9 @@ func (s *Server) agentCommand(ctx context.Context, c *conn, cmd command) (payloa
 		}
 		return payload{"seq": m.Seq}, nil
 	case "end":
+		if role, ok, err := s.chat.RoleOf(ctx, id, chat.AgentSender(me)); err == nil && ok && role == chat.RoleOwner {
+			s.calls.endWith(ctx, id, "agent_ended")
+		}
 		m, err := s.coord.EndByAgent(ctx, id, me)
 		if err != nil {
 			return nil, err
@@ -426,6 +454,29 @@ func (s *Server) agentCommand(ctx context.Context, c *conn, cmd command) (payloa
 			after = *cmd.After
 		}
 		return nil, s.replay(ctx, c, chat.AgentSender(me), map[string]int64{string(id): after})
+	case "call_offer":
+		ans, err := s.calls.offer(ctx, id, chat.AgentSender(me), cmd.SDP, cmd.Renew)
+		if err != nil {
+			return nil, err
+		}
+		return payload{"sdp": ans}, nil
+	case "ice":
+		return nil, s.calls.candidate(id, chat.AgentSender(me), cmd.Candidate)
+	case "call_hangup":
+		return nil, s.calls.hangup(ctx, id, chat.AgentSender(me))
+	case "call_invite":
+		return nil, s.calls.invite(ctx, id, me)
+	case "call_gain":
+		if cmd.Gain == nil {
+			return nil, badRequest("the field gain is missing")
+		}
+		if _, ok, err := s.chat.RoleOf(ctx, id, chat.AgentSender(me)); err != nil || !ok {
+			if err == nil {
+				err = chat.ErrNotParticipant
+			}
+			return nil, err
+		}
+		return nil, s.calls.gain(id, me, *cmd.Gain)
 	}
 	return nil, errUnknownType(cmd.Type)
 }

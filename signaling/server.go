@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -97,6 +98,7 @@ type Server struct {
 	router chat.Router
 	signer *auth.Signer
 	hub    *hub
+	calls  *calls
 	now    func() time.Time
 
 	loginLimits *ipLimits
@@ -113,12 +115,33 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, st Store, cs *chat.S
 	}
 	s.cmdLimits = newIPLimits(s.cfg.IPRate, s.cfg.IPBurst)
 	s.hub = newHub(s)
+	s.calls = newCalls(s)
 	return s
 }
 
+// EnableVoice turns voice calls on: legs on v.Media, the ICE servers
+// handed to browsers. Call it before serving.
+func (s *Server) EnableVoice(v Voice) { s.calls.voice = v }
+
+// CloseCalls ends every call in progress (the server stops).
+func (s *Server) CloseCalls() { s.calls.closeAll("server_stopped") }
+
+// ActiveCalls is the number of calls in progress.
+func (s *Server) ActiveCalls() int { return s.calls.active() }
+
 // Deliver passes a committed chat message to the connections that see it.
 // It is the chat service's delivery function.
-func (s *Server) Deliver(m store.Message) { s.hub.message(m) }
+func (s *Server) Deliver(m store.Message) {
+	s.hub.message(m)
+	if m.Kind == store.MsgEvent && s.calls.enabled() {
+		switch m.Event {
+		case chat.EvHold, chat.EvResume, chat.EvJoined, chat.EvLeft, chat.EvHandedOver, chat.EvEnded:
+			// Not on the committer's goroutine: a call that ends stores an
+			// event of its own.
+			go s.calls.onEvent(m)
+		}
+	}
+}
 
 // Effect passes a routing effect, after its chat side, to the connections
 // concerned. It is the coordinator's onEffect.
@@ -133,6 +156,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/config/desk", s.deskConfig)
 	mux.HandleFunc("GET /api/left-messages", s.leftMessages)
 	mux.HandleFunc("POST /api/widget/session", s.widgetSession)
+	mux.HandleFunc("GET /api/widget/config", s.widgetConfig)
 	mux.HandleFunc("POST /api/widget/leave-message", s.leaveMessage)
 	mux.HandleFunc("OPTIONS /api/widget/", s.preflight)
 }
@@ -308,6 +332,7 @@ func (s *Server) deskConfig(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"queues": qs, "canned": s.cfg.Canned,
 		"invitation": strings.ReplaceAll(s.cfg.Invitation, "%name%", a.DisplayName),
+		"voice":      s.calls.enabled(), "iceServers": s.iceServers(),
 	})
 }
 
@@ -401,15 +426,32 @@ func (s *Server) widgetSession(w http.ResponseWriter, r *http.Request) {
 	if !s.visitorCall(w, r, &req) {
 		return
 	}
-	if req.Channel != "" && req.Channel != string(routing.ChannelChat) {
-		fail(w, http.StatusBadRequest, "bad_request", "only the chat channel is available")
+	channel := routing.ChannelChat
+	switch req.Channel {
+	case "", string(routing.ChannelChat):
+	case string(routing.ChannelVoice):
+		if !s.calls.enabled() {
+			fail(w, http.StatusBadRequest, "bad_request", "voice is not available on this server; choose chat")
+			return
+		}
+		channel = routing.ChannelVoice
+	default:
+		fail(w, http.StatusBadRequest, "bad_request", "channel is chat or voice")
 		return
 	}
 	if err := errors.Join(checkField("name", req.Name, maxName), checkAttrs(req.Attributes)); err != nil {
 		fail(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	rec, err := s.coord.StartVisitor(r.Context(), routing.QueueID(req.Queue), strings.TrimSpace(req.Name), req.Attributes)
+	attrs := req.Attributes
+	if channel == routing.ChannelVoice {
+		attrs = maps.Clone(attrs)
+		if attrs == nil {
+			attrs = map[string]string{}
+		}
+		attrs["channel"] = string(routing.ChannelVoice)
+	}
+	rec, err := s.coord.StartVisitor(r.Context(), routing.QueueID(req.Queue), channel, strings.TrimSpace(req.Name), attrs)
 	if err != nil {
 		code, msg := classify(err)
 		status := http.StatusBadRequest
@@ -426,7 +468,17 @@ func (s *Server) widgetSession(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusInternalServerError, "internal", "could not sign the session")
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"conversation": rec.ID, "token": tok, "expires": exp.UTC().Format(time.RFC3339)})
+	writeJSON(w, http.StatusCreated, map[string]any{"conversation": rec.ID, "token": tok, "expires": exp.UTC().Format(time.RFC3339),
+		"channel": channel, "iceServers": s.iceServers()})
+}
+
+// widgetConfig tells the widget what the server offers: voice or not, and
+// the ICE servers for calls.
+func (s *Server) widgetConfig(w http.ResponseWriter, r *http.Request) {
+	if !s.cors(w, r) {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"voice": s.calls.enabled(), "iceServers": s.iceServers()})
 }
 
 func (s *Server) leaveMessage(w http.ResponseWriter, r *http.Request) {
@@ -502,6 +554,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	go c.writeLoop()
 	s.hub.add(c, agent)
 	defer s.hub.remove(c)
+	s.calls.snapshot(c)
 	s.readLoop(c)
 }
 

@@ -26,7 +26,8 @@ func TestMain(m *testing.M) {
 
 func contactd(t *testing.T, args ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "CONTACTD_TEST_MAIN=1")
+	// Voice on a port of its own: tests run side by side.
+	cmd.Env = append(os.Environ(), "CONTACTD_TEST_MAIN=1", "CONTACTD_MEDIA_ADDR=127.0.0.1:0")
 	return cmd
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/contactd/contactd/internal/config"
 	"github.com/contactd/contactd/internal/metrics"
 	"github.com/contactd/contactd/internal/store"
+	"github.com/contactd/contactd/media"
 	"github.com/contactd/contactd/routing"
 	"github.com/contactd/contactd/signaling"
 	"github.com/contactd/contactd/web"
@@ -53,6 +54,7 @@ type App struct {
 	chat      *chat.Service
 	coord     *chat.Coordinator
 	edges     *signaling.Server
+	media     *media.Engine // nil with voice off
 	edgeCtx   context.Context
 	stopEdges context.CancelFunc
 	stopChat  context.CancelFunc
@@ -170,6 +172,26 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 		return fmt.Errorf("list accounts: %w", err)
 	}
 	a.edges = edges
+	if a.cfg.VoiceOn() {
+		eng, err := media.New(media.Config{ListenAddr: a.cfg.MediaAddr, PublicIPs: a.cfg.MediaPublicIPs, Codec: a.cfg.MediaCodec,
+			MediaTimeout: a.cfg.MediaTimeout, Logger: a.log.With("component", "media")})
+		if err != nil {
+			return fmt.Errorf("voice: %w", err)
+		}
+		a.media = eng
+		ice := make([]signaling.ICEServer, len(a.cfg.ICEServers))
+		for i, s := range a.cfg.ICEServers {
+			ice[i] = signaling.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential}
+		}
+		edges.EnableVoice(signaling.Voice{Media: eng, ICEServers: ice})
+		a.reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "cc", Subsystem: "voice", Name: "calls_active",
+				Help: "Voice calls in progress."}, func() float64 { return float64(edges.ActiveCalls()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "cc", Subsystem: "voice", Name: "legs_active",
+				Help: "Voice legs (server-side peer connections) open now."}, func() float64 { return float64(eng.Legs()) }),
+		)
+		a.log.Info("voice on", "media_addr", eng.Addr().String(), "codec", a.cfg.MediaCodec)
+	}
 	if err := edges.Seed(ctx, agents, a.eng.AgentViews()); err != nil {
 		return fmt.Errorf("restore the desks' conversations: %w", err)
 	}
@@ -352,6 +374,11 @@ func (a *App) Close() error {
 		}
 		a.stopEdges()
 		a.edges.Wait()
+		if a.media != nil {
+			// Calls end while the chat service can still store their end.
+			a.edges.CloseCalls()
+			a.media.Close()
+		}
 		if a.stopLoop != nil {
 			a.stopLoop()
 			<-a.loop.Done()

@@ -24,6 +24,7 @@ import (
 func testConfig(t *testing.T, dbURL string) config.Config {
 	cfg := config.Default()
 	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.MediaAddr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.DatabaseURL = dbURL
 	cfg.Demo = true

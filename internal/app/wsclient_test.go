@@ -222,7 +222,13 @@ func staff(t *testing.T, base, id, pw string) (*wsClient, *http.Client) {
 // visitorSession starts a visitor's conversation and returns it and its token.
 func visitorSession(t *testing.T, base, queue, name string) (string, string) {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"queue": queue, "name": name, "channel": "chat", "attributes": map[string]string{"pageUrl": "https://shop.example/cart"}})
+	return visitorSessionOn(t, base, queue, name, "chat")
+}
+
+// visitorSessionOn is visitorSession on a channel (chat or voice).
+func visitorSessionOn(t *testing.T, base, queue, name, channel string) (string, string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"queue": queue, "name": name, "channel": channel, "attributes": map[string]string{"pageUrl": "https://shop.example/cart"}})
 	req, _ := http.NewRequest("POST", base+"/api/widget/session", bytes.NewReader(body))
 	req.Header.Set("Origin", base)
 	resp, err := http.DefaultClient.Do(req)

@@ -51,6 +51,18 @@ type Config struct {
 	// VisitorGrace is how long a visitor may be away before the agent is
 	// told they left.
 	VisitorGrace time.Duration `yaml:"visitor_grace"`
+	// MediaAddr is the UDP host:port of every voice leg (one port for all
+	// calls); "off" turns voice off.
+	MediaAddr string `yaml:"media_addr"`
+	// MediaPublicIPs are announced to browsers instead of the local
+	// addresses (the server behind a 1:1 NAT).
+	MediaPublicIPs []string `yaml:"media_public_ips"`
+	// MediaTimeout ends a call whose leg received no audio for this long.
+	MediaTimeout time.Duration `yaml:"media_timeout"`
+	// MediaCodec is PCMU or PCMA (G.711): every leg uses it.
+	MediaCodec string `yaml:"media_codec"`
+	// ICEServers are STUN/TURN servers handed to browsers for voice.
+	ICEServers []ICEServer `yaml:"ice_servers"`
 	// Canned are the canned messages agents can insert.
 	Canned []CannedMessage `yaml:"canned"`
 	// Invitation is the invitation template; %name% is the agent's name.
@@ -69,6 +81,23 @@ type CannedMessage struct {
 	Shortcut string `yaml:"shortcut"`
 	Text     string `yaml:"text"`
 }
+
+// ICEServer is a STUN or TURN server for browsers.
+type ICEServer struct {
+	URLs       []string `yaml:"urls"`
+	Username   string   `yaml:"username"`
+	Credential string   `yaml:"credential"`
+}
+
+// Voice defaults.
+const (
+	DefaultMediaAddr    = ":40000"
+	DefaultMediaTimeout = 20 * time.Second
+	DefaultMediaCodec   = "PCMU"
+)
+
+// VoiceOn reports whether voice is enabled.
+func (c Config) VoiceOn() bool { return c.MediaAddr != "" && c.MediaAddr != "off" }
 
 // DefaultVisitorGrace is the default VisitorGrace.
 const DefaultVisitorGrace = 60 * time.Second
@@ -119,6 +148,9 @@ func Default() Config {
 		LogLevel:     DefaultLogLevel,
 		LogFormat:    DefaultLogFormat,
 		VisitorGrace: DefaultVisitorGrace,
+		MediaAddr:    DefaultMediaAddr,
+		MediaTimeout: DefaultMediaTimeout,
+		MediaCodec:   DefaultMediaCodec,
 		Routing:      RoutingSettings{MaxMissedOffers: routing.DefaultMaxMissedOffers},
 	}
 }

@@ -51,7 +51,8 @@ func TestLoadWithNothingGivenReturnsTheDefaults(t *testing.T) {
 		t.Errorf("printed %q, want nothing", out)
 	}
 	want := Config{HTTPAddr: ":8080", DataDir: "./data", DrainTimeout: 30 * time.Second,
-		LogLevel: "info", LogFormat: "text", VisitorGrace: time.Minute, Routing: RoutingSettings{MaxMissedOffers: 2}}
+		LogLevel: "info", LogFormat: "text", VisitorGrace: time.Minute, Routing: RoutingSettings{MaxMissedOffers: 2},
+		MediaAddr: ":40000", MediaTimeout: 20 * time.Second, MediaCodec: "PCMU"}
 	if !reflect.DeepEqual(Default(), want) {
 		t.Errorf("Default() = %+v, want %+v", Default(), want)
 	}
@@ -120,15 +121,20 @@ func TestEverySettingIsReadFromItsFlagAndItsVariable(t *testing.T) {
 		Demo:           true,
 		AllowedOrigins: []string{"https://shop.example.com", "http://localhost:3000"},
 		VisitorGrace:   90 * time.Second,
+		MediaAddr:      "127.0.0.1:40100",
+		MediaPublicIPs: []string{"203.0.113.7"},
+		MediaTimeout:   7 * time.Second,
+		MediaCodec:     "PCMA",
 		Routing:        RoutingSettings{MaxMissedOffers: 2},
 	}
-	args := []string{"--http-addr", want.HTTPAddr, "--data-dir", want.DataDir, "--database-url", want.DatabaseURL,
+	args := []string{"--media-addr", "127.0.0.1:40100", "--media-public-ips", "203.0.113.7", "--media-timeout", "7s", "--media-codec", "PCMA", "--http-addr", want.HTTPAddr, "--data-dir", want.DataDir, "--database-url", want.DatabaseURL,
 		"--drain-timeout", "5s", "--log-level", "debug", "--log-format", "json", "--demo",
 		"--allowed-origins", "https://shop.example.com, http://localhost:3000", "--visitor-grace", "90s"}
 	environ := map[string]string{
 		"CONTACTD_HTTP_ADDR": want.HTTPAddr, "CONTACTD_DATA_DIR": want.DataDir, "DATABASE_URL": want.DatabaseURL,
 		"CONTACTD_DRAIN_TIMEOUT": "5s", "CONTACTD_LOG_LEVEL": "debug", "CONTACTD_LOG_FORMAT": "json", "CONTACTD_DEMO": "true",
 		"CONTACTD_ALLOWED_ORIGINS": "https://shop.example.com,http://localhost:3000", "CONTACTD_VISITOR_GRACE": "90s",
+		"CONTACTD_MEDIA_ADDR": "127.0.0.1:40100", "CONTACTD_MEDIA_PUBLIC_IPS": "203.0.113.7", "CONTACTD_MEDIA_TIMEOUT": "7s", "CONTACTD_MEDIA_CODEC": "PCMA",
 	}
 	t.Run("from flags", func(t *testing.T) {
 		c, _, err := load(t, args, nil)
@@ -425,5 +431,23 @@ func TestLoggerHonoursFormatAndLevel(t *testing.T) {
 	}
 	if !strings.HasPrefix(got, "{") || !strings.Contains(got, `"queue":"sales"`) {
 		t.Errorf("output is not the JSON line expected: %s", got)
+	}
+}
+
+func TestBadVoiceSettingsAreNamed(t *testing.T) {
+	path := writeFile(t, "media_addr: nope\nmedia_timeout: 10ms\nmedia_codec: opus\nmedia_public_ips: [not-an-ip]\nice_servers:\n  - urls: [http://x]\n")
+	_, _, err := load(t, []string{"--config", path}, nil)
+	if err == nil {
+		t.Fatal("Load accepted bad voice settings")
+	}
+	for _, want := range []string{`media_addr "nope"`, "media_timeout 10ms", `media_codec "opus"`, `media_public_ips "not-an-ip"`, `ice_servers[0]: url "http://x"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	off := writeFile(t, "media_addr: \"off\"\nmedia_codec: opus\n")
+	c, _, err := load(t, []string{"--config", off}, nil)
+	if err != nil || c.VoiceOn() {
+		t.Errorf("media_addr off: err %v, voice on %t; want no error (the other voice settings do not matter) and voice off", err, c.VoiceOn())
 	}
 }

@@ -35,6 +35,7 @@ Flags:
 		{"queues", "none",
 			"the queues: id, name, skills, strategy, offer_timeout, max_wait, no_agents, service_level, wrap_up,\n" +
 				"default_handle_time, and steps that relax skills or add a fallback queue after a wait"},
+		{"ice_servers", "none", "STUN/TURN servers handed to browsers for voice: a list of {urls, username, credential}"},
 		{"canned", "none", "canned messages for agents: a list of {shortcut, text}"},
 		{"invitation", "\"Hello! I'm %name%. ...\"", "the invitation template; %name% becomes the agent's display name"},
 		{"agents", "none",

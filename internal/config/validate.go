@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/contactd/contactd/internal/auth"
 	"github.com/contactd/contactd/internal/store"
@@ -47,6 +48,32 @@ func (c Config) Validate() error {
 	}
 	if c.VisitorGrace <= 0 {
 		add("visitor_grace %s: want more than zero, such as 60s", c.VisitorGrace)
+	}
+	if c.VoiceOn() {
+		if _, _, err := net.SplitHostPort(c.MediaAddr); err != nil {
+			add("media_addr %q: want host:port such as :40000 (or off)", c.MediaAddr)
+		}
+		if c.MediaTimeout < time.Second {
+			add("media_timeout %s: want 1s or more, such as 20s", c.MediaTimeout)
+		}
+		if c.MediaCodec != "PCMU" && c.MediaCodec != "PCMA" {
+			add("media_codec %q: want PCMU or PCMA", c.MediaCodec)
+		}
+		for _, ip := range c.MediaPublicIPs {
+			if net.ParseIP(ip) == nil {
+				add("media_public_ips %q: want an IP address such as 203.0.113.7", ip)
+			}
+		}
+		for i, s := range c.ICEServers {
+			if len(s.URLs) == 0 {
+				add("ice_servers[%d]: want urls such as [stun:stun.example.com:3478]", i)
+			}
+			for _, u := range s.URLs {
+				if !strings.HasPrefix(u, "stun:") && !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") {
+					add("ice_servers[%d]: url %q: want stun:, turn: or turns:", i, u)
+				}
+			}
+		}
 	}
 	for i, m := range c.Canned {
 		if strings.TrimSpace(m.Text) == "" || len(m.Text) > 4096 || len(m.Shortcut) > 32 {

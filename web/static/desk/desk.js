@@ -8,6 +8,7 @@ import { createOffers } from '/desk/offers.js';
 import { createCanned, cannedItems } from '/desk/canned.js';
 import { unlockAudioOnGesture, audioReady, blip, chime } from '/desk/sound.js';
 import { newTranscript, messageItem, systemItem, insert, nearBottom } from '/desk/transcript.js';
+import { createCalls } from '/desk/call.js';
 
 const MAX_TEXT_BYTES = 8 << 10;
 
@@ -285,10 +286,21 @@ async function loadConfig() {
     const queues = (Array.isArray(c.queues) ? c.queues : []).map((q) =>
       typeof q === 'string' ? { id: q, name: q } : { id: str(q?.id), name: str(q?.name) || str(q?.id) }).filter((q) => q.id);
     S.config = { queues, canned: Array.isArray(c.canned) ? c.canned : [], invitation: str(c.invitation || c.invitationTemplate) };
+    S.calls.configure({ voice: !!c.voice, iceServers: c.iceServers });
   } catch { /* defaults: no queues, the invitation template only */ }
 }
 
 function enter(me) {
+  S.calls = createCalls({
+    client: () => S.client,
+    selected: () => S.selected,
+    conv: (id) => S.convs.get(id),
+    toast,
+    live: el.live,
+    changed: () => { const c = S.convs.get(S.selected); if (c) { renderConvState(); updateItem(c); } },
+  });
+  // Read-only call figures for support and tests: audio bytes in and out.
+  window.contactdCallStats = (id) => S.calls.stats(id) || Promise.resolve(null);
   S.me = { id: str(me.id), displayName: str(me.displayName) || str(me.id), roles: Array.isArray(me.roles) ? me.roles : [] };
   el.boot.hidden = true;
   el.login.hidden = true;
@@ -335,6 +347,8 @@ function connect() {
   client.on('assigned', onAssigned);
   client.on('unassigned', onUnassigned);
   client.on('message', onMessage);
+  client.on('call', (m) => S.calls.onCall(m));
+  client.on('ice', (m) => S.calls.onIce(m));
   client.on('typing', onTyping);
   client.on('wrapup', onWrapup);
   client.on('synced', onSynced);
@@ -823,6 +837,24 @@ function applyEvent(c, m) {
       c.held = false;
       line = sender === myself() ? 'You resumed the chat' : `${who} resumed the chat`;
       break;
+    case 'call_started':
+      line = `${sender === 'visitor' ? c.visitor.name || 'The visitor' : who} started a voice call`;
+      break;
+    case 'call_connected':
+      line = 'Voice call connected';
+      break;
+    case 'call_ended': {
+      const cause = str(data.cause).replace(/_/g, ' ');
+      const secs = Number(data.seconds) || 0;
+      line = `Voice call ended${cause ? ` (${cause})` : ''} after ${clock(secs)}`;
+      break;
+    }
+    case 'call_invited':
+      line = sender === myself() ? 'You asked the visitor to talk by voice' : `${who} asked the visitor to talk by voice`;
+      break;
+    case 'call_declined':
+      line = `${c.visitor.name || 'The visitor'} chose to keep typing`;
+      break;
     case 'ended': {
       const reason = str(data.reason);
       line = sender === 'visitor' ? `${c.visitor.name || 'The visitor'} ended the chat`
@@ -1097,6 +1129,7 @@ function renderConvState() {
     : 'Write a reply…  Type / for canned messages';
   el.send.textContent = el.note.checked && c.kind !== 'operator' ? 'Add note' : 'Send';
   renderTyping(c);
+  S.calls?.render();
   if (stick) scrollToEnd(); // banners and bars come and go without hiding the last line
 }
 

@@ -49,6 +49,7 @@ export function createOffers(o) {
     };
     const page = safeHttpURL(attrs.pageUrl);
     const details = h('dl', { class: 'offer-details' },
+      [h('dt', { text: 'Channel' }), h('dd', { class: `offer-channel ch-${offer.channel === 'voice' ? 'voice' : 'chat'}`, text: offer.channel === 'voice' ? 'Voice' : 'Chat' })],
       queue && [h('dt', { text: 'Queue' }), h('dd', { text: queue })],
       [h('dt', { text: 'Waited' }), h('dd', {}, els.waited)],
       page && [h('dt', { text: 'Page' }), h('dd', { class: 'offer-page', title: str(attrs.pageTitle) || page.href, text: page.host + page.pathname + page.search })],
@@ -61,7 +62,7 @@ export function createOffers(o) {
       dataset: { interaction: offer.interaction },
     },
     h('div', { class: 'offer-top' },
-      h('span', { class: 'offer-kicker' }, h('i', { class: 'pulse', 'aria-hidden': 'true' }), tr ? (tr.mode === 'warm' ? 'Consultation request' : 'Transfer') : 'Incoming request'),
+      h('span', { class: 'offer-kicker' }, h('i', { class: 'pulse', 'aria-hidden': 'true' }), tr ? (tr.mode === 'warm' ? 'Consultation request' : 'Transfer') : offer.channel === 'voice' ? 'Incoming call' : 'Incoming request'),
       els.left),
     h('h3', { id: headingId, class: 'offer-name', text: name }),
     tr && h('p', { class: 'offer-from' },

@@ -75,7 +75,7 @@ export { STATUS };
 
 // Commands that are not kept in the outbox: typing has no reply, resume and
 // history are re-derived from the seq cursors on every reconnect.
-const FIRE_AND_FORGET = new Set(['typing']);
+const FIRE_AND_FORGET = new Set(['typing', 'ice']);
 
 /**
  * ProtocolClient keeps one connection alive and speaks protocol v1 over it.

@@ -9,6 +9,7 @@ import { linkify, WIDGET_SCHEMES } from '/shared/linkify.js';
 import { h, $, icon, clear, announce } from '/shared/dom.js';
 import { parseTime, timeOfDay, truncateBytes, initials } from '/shared/format.js';
 import { strings } from '/widget/strings.js';
+import { VoiceLeg, getMicrophone, webrtcSupported, formatDuration } from '/shared/voice.js';
 
 // ---------------------------------------------------------------- setup
 
@@ -153,6 +154,20 @@ const el = {
   leaveNewChat: $('#leave-new-chat'),
   leaveRestart: $('#leave-restart'),
   confirmEnd: $('#confirm-end'),
+  voiceChoice: $('#voice-choice'),
+  callBar: $('#call-bar'),
+  callState: $('#call-state'),
+  callTimer: $('#call-timer'),
+  callMute: $('#call-mute'),
+  callHangup: $('#call-hangup'),
+  callInvite: $('#call-invite'),
+  callInviteText: $('#call-invite-text'),
+  callInviteAccept: $('#call-invite-accept'),
+  callInviteDecline: $('#call-invite-decline'),
+  callError: $('#call-error'),
+  callErrorText: $('#call-error-text'),
+  callErrorBtn: $('#call-error-text-btn'),
+  talk: $('#talk'),
 };
 
 // ---------------------------------------------------------------- static texts and icons
@@ -223,6 +238,7 @@ function renderPhase() {
   el.input.disabled = locked;
   el.send.disabled = locked;
   el.input.placeholder = ui.held ? t('placeholderHeld') : ui.phase === 'waiting' ? t('placeholderWaiting') : t('placeholder');
+  el.talk.hidden = !(voice.enabled && ui.phase === 'chatting' && !voice.leg && !voice.state);
   el.composer.classList.toggle('is-locked', locked);
   renderHeader();
   if (stick) scrollToEnd();
@@ -236,11 +252,25 @@ el.startForm.addEventListener('submit', async (ev) => {
   el.startError.textContent = '';
   setBusy(el.startBtn, true, t('starting'));
   const name = el.name.value.trim().slice(0, 80);
+  let channel = el.startForm.elements.channel.value === 'voice' && voice.enabled ? 'voice' : 'chat';
+  if (ev.submitter === el.callErrorBtn) channel = 'chat';
+  let stream = null;
+  if (channel === 'voice') {
+    // The microphone first: refused, nothing is queued and the visitor may go on by text.
+    try {
+      stream = await getMicrophone();
+    } catch (e) {
+      setBusy(el.startBtn, false);
+      el.startError.textContent = micText(e);
+      offerTextInstead();
+      return;
+    }
+  }
   try {
     const res = await fetch('/api/widget/session', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ queue, name, channel: 'chat', attributes: ctx }),
+      body: JSON.stringify({ queue, name, channel, attributes: ctx }),
       credentials: 'omit',
     });
     if (res.status !== 201 && res.status !== 200) throw httpError(res.status);
@@ -256,16 +286,20 @@ el.startForm.addEventListener('submit', async (ev) => {
       outbox: [],
       ended: false,
       left: '',
+      voice: channel === 'voice',
     };
+    if (Array.isArray(body.iceServers)) voice.iceServers = body.iceServers;
     save();
     resetTranscript();
     ui.phase = 'waiting';
     showView('chat');
     renderPhase();
     setWaiting(null);
+    if (stream) voice.stream = stream;
     connect();
     el.input.focus();
   } catch (e) {
+    for (const tr of stream?.getTracks() || []) tr.stop();
     el.startError.textContent = e.userMessage || t('errNetwork');
   } finally {
     setBusy(el.startBtn, false);
@@ -312,6 +346,12 @@ function connect() {
     announce(el.live, t('busy'));
   });
   client.on('left', onLeft);
+  client.on('call', onCall);
+  client.on('ice', (m) => { if (m.conversation === rec?.conversation) voice.leg?.addCandidate(m.candidate); });
+  client.on('status', ({ status }) => {
+    // A visitor who chose Voice calls as soon as the connection is up.
+    if (status === STATUS.open && voice.stream && !voice.leg && rec && !rec.ended) startCall(voice.stream);
+  });
   client.on('outbox', (cmds) => {
     if (!rec) return;
     rec.outbox = cmds;
@@ -473,6 +513,18 @@ function applyEvent(m, live) {
       addSystem(t('chatEnded'), m.seq);
       setEnded(live);
       return;
+    case 'call_started':
+      addSystem(t('callStartedLine'), m.seq);
+      return;
+    case 'call_ended':
+      addSystem(t('callEndedLine', { d: formatDuration(Number(data.seconds) || 0) }), m.seq);
+      return;
+    case 'call_invited':
+      addSystem(t('callInvitedLine', { name: m.senderName || nameOf(m.sender) }), m.seq);
+      return;
+    case 'call_declined':
+      addSystem(t('callDeclinedLine'), m.seq);
+      return;
     default:
       return;
   }
@@ -480,6 +532,7 @@ function applyEvent(m, live) {
 }
 
 function setEnded(live = true) {
+  endCallLocally();
   if (ui.phase === 'ended' && rec?.ended) return;
   ui.phase = 'ended';
   ui.held = false;
@@ -958,10 +1011,195 @@ document.addEventListener('keydown', (ev) => {
   if (embedded) postToHost({ type: 'close' });
 });
 
+// ---------------------------------------------------------------- voice
+
+const voice = {
+  enabled: false,
+  iceServers: [],
+  stream: null, // the microphone, once granted
+  leg: null, // VoiceLeg
+  state: '', // the server's call state: waiting | connected | held | consult | invited | ''
+  since: 0, // ms when the call connected
+  timer: 0,
+  reconnecting: false,
+};
+
+async function loadVoiceConfig() {
+  try {
+    const res = await fetch('/api/widget/config', { credentials: 'omit' });
+    if (!res.ok) return;
+    const cfg = await res.json();
+    voice.enabled = !!cfg.voice && webrtcSupported();
+    if (Array.isArray(cfg.iceServers)) voice.iceServers = cfg.iceServers;
+  } catch { /* voice stays off */ }
+  const input = el.voiceChoice.querySelector('input');
+  input.disabled = !voice.enabled;
+  el.voiceChoice.classList.toggle('choice-disabled', !voice.enabled);
+  const sub = el.voiceChoice.querySelector('small');
+  sub.textContent = voice.enabled ? t('voiceSub') : webrtcSupported() ? t('voiceSoon') : t('voiceUnsupported');
+  renderPhase();
+}
+
+function micText(e) {
+  switch (e?.reason) {
+    case 'denied': return t('micDenied');
+    case 'nodevice': return t('micMissing');
+    case 'unsupported': return t('micUnsupported');
+  }
+  return t('micFailed');
+}
+
+// offerTextInstead turns the start form to Text after the microphone failed.
+function offerTextInstead() {
+  const textInput = el.startForm.querySelector('input[value="chat"]');
+  textInput.checked = true;
+  textInput.focus();
+}
+
+async function startCall(stream) {
+  if (voice.leg || !client || !rec) return;
+  el.callError.hidden = true;
+  const leg = new VoiceLeg({
+    iceServers: voice.iceServers,
+    offer: (sdp, renew) => client.request('call_offer', { sdp, renew }, { timeout: 15000 }),
+    ice: (candidate) => client.notify('ice', { candidate }),
+    onState: (s) => {
+      voice.reconnecting = s === 'reconnecting';
+      renderCall();
+    },
+  });
+  voice.leg = leg;
+  if (!voice.state) voice.state = 'waiting';
+  renderCall();
+  try {
+    await leg.start(stream);
+  } catch (e) {
+    leg.close();
+    if (voice.leg === leg) voice.leg = null;
+    voice.stream = null;
+    voice.state = '';
+    showCallError(e?.code === 'unavailable' ? e.message : t('micFailed'));
+    renderCall();
+  }
+}
+
+async function addVoice() {
+  el.callInvite.hidden = true;
+  try {
+    voice.stream = await getMicrophone();
+  } catch (e) {
+    showCallError(micText(e));
+    if (voice.state === 'invited') client?.request('call_decline', {}).catch(() => {});
+    voice.state = '';
+    renderCall();
+    return;
+  }
+  startCall(voice.stream);
+}
+
+function showCallError(text) {
+  el.callErrorText.textContent = text;
+  el.callError.hidden = false;
+  el.callErrorBtn.hidden = ui.phase !== 'chatting' && ui.phase !== 'waiting' ? true : false;
+}
+
+function onCall(m) {
+  if (!rec || m.conversation !== rec.conversation) return;
+  switch (m.state) {
+    case 'invited':
+      voice.state = 'invited';
+      el.callInviteText.textContent = t('callInvite', { name: ui.agent?.name || t('operator') });
+      el.callInvite.hidden = false;
+      el.callInviteAccept.focus();
+      announce(el.live, el.callInviteText.textContent);
+      break;
+    case 'ended':
+    case 'declined':
+      endCallLocally();
+      if (m.state === 'ended') announce(el.live, t('callEnded'));
+      break;
+    default:
+      voice.state = m.state;
+      voice.since = m.since ? Date.parse(m.since) : 0;
+      // After a reload the call goes on: open a new leg for it.
+      if (!voice.leg && rec && !rec.ended && voice.enabled) {
+        if (voice.stream) startCall(voice.stream);
+        else getMicrophone().then((s) => { voice.stream = s; startCall(s); }, (e) => showCallError(micText(e)));
+      }
+  }
+  renderCall();
+}
+
+function endCallLocally() {
+  voice.leg?.close();
+  voice.leg = null;
+  for (const tr of voice.stream?.getTracks() || []) tr.stop();
+  voice.stream = null;
+  voice.state = '';
+  voice.since = 0;
+  voice.reconnecting = false;
+  el.callInvite.hidden = true;
+  renderCall();
+}
+
+function renderCall() {
+  const on = !!voice.leg && !!voice.state && voice.state !== 'invited';
+  el.callBar.hidden = !on;
+  clearInterval(voice.timer);
+  if (on) {
+    const st = voice.reconnecting ? 'reconnecting' : voice.state;
+    el.callBar.className = `call-bar is-${st}`;
+    el.callState.textContent = {
+      waiting: voice.since ? t('callHeld') : t('callWaiting'),
+      connected: t('callConnected'),
+      held: t('callHeld'),
+      consult: t('callConsult'),
+      reconnecting: t('callReconnecting'),
+    }[st] || t('callConnecting');
+    const tick = () => {
+      el.callTimer.textContent = voice.since ? formatDuration((Date.now() - voice.since) / 1000) : '';
+    };
+    tick();
+    voice.timer = setInterval(tick, 1000);
+    const muted = !!voice.leg?.muted;
+    el.callMute.setAttribute('aria-pressed', muted ? 'true' : 'false');
+    el.callMute.setAttribute('aria-label', muted ? t('unmute') : t('mute'));
+    clear(el.callMute).append(icon(muted ? 'micOff' : 'mic'));
+  }
+  if (el.talk) el.talk.hidden = !(voice.enabled && ui.phase === 'chatting' && !voice.leg && !voice.state);
+}
+
+el.callMute.addEventListener('click', () => {
+  voice.leg?.setMuted(!voice.leg.muted);
+  renderCall();
+});
+el.callHangup.addEventListener('click', () => {
+  client?.request('call_hangup', {}).catch(() => {});
+  endCallLocally();
+});
+el.callInviteAccept.addEventListener('click', addVoice);
+el.callInviteDecline.addEventListener('click', () => {
+  el.callInvite.hidden = true;
+  voice.state = '';
+  client?.request('call_decline', {}).catch(() => {});
+  renderCall();
+  el.input.focus();
+});
+el.callErrorBtn.addEventListener('click', () => {
+  el.callError.hidden = true;
+  if (ui.view === 'chat') el.input.focus();
+});
+el.talk.addEventListener('click', addVoice);
+// Read-only call figures for support and tests: audio bytes in and out.
+window.contactdCallStats = () => (voice.leg ? voice.leg.stats() : Promise.resolve(null));
+el.talk.append(icon('phone'));
+document.addEventListener('click', () => voice.leg?.resumeAudio(), { capture: true });
+
 // ---------------------------------------------------------------- boot
 
 function boot() {
   localize();
+  loadVoiceConfig();
   rec = load();
   if (rec && (typeof rec.conversation !== 'string' || typeof rec.token !== 'string')) rec = null;
   const exp = parseTime(rec?.expires);
