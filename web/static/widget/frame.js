@@ -1122,7 +1122,7 @@ function onCall(m) {
       voice.state = m.state;
       voice.since = m.since ? Date.parse(m.since) : 0;
       // After a reload the call goes on: open a new leg for it.
-      if (!voice.leg && rec && !rec.ended && voice.enabled) {
+      if (!voice.leg && rec && !rec.ended) {
         if (voice.stream) startCall(voice.stream);
         else getMicrophone().then((s) => { voice.stream = s; startCall(s); }, (e) => showCallError(micText(e)));
       }
