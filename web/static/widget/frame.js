@@ -252,8 +252,7 @@ el.startForm.addEventListener('submit', async (ev) => {
   el.startError.textContent = '';
   setBusy(el.startBtn, true, t('starting'));
   const name = el.name.value.trim().slice(0, 80);
-  let channel = el.startForm.elements.channel.value === 'voice' && voice.enabled ? 'voice' : 'chat';
-  if (ev.submitter === el.callErrorBtn) channel = 'chat';
+  const channel = el.startForm.elements.channel.value === 'voice' && voice.enabled ? 'voice' : 'chat';
   let stream = null;
   if (channel === 'voice') {
     // The microphone first: refused, nothing is queued and the visitor may go on by text.
