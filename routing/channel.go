@@ -3,7 +3,7 @@ package routing
 import "slices"
 
 // setChannel carries out SetChannel; its comment gives the rules.
-func (e *Engine) setChannel(id InteractionID, ch Channel) error {
+func (e *Engine) setChannel(id InteractionID, ch Channel, back bool) error {
 	if ch == "" {
 		return invalid("channel is empty")
 	}
@@ -23,7 +23,7 @@ func (e *Engine) setChannel(id InteractionID, ch Channel) error {
 	if in.status == StatusConnected {
 		holders[0], holders[1] = in.owner, in.consult
 		for _, a := range holders {
-			if a == nil {
+			if a == nil || back {
 				continue
 			}
 			if err := roomToSwitch(a, ch); err != nil {

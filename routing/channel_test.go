@@ -72,6 +72,25 @@ func TestSetChannel(t *testing.T) {
 			}
 			h.wantOffers("call>a") // the voice slot is free again
 		}},
+		{"going back to chat never fails, even with the chat slots filled meanwhile", func(t *testing.T) {
+			h := setup(t, false)
+			h.must(SetChannel{Interaction: "x", Channel: ChannelVoice})
+			for _, id := range []string{"c1", "c2", "c3", "c4"} {
+				h.enqueue(id, "q", ChannelChat)
+				h.must(Accept{Agent: "a", Interaction: InteractionID(id)})
+			}
+			h.wantErr(SetChannel{Interaction: "x", Channel: ChannelChat}, CodeNoCapacity)
+			h.must(SetChannel{Interaction: "x", Channel: ChannelChat, Return: true})
+			if got := h.active("a"); got[ChannelVoice] != 0 || got[ChannelChat] != 5 {
+				t.Fatalf("active after going back %v", got)
+			}
+			h.clear()
+			h.enqueue("c5", "q", ChannelChat)
+			h.wantOffers() // above capacity: no new chat until one ends
+			h.must(End{Interaction: "c1"})
+			h.must(End{Interaction: "c2"})
+			h.wantOffers("c5>a")
+		}},
 		{"the same channel changes nothing", func(t *testing.T) {
 			h := setup(t, false)
 			before := h.e.dump()

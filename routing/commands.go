@@ -135,9 +135,15 @@ type CancelTransfer struct {
 // that agent again if they have room for the new channel, and fails
 // otherwise. A parked interaction just changes channel. An interaction in
 // wrap-up has ended: wrong_state.
+//
+// Return says the interaction goes back to the channel it had before (a
+// call added to a chat ended, the chat goes on): that never fails for want
+// of room, since the agents had it on that channel before; they may be
+// above capacity until something ends, and get no new offer meanwhile.
 type SetChannel struct {
 	Interaction InteractionID
 	Channel     Channel
+	Return      bool
 }
 
 // Tick fires the timers that are due; the loop sends it when its timer

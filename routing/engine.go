@@ -116,7 +116,7 @@ func (e *Engine) Apply(now time.Time, c Command) error {
 	case CancelTransfer:
 		err = e.cancelTransfer(c.Agent, c.Interaction)
 	case SetChannel:
-		err = e.setChannel(c.Interaction, c.Channel)
+		err = e.setChannel(c.Interaction, c.Channel, c.Return)
 	default:
 		err = errf(CodeInvalid, "unknown command %T", c)
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -74,9 +75,11 @@ type callLeg struct {
 type call struct {
 	mu         sync.Mutex
 	conv       store.ConversationID
-	voiceFirst bool // the visitor chose Voice: the conversation ends with the call
-	invited    bool // an agent asked; the visitor has not answered
-	begun      bool // the visitor's first leg is up: the call counts
+	voiceFirst bool            // the visitor chose Voice: the conversation ends with the call
+	invited    bool            // an agent asked; the visitor has not answered
+	begun      bool            // the visitor's first leg is up: the call counts
+	starting   bool            // the first offer is being handled
+	leaving    routing.AgentID // handed the call over and is about to leave
 	visitor    *callLeg
 	agents     map[routing.AgentID]*callLeg
 	state      string
@@ -87,6 +90,7 @@ type call struct {
 }
 
 type calls struct {
+	seq   atomic.Uint64 // makes leg ids unique
 	s     *Server
 	voice Voice
 	mu    sync.Mutex
@@ -181,6 +185,10 @@ func (cs *calls) offer(ctx context.Context, conv store.ConversationID, who chat.
 	if strings.HasPrefix(string(conv), chat.OperatorPrefix) {
 		return "", fmt.Errorf("%w: no calls between operators yet", chat.ErrWrongRole)
 	}
+	voiceFirst := isVoiceFirst(rec)
+	if !voiceFirst && rec.Status == store.ConvQueued {
+		return "", fmt.Errorf("%w: voice can be added once an operator has joined the chat", errWrongCallState)
+	}
 
 	cs.mu.Lock()
 	c := cs.m[conv]
@@ -189,32 +197,36 @@ func (cs *calls) offer(ctx context.Context, conv store.ConversationID, who chat.
 			cs.mu.Unlock()
 			return "", errNoCall
 		}
-		c = &call{conv: conv, agents: map[routing.AgentID]*callLeg{}, started: cs.s.now(),
-			voiceFirst: rec.Attributes["channel"] == string(routing.ChannelVoice)}
+		c = &call{conv: conv, agents: map[routing.AgentID]*callLeg{}, started: cs.s.now(), voiceFirst: voiceFirst}
 		cs.m[conv] = c
 	}
 	cs.mu.Unlock()
 
 	c.mu.Lock()
 	begin := !c.begun
-	if begin && role != chat.RoleVisitor {
+	switch {
+	case c.ended:
 		c.mu.Unlock()
 		return "", errNoCall
-	}
-	if c.ended {
+	case begin && role != chat.RoleVisitor:
 		c.mu.Unlock()
 		return "", errNoCall
+	case begin && c.starting:
+		c.mu.Unlock()
+		return "", fmt.Errorf("%w: the call is being set up; send the offer again in a moment", errWrongCallState)
 	}
-	cl := c.legOf(who)
-	if cl != nil && renew {
+	if cl := c.legOf(who); cl != nil && renew {
 		leg := cl.leg
 		c.mu.Unlock()
 		ans, err := leg.HandleOffer(sdp)
 		return ans, mediaErr(err)
 	}
-	old := cl
+	c.starting = c.starting || begin
 	fail := func(err error) (string, error) {
 		if begin {
+			c.mu.Lock()
+			c.starting = false
+			c.mu.Unlock()
 			cs.drop(c, false)
 		}
 		return "", err
@@ -224,30 +236,41 @@ func (cs *calls) offer(ctx context.Context, conv store.ConversationID, who chat.
 		c.mu.Unlock()
 		return fail(err)
 	}
+	c.mu.Unlock()
+	// The offer is answered outside the call's lock: the media of the
+	// legs already up goes on meanwhile.
 	ans, err := leg.HandleOffer(sdp)
 	if err != nil {
 		leg.Close()
-		c.mu.Unlock()
 		return fail(mediaErr(err))
 	}
 	if begin && !c.voiceFirst {
-		// Voice added to a chat: it now takes the agent's voice capacity.
-		// (Only once the offer was good: a bad one changes nothing.)
-		c.mu.Unlock()
+		// Voice added to a chat: it now takes the agent's voice capacity
+		// (only once the offer was good: a bad one changes nothing).
 		if err := cs.s.router.Do(ctx, routing.SetChannel{Interaction: routing.InteractionID(conv), Channel: routing.ChannelVoice}); err != nil {
 			leg.Close()
+			var re *routing.Error
+			if errors.As(err, &re) && (re.Code == routing.CodeNoCapacity || re.Code == routing.CodeNotEligible) {
+				err = fmt.Errorf("%w: the operator cannot take a call now (%s)", ErrNoVoice, re.Msg)
+			}
 			return fail(err)
 		}
-		c.mu.Lock()
-		if c.ended {
-			c.mu.Unlock()
-			leg.Close()
-			return "", errNoCall
-		}
 	}
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		leg.Close()
+		if begin {
+			cs.setChat(c)
+		}
+		return "", errNoCall
+	}
+	old := c.legOf(who)
+	c.starting = c.starting && !begin
 	c.invited = false
 	c.setLeg(who, &callLeg{leg: leg})
 	c.begun = true
+	parts = cs.parts(ctx, c)
 	msgs := cs.arrange(ctx, c, parts, "")
 	c.mu.Unlock()
 	if old != nil {
@@ -259,7 +282,42 @@ func (cs *calls) offer(ctx context.Context, conv store.ConversationID, who chat.
 			cs.s.log.Warn("call event not stored", "conversation", conv, "err", err)
 		}
 	}
+	// The conversation may have ended while the leg was made: then the
+	// call ends too.
+	if rec, _, err := cs.s.chat.Info(ctx, conv); err == nil && rec.Status == store.ConvEnded {
+		cs.end(ctx, c, "ended", false)
+		return "", chat.ErrEnded
+	}
 	return ans, nil
+}
+
+// isVoiceFirst: the visitor chose Voice when starting (the server sets the
+// attribute; a chat session cannot).
+func isVoiceFirst(rec store.Conversation) bool {
+	return rec.Attributes["channel"] == string(routing.ChannelVoice)
+}
+
+// parts reads the participants; the caller holds c.mu, so that plans are
+// made in the order the conversation changed.
+func (cs *calls) parts(ctx context.Context, c *call) map[chat.Sender]chat.Role {
+	_, parts, err := cs.s.chat.Info(ctx, c.conv)
+	if err != nil {
+		return map[chat.Sender]chat.Role{}
+	}
+	return parts
+}
+
+// setChat gives a chat whose call ended its chat channel back in routing.
+func (cs *calls) setChat(c *call) {
+	if c.voiceFirst {
+		return
+	}
+	ctx, cancel := context.WithTimeout(cs.s.baseCtx, CommandTimeout)
+	defer cancel()
+	err := cs.s.router.Do(ctx, routing.SetChannel{Interaction: routing.InteractionID(c.conv), Channel: routing.ChannelChat, Return: true})
+	if err != nil && !isGoneErr(err) {
+		cs.s.log.Warn("giving a chat its channel back", "conversation", c.conv, "err", err)
+	}
 }
 
 // drop forgets a call that never got going; voice (when it was added to a
@@ -273,10 +331,8 @@ func (cs *calls) drop(c *call, wasVoice bool) {
 	c.mu.Lock()
 	c.ended = true
 	c.mu.Unlock()
-	if wasVoice && !c.voiceFirst {
-		ctx, cancel := context.WithTimeout(cs.s.baseCtx, CommandTimeout)
-		defer cancel()
-		_ = cs.s.router.Do(ctx, routing.SetChannel{Interaction: routing.InteractionID(c.conv), Channel: routing.ChannelChat})
+	if wasVoice {
+		cs.setChat(c)
 	}
 }
 
@@ -290,6 +346,8 @@ func mediaErr(err error) error {
 		return badRequest("no audio codec in common: the server speaks G.711 (PCMU/PCMA)")
 	case errors.Is(err, media.ErrClosed):
 		return errNoCall
+	case errors.Is(err, media.ErrOfferPending):
+		return fmt.Errorf("%w: an offer for this leg is being answered", errWrongCallState)
 	}
 	return err
 }
@@ -333,7 +391,7 @@ func (cs *calls) newLeg(c *call, who chat.Sender) (*media.Leg, error) {
 		OnConnected: func() { go cs.legUp(c, who, leg) },
 		OnEnded:     func(cause string) { go cs.legEnded(c, who, leg, cause) },
 	}
-	l, err := cs.voice.Media.NewLeg(string(conv)+"/"+string(who), h)
+	l, err := cs.voice.Media.NewLeg(fmt.Sprintf("%s/%s/%d", conv, who, cs.seq.Add(1)), h)
 	if err != nil {
 		return nil, err
 	}
@@ -344,10 +402,6 @@ func (cs *calls) newLeg(c *call, who chat.Sender) (*media.Leg, error) {
 func (cs *calls) legUp(c *call, who chat.Sender, leg *media.Leg) {
 	ctx, cancel := context.WithTimeout(cs.s.baseCtx, CommandTimeout)
 	defer cancel()
-	_, parts, err := cs.s.chat.Info(ctx, c.conv)
-	if err != nil {
-		return
-	}
 	c.mu.Lock()
 	cl := c.legOf(who)
 	if c.ended || cl == nil || cl.leg != leg {
@@ -356,7 +410,7 @@ func (cs *calls) legUp(c *call, who chat.Sender, leg *media.Leg) {
 	}
 	cl.up = true
 	first := c.talking.IsZero()
-	msgs := cs.arrange(ctx, c, parts, "")
+	msgs := cs.arrange(ctx, c, cs.parts(ctx, c), "")
 	connected := first && !c.talking.IsZero()
 	c.mu.Unlock()
 	cs.flush(c.conv, msgs)
@@ -367,23 +421,29 @@ func (cs *calls) legUp(c *call, who chat.Sender, leg *media.Leg) {
 	}
 }
 
-// legEnded: a leg stopped by itself (its media stopped, ICE failed). The
-// visitor's or the owner's leg ends the call (and frees the agent); a
-// consulted colleague's leg only takes the colleague off the line.
+// ReloadGrace is how long a call waits for a participant whose browser
+// went away (a page reload closes the peer connection) to open a new leg
+// before it ends. A leg that received no audio for the media timeout ends
+// the call at once: it has waited long enough.
+var ReloadGrace = 10 * time.Second
+
+// legEnded: a leg stopped by itself (its media stopped, ICE failed, the
+// browser closed it). For the visitor or the owner the call ends, after
+// ReloadGrace unless a new leg came meanwhile (and frees the agent); the
+// leg of anybody else only takes them off the line.
 func (cs *calls) legEnded(c *call, who chat.Sender, leg *media.Leg, cause string) {
 	ctx, cancel := context.WithTimeout(cs.s.baseCtx, CommandTimeout)
 	defer cancel()
-	_, parts, err := cs.s.chat.Info(ctx, c.conv)
-	if err != nil {
-		return
-	}
 	c.mu.Lock()
 	cl := c.legOf(who)
 	if c.ended || cl == nil || cl.leg != leg {
 		c.mu.Unlock()
 		return
 	}
-	if parts[who] == chat.RoleConsult {
+	parts := cs.parts(ctx, c)
+	a, isAgent := chat.AgentOf(who)
+	vital := who == chat.SenderVisitor || (isAgent && parts[who] == chat.RoleOwner && a != c.leaving)
+	if !vital {
 		c.setLeg(who, nil)
 		msgs := cs.arrange(ctx, c, parts, "")
 		c.mu.Unlock()
@@ -391,8 +451,27 @@ func (cs *calls) legEnded(c *call, who chat.Sender, leg *media.Leg, cause string
 		cs.flush(c.conv, msgs)
 		return
 	}
+	if cause == media.CauseMediaTimeout {
+		c.mu.Unlock()
+		cs.end(ctx, c, cause, true)
+		return
+	}
+	// Maybe a reload: the others hear nothing from this leg meanwhile.
+	cl.up = false
+	msgs := cs.arrange(ctx, c, parts, "")
 	c.mu.Unlock()
-	cs.end(ctx, c, cause, true)
+	cs.flush(c.conv, msgs)
+	time.AfterFunc(ReloadGrace, func() {
+		c.mu.Lock()
+		same := c.legOf(who) == cl
+		c.mu.Unlock()
+		if !same {
+			return // a new leg came
+		}
+		ctx, cancel := context.WithTimeout(cs.s.baseCtx, CommandTimeout)
+		defer cancel()
+		cs.end(ctx, c, cause, true)
+	})
 }
 
 // end ends the call: every leg closes, the participants hear why, the log
@@ -423,7 +502,7 @@ func (cs *calls) end(ctx context.Context, c *call, cause string, endConv bool) {
 	for who := range parts {
 		msgs = append(msgs, outMsg{who, c.msgFor(who, cause)})
 	}
-	voiceFirst := c.voiceFirst
+	voiceFirst, begun := c.voiceFirst, c.begun
 	c.mu.Unlock()
 	cs.mu.Lock()
 	if cs.m[c.conv] == c {
@@ -438,17 +517,14 @@ func (cs *calls) end(ctx context.Context, c *call, cause string, endConv bool) {
 		map[string]string{"cause": cause, "seconds": strconv.Itoa(secs)}); err != nil && !errors.Is(err, chat.ErrEnded) {
 		cs.s.log.Warn("call event not stored", "conversation", c.conv, "err", err)
 	}
-	if !endConv {
-		return
-	}
-	if voiceFirst {
+	if endConv && voiceFirst {
 		if err := cs.s.coord.EndBySystem(ctx, c.conv, "call_"+cause); err != nil {
 			cs.s.log.Warn("ending the conversation of a call", "conversation", c.conv, "err", err)
 		}
 		return
 	}
-	if err := cs.s.router.Do(ctx, routing.SetChannel{Interaction: routing.InteractionID(c.conv), Channel: routing.ChannelChat}); err != nil && !isGoneErr(err) {
-		cs.s.log.Warn("giving a chat its channel back", "conversation", c.conv, "err", err)
+	if begun {
+		cs.setChat(c) // a chat goes on without voice (nothing for a call-first one)
 	}
 }
 
@@ -472,7 +548,9 @@ func (cs *calls) arrange(ctx context.Context, c *call, parts map[chat.Sender]cha
 		}
 		switch role {
 		case chat.RoleOwner:
-			owner = c.agents[a]
+			if a != c.leaving || owner == nil {
+				owner = c.agents[a]
+			}
 		case chat.RoleConsult:
 			consult = c.agents[a]
 		}
@@ -579,11 +657,8 @@ func (cs *calls) rearrange(conv store.ConversationID, force bool) {
 	}
 	ctx, cancel := context.WithTimeout(cs.s.baseCtx, CommandTimeout)
 	defer cancel()
-	_, parts, err := cs.s.chat.Info(ctx, conv)
-	if err != nil {
-		return
-	}
 	c.mu.Lock()
+	parts := cs.parts(ctx, c)
 	msgs := cs.arrange(ctx, c, parts, "")
 	if force && msgs == nil && !c.ended {
 		for who := range parts {
@@ -594,13 +669,34 @@ func (cs *calls) rearrange(conv store.ConversationID, force bool) {
 	cs.flush(conv, msgs)
 }
 
+// handedOver: the owner gave the conversation to a colleague and is about
+// to leave; until then the new owner is the one the visitor hears.
+func (cs *calls) handedOver(conv store.ConversationID, from routing.AgentID) {
+	if c := cs.get(conv); c != nil {
+		c.mu.Lock()
+		c.leaving = from
+		c.mu.Unlock()
+	}
+	cs.rearrange(conv, false)
+}
+
 // agentLeft closes the leg of an agent who no longer takes part.
 func (cs *calls) agentLeft(conv store.ConversationID, a routing.AgentID) {
 	c := cs.get(conv)
 	if c == nil {
 		return
 	}
+	ctx, cancel := context.WithTimeout(cs.s.baseCtx, CommandTimeout)
+	defer cancel()
 	c.mu.Lock()
+	if c.leaving == a {
+		c.leaving = ""
+	}
+	if _, back := cs.parts(ctx, c)[chat.AgentSender(a)]; back {
+		c.mu.Unlock() // joined again since (a transfer back): keep the leg
+		cs.rearrange(conv, false)
+		return
+	}
 	cl := c.agents[a]
 	delete(c.agents, a)
 	c.mu.Unlock()
@@ -666,6 +762,11 @@ func (cs *calls) snapshot(c *conn) {
 			p = cl.msgFor(who, "")
 			if cl.invited && who == chat.SenderVisitor {
 				p["state"] = CallInvited
+			}
+			if _, ok := p["needLeg"]; ok {
+				// A desk that connects again has no leg of its own: the
+				// server's may belong to the page that was closed.
+				p["needLeg"] = true
 			}
 		}
 		cl.mu.Unlock()
@@ -773,7 +874,7 @@ func (cs *calls) invite(ctx context.Context, conv store.ConversationID, agent ro
 		cs.mu.Unlock()
 		return fmt.Errorf("%w: a call is already under way", errWrongCallState)
 	}
-	c := &call{conv: conv, agents: map[routing.AgentID]*callLeg{}, started: cs.s.now(), state: CallInvited, invited: true}
+	c := &call{conv: conv, agents: map[routing.AgentID]*callLeg{}, started: cs.s.now(), state: CallInvited, invited: true, voiceFirst: isVoiceFirst(rec)}
 	cs.m[conv] = c
 	cs.mu.Unlock()
 	if _, err := cs.s.chat.CallEvent(ctx, conv, chat.AgentSender(agent), chat.EvCallInvited, nil); err != nil {
@@ -869,6 +970,10 @@ func (cs *calls) onEvent(m store.Message) {
 		}
 	case chat.EvJoined:
 		cs.rearrange(m.Conversation, true)
+	case chat.EvHandedOver:
+		if a, ok := chat.AgentOf(chat.Sender(m.Sender)); ok {
+			cs.handedOver(m.Conversation, a)
+		}
 	default:
 		cs.rearrange(m.Conversation, false)
 	}

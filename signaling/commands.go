@@ -143,7 +143,9 @@ func (s *Server) handle(c *conn, data []byte) {
 	who := principal(c)
 	// Reads run again; commands that change something answer a repeated id
 	// from the cache (send is deduplicated by the chat service itself).
-	readOnly := cmd.Type == "resume" || cmd.Type == "history" || cmd.Type == "typing" || cmd.Type == "ice"
+	// A call_offer is not remembered either: its answer is large, and an
+	// offer sent again makes a new leg that replaces the first.
+	readOnly := cmd.Type == "resume" || cmd.Type == "history" || cmd.Type == "typing" || cmd.Type == "ice" || cmd.Type == "call_offer"
 	if !readOnly && cmd.Type != "send" {
 		if b, ok := s.hub.cachedReply(who, cmd.ID); ok {
 			c.sendRaw(b)

@@ -443,9 +443,10 @@ func (s *Server) widgetSession(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	attrs := req.Attributes
+	// "channel" is the server's to set: it says the visitor chose Voice.
+	attrs := maps.Clone(req.Attributes)
+	delete(attrs, "channel")
 	if channel == routing.ChannelVoice {
-		attrs = maps.Clone(attrs)
 		if attrs == nil {
 			attrs = map[string]string{}
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/contactd/contactd/internal/store"
 	"github.com/contactd/contactd/media/mediatest"
 	"github.com/contactd/contactd/routing"
+	"github.com/contactd/contactd/signaling"
 )
 
 // ear is a pion peer playing a browser on a call: it sends packets whose
@@ -272,6 +273,9 @@ func waitUntilOr(t *testing.T, what string, ok func() bool, saw func() string) {
 func TestACallWhoseAudioStopsEndsAndFreesTheAgent(t *testing.T) {
 	cfg := testConfig(t, "")
 	cfg.MediaTimeout = 2 * time.Second
+	grace := signaling.ReloadGrace
+	signaling.ReloadGrace = time.Second // ICE may notice before the media timeout
+	t.Cleanup(func() { signaling.ReloadGrace = grace })
 	a, base, alice, _ := chatWorld(t, cfg)
 	conv, token := visitorSessionOn(t, base, "sales", "Vic", "voice")
 	vis := visitor(t, base, token)
@@ -378,4 +382,76 @@ func TestVoiceAddedToAChatAndBadVoiceInput(t *testing.T) {
 	})
 	vis.must("send", map[string]any{"text": "back to typing"})
 	alice.waitFor("message", map[string]any{"conversation": conv, "text": "back to typing"})
+}
+
+func TestACallSurvivesAReloadOfEitherSide(t *testing.T) {
+	a, base, alice, _ := chatWorld(t, testConfig(t, ""))
+	conv, token := visitorSessionOn(t, base, "sales", "Vic", "voice")
+	vis := visitor(t, base, token)
+	v := joinCall(t, vis, conv, 0xA1)
+	alice.waitFor("offer", map[string]any{"conversation": conv})
+	alice.must("accept", map[string]any{"interaction": conv})
+	alice.waitFor("call", map[string]any{"conversation": conv, "needLeg": true})
+	al := joinCall(t, alice, conv, 0xB2)
+	al.hears("the visitor", 0xA1, 20)
+
+	// The visitor reloads: the page's peer connection closes, a new page
+	// connects, hears that there is a call, and opens a new leg.
+	v.p.Close()
+	vis.close()
+	vis2 := visitor(t, base, token)
+	vis2.waitFor("call", map[string]any{"conversation": conv})
+	v2 := joinCall(t, vis2, conv, 0xC3)
+	al.hearsOnly("the agent hears the reloaded visitor", 0xC3, 30, 0xA1)
+	v2.hears("the reloaded visitor hears the agent", 0xB2, 30)
+
+	// The desk reloads: the new desk is told to open a leg.
+	al.p.Close()
+	alice.close()
+	alice2, _ := staff(t, base, "alice", "pw-alice")
+	alice2.waitFor("call", map[string]any{"conversation": conv, "needLeg": true})
+	al2 := joinCall(t, alice2, conv, 0xD4)
+	v2.hearsOnly("the visitor hears the reloaded desk", 0xD4, 30, 0xB2)
+	al2.hears("the reloaded desk hears the visitor", 0xC3, 30)
+	if n := a.edges.ActiveCalls(); n != 1 {
+		t.Fatalf("%d calls after the reloads, want the one", n)
+	}
+	waitUntil(t, "the replaced legs closed", func() bool { return a.media.Legs() == 2 })
+}
+
+func TestVoiceIsAddedOnlyToAChatWithAnAgentAndTheChannelIsTheServers(t *testing.T) {
+	a, base, alice, _ := chatWorld(t, testConfig(t, ""))
+	alice.must("presence", map[string]any{"presence": "away", "reason": "lunch"})
+
+	// A chat still in the queue: no voice yet.
+	conv, token := visitorSessionOn(t, base, "sales", "Q", "chat")
+	vis := visitor(t, base, token)
+	p, err := mediatest.New(mediatest.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	offer, err := p.Offer(t.Context(), mediatest.OfferOptions{Complete: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := vis.do("call_offer", map[string]any{"sdp": offer}); r["code"] != "wrong_state" {
+		t.Fatalf("voice added to a queued chat: %v", r)
+	}
+	if a.edges.ActiveCalls() != 0 || a.media.Legs() != 0 {
+		t.Fatalf("a refused offer left %d calls, %d legs", a.edges.ActiveCalls(), a.media.Legs())
+	}
+
+	// A chat session cannot claim to be a call.
+	status, body := postJSON(t, base+"/api/widget/session", base, map[string]any{"queue": "sales", "channel": "chat", "attributes": map[string]string{"channel": "voice"}})
+	if status != 201 {
+		t.Fatalf("session: %d %s", status, body)
+	}
+	var out struct{ Conversation string }
+	json.Unmarshal([]byte(body), &out)
+	rec, err := a.Store().GetConversation(t.Context(), store.ConversationID(out.Conversation))
+	if err != nil || rec.Attributes["channel"] != "" {
+		t.Fatalf("a chat session kept the attribute channel: %+v %v", rec.Attributes, err)
+	}
+	_ = conv
 }

@@ -88,7 +88,16 @@ export function createCalls(o) {
       iceServers,
       offer: (sdp, renew) => client.request('call_offer', { conversation: id, sdp, renew }, { timeout: 15000 }),
       ice: (candidate) => client.notify('ice', { conversation: id, candidate }),
-      onState: (s) => { c.reconnecting = s === 'reconnecting'; render(); },
+      onState: (s) => {
+        c.reconnecting = s === 'reconnecting';
+        if (s === 'failed' && c.leg === leg && calls.get(id) === c) {
+          // ICE could not be restarted: a new leg replaces this one.
+          c.leg = null;
+          leg.close();
+          open(id, c);
+        }
+        render();
+      },
     });
     c.leg = leg;
     c.opening = false;

@@ -1064,6 +1064,7 @@ async function startCall(stream) {
     ice: (candidate) => client.notify('ice', { candidate }),
     onState: (s) => {
       voice.reconnecting = s === 'reconnecting';
+      if (s === 'failed' && voice.leg === leg) rejoin();
       renderCall();
     },
   });
@@ -1127,6 +1128,17 @@ function onCall(m) {
       }
   }
   renderCall();
+}
+
+// rejoin replaces a leg that could not be restarted with a new one.
+function rejoin() {
+  const old = voice.leg;
+  voice.leg = null;
+  old?.close();
+  voice.stream = null;
+  if (!voice.state || !rec || rec.ended) return;
+  voice.reconnecting = true;
+  getMicrophone().then((s) => { voice.stream = s; startCall(s); }, (e) => showCallError(micText(e)));
 }
 
 function endCallLocally() {
