@@ -138,11 +138,10 @@ func (o *outStream) write(src uint64, ssrc uint32, seq uint16, ts uint32, payloa
 	}
 	_, err := o.writer.WriteRTP(&o.hdr, p)
 	if int16(outSeq-o.lastSeq) > 0 || !o.started {
-		o.lastSeq, o.lastTS = outSeq, outTS
+		o.lastSeq, o.lastTS, o.lastAt = outSeq, outTS, now
+		o.lastLen = len(payload)
 	}
 	o.started = true
-	o.lastLen = len(payload)
-	o.lastAt = now
 	o.mu.Unlock()
 	if err == nil {
 		o.leg.pktOut.Add(1)
