@@ -83,9 +83,9 @@
 // quarters of MediaTimeout, at most 15 s, or no connection that long after
 // the offer), when DTLS fails ("dtls_failed"), or when the browser closes
 // the connection ("peer_closed"). OnEnded then reports the cause, after the
-// leg's resources are freed, and never after Close. Leg.Close and
-// Engine.Close free everything: every goroutine of a leg ends (pion's
-// through GracefulClose).
+// leg's resources are freed, and never after Close; Leg.Context is
+// cancelled either way, with the cause. Leg.Close and Engine.Close free
+// everything: every goroutine of a leg ends (pion's through GracefulClose).
 //
 // Callbacks of a leg run one at a time on a goroutine of the leg, never on
 // a pion goroutine (pion's callbacks only queue events), so a slow handler

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ const (
 	CauseICEFailed    = "ice_failed"    // ICE never connected, or lost the browser
 	CauseDTLSFailed   = "dtls_failed"   // the DTLS handshake failed
 	CausePeerClosed   = "peer_closed"   // the browser closed the connection (DTLS close_notify)
+	CauseClosed       = "closed"        // Close was called (only in Context's cause; OnEnded is not called)
 )
 
 // maxCandidates bounds the remote candidates a leg takes per offer (a
@@ -110,6 +112,8 @@ type Leg struct {
 	evWake   chan struct{}
 	quit     chan struct{} // closed by Close: the event goroutine stops
 	teardown sync.Once
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
 	readerWG sync.WaitGroup
 }
 
@@ -151,6 +155,7 @@ func (e *Engine) NewLeg(id string, h LegHandler) (*Leg, error) {
 		evWake:    make(chan struct{}, 1),
 		quit:      make(chan struct{}),
 	}
+	l.ctx, l.cancel = context.WithCancelCause(context.Background())
 	l.out.init(l, e.law)
 	if e.hasLeg(id) {
 		return nil, fmt.Errorf("media: new leg %s: %w", id, ErrDuplicateLeg)
@@ -377,7 +382,7 @@ func (l *Leg) Close() {
 		l.log.Debug("leg closed")
 		close(l.quit)
 	}
-	l.free()
+	l.free(CauseClosed)
 }
 
 func (l *Leg) isClosed() bool {
@@ -386,11 +391,27 @@ func (l *Leg) isClosed() bool {
 	return l.closeCalled || l.ending
 }
 
+// Context is cancelled when the leg ends or is closed; its cause
+// (context.Cause) is an *EndedError, which matches ErrClosed.
+func (l *Leg) Context() context.Context { return l.ctx }
+
+// EndedError is the cause of a leg's Context: why it ended.
+type EndedError struct {
+	Leg   string
+	Cause string // a Cause constant, or CauseClosed
+}
+
+func (e *EndedError) Error() string { return "media: leg " + e.Leg + " ended: " + e.Cause }
+
+// Is makes errors.Is(err, ErrClosed) true.
+func (e *EndedError) Is(target error) bool { return target == ErrClosed }
+
 // free detaches the leg from any bridge or sound, closes the peer
 // connection and waits for the readers. Once only; later callers wait for
 // the first.
-func (l *Leg) free() {
+func (l *Leg) free(cause string) {
 	l.teardown.Do(func() {
+		l.cancel(&EndedError{Leg: l.id, Cause: cause})
 		e := l.e
 		e.routeMu.Lock()
 		e.detach(l)
@@ -552,7 +573,7 @@ func (l *Leg) end(cause string) bool {
 	l.ending = true
 	l.mu.Unlock()
 	l.log.Info("leg ended", "cause", cause)
-	l.free()
+	l.free(cause)
 	l.mu.Lock()
 	notify := !l.closeCalled
 	l.mu.Unlock()

@@ -108,6 +108,8 @@ type Peer struct {
 	lastRecv                         atomic.Int64 // unix ns
 
 	closeOnce sync.Once
+	closeMu   sync.Mutex
+	closing   bool // no new readers once set
 	readers   sync.WaitGroup
 }
 
@@ -192,6 +194,11 @@ func New(cfg Config) (*Peer, error) {
 		}
 	})
 	p.pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		p.closeMu.Lock()
+		defer p.closeMu.Unlock()
+		if p.closing {
+			return
+		}
 		p.readers.Add(1)
 		go p.read(t)
 	})
@@ -463,6 +470,9 @@ func (p *Peer) Vanish() {
 func (p *Peer) Close() error {
 	var err error
 	p.closeOnce.Do(func() {
+		p.closeMu.Lock()
+		p.closing = true
+		p.closeMu.Unlock()
 		p.StopSending()
 		err = p.pc.GracefulClose()
 		_ = p.mux.Close()
