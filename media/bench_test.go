@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -94,13 +93,11 @@ type loadReport struct {
 	Sent, Received, Lost uint64
 	P50, P99, Max        time.Duration
 	CPU, Wall            time.Duration // the client's CPU time over its measuring window
+	// Over the whole run, counted after sending stopped and the packets in
+	// flight arrived.
+	TotalSent, TotalReceived uint64
 }
 
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 func benchForward(b *testing.B, pairs int, window time.Duration) {
 	b.StopTimer()
@@ -224,6 +221,7 @@ func benchForward(b *testing.B, pairs int, window time.Duration) {
 	if err := dec.Decode(&rep); err != nil || rep.Report == nil {
 		b.Fatalf("client report: %v", err)
 	}
+	totalIn, totalOut := counts() // the browsers have stopped and drained
 	for _, l := range legs {
 		l.Close()
 	}
@@ -243,8 +241,12 @@ func benchForward(b *testing.B, pairs int, window time.Duration) {
 	b.Logf("%d calls: %.0f relayed packets/s, %.1f µs CPU each (%.0f%% of a core, GOMAXPROCS %d), %.2f allocations each",
 		pairs, packets/secs, float64(cpu.Nanoseconds())/packets/1000, 100*cpu.Seconds()/secs, runtime.GOMAXPROCS(0),
 		float64(m1-m0)/packets)
-	b.Logf("window: browsers sent %d, engine received %d and sent %d, browsers received %d and lost %d (by sequence number); UDP receive errors on the machine: %d",
-		r.Sent, in1-in0, pk1-pk0, r.Received, r.Lost, udp1-udp0)
+	b.Logf("whole run: browsers sent %d, engine received %d (%d lost on the way in) and sent %d, browsers received %d (%d lost on the way out); window: %d lost by sequence number at the browsers, %d UDP receive errors on the machine",
+		r.TotalSent, totalIn, int64(r.TotalSent)-int64(totalIn), totalOut, r.TotalReceived,
+		int64(totalOut)-int64(r.TotalReceived), r.Lost, udp1-udp0)
+	b.ReportMetric(float64(int64(r.TotalSent)-int64(totalIn)), "lost-in")
+	b.ReportMetric(float64(int64(totalOut)-int64(r.TotalReceived)), "lost-out")
+	_ = in1 - in0
 	b.Logf("the browsers' process: %.0f%% of a core (GOMAXPROCS %s); load average %s",
 		100*r.CPU.Seconds()/r.Wall.Seconds(), procs, loadAverage())
 	b.Logf("end-to-end delay (send by the browser to arrival at the other browser, both processes on this machine): p50 %v, p99 %v, max %v",
@@ -301,7 +303,9 @@ func profileWindow(b *testing.B, pairs int) (stop func()) {
 			b.Fatal(err)
 		}
 	}
-	runtime.MemProfileRate = 64
+	// Sampling every 4 KB sees the steady state's allocations without
+	// costing the CPU profile much.
+	runtime.MemProfileRate = 4096
 	heap("heap-start")
 	cpu, err := os.Create(name("cpu"))
 	if err != nil {
@@ -405,9 +409,15 @@ func TestForwardLoadClient(t *testing.T) {
 				measuring.Store(false)
 				rep := &loadReport{CPU: cpuTime() - cpu0, Wall: time.Since(wall0)}
 				var delays []time.Duration
-				for i, p := range all {
+				for _, p := range all {
 					p.StopSending()
-					rep.Sent += p.Stats().PacketsSent
+				}
+				time.Sleep(500 * time.Millisecond) // what is in flight arrives
+				for i, p := range all {
+					ps := p.Stats()
+					rep.Sent += ps.PacketsSent
+					rep.TotalSent += ps.PacketsSent
+					rep.TotalReceived += ps.PacketsReceived
 					st := streams[i]
 					st.mu.Lock()
 					if st.got > 0 {

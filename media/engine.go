@@ -137,9 +137,14 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("media: listen on %s: %w", cfg.ListenAddr, err)
 	}
-	// Room for bursts: 200 calls are 20,000 datagrams a second.
+	// Room for bursts: 200 calls are 20,000 datagrams a second, and a
+	// default buffer (208 KB) holds about 15 ms of them.
 	_ = conn.SetReadBuffer(socketBuffer)
 	_ = conn.SetWriteBuffer(socketBuffer)
+	if got := receiveBuffer(conn); got > 0 && got < socketBuffer {
+		log.Warn("the UDP receive buffer is smaller than asked; bursts may drop packets: raise net.core.rmem_max",
+			"bytes", got, "asked", socketBuffer)
+	}
 	e.conn = conn
 	logs := pionLogs{log: log}
 	e.mux = webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), conn)
