@@ -136,15 +136,14 @@ func (o *outStream) write(src uint64, ssrc uint32, seq uint16, ts uint32, payloa
 			p[i] = lut[b]
 		}
 	}
-	_, err := o.writer.WriteRTP(&o.hdr, p)
+	n, err := o.writer.WriteRTP(&o.hdr, p)
 	if int16(outSeq-o.lastSeq) > 0 || !o.started {
-		o.lastSeq, o.lastTS = outSeq, outTS
+		o.lastSeq, o.lastTS, o.lastAt = outSeq, outTS, now
+		o.lastLen = len(payload)
 	}
 	o.started = true
-	o.lastLen = len(payload)
-	o.lastAt = now
 	o.mu.Unlock()
-	if err == nil {
+	if err == nil && n > 0 { // 0: DTLS is not up yet and pion dropped it
 		o.leg.pktOut.Add(1)
 		o.leg.bytesOut.Add(uint64(len(payload)))
 	}

@@ -111,6 +111,11 @@ func dial(t *testing.T, e *media.Engine, id string, tag byte, pacer *mediatest.P
 	var once sync.Once
 	leg, err := e.NewLeg(id, media.LegHandler{
 		OnCandidate: func(ci webrtc.ICECandidateInit) {
+			// The answer carries the engine's candidates; a candidate is
+			// trickled only if it was not in it.
+			if rd := peer.PeerConnection().RemoteDescription(); rd != nil && strings.Contains(rd.SDP, ci.Candidate) {
+				t.Errorf("leg %s trickled a candidate that was in its answer: %s", id, ci.Candidate)
+			}
 			if err := peer.AddCandidate(ci); err != nil {
 				t.Errorf("peer.AddCandidate: %v", err)
 			}

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ const (
 	CauseICEFailed    = "ice_failed"    // ICE never connected, or lost the browser
 	CauseDTLSFailed   = "dtls_failed"   // the DTLS handshake failed
 	CausePeerClosed   = "peer_closed"   // the browser closed the connection (DTLS close_notify)
+	CauseClosed       = "closed"        // Close was called (only in Context's cause; OnEnded is not called)
 )
 
 // maxCandidates bounds the remote candidates a leg takes per offer (a
@@ -95,8 +97,9 @@ type Leg struct {
 	mu          sync.Mutex // guards the fields below
 	closeCalled bool
 	ending      bool
-	haveRemote  bool
-	pending     []webrtc.ICECandidateInit // remote candidates before the first offer
+	haveRemote  bool                      // the first offer has been applied
+	applying    bool                      // an offer is being applied: remote candidates wait
+	pending     []webrtc.ICECandidateInit // remote candidates that wait for an offer
 	remoteN     int                       // remote candidates taken for this offer
 	offering    bool                      // HandleOffer runs: local candidates wait
 	held        []webrtc.ICECandidateInit
@@ -109,6 +112,8 @@ type Leg struct {
 	evWake   chan struct{}
 	quit     chan struct{} // closed by Close: the event goroutine stops
 	teardown sync.Once
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
 	readerWG sync.WaitGroup
 }
 
@@ -150,26 +155,17 @@ func (e *Engine) NewLeg(id string, h LegHandler) (*Leg, error) {
 		evWake:    make(chan struct{}, 1),
 		quit:      make(chan struct{}),
 	}
+	l.ctx, l.cancel = context.WithCancelCause(context.Background())
 	l.out.init(l, e.law)
-
-	e.mu.Lock()
-	switch {
-	case e.closed:
-		e.mu.Unlock()
-		return nil, fmt.Errorf("media: new leg %s: engine: %w", id, ErrClosed)
-	case e.legs[id] != nil:
-		e.mu.Unlock()
+	if e.hasLeg(id) {
 		return nil, fmt.Errorf("media: new leg %s: %w", id, ErrDuplicateLeg)
 	}
-	e.legs[id] = l
-	e.mu.Unlock()
 
 	pc, err := e.api.NewPeerConnection(webrtc.Configuration{
 		Certificates: []webrtc.Certificate{cert},
 		BundlePolicy: webrtc.BundlePolicyMaxBundle,
 	})
 	if err != nil {
-		e.removeLeg(l)
 		return nil, fmt.Errorf("media: new leg %s: %w", id, err)
 	}
 	l.pc = pc
@@ -177,12 +173,10 @@ func (e *Engine) NewLeg(id string, h LegHandler) (*Leg, error) {
 		Direction: webrtc.RTPTransceiverDirectionSendrecv,
 	})
 	if err != nil {
-		_ = pc.Close()
-		e.removeLeg(l)
+		_ = pc.GracefulClose()
 		return nil, fmt.Errorf("media: new leg %s: audio transceiver: %w", id, err)
 	}
 	l.xcvr = xcvr
-
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
 			l.post(event{kind: evCandidate, cand: c.ToJSON()})
@@ -196,10 +190,29 @@ func (e *Engine) NewLeg(id string, h LegHandler) (*Leg, error) {
 	})
 	pc.OnTrack(l.onTrack)
 
-	e.wg.Add(1)
+	e.mu.Lock()
+	switch {
+	case e.closed:
+		e.mu.Unlock()
+		_ = pc.GracefulClose()
+		return nil, fmt.Errorf("media: new leg %s: engine: %w", id, ErrClosed)
+	case e.legs[id] != nil:
+		e.mu.Unlock()
+		_ = pc.GracefulClose()
+		return nil, fmt.Errorf("media: new leg %s: %w", id, ErrDuplicateLeg)
+	}
+	e.legs[id] = l
+	e.wg.Add(1) // under e.mu, so Close (which sets closed first) waits for it
+	e.mu.Unlock()
 	go l.run()
 	l.log.Debug("leg opened")
 	return l, nil
+}
+
+func (e *Engine) hasLeg(id string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.legs[id] != nil
 }
 
 func (e *Engine) removeLeg(l *Leg) {
@@ -232,6 +245,7 @@ func (l *Leg) HandleOffer(offer string) (answer string, err error) {
 
 	l.mu.Lock()
 	l.offering = true
+	l.applying = true
 	l.remoteN = 0
 	l.mu.Unlock()
 	announced := map[string]bool{}
@@ -251,18 +265,24 @@ func (l *Leg) HandleOffer(offer string) (answer string, err error) {
 		l.wakeEvents()
 	}()
 
-	if err := l.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
-		if l.pc.SignalingState() == webrtc.SignalingStateHaveRemoteOffer {
-			_ = l.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback})
-		}
+	err = l.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer})
+	if err != nil && l.pc.SignalingState() == webrtc.SignalingStateHaveRemoteOffer {
+		_ = l.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback})
+	}
+	// Candidates that came while the offer was applied go in now (after an
+	// ICE restart they belong to the new offer); if it failed, they wait
+	// for the next one.
+	l.mu.Lock()
+	l.applying = false
+	var pending []webrtc.ICECandidateInit
+	if err == nil {
+		pending, l.pending = l.pending, nil
+		l.haveRemote = true
+	}
+	l.mu.Unlock()
+	if err != nil {
 		return "", l.pionError("apply offer", err, ErrBadSDP)
 	}
-
-	l.mu.Lock()
-	pending := l.pending
-	l.pending = nil
-	l.haveRemote = true
-	l.mu.Unlock()
 	for _, c := range pending {
 		if err := l.addCandidate(c); err != nil {
 			l.log.Debug("buffered candidate refused", "err", err)
@@ -272,7 +292,7 @@ func (l *Leg) HandleOffer(offer string) (answer string, err error) {
 	gathered := webrtc.GatheringCompletePromise(l.pc)
 	ans, err := l.pc.CreateAnswer(nil)
 	if err != nil {
-		return "", l.pionError("answer", err, ErrNoCommonCodec)
+		return "", l.pionError("answer", err, ErrBadSDP)
 	}
 	if err := l.pc.SetLocalDescription(ans); err != nil {
 		return "", l.pionError("set answer", err, ErrBadSDP)
@@ -286,7 +306,7 @@ func (l *Leg) HandleOffer(offer string) (answer string, err error) {
 	}
 	wait.Stop()
 	local := l.pc.LocalDescription()
-	if local == nil {
+	if local == nil || l.isClosed() {
 		return "", fmt.Errorf("media: leg %s: no local description: %w", l.id, ErrClosed)
 	}
 	for line := range strings.Lines(local.SDP) {
@@ -307,7 +327,8 @@ func (l *Leg) pionError(what string, err error, sentinel error) error {
 }
 
 // AddCandidate adds one of the browser's ICE candidates. Candidates that
-// arrive before the first offer are kept and applied after it. An empty
+// arrive before the first offer, or while an offer is being applied, are
+// kept and applied after it. An empty
 // candidate (end of candidates) is accepted and ignored; a candidate that
 // does not parse is ErrBadCandidate; a candidate the engine cannot use (an
 // mDNS name, TCP) is ignored.
@@ -333,7 +354,7 @@ func (l *Leg) AddCandidate(c webrtc.ICECandidateInit) error {
 		return fmt.Errorf("media: leg %s: more than %d candidates: %w", l.id, maxCandidates, ErrTooManyCandidates)
 	}
 	l.remoteN++
-	if !l.haveRemote {
+	if !l.haveRemote || l.applying {
 		l.pending = append(l.pending, c)
 		l.mu.Unlock()
 		return nil
@@ -361,7 +382,7 @@ func (l *Leg) Close() {
 		l.log.Debug("leg closed")
 		close(l.quit)
 	}
-	l.free()
+	l.free(CauseClosed)
 }
 
 func (l *Leg) isClosed() bool {
@@ -370,11 +391,27 @@ func (l *Leg) isClosed() bool {
 	return l.closeCalled || l.ending
 }
 
+// Context is cancelled when the leg ends or is closed; its cause
+// (context.Cause) is an *EndedError, which matches ErrClosed.
+func (l *Leg) Context() context.Context { return l.ctx }
+
+// EndedError is the cause of a leg's Context: why it ended.
+type EndedError struct {
+	Leg   string
+	Cause string // a Cause constant, or CauseClosed
+}
+
+func (e *EndedError) Error() string { return "media: leg " + e.Leg + " ended: " + e.Cause }
+
+// Is makes errors.Is(err, ErrClosed) true.
+func (e *EndedError) Is(target error) bool { return target == ErrClosed }
+
 // free detaches the leg from any bridge or sound, closes the peer
 // connection and waits for the readers. Once only; later callers wait for
 // the first.
-func (l *Leg) free() {
+func (l *Leg) free(cause string) {
 	l.teardown.Do(func() {
+		l.cancel(&EndedError{Leg: l.id, Cause: cause})
 		e := l.e
 		e.routeMu.Lock()
 		e.detach(l)
@@ -536,7 +573,7 @@ func (l *Leg) end(cause string) bool {
 	l.ending = true
 	l.mu.Unlock()
 	l.log.Info("leg ended", "cause", cause)
-	l.free()
+	l.free(cause)
 	l.mu.Lock()
 	notify := !l.closeCalled
 	l.mu.Unlock()
@@ -570,15 +607,24 @@ func (l *Leg) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 func (l *Leg) read(t *webrtc.TrackRemote, pt uint8) {
 	defer l.readerWG.Done()
 	buf := make([]byte, 1500)
+	failures := 0
 	for {
 		n, _, err := t.Read(buf)
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, net.ErrClosed) || l.isClosed() {
 				return
 			}
+			// A packet pion refused (an unknown payload type). Errors one
+			// after the other with no packet between would be a broken
+			// stream: stop rather than spin.
 			l.dropped.Add(1)
+			if failures++; failures > 1000 {
+				l.log.Warn("giving up reading the browser's audio", "err", err)
+				return
+			}
 			continue
 		}
+		failures = 0
 		now := l.e.now()
 		l.pktIn.Add(1)
 		l.lastIn.Store(now)

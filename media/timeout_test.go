@@ -2,6 +2,7 @@ package media_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -56,6 +57,10 @@ func TestLegsEndByThemselves(t *testing.T) {
 				t.Errorf("media timeout after %v, before MediaTimeout %v", took, timeout)
 			}
 			t.Logf("ended with %s after %v", cause, took.Round(time.Millisecond))
+			var ended *media.EndedError
+			if err := context.Cause(a.leg.Context()); !errors.As(err, &ended) || ended.Cause != cause || !errors.Is(err, media.ErrClosed) {
+				t.Errorf("the leg's context ended with %v, want an EndedError with cause %s", err, cause)
+			}
 			if s := a.leg.Stats(); !s.Closed || s.Connected {
 				t.Errorf("stats after the end: %+v", s)
 			}
@@ -113,6 +118,9 @@ func TestCloseDoesNotCallOnEnded(t *testing.T) {
 	a.peer.StopSending()
 	a.leg.Close()
 	a.leg.Close()
+	if err := context.Cause(a.leg.Context()); err == nil || err.Error() != "media: leg a ended: closed" {
+		t.Errorf("context cause after Close: %v", err)
+	}
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,9 @@ import (
 // FrameSize is the payload of one 20 ms G.711 packet.
 const FrameSize = 160
 
+// FrameInterval is the time between two packets of a peer.
+const FrameInterval = 20 * time.Millisecond
+
 // Config configures a Peer.
 type Config struct {
 	// Codec is "PCMU" (default) or "PCMA", the only codec the peer offers.
@@ -105,6 +108,8 @@ type Peer struct {
 	lastRecv                         atomic.Int64 // unix ns
 
 	closeOnce sync.Once
+	closeMu   sync.Mutex
+	closing   bool // no new readers once set
 	readers   sync.WaitGroup
 }
 
@@ -144,6 +149,8 @@ func New(cfg Config) (*Peer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mediatest: %w", err)
 	}
+	// A load tool's peers share a busy process: room for a burst.
+	_ = p.conn.SetReadBuffer(1 << 20)
 	logs := quietLogs{}
 	p.mux = webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), p.conn)
 
@@ -189,6 +196,11 @@ func New(cfg Config) (*Peer, error) {
 		}
 	})
 	p.pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		p.closeMu.Lock()
+		defer p.closeMu.Unlock()
+		if p.closing {
+			return
+		}
 		p.readers.Add(1)
 		go p.read(t)
 	})
@@ -329,11 +341,16 @@ func (p *Peer) Stats() Stats {
 
 // StartSending sends one packet every 20 ms from the pacer, its payload
 // made by gen (nil: a quiet constant payload). Sequence numbers and
-// timestamps go on from where the last StartSending left them.
+// timestamps go on from where the last StartSending left them. With a
+// pacer that ticks faster than every 20 ms, the first packet waits a
+// random part of 20 ms, so that many peers do not all send at once.
 func (p *Peer) StartSending(gen PayloadFunc) {
 	p.sendMu.Lock()
 	p.gen = gen
 	p.start = time.Now()
+	if p.pacer.tick < FrameInterval {
+		p.start = p.start.Add(rand.N(FrameInterval))
+	}
 	p.frames = 0
 	already := p.sending
 	p.sending = true
@@ -355,13 +372,13 @@ func (p *Peer) StopSending() {
 }
 
 // sendDue sends the frames due by now (called by the pacer).
-func (p *Peer) sendDue(now time.Time, interval time.Duration) {
+func (p *Peer) sendDue(now time.Time) {
 	p.sendMu.Lock()
 	defer p.sendMu.Unlock()
-	if !p.sending || p.writer == nil {
+	if !p.sending || p.writer == nil || now.Before(p.start) {
 		return
 	}
-	due := int64(now.Sub(p.start)/interval) + 1
+	due := int64(now.Sub(p.start)/FrameInterval) + 1
 	if due-p.frames > 3 { // far behind: skip rather than burst
 		skip := due - 3 - p.frames
 		p.hdr.SequenceNumber += uint16(skip)
@@ -376,7 +393,8 @@ func (p *Peer) sendDue(now time.Time, interval time.Duration) {
 				p.payload[i] = 0xFF // μ-law zero; A-law reads it as a small value
 			}
 		}
-		if _, err := p.writer.WriteRTP(&p.hdr, p.payload[:]); err == nil {
+		// 0 bytes: DTLS is not up yet and pion dropped the packet.
+		if n, err := p.writer.WriteRTP(&p.hdr, p.payload[:]); err == nil && n > 0 {
 			p.sent.Add(1)
 			p.sentBytes.Add(FrameSize)
 		}
@@ -455,6 +473,9 @@ func (p *Peer) Vanish() {
 func (p *Peer) Close() error {
 	var err error
 	p.closeOnce.Do(func() {
+		p.closeMu.Lock()
+		p.closing = true
+		p.closeMu.Unlock()
 		p.StopSending()
 		err = p.pc.GracefulClose()
 		_ = p.mux.Close()
@@ -520,11 +541,14 @@ func (quiet) Error(string)          {}
 func (quiet) Errorf(string, ...any) {}
 
 // Pacer is a clock that sends the due packets of every peer registered with
-// it, every interval (20 ms), from one goroutine: much cheaper than a timer
-// per peer. A tick that comes late sends the frames that were due (up to
-// three per peer), so the rate stays right.
+// it from one goroutine: much cheaper than a timer per peer. Each peer
+// sends every 20 ms (FrameInterval); the pacer looks for due packets every
+// tick. A tick of 20 ms sends every peer's packet in one burst; a shorter
+// tick (a load tool's 2 ms) spreads the peers over the 20 ms like
+// independent browsers. A tick that comes late sends the frames that were
+// due (up to three per peer), so the rate stays right.
 type Pacer struct {
-	interval time.Duration
+	tick     time.Duration
 	mu       sync.Mutex
 	peers    []*Peer
 	snapshot []*Peer
@@ -534,16 +558,16 @@ type Pacer struct {
 	once     sync.Once
 }
 
-// NewPacer starts a pacer; interval 0 means 20 ms.
-func NewPacer(interval time.Duration) *Pacer {
-	if interval <= 0 {
-		interval = 20 * time.Millisecond
+// NewPacer starts a pacer that ticks every tick; 0 means FrameInterval.
+func NewPacer(tick time.Duration) *Pacer {
+	if tick <= 0 || tick > FrameInterval {
+		tick = FrameInterval
 	}
 	pc := &Pacer{
-		interval: interval,
-		wake:     make(chan struct{}, 1),
-		quit:     make(chan struct{}),
-		done:     make(chan struct{}),
+		tick: tick,
+		wake: make(chan struct{}, 1),
+		quit: make(chan struct{}),
+		done: make(chan struct{}),
 	}
 	go pc.run()
 	return pc
@@ -583,7 +607,7 @@ func (pc *Pacer) remove(p *Peer) {
 
 func (pc *Pacer) run() {
 	defer close(pc.done)
-	t := time.NewTicker(pc.interval)
+	t := time.NewTicker(pc.tick)
 	defer t.Stop()
 	for {
 		select {
@@ -597,7 +621,7 @@ func (pc *Pacer) run() {
 		pc.mu.Unlock()
 		now := time.Now()
 		for i, p := range pc.snapshot {
-			p.sendDue(now, pc.interval)
+			p.sendDue(now)
 			pc.snapshot[i] = nil
 		}
 	}

@@ -1,0 +1,246 @@
+package media
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/pion/rtp"
+)
+
+func TestG711AgainstReferenceValues(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		got  int16
+		want int16
+	}{
+		{"μ-law 0xFF is +0", ULawToLinear(0xFF), 0},
+		{"μ-law 0x7F is -0", ULawToLinear(0x7F), 0},
+		{"μ-law 0x80 is the positive peak", ULawToLinear(0x80), 32124},
+		{"μ-law 0x00 is the negative peak", ULawToLinear(0x00), -32124},
+		{"μ-law 0xFE is the smallest step", ULawToLinear(0xFE), 8},
+		{"A-law 0xD5 is the smallest positive", ALawToLinear(0xD5), 8},
+		{"A-law 0x55 is the smallest negative", ALawToLinear(0x55), -8},
+		{"A-law 0xAA is the positive peak", ALawToLinear(0xAA), 32256},
+		{"A-law 0x2A is the negative peak", ALawToLinear(0x2A), -32256},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, tc.got, tc.want)
+		}
+	}
+	if c := LinearToULaw(0); c != 0xFF {
+		t.Errorf("LinearToULaw(0) = %#x, want 0xff", c)
+	}
+	if c := LinearToULaw(32767); c != 0x80 {
+		t.Errorf("LinearToULaw(32767) = %#x, want 0x80", c)
+	}
+	if c := LinearToULaw(-32768); c != 0x00 {
+		t.Errorf("LinearToULaw(-32768) = %#x, want 0x00", c)
+	}
+	if c := LinearToALaw(0); c != 0xD5 {
+		t.Errorf("LinearToALaw(0) = %#x, want 0xd5", c)
+	}
+	// Every code decodes to a value that encodes to the same code (μ-law's
+	// -0 comes back as +0).
+	for c := range 256 {
+		if c != 0x7F {
+			if got := LinearToULaw(ULawToLinear(byte(c))); got != byte(c) {
+				t.Errorf("μ-law %#x -> %d -> %#x", c, ULawToLinear(byte(c)), got)
+			}
+		}
+		if got := LinearToALaw(ALawToLinear(byte(c))); got != byte(c) {
+			t.Errorf("A-law %#x -> %d -> %#x", c, ALawToLinear(byte(c)), got)
+		}
+	}
+	// Encoding is monotonic: louder samples never get smaller codes.
+	prev := ULawToLinear(LinearToULaw(-32768))
+	for v := -32768; v <= 32767; v += 7 {
+		d := ULawToLinear(LinearToULaw(int16(v)))
+		if d < prev {
+			t.Fatalf("μ-law not monotonic at %d", v)
+		}
+		prev = d
+	}
+}
+
+func TestGainTables(t *testing.T) {
+	for _, name := range []string{"PCMU", "PCMA"} {
+		law, err := lawFor(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zero := law.gainTable(0)
+		half := law.gainTable(0.5)
+		quad := law.gainTable(4)
+		for c := range 256 {
+			v := float64(law.decode[c])
+			if got := law.decode[zero[c]]; got < -8 || got > 8 { // A-law has no exact zero
+				t.Errorf("%s: gain 0 maps %#x to %d", name, c, got)
+			}
+			// Half is within one quantization step of v/2.
+			if got := float64(law.decode[half[c]]); got*v < 0 || abs(got-v/2) > abs(v)/16+16 {
+				t.Errorf("%s: gain 0.5 maps %v to %v", name, v, got)
+			}
+			if got := float64(law.decode[quad[c]]); got*v < 0 {
+				t.Errorf("%s: gain 4 flips the sign of %v to %v", name, v, got)
+			}
+		}
+	}
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+func rtpBytes(t *testing.T, h rtp.Header, payload []byte, pad byte) []byte {
+	t.Helper()
+	p := rtp.Packet{Header: h, Payload: payload}
+	if pad > 0 {
+		p.Padding = true
+		p.PaddingSize = pad
+	}
+	b, err := p.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestParseRTP(t *testing.T) {
+	payload := []byte{1, 2, 3, 4, 5}
+	base := rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: 7, Timestamp: 1600, SSRC: 42}
+	withCSRC := base
+	withCSRC.CSRC = []uint32{1, 2}
+	withExt := base
+	if err := withExt.SetExtension(1, []byte{9, 9}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		ok   bool
+	}{
+		{"a plain header", rtpBytes(t, base, payload, 0), true},
+		{"CSRCs are skipped", rtpBytes(t, withCSRC, payload, 0), true},
+		{"an extension is skipped", rtpBytes(t, withExt, payload, 0), true},
+		{"padding is stripped", rtpBytes(t, base, payload, 3), true},
+		{"too short for a header", []byte{0x80, 0, 0}, false},
+		{"version 1", append([]byte{0x40}, rtpBytes(t, base, payload, 0)[1:]...), false},
+		{"CSRCs past the end", []byte{0x8F, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0}, false},
+		{"an extension past the end", []byte{0x90, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xBE, 0xDE, 0, 9}, false},
+		{"padding longer than the packet", append(rtpBytes(t, base, payload, 0)[:12:12], 0xFF), false},
+		{"padding of zero", func() []byte { b := rtpBytes(t, base, payload, 0); b[0] |= 0x20; b[len(b)-1] = 0; return b }(), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "padding longer than the packet" {
+				tc.b[0] |= 0x20
+			}
+			p, ok := parseRTP(tc.b)
+			if ok != tc.ok {
+				t.Fatalf("ok = %v, want %v", ok, tc.ok)
+			}
+			if ok && (string(p.payload) != string(payload) || p.seq != 7 || p.ts != 1600 || p.ssrc != 42 || p.pt != 0) {
+				t.Errorf("parsed %+v", p)
+			}
+		})
+	}
+}
+
+func FuzzParseRTP(f *testing.F) {
+	f.Add([]byte{0x80, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xFF})
+	f.Add([]byte{0xBF, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xBE, 0xDE, 0, 1, 0, 0, 0, 0, 3})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, ok := parseRTP(b)
+		if ok && len(p.payload) > len(b) {
+			t.Fatalf("payload of %d bytes from a packet of %d", len(p.payload), len(b))
+		}
+	})
+}
+
+func FuzzCheckOffer(f *testing.F) {
+	law, _ := lawFor("PCMU")
+	f.Add("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=fingerprint:sha-256 AA\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\na=ice-ufrag:u\r\na=ice-pwd:p\r\na=rtpmap:0 PCMU/8000\r\n")
+	f.Add("v=0\r\nm=audio 0 RTP/AVP 8\r\n")
+	f.Fuzz(func(t *testing.T, offer string) {
+		err := checkOffer(offer, law)
+		if err != nil && !errors.Is(err, ErrBadSDP) && !errors.Is(err, ErrNoCommonCodec) {
+			t.Fatalf("untyped error: %v", err)
+		}
+	})
+}
+
+// capture is a TrackLocalWriter that keeps what is written.
+type capture struct {
+	hdrs     []rtp.Header
+	payloads [][]byte
+}
+
+func (c *capture) WriteRTP(h *rtp.Header, p []byte) (int, error) {
+	c.hdrs = append(c.hdrs, *h)
+	c.payloads = append(c.payloads, append([]byte(nil), p...))
+	return len(p), nil
+}
+
+func (c *capture) Write(b []byte) (int, error) { return len(b), nil }
+
+func TestOutStreamSegments(t *testing.T) {
+	law, _ := lawFor("PCMU")
+	l := &Leg{}
+	o := &l.out
+	o.init(l, law)
+	w := &capture{}
+	o.writer = w
+	o.hdr.SSRC = 1234
+	ms := int64(1e6)
+	frame := make([]byte, 160)
+	send := func(src uint64, ssrc uint32, seq uint16, ts uint32, at int64) {
+		o.write(src, ssrc, seq, ts, frame, at*ms)
+	}
+	const a, b = 1, 2
+	o.setSource(a)
+	send(a, 10, 100, 16000, 0)
+	send(a, 10, 101, 16160, 20)
+	send(a, 10, 103, 16480, 60) // 102 lost: the gap is kept
+	send(a, 10, 102, 16320, 61) // late: goes out with its own numbers
+	send(b, 20, 7, 999, 62)     // not the source: dropped
+	o.setSource(b)
+	send(a, 10, 104, 16640, 80) // the old source: dropped
+	send(b, 20, 7, 999, 300)    // new segment
+	send(b, 20, 8, 1159, 320)
+	o.setSource(a)
+	send(a, 10, 500, 80000, 321) // back to a: new segment, 1 ms later
+	if len(w.hdrs) != 7 {
+		t.Fatalf("%d packets written, want 7", len(w.hdrs))
+	}
+	h := w.hdrs
+	seq0, ts0 := h[0].SequenceNumber, h[0].Timestamp
+	want := []struct {
+		dseq   uint16
+		dts    uint32
+		marker bool
+	}{
+		{0, 0, true},
+		{1, 160, false},
+		{3, 480, false},
+		{2, 320, false},
+		{4, 480 + 240*8, true}, // next after the highest sent, 240 ms after it
+		{5, 480 + 240*8 + 160, false},
+		{6, 480 + 240*8 + 160 + 160, true}, // 1 ms later: at least one packet's worth
+	}
+	for i, w := range want {
+		if d := h[i].SequenceNumber - seq0; d != w.dseq {
+			t.Errorf("packet %d: sequence +%d, want +%d", i, d, w.dseq)
+		}
+		if d := h[i].Timestamp - ts0; d != w.dts {
+			t.Errorf("packet %d: timestamp +%d, want +%d", i, d, w.dts)
+		}
+		if h[i].Marker != w.marker {
+			t.Errorf("packet %d: marker %v", i, h[i].Marker)
+		}
+		if h[i].SSRC != 1234 || h[i].PayloadType != 0 {
+			t.Errorf("packet %d: SSRC %d PT %d", i, h[i].SSRC, h[i].PayloadType)
+		}
+	}
+}
