@@ -116,6 +116,30 @@ type CancelTransfer struct {
 	Interaction InteractionID
 }
 
+// SetChannel changes the medium of an interaction, e.g. a connected chat to
+// which voice was added (by the visitor or the agent), and back to chat when
+// the call ends while the chat goes on. The same channel is a no-op.
+//
+// A connected interaction moves, for the agent who holds it and for a warm
+// transfer's consulted agent, from the old channel's count to the new one;
+// if either has no room on the new channel the command fails with
+// no_capacity (not_eligible when they take no such channel at all) and
+// nothing changes. Only held interactions count for that room: an agent's
+// pending offer of another interaction that no longer fits (on the new
+// channel, or a chat when a call now blocks chats) is withdrawn and routed
+// elsewhere. VoiceBlocksChat stops new chats, never the ones in progress.
+//
+// Offers of the interaction itself that are in flight are withdrawn and
+// made again for the new channel: a waiting interaction or a warm transfer
+// through a queue is matched again; a transfer to an agent is offered to
+// that agent again if they have room for the new channel, and fails
+// otherwise. A parked interaction just changes channel. An interaction in
+// wrap-up has ended: wrong_state.
+type SetChannel struct {
+	Interaction InteractionID
+	Channel     Channel
+}
+
 // Tick fires the timers that are due; the loop sends it when its timer
 // goes off.
 type Tick struct{}
@@ -136,6 +160,7 @@ func (WrapUpDone) isCommand()       {}
 func (Transfer) isCommand()         {}
 func (CompleteTransfer) isCommand() {}
 func (CancelTransfer) isCommand()   {}
+func (SetChannel) isCommand()       {}
 func (Tick) isCommand()             {}
 
 // timer kinds

@@ -115,6 +115,8 @@ func (e *Engine) Apply(now time.Time, c Command) error {
 		err = e.completeTransfer(c.Agent, c.Interaction)
 	case CancelTransfer:
 		err = e.cancelTransfer(c.Agent, c.Interaction)
+	case SetChannel:
+		err = e.setChannel(c.Interaction, c.Channel)
 	default:
 		err = errf(CodeInvalid, "unknown command %T", c)
 	}

@@ -90,7 +90,7 @@ func randomRun(t *testing.T, seed uint64, steps int) {
 	}
 	for range steps {
 		var c Command
-		switch k := r.IntN(17); k {
+		switch k := r.IntN(18); k {
 		case 0, 1:
 			n++
 			id := InteractionID(fmt.Sprint("i", n))
@@ -133,6 +133,10 @@ func randomRun(t *testing.T, seed uint64, steps int) {
 		case 12:
 			a, in := pickHeld()
 			c = CancelTransfer{Agent: a, Interaction: in}
+		case 17:
+			// Voice added to a chat or dropped, mostly on a held one.
+			_, in := pickHeld()
+			c = SetChannel{Interaction: in, Channel: channels[r.IntN(2)]}
 		case 13:
 			c = SetPresence{Agent: pickAg(), Presence: presences[r.IntN(len(presences))], Reason: "r"}
 		default:

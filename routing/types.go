@@ -146,6 +146,7 @@ const (
 	EvClosed         EventType = "closed"          // closed for Reason (restart)
 	EvWrapUpDone     EventType = "wrapup_done"     // Agent finished wrap-up
 	EvAgentState     EventType = "agent_state"     // Agent changed presence to State (Reason)
+	EvChannelChanged EventType = "channel_changed" // the interaction's medium became Channel (voice added to a chat, or removed); Agent holds it
 )
 
 // Event is one entry of the event log. Interaction events carry
