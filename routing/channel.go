@@ -11,7 +11,7 @@ func (e *Engine) setChannel(id InteractionID, ch Channel, back bool) error {
 	if err != nil {
 		return err
 	}
-	if in.status == StatusWrapUp || in.status == StatusEnded {
+	if in.status == stWrapUp || in.status == stEnded {
 		return errf(CodeWrongState, "interaction %q has already ended", id)
 	}
 	if in.ch == ch {
@@ -20,7 +20,7 @@ func (e *Engine) setChannel(id InteractionID, ch Channel, back bool) error {
 	// The agents on it: the owner and, during a warm transfer's
 	// consultation, the consulted colleague. Both must have room.
 	var holders [2]*agent
-	if in.status == StatusConnected {
+	if in.status == stConnected {
 		holders[0], holders[1] = in.owner, in.consult
 		for _, a := range holders {
 			if a == nil || back {
@@ -41,7 +41,7 @@ func (e *Engine) setChannel(id InteractionID, ch Channel, back bool) error {
 	}
 	in.ch = ch
 	for _, q := range in.lists {
-		q.dirty = true // the estimate depends on the channel's slots
+		q.touch() // the estimate depends on the channel's slots
 	}
 	e.emitIn(e.inEvent(EvChannelChanged, in, in.owner), in, in.owner)
 	e.changed(in)

@@ -1,7 +1,5 @@
 package routing
 
-import "time"
-
 // Command is an input of the engine. Commands are plain values so they can
 // one day travel between nodes; Engine.Apply dispatches them with a switch.
 type Command interface{ isCommand() }
@@ -184,21 +182,21 @@ const (
 // keeps the pointer and removes it when it no longer applies, so the heap
 // only holds live deadlines.
 type timer struct {
-	at   time.Time
-	kind timerKind
+	at   int64 // Unix nanoseconds
 	in   *interaction
 	ag   *agent
 	q    *queue
-	idx  int
+	idx  int32
+	kind timerKind
 }
 
 type timerHeap []*timer
 
-func (h timerHeap) less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h timerHeap) less(i, j int) bool { return h[i].at < h[j].at }
 
 func (h timerHeap) swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].idx, h[j].idx = i, j
+	h[i].idx, h[j].idx = int32(i), int32(j)
 }
 
 func (h timerHeap) up(i int) {
@@ -231,18 +229,18 @@ func (h timerHeap) down(i int) {
 }
 
 func (h *timerHeap) push(t *timer) {
-	t.idx = len(*h)
+	t.idx = int32(len(*h))
 	*h = append(*h, t)
-	h.up(t.idx)
+	h.up(int(t.idx))
 }
 
 // remove takes t out of the heap; a nil or already removed t is fine.
 func (h *timerHeap) remove(t *timer) {
-	if t == nil || t.idx < 0 || t.idx >= len(*h) || (*h)[t.idx] != t {
+	if t == nil || t.idx < 0 || int(t.idx) >= len(*h) || (*h)[t.idx] != t {
 		return
 	}
 	s := *h
-	i, n := t.idx, len(s)-1
+	i, n := int(t.idx), len(s)-1
 	if i != n {
 		s.swap(i, n)
 	}

@@ -106,6 +106,7 @@ type AgentInfo struct {
 	// StateSince is when State last changed.
 	StateSince time.Time
 	// Active counts interactions in progress per channel (wrap-up included).
+	// Infos with the same counts share one map: read it, never change it.
 	Active  map[Channel]int
 	Offered InteractionID
 	Handled int

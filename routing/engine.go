@@ -39,15 +39,31 @@ type Engine struct {
 	pendIn  []*interaction
 	pendAg  []*agent
 	dirtyAg []*agent
+	dirtyQ  []*queue // queues touched since the last Flush
 	stats   *Stats
 	// evSlab and infoSlab are blocks that Event and InteractionInfo
 	// effects are carved from: one allocation per block, not per effect.
 	evSlab   []Event
 	infoSlab []InteractionInfo
+	// Interactions and offers that left are reused once the engine has
+	// settled, when nothing points at them any more: retired waits for
+	// that, free is ready for use.
+	retiredIn     []*interaction
+	retiredOffers []*offer
+	freeIn        []*interaction
+	freeOffers    []*offer
+	// slots is the table waiting lists refer to (waitEntry.slot): every
+	// interaction struct in use or free has a slot; freeSlots are those of
+	// structs let go.
+	slots     []*interaction
+	freeSlots []int32
 	// readyDirty are agents whose ready flag may be stale; syncReady
 	// brings them up to date before anything reads the ready lists.
 	readyDirty []*agent
 	known      map[Skill]bool
+	tab        tables
+	// actives are the AgentInfo.Active maps handed out, by content.
+	actives map[activeKey]map[Channel]int
 }
 
 // NewEngine returns an empty engine.
@@ -130,8 +146,28 @@ func (e *Engine) NextDeadline() (t time.Time, ok bool) {
 	if len(e.timers) == 0 {
 		return time.Time{}, false
 	}
-	return e.timers[0].at, true
+	return e.timeOf(e.timers[0].at), true
 }
+
+// ns is t in Unix nanoseconds, the form the engine keeps times in; the zero
+// time is 0.
+func ns(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// timeOf turns ns back into a time in the location of the engine's clock.
+func (e *Engine) timeOf(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).In(e.now.Location())
+}
+
+// since is the time from n to now.
+func (e *Engine) since(n int64) time.Duration { return time.Duration(ns(e.now) - n) }
 
 // Drain returns the effects produced since the last call.
 func (e *Engine) Drain() []Effect {
@@ -150,16 +186,18 @@ func (e *Engine) advance(now time.Time) {
 	if now.After(e.now) {
 		e.now = now
 	}
-	for len(e.timers) > 0 && !e.timers[0].at.After(e.now) {
+	for len(e.timers) > 0 && e.timers[0].at <= ns(e.now) {
 		t := e.timers.pop()
 		e.fire(t)
 		e.settle()
 	}
 }
 
-// arm schedules a timer at time at.
-func (e *Engine) arm(at time.Time, k timerKind, in *interaction, a *agent) *timer {
-	t := &timer{at: at, kind: k, in: in, ag: a}
+// arm schedules t, a timer embedded in what it is for, at time at (Unix
+// nanoseconds).
+func (e *Engine) arm(t *timer, at int64, k timerKind, in *interaction, a *agent) *timer {
+	e.timers.remove(t)
+	*t = timer{at: at, kind: k, in: in, ag: a}
 	e.timers.push(t)
 	return t
 }
@@ -173,20 +211,6 @@ func (e *Engine) stopWaitTimers(in *interaction) {
 
 func (e *Engine) emit(f Effect) { e.out = append(e.out, f) }
 
-const slabSize = 128
-
-// carve returns a pointer to v's copy in the next free cell of slab,
-// allocating a new block of slabSize cells when it is used up.
-func carve[T any](slab *[]T, v T) *T {
-	if len(*slab) == 0 {
-		*slab = make([]T, slabSize)
-	}
-	p := &(*slab)[0]
-	*slab = (*slab)[1:]
-	*p = v
-	return p
-}
-
 func (e *Engine) putEvent(ev Event)          { e.out = append(e.out, carve(&e.evSlab, ev)) }
 func (e *Engine) putInfo(in InteractionInfo) { e.out = append(e.out, carve(&e.infoSlab, in)) }
 
@@ -198,9 +222,10 @@ func (e *Engine) event(ev Event) {
 	e.putEvent(ev)
 }
 
-// emitIn emits an interaction event, folding it into the counters the
-// queue and agent keep at hand (the same counters Stats.Apply would find).
-func (e *Engine) emitIn(ev Event, in *interaction, a *agent) {
+// emitIn emits an interaction event made by inEvent, folding it into the
+// counters the queue and agent keep at hand (the same counters Stats.Apply
+// would find).
+func (e *Engine) emitIn(ev *Event, in *interaction, a *agent) {
 	e.seq++
 	ev.Seq = e.seq
 	ev.Time = e.now
@@ -216,18 +241,26 @@ func (e *Engine) emitIn(ev Event, in *interaction, a *agent) {
 		ac = a.counters
 	}
 	e.stats.apply(ev, q.counters, ac)
-	e.putEvent(ev)
+	e.out = append(e.out, ev)
 }
 
-func (e *Engine) inEvent(t EventType, in *interaction, a *agent) Event {
-	ev := Event{Type: t, Interaction: in.id, Queue: in.home.cfg.ID, Channel: in.ch}
+// inEvent starts an event about in, in place in the event slab; emitIn
+// emits it once the caller has set the rest.
+func (e *Engine) inEvent(t EventType, in *interaction, a *agent) *Event {
+	ev := cell(&e.evSlab)
+	ev.Type, ev.Interaction, ev.Queue, ev.Channel = t, in.id, in.home.cfg.ID, in.ch
 	if a != nil {
 		ev.Agent = a.cfg.ID
 	}
 	return ev
 }
 
-func (e *Engine) changed(in *interaction) { e.putInfo(in.info()) }
+// changed emits in's state, built in place in the info slab.
+func (e *Engine) changed(in *interaction) {
+	inf := cell(&e.infoSlab)
+	e.infoInto(in, inf)
+	e.out = append(e.out, inf)
+}
 
 func (e *Engine) touch(a *agent) {
 	if !a.readyQueued {
@@ -248,8 +281,8 @@ func (e *Engine) wantMatch(in *interaction) { e.pendIn = append(e.pendIn, in) }
 func (e *Engine) syncReady() {
 	for _, a := range e.readyDirty {
 		a.readyQueued = false
-		if e.agents[a.cfg.ID] == a {
-			a.syncReady()
+		if !a.gone {
+			e.tab.syncReady(a)
 		}
 	}
 	e.readyDirty = e.readyDirty[:0]
@@ -265,8 +298,9 @@ func (e *Engine) setQueue(c QueueConfig) error {
 	c = c.WithDefaults()
 	q := e.queues[c.ID]
 	if q == nil {
-		q = &queue{cfg: c, aht: c.DefaultHandleTime}
+		q = &queue{cfg: c, aht: c.DefaultHandleTime, dirtyList: &e.dirtyQ}
 		e.queues[c.ID] = q
+		e.tab.addQueue(q)
 	} else {
 		q.cfg = c
 		q.invalidate()
@@ -275,7 +309,7 @@ func (e *Engine) setQueue(c QueueConfig) error {
 		}
 	}
 	for _, a := range e.agents {
-		q.setMember(a, q.qualifies(a))
+		e.tab.setMember(q, a, q.qualifies(a))
 		e.wantAgent(a)
 	}
 	e.known = nil
@@ -292,16 +326,19 @@ func (e *Engine) removeQueue(id QueueID) error {
 			return errf(CodeWrongState, "queue %q still has interactions", id)
 		}
 	}
-	for _, in := range slices.Clone(q.waiting) { // overflow entries from other queues
+	for _, w := range slices.Clone(q.waiting.entries()) { // overflow entries from other queues
+		in := e.slots[w.slot]
 		in.dropList(q)
 		if i := slices.Index(in.overflow, q); i >= 0 {
 			in.overflow = slices.Delete(in.overflow, i, i+1)
 		}
 	}
-	for _, a := range slices.Clone(q.members) {
-		q.setMember(a, false)
+	for _, ai := range slices.Clone(q.members) {
+		e.tab.setMember(q, e.tab.agents[ai], false)
 	}
 	e.timers.remove(q.posT)
+	q.gone = true
+	e.tab.dropQueue(q)
 	delete(e.queues, id)
 	e.known = nil
 	return nil
@@ -316,13 +353,14 @@ func (e *Engine) setAgent(c AgentConfig) error {
 	if a == nil {
 		a = &agent{presence: PresenceOffline, presenceSince: e.now, state: StateOffline, stateSince: e.now, lastActivity: e.now}
 		e.agents[c.ID] = a
+		e.tab.addAgent(a)
 	}
 	a.setConfig(c)
 	for _, q := range e.queues {
-		q.setMember(a, q.qualifies(a))
+		e.tab.setMember(q, a, q.qualifies(a))
 	}
-	for _, q := range a.queues {
-		q.invalidate() // capacity may have changed
+	for _, qi := range a.queues {
+		e.tab.queues[qi].invalidate() // capacity may have changed
 	}
 	e.wantAgent(a)
 	e.known = nil
@@ -337,11 +375,12 @@ func (e *Engine) removeAgent(id AgentID) error {
 	if len(a.holds) > 0 || a.offer != nil {
 		return errf(CodeWrongState, "agent %q still holds interactions", id)
 	}
-	for _, q := range slices.Clone(a.queues) {
-		q.setMember(a, false)
+	for _, qi := range slices.Clone(a.queues) {
+		e.tab.setMember(e.tab.queues[qi], a, false)
 	}
 	a.ready = false
 	a.gone = true
+	e.tab.dropAgent(a)
 	delete(e.agents, id)
 	e.known = nil
 	return nil
@@ -410,8 +449,8 @@ func (e *Engine) setPresence(a *agent, p Presence, reason string) {
 	}
 	was := a.presence
 	a.presence, a.reason, a.presenceSince = p, reason, e.now
-	for _, q := range a.queues {
-		q.invalidate()
+	for _, qi := range a.queues {
+		e.tab.queues[qi].invalidate()
 	}
 	e.event(Event{Type: EvAgentState, Agent: a.cfg.ID, State: p, Reason: Reason(reason)})
 	e.touch(a)
@@ -425,19 +464,20 @@ func (e *Engine) setPresence(a *agent, p Presence, reason string) {
 		e.endOffer(in, in.offerTo(a), ReasonWithdrawn)
 	}
 	if p == PresenceOffline && was != PresenceOffline {
-		e.leaveIfNobody(a.queues)
+		e.leaveIfNobody(a)
 	}
 }
 
-// leaveIfNobody lets the waiting interactions of queues whose policy is
+// leaveIfNobody lets the waiting interactions of a's queues whose policy is
 // leave go when none of their agents is logged in any more.
-func (e *Engine) leaveIfNobody(qs []*queue) {
-	for _, q := range qs {
-		if q.cfg.NoAgents != NoAgentsLeave || q.loggedIn() {
+func (e *Engine) leaveIfNobody(a *agent) {
+	for _, qi := range a.queues {
+		q := e.tab.queues[qi]
+		if q.cfg.NoAgents != NoAgentsLeave || e.tab.loggedIn(q) {
 			continue
 		}
-		for _, in := range slices.Clone(q.waiting) {
-			if in.home == q && in.status == StatusWaiting {
+		for _, w := range slices.Clone(q.waiting.entries()) {
+			if in := e.slots[w.slot]; !w.foreign && !in.gone {
 				e.leave(in, EvNoAgents, ReasonNoAgents)
 			}
 		}
@@ -459,8 +499,8 @@ func (e *Engine) knownSkill(s Skill) bool {
 			}
 		}
 		for _, a := range e.agents {
-			for s := range a.cfg.Skills {
-				e.known[s] = true
+			for _, s := range a.skills {
+				e.known[s.s] = true
 			}
 		}
 	}
@@ -501,10 +541,9 @@ func (e *Engine) enqueue(c Enqueue) error {
 		return errf(CodeUnknownAgent, "unknown preferred agent %q", c.PreferredAgent)
 	}
 	e.order++
-	in := &interaction{
-		id: c.Interaction, ch: c.Channel, home: q, own: slices.Clone(c.Skills), preferred: c.PreferredAgent,
-		prio: c.Priority, order: e.order, status: StatusWaiting, lastPos: -1,
-	}
+	in := e.newInteraction()
+	in.id, in.ch, in.home, in.own, in.preferred = c.Interaction, c.Channel, q, slices.Clone(c.Skills), c.PreferredAgent
+	in.prio, in.order, in.status, in.lastPos = c.Priority, e.order, stWaiting, -1
 	e.inters[in.id] = in
 	e.place(in, q)
 	return nil
@@ -512,7 +551,7 @@ func (e *Engine) enqueue(c Enqueue) error {
 
 // place puts in into q as a newly waiting interaction.
 func (e *Engine) place(in *interaction, q *queue) {
-	in.home, in.arrival, in.arrNs, in.status, in.step = q, e.now, e.now.UnixNano(), StatusWaiting, 0
+	in.home, in.arrNs, in.status, in.step = q, ns(e.now), stWaiting, 0
 	in.req = joinReqs(q.cfg.Skills, in.own)
 	in.skip, in.expired, in.overflow = nil, nil, nil
 	in.lastPos = -1
@@ -522,7 +561,7 @@ func (e *Engine) place(in *interaction, q *queue) {
 	ev.Priority = in.prio
 	e.emitIn(ev, in, nil)
 	e.changed(in)
-	if q.cfg.NoAgents == NoAgentsLeave && !q.loggedIn() {
+	if q.cfg.NoAgents == NoAgentsLeave && !e.tab.loggedIn(q) {
 		e.leave(in, EvNoAgents, ReasonNoAgents)
 		return
 	}
@@ -536,14 +575,14 @@ func (e *Engine) place(in *interaction, q *queue) {
 func (e *Engine) firstPosition(in *interaction) {
 	q := in.home
 	pos := q.positionOf(in)
-	ewt := estimate(q.aht, pos, q.slotsFor(in.ch))
-	in.lastPos, in.lastEWT = pos, ewt
+	ewt := estimate(q.aht, pos, e.tab.slotsFor(q, in.ch))
+	in.lastPos, in.lastEWT = int32(pos), ewt
 	e.emit(Position{Interaction: in.id, Queue: q.cfg.ID, Position: pos, EstimatedWait: ewt})
 }
 
 func (e *Engine) armWaitTimers(in *interaction) {
 	if q := in.home; q.cfg.MaxWait > 0 {
-		in.waitT = e.arm(in.arrival.Add(q.cfg.MaxWait), tMaxWait, in, nil)
+		in.waitT = e.arm(&in.waitTm, in.arrNs+int64(q.cfg.MaxWait), tMaxWait, in, nil)
 	}
 	e.armStep(in)
 }
@@ -562,7 +601,7 @@ func (e *Engine) answerable(agentID AgentID, id InteractionID) (*agent, *interac
 		return nil, nil, nil, errf(CodeAlreadyAccepted, "interaction %q is already accepted by %s", id, agentID)
 	case in.expired[a.cfg.ID]:
 		return nil, nil, nil, errf(CodeOfferExpired, "the offer of %q to %s timed out", id, agentID)
-	case in.status != StatusWaiting && in.owner != nil:
+	case in.status != stWaiting && in.owner != nil:
 		return nil, nil, nil, errf(CodeAlreadyAccepted, "interaction %q was accepted by another agent", id)
 	}
 	return nil, nil, nil, errf(CodeNotOffered, "interaction %q is not offered to %s", id, agentID)
@@ -574,7 +613,7 @@ func (e *Engine) accept(agentID AgentID, id InteractionID) error {
 		return err
 	}
 	a.missed = 0
-	in.removeOffer(&e.timers, o)
+	e.removeOffer(in, o)
 	a.lastActivity = e.now
 	if o.xfer {
 		e.acceptTransfer(a, in, o)
@@ -585,11 +624,11 @@ func (e *Engine) accept(agentID AgentID, id InteractionID) error {
 	}
 	in.removeFromLists()
 	e.stopWaitTimers(in)
-	in.status, in.owner, in.accepted = StatusConnected, a, e.now
+	in.status, in.owner, in.accNs = stConnected, a, ns(e.now)
 	a.holds = append(a.holds, in)
 	e.wantAgent(a) // room on another slot: offer the next one
 	ev := e.inEvent(EvAccepted, in, a)
-	ev.Wait = e.now.Sub(in.arrival)
+	ev.Wait = e.since(in.arrNs)
 	e.emitIn(ev, in, a)
 	e.emit(Assigned{Interaction: in.id, Agent: a.cfg.ID, Channel: in.ch})
 	e.changed(in)
@@ -602,7 +641,7 @@ func (e *Engine) decline(agentID AgentID, id InteractionID) error {
 		return err
 	}
 	a.missed = 0
-	in.removeOffer(&e.timers, o)
+	e.removeOffer(in, o)
 	e.skip(in, a, false)
 	e.emitIn(e.inEvent(EvDeclined, in, a), in, a)
 	e.afterLostOffer(in, o)
@@ -647,12 +686,12 @@ func (e *Engine) park(agentID AgentID, id InteractionID) error {
 		return errf(CodeWrongState, "a transfer cannot be parked; decline it instead")
 	}
 	a.missed = 0
-	in.removeOffer(&e.timers, o)
+	e.removeOffer(in, o)
 	for _, other := range slices.Clone(in.offers) {
 		e.endOffer(in, other, ReasonWithdrawn)
 	}
 	in.removeFromLists()
-	in.status = StatusParked
+	in.status = stParked
 	e.parked++
 	e.emitIn(e.inEvent(EvParked, in, a), in, a)
 	e.changed(in)
@@ -665,7 +704,7 @@ func (e *Engine) take(agentID AgentID, id InteractionID) error {
 	if err != nil {
 		return err
 	}
-	if in.status != StatusParked {
+	if in.status != stParked {
 		return errf(CodeWrongState, "interaction %q is not parked", id)
 	}
 	if a.presence == PresenceOffline {
@@ -679,12 +718,12 @@ func (e *Engine) take(agentID AgentID, id InteractionID) error {
 	}
 	e.parked--
 	e.stopWaitTimers(in)
-	in.status, in.owner, in.accepted = StatusConnected, a, e.now
+	in.status, in.owner, in.accNs = stConnected, a, ns(e.now)
 	a.holds = append(a.holds, in)
 	a.lastActivity = e.now
 	e.wantAgent(a)
 	ev := e.inEvent(EvTaken, in, a)
-	ev.Wait = e.now.Sub(in.arrival)
+	ev.Wait = e.since(in.arrNs)
 	e.emitIn(ev, in, a)
 	e.emit(Assigned{Interaction: in.id, Agent: a.cfg.ID, Channel: in.ch})
 	e.changed(in)
@@ -697,10 +736,10 @@ func (e *Engine) abandon(id InteractionID) error {
 		return err
 	}
 	switch in.status {
-	case StatusWaiting, StatusParked:
+	case stWaiting, stParked:
 		e.leave(in, EvAbandoned, ReasonAbandoned)
 		return nil
-	case StatusConnected:
+	case stConnected:
 		return e.end(id)
 	}
 	return errf(CodeWrongState, "interaction %q has already ended", id)
@@ -712,19 +751,18 @@ func (e *Engine) leave(in *interaction, t EventType, r Reason) {
 		e.endOffer(in, o, ReasonWithdrawn)
 	}
 	in.removeFromLists()
-	if in.status == StatusParked {
+	if in.status == stParked {
 		e.parked--
 	}
 	e.stopWaitTimers(in)
 	ev := e.inEvent(t, in, nil)
-	ev.Wait = e.now.Sub(in.arrival)
+	ev.Wait = e.since(in.arrNs)
 	ev.Reason = r
 	e.emitIn(ev, in, nil)
 	e.emit(Left{Interaction: in.id, Queue: in.home.cfg.ID, Reason: r})
-	in.status, in.ended, in.endReason = StatusEnded, e.now, r
+	in.status, in.endNs, in.endReason = stEnded, ns(e.now), r
 	e.changed(in)
-	in.gone = true
-	delete(e.inters, in.id)
+	e.retire(in)
 }
 
 func (e *Engine) end(id InteractionID) error {
@@ -733,10 +771,10 @@ func (e *Engine) end(id InteractionID) error {
 		return err
 	}
 	switch in.status {
-	case StatusWaiting, StatusParked:
+	case stWaiting, stParked:
 		e.leave(in, EvAbandoned, ReasonAbandoned)
 		return nil
-	case StatusWrapUp, StatusEnded:
+	case stWrapUp, stEnded:
 		return errf(CodeWrongState, "interaction %q has already ended", id)
 	}
 	for _, o := range slices.Clone(in.offers) {
@@ -755,7 +793,7 @@ func (e *Engine) end(id InteractionID) error {
 		e.wantAgent(c)
 	}
 	a := in.owner
-	handle := e.now.Sub(in.accepted)
+	handle := e.since(in.accNs)
 	ev := e.inEvent(EvEnded, in, a)
 	ev.Handle = handle
 	ev.Reason = ReasonEnded
@@ -767,12 +805,12 @@ func (e *Engine) end(id InteractionID) error {
 		q.aht += (handle - q.aht) / 8
 	}
 	q.ahtN++
-	q.dirty = true // the estimates change with the handle time
+	q.touch() // the estimates change with the handle time
 	a.handled++
-	in.ended, in.endReason = e.now, ReasonEnded
+	in.endNs, in.endReason = ns(e.now), ReasonEnded
 	if q.cfg.WrapUp > 0 {
-		in.status = StatusWrapUp
-		in.wrapT = e.arm(e.now.Add(q.cfg.WrapUp), tWrapUp, in, a)
+		in.status = stWrapUp
+		in.wrapT = e.arm(&in.waitTm, ns(e.now)+int64(q.cfg.WrapUp), tWrapUp, in, a) // the wait timer is free by now
 		e.touch(a)
 		e.changed(in)
 		return nil
@@ -787,10 +825,9 @@ func (e *Engine) finish(in *interaction) {
 	a := in.owner
 	a.drop(in)
 	a.lastActivity = e.now
-	in.status = StatusEnded
+	in.status = stEnded
 	e.changed(in)
-	in.gone = true
-	delete(e.inters, in.id)
+	e.retire(in)
 	e.wantAgent(a)
 }
 
@@ -802,7 +839,7 @@ func (e *Engine) wrapUpDone(agentID AgentID, id InteractionID) error {
 	if in.owner != a {
 		return errf(CodeNotAssigned, "interaction %q is not with %s", id, agentID)
 	}
-	if in.status != StatusWrapUp {
+	if in.status != stWrapUp {
 		return errf(CodeWrongState, "interaction %q is not in wrap-up", id)
 	}
 	e.emitIn(e.inEvent(EvWrapUpDone, in, a), in, a)
@@ -814,8 +851,9 @@ func (e *Engine) wrapUpDone(agentID AgentID, id InteractionID) error {
 
 func (e *Engine) offer(a *agent, in *interaction, via *queue, isXfer, consult bool) {
 	e.tick++
-	o := &offer{ag: a, deadline: e.now.Add(via.cfg.OfferTimeout), xfer: isXfer, consult: consult, via: via}
-	o.t = e.arm(o.deadline, tOffer, in, a)
+	o := e.newOffer()
+	*o = offer{ag: a, deadline: e.now.Add(via.cfg.OfferTimeout), xfer: isXfer, consult: consult, via: via}
+	o.t = e.arm(&o.tm, ns(o.deadline), tOffer, in, a)
 	in.offers = append(in.offers, o)
 	a.offer = in
 	if via.cfg.Strategy == StrategyRoundRobin {
@@ -839,7 +877,7 @@ func (e *Engine) endOffer(in *interaction, o *offer, r Reason) {
 	if o == nil {
 		return
 	}
-	in.removeOffer(&e.timers, o)
+	e.removeOffer(in, o)
 	ev := e.inEvent(EvOfferWithdrawn, in, o.ag)
 	ev.Reason = r
 	e.emitIn(ev, in, o.ag)
@@ -852,7 +890,8 @@ func (e *Engine) endOffer(in *interaction, o *offer, r Reason) {
 
 func (e *Engine) fire(t *timer) {
 	if t.kind == tPositions {
-		t.q.posT = nil // the next Flush pushes
+		t.q.posT = nil
+		t.q.touch() // the next Flush pushes
 		return
 	}
 	in := t.in
@@ -866,7 +905,7 @@ func (e *Engine) fire(t *timer) {
 			return
 		}
 		a := t.ag
-		in.removeOffer(&e.timers, o)
+		e.removeOffer(in, o)
 		e.skip(in, a, true)
 		e.emitIn(e.inEvent(EvOfferTimeout, in, a), in, a)
 		e.emit(OfferEnded{Interaction: in.id, Agent: a.cfg.ID, Reason: ReasonExpired})
@@ -878,23 +917,23 @@ func (e *Engine) fire(t *timer) {
 		e.wantAgent(a)
 	case tMaxWait:
 		in.waitT = nil
-		if in.status == StatusWaiting || in.status == StatusParked {
+		if in.status == stWaiting || in.status == stParked {
 			e.leave(in, EvTimedOut, ReasonTimeout)
 		}
 	case tStep:
 		in.stepT = nil
-		if in.status != StatusWaiting && in.status != StatusParked {
+		if in.status != stWaiting && in.status != stParked {
 			return
 		}
 		e.applyStep(in, true)
-		if in.status == StatusParked {
+		if in.status == stParked {
 			in.removeFromLists()
 		}
 		e.armStep(in)
 		e.wantMatch(in)
 	case tWrapUp:
 		in.wrapT = nil
-		if in.status == StatusWrapUp {
+		if in.status == stWrapUp {
 			e.emitIn(e.inEvent(EvWrapUpDone, in, in.owner), in, in.owner)
 			e.finish(in)
 		}
@@ -902,8 +941,8 @@ func (e *Engine) fire(t *timer) {
 }
 
 func (e *Engine) armStep(in *interaction) {
-	if in.step < len(in.home.cfg.Steps) {
-		in.stepT = e.arm(in.arrival.Add(in.home.cfg.Steps[in.step].After), tStep, in, nil)
+	if int(in.step) < len(in.home.cfg.Steps) {
+		in.stepT = e.arm(&in.stepTm, in.arrNs+int64(in.home.cfg.Steps[in.step].After), tStep, in, nil)
 	}
 }
 
@@ -915,7 +954,7 @@ func (e *Engine) applyStep(in *interaction, log bool) {
 		in.req = joinReqs(s.Skills, in.own)
 		if log {
 			ev := e.inEvent(EvRelaxed, in, nil)
-			ev.Step = in.step
+			ev.Step = int(in.step)
 			e.emitIn(ev, in, nil)
 		}
 	}
@@ -924,7 +963,7 @@ func (e *Engine) applyStep(in *interaction, log bool) {
 		in.addToList(fq)
 		if log {
 			ev := e.inEvent(EvOverflowed, in, nil)
-			ev.Target, ev.Step = string(fq.cfg.ID), in.step
+			ev.Target, ev.Step = string(fq.cfg.ID), int(in.step)
 			e.emitIn(ev, in, nil)
 		}
 	}

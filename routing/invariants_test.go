@@ -214,19 +214,20 @@ func checkInvariants(t *testing.T, e *Engine) {
 	t.Helper()
 	e.syncReady()
 	for _, a := range e.agents {
-		for ch, c := range a.cfg.Capacity {
-			n, _ := a.used(ch)
-			if n > c {
-				t.Fatalf("agent %s uses %d of %d %s slots", a.cfg.ID, n, c, ch)
+		for _, c := range a.caps {
+			n, _ := a.used(c.ch)
+			if n > c.n {
+				t.Fatalf("agent %s uses %d of %d %s slots", a.cfg.ID, n, c.n, c.ch)
 			}
 		}
 		wasReady := a.ready
-		a.syncReady()
+		e.tab.syncReady(a)
 		if a.ready != wasReady {
 			t.Fatalf("agent %s ready flag was stale after syncReady (%v)", a.cfg.ID, wasReady)
 		}
-		for j, q := range a.queues {
-			if in := a.readyAt[j] >= 0; in != a.ready || (a.ready && q.ready[a.readyAt[j]] != a) {
+		for j, qi := range a.queues {
+			q := e.tab.queues[qi]
+			if in := a.readyAt[j] >= 0; in != a.ready || (a.ready && q.ready[a.readyAt[j]] != a.idx) {
 				t.Fatalf("agent %s ready list of %s is out of step", a.cfg.ID, q.cfg.ID)
 			}
 		}
@@ -241,7 +242,7 @@ func checkInvariants(t *testing.T, e *Engine) {
 	}
 	for i, tm := range e.timers {
 		if tm.kind == tPositions {
-			if tm.q.posT != tm || tm.idx != i {
+			if tm.q.posT != tm || int(tm.idx) != i {
 				t.Fatalf("position timer %d is stale", i)
 			}
 			continue
@@ -251,7 +252,7 @@ func checkInvariants(t *testing.T, e *Engine) {
 		for _, o := range in.offers {
 			live = live || o.t == tm
 		}
-		if !live || tm.idx != i {
+		if !live || int(tm.idx) != i {
 			t.Fatalf("timer %d (kind %d for %s) is stale", i, tm.kind, in.id)
 		}
 	}
@@ -266,17 +267,17 @@ func checkInvariants(t *testing.T, e *Engine) {
 			}
 		}
 		switch in.status {
-		case StatusWaiting, StatusParked:
+		case stWaiting, stParked:
 			waiting[in.home.cfg.ID]++
 			if in.owner != nil {
 				t.Fatalf("waiting %s has an owner", in.id)
 			}
-		case StatusConnected, StatusWrapUp:
+		case stConnected, stWrapUp:
 			if in.owner == nil || !in.owner.holding(in) {
 				t.Fatalf("%s %s but its owner does not hold it", in.status, in.id)
 			}
 		}
-		if (in.status == StatusWaiting) != slices.Contains(in.lists, in.home) && in.xfer == nil {
+		if (in.status == stWaiting) != slices.Contains(in.lists, in.home) && in.xfer == nil {
 			t.Fatalf("%s is %s but in its queue's list: %v", in.id, in.status, slices.Contains(in.lists, in.home))
 		}
 	}

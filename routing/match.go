@@ -13,7 +13,7 @@ func (e *Engine) transfer(c Transfer) error {
 	if err != nil {
 		return err
 	}
-	if in.owner != a || in.status != StatusConnected {
+	if in.owner != a || in.status != stConnected {
 		return errf(CodeNotAssigned, "interaction %q is not with %s", c.Interaction, c.Agent)
 	}
 	if in.xfer != nil {
@@ -55,7 +55,7 @@ func (e *Engine) transfer(c Transfer) error {
 	if err != nil {
 		return err
 	}
-	if q.cfg.NoAgents == NoAgentsLeave && !q.loggedIn() {
+	if q.cfg.NoAgents == NoAgentsLeave && !e.tab.loggedIn(q) {
 		return errf(CodeAgentUnavailable, "nobody is logged in to queue %s", q.cfg.ID)
 	}
 	if c.Mode == TransferWarm {
@@ -73,7 +73,7 @@ func (e *Engine) transfer(c Transfer) error {
 	a.lastActivity = e.now
 	e.emit(Unassigned{Interaction: in.id, Agent: a.cfg.ID, Reason: "transferred"})
 	e.wantAgent(a)
-	in.owner, in.accepted = nil, time.Time{}
+	in.owner, in.accNs = nil, 0
 	in.prio = max(in.prio, c.Priority)
 	e.order++
 	in.order = e.order
@@ -149,7 +149,7 @@ func (e *Engine) cancelTransfer(agentID AgentID, id InteractionID) error {
 	}
 	in.xfer = nil
 	for _, o := range slices.Clone(in.offers) {
-		in.removeOffer(&e.timers, o)
+		e.removeOffer(in, o)
 		ev := e.inEvent(EvOfferWithdrawn, in, o.ag)
 		ev.Reason = ReasonWithdrawn
 		e.emitIn(ev, in, o.ag)
@@ -196,6 +196,7 @@ func (e *Engine) settle() {
 			}
 		}
 	}
+	e.recycle()
 }
 
 // reqOK says whether a meets what in requires when reached through q.
@@ -233,8 +234,8 @@ func candidate(a *agent, in *interaction, q *queue) bool {
 // take it, now or once free: then those who declined are not asked again.
 func (e *Engine) othersCould(in *interaction) bool {
 	for _, q := range in.lists {
-		for _, a := range q.members {
-			if a.presence == PresenceAvailable && !in.skip[a.cfg.ID] && a.capacity(in.ch) > 0 &&
+		for _, ai := range q.members {
+			if a := e.tab.agents[ai]; a.presence == PresenceAvailable && !in.skip[a.cfg.ID] && a.capacity(in.ch) > 0 &&
 				reqOK(a, in, q) && (in.xfer == nil || in.xfer.from != a) {
 				return true
 			}
@@ -273,7 +274,8 @@ func (e *Engine) matchInteraction(in *interaction) {
 	var declined, ringing []*agent
 	var declinedQ, ringingQ []*queue
 	for _, q := range in.lists {
-		for _, a := range q.ready {
+		for _, ai := range q.ready {
+			a := e.tab.agents[ai]
 			if !candidate(a, in, q) {
 				continue
 			}
@@ -393,12 +395,15 @@ func (e *Engine) matchAgent(a *agent) {
 		return // full on every channel: nothing to scan for
 	}
 	var best *interaction
+	var bestW waitEntry
 	var bestQ *queue
-	for _, q := range a.queues {
-		for _, in := range q.waiting {
-			if best != nil && !ahead(in, best) {
+	for _, qi := range a.queues {
+		q := e.tab.queues[qi]
+		for _, w := range q.waiting.entries() {
+			if best != nil && !w.ahead(bestW) {
 				break
 			}
+			in := e.slots[w.slot]
 			if !candidate(a, in, q) {
 				continue
 			}
@@ -415,7 +420,7 @@ func (e *Engine) matchAgent(a *agent) {
 			if in.skip[a.cfg.ID] && e.othersCould(in) {
 				continue
 			}
-			best, bestQ = in, q
+			best, bestW, bestQ = in, w, q
 			break
 		}
 	}
@@ -443,16 +448,20 @@ func (e *Engine) Flush() {
 		}
 		if k != a.lastInfo {
 			a.lastInfo = k
-			e.emit(a.info())
+			e.emit(e.agentInfo(a))
 		}
 	}
 	e.dirtyAg = e.dirtyAg[:0]
-	for _, q := range e.queues {
-		if !q.dirty || q.posT != nil {
+	qs := e.dirtyQ
+	for i, q := range qs {
+		qs[i] = nil
+		q.listed = false
+		if !q.dirty || q.gone || q.posT != nil { // a pending push timer touches it again
 			continue
 		}
 		if next := q.lastPush.Add(e.cfg.PositionInterval); e.cfg.PositionInterval > 0 && e.now.Before(next) {
-			q.posT = &timer{at: next, kind: tPositions, q: q}
+			q.posTm = timer{at: ns(next), kind: tPositions, q: q}
+			q.posT = &q.posTm
 			e.timers.push(q.posT)
 			continue
 		}
@@ -460,6 +469,7 @@ func (e *Engine) Flush() {
 		q.lastPush = e.now
 		e.positions(q)
 	}
+	e.dirtyQ = qs[:0]
 }
 
 // EstimateGranularity is how much an estimated wait must move before a new
@@ -470,18 +480,19 @@ func (e *Engine) positions(q *queue) {
 	pos := 0
 	var lastCh Channel
 	slots := 0
-	for _, in := range q.waiting {
-		if in.home != q || in.status != StatusWaiting {
+	for _, w := range q.waiting.entries() {
+		if w.foreign {
 			continue
 		}
+		in := e.slots[w.slot]
 		pos++
 		if in.ch != lastCh {
-			lastCh, slots = in.ch, q.slotsFor(in.ch)
+			lastCh, slots = in.ch, e.tab.slotsFor(q, in.ch)
 		}
 		ewt := estimate(q.aht, pos, slots)
 		d := ewt - in.lastEWT
-		if pos != in.lastPos || (ewt < 0) != (in.lastEWT < 0) || d >= EstimateGranularity || d <= -EstimateGranularity {
-			in.lastPos, in.lastEWT = pos, ewt
+		if int32(pos) != in.lastPos || (ewt < 0) != (in.lastEWT < 0) || d >= EstimateGranularity || d <= -EstimateGranularity {
+			in.lastPos, in.lastEWT = int32(pos), ewt
 			e.emit(Position{Interaction: in.id, Queue: q.cfg.ID, Position: pos, EstimatedWait: ewt})
 		}
 	}

@@ -68,7 +68,7 @@ func (e *Engine) Restore(now time.Time, s RestoreState) error {
 		c.Waiting = 0
 	}
 	for _, in := range e.inters {
-		if in.status == StatusWaiting || in.status == StatusParked {
+		if in.status == stWaiting || in.status == stParked {
 			e.stats.queue(in.home.cfg.ID).Waiting++
 		}
 	}
@@ -116,11 +116,10 @@ func (e *Engine) restoreInteraction(info InteractionInfo) {
 		return
 	}
 	e.order++
-	in := &interaction{
-		id: info.ID, ch: info.Channel, home: q, own: info.Skills, preferred: info.PreferredAgent,
-		prio: info.Priority, arrival: info.EnqueuedAt, arrNs: info.EnqueuedAt.UnixNano(), order: e.order, status: info.Status, lastPos: -1,
-		accepted: info.AcceptedAt,
-	}
+	in := e.newInteraction()
+	in.id, in.ch, in.home, in.own, in.preferred = info.ID, info.Channel, q, info.Skills, info.PreferredAgent
+	in.prio, in.arrNs, in.order, in.status, in.lastPos = info.Priority, ns(info.EnqueuedAt), e.order, parseStatus(info.Status), -1
+	in.accNs = ns(info.AcceptedAt)
 	in.req = joinReqs(q.cfg.Skills, in.own)
 	e.inters[in.id] = in
 	switch info.Status {
@@ -134,14 +133,14 @@ func (e *Engine) restoreInteraction(info InteractionInfo) {
 	case StatusParked:
 		e.parked++
 	}
-	for in.step < len(q.cfg.Steps) && !in.arrival.Add(q.cfg.Steps[in.step].After).After(e.now) {
+	for int(in.step) < len(q.cfg.Steps) && in.arrNs+int64(q.cfg.Steps[in.step].After) <= ns(e.now) {
 		e.applyStep(in, false)
 	}
-	if in.status == StatusParked {
+	if in.status == stParked {
 		in.removeFromLists()
 	}
 	e.armWaitTimers(in)
-	if in.status == StatusWaiting {
+	if in.status == stWaiting {
 		e.wantMatch(in)
 	}
 }

@@ -106,7 +106,7 @@ func TestRestoreBringsBackQueuedInteractionsInOrderAndNoAgentStaysOffered(t *tes
 	if len(offers) != 1 || offers[0].Interaction != "chat" || offers[0].Agent != "a" {
 		t.Fatalf("offers after restore %+v", offers)
 	}
-	if in := r.e.inters["talking"]; in == nil || in.owner.cfg.ID != "a" || in.status != StatusConnected {
+	if in := r.e.inters["talking"]; in == nil || in.owner.cfg.ID != "a" || in.status != stConnected {
 		t.Fatal("the connected call did not come back to a")
 	}
 	if b := r.e.agents["b"]; b.presence != PresenceAway || b.reason != "lunch" {

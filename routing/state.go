@@ -12,16 +12,23 @@ type queue struct {
 	// waiting is sorted by priority (highest first), then arrival, then
 	// order. It holds this queue's waiting interactions, interactions of
 	// other queues that overflowed into it, and warm transfers routed
-	// through it.
-	waiting []*interaction
+	// through it, as entries without pointers (see waitEntry).
+	waiting waitList
 	// members are the agents who meet the queue's requirement at its base
 	// or at any step; ready are those of them who could be offered
-	// something now (see agent.ready).
-	members []*agent
-	ready   []*agent
+	// something now (see agent.ready). Both hold agents' numbers in the
+	// engine's tables.
+	members []int32
+	ready   []int32
+	idx     int32         // number in the engine's tables
 	aht     time.Duration // recent handle time, for the estimated wait
 	ahtN    int
 	dirty   bool // positions need to be pushed
+	// listed says q is in the engine's list of queues to look at in the
+	// next Flush, dirtyList.
+	listed    bool
+	dirtyList *[]*queue
+	gone      bool // removed from the engine
 	// slots caches, per channel, the capacity of the members who are
 	// available; nil when it must be counted again.
 	slots map[Channel]int
@@ -30,29 +37,28 @@ type queue struct {
 	foreign  int
 	counters *QueueCounters // this queue's in the engine's Stats
 	lastPush time.Time      // positions last pushed
-	posT     *timer         // a deferred push
+	posT     *timer         // a deferred push: posTm while armed
+	posTm    timer
 }
 
-func (q *queue) isForeign(in *interaction) bool { return in.home != q || in.status != StatusWaiting }
+// entry is in's key in q's waiting list.
+func (q *queue) entry(in *interaction) waitEntry {
+	// Priorities are within ±MaxPriority (restored ones, from a store,
+	// are clamped here: they keep their order among the valid ones).
+	return waitEntry{arr: in.arrNs, order: in.order, slot: in.slot, prio: int16(min(max(in.prio, -MaxPriority), MaxPriority)),
+		foreign: in.home != q || in.status != stWaiting}
+}
 
 // positionOf returns the position of one of the queue's own waiting
 // interactions, counting only its own ahead of it.
 func (q *queue) positionOf(in *interaction) int {
-	i, _ := slices.BinarySearchFunc(q.waiting, in, func(e, t *interaction) int {
-		if e == t {
-			return 0
-		}
-		if ahead(e, t) {
-			return -1
-		}
-		return 1
-	})
+	i, _ := q.search(q.entry(in))
 	if q.foreign == 0 {
 		return i + 1
 	}
 	pos := 1
-	for _, e := range q.waiting[:i] {
-		if !q.isForeign(e) {
+	for _, w := range q.waiting.entries()[:i] {
+		if !w.foreign {
 			pos++
 		}
 	}
@@ -60,11 +66,11 @@ func (q *queue) positionOf(in *interaction) int {
 }
 
 // slotsFor returns the capacity on ch of the queue's available members.
-func (q *queue) slotsFor(ch Channel) int {
+func (t *tables) slotsFor(q *queue, ch Channel) int {
 	if q.slots == nil {
 		q.slots = make(map[Channel]int, 2)
-		for _, a := range q.members {
-			if a.presence == PresenceAvailable {
+		for _, ai := range q.members {
+			if a := t.agents[ai]; a.presence == PresenceAvailable {
 				for _, c := range a.caps {
 					q.slots[c.ch] += c.n
 				}
@@ -75,57 +81,42 @@ func (q *queue) slotsFor(ch Channel) int {
 }
 
 // invalidate drops cached capacity and marks positions for a push.
-func (q *queue) invalidate() { q.slots, q.dirty = nil, true }
+func (q *queue) invalidate() { q.slots = nil; q.touch() }
 
-// ahead says whether x goes before y in a waiting list.
-func ahead(x, y *interaction) bool {
-	if x.prio != y.prio {
-		return x.prio > y.prio
+// touch marks the positions for a push at the next Flush, which looks only
+// at the queues touched since the last one.
+func (q *queue) touch() {
+	q.dirty = true
+	if !q.listed && q.dirtyList != nil {
+		q.listed = true
+		*q.dirtyList = append(*q.dirtyList, q)
 	}
-	if x.arrNs != y.arrNs {
-		return x.arrNs < y.arrNs
-	}
-	return x.order < y.order
 }
 
 func (q *queue) insert(in *interaction) {
-	i, _ := slices.BinarySearchFunc(q.waiting, in, func(e, t *interaction) int {
-		if ahead(e, t) {
-			return -1
-		}
-		if e == t {
-			return 0
-		}
-		return 1
-	})
-	q.waiting = slices.Insert(q.waiting, i, in)
-	if q.isForeign(in) {
+	w := q.entry(in)
+	i, _ := q.search(w)
+	q.waiting.insert(i, w)
+	if w.foreign {
 		q.foreign++
 	}
-	q.dirty = true
+	q.touch()
 }
 
 func (q *queue) remove(in *interaction) {
-	i, found := slices.BinarySearchFunc(q.waiting, in, func(e, t *interaction) int {
-		if e == t {
-			return 0
-		}
-		if ahead(e, t) {
-			return -1
-		}
-		return 1
-	})
-	if !found {
-		i = slices.Index(q.waiting, in)
+	i, found := q.search(q.entry(in))
+	ws := q.waiting.entries()
+	if !found || ws[i].slot != in.slot {
+		i = slices.IndexFunc(ws, func(w waitEntry) bool { return w.slot == in.slot })
 		if i < 0 {
 			return
 		}
 	}
-	q.waiting = slices.Delete(q.waiting, i, i+1)
-	if q.isForeign(in) {
+	if ws[i].foreign {
 		q.foreign--
 	}
-	q.dirty = true
+	q.waiting.delete(i)
+	q.touch()
 }
 
 // qualifies says whether a meets the queue's requirement at its base or at
@@ -142,22 +133,22 @@ func (q *queue) qualifies(a *agent) bool {
 	return false
 }
 
-func (q *queue) setMember(a *agent, member bool) {
-	i := slices.Index(q.members, a)
+func (t *tables) setMember(q *queue, a *agent, member bool) {
+	i := slices.Index(q.members, a.idx)
 	switch {
 	case member && i < 0:
 		q.invalidate()
-		q.members = append(q.members, a)
-		a.queues = append(a.queues, q)
+		q.members = append(q.members, a.idx)
+		a.queues = append(a.queues, q.idx)
 		a.readyAt = append(a.readyAt, -1)
 		if a.ready {
-			a.enterReady(len(a.queues) - 1)
+			t.enterReady(a, len(a.queues)-1)
 		}
 	case !member && i >= 0:
 		q.invalidate()
 		q.members = slices.Delete(q.members, i, i+1)
-		if j := slices.Index(a.queues, q); j >= 0 {
-			a.leaveReady(j)
+		if j := slices.Index(a.queues, q.idx); j >= 0 {
+			t.leaveReady(a, j)
 			a.queues = slices.Delete(a.queues, j, j+1)
 			a.readyAt = slices.Delete(a.readyAt, j, j+1)
 		}
@@ -165,34 +156,34 @@ func (q *queue) setMember(a *agent, member bool) {
 }
 
 // enterReady adds a to the ready list of its j-th queue.
-func (a *agent) enterReady(j int) {
-	q := a.queues[j]
+func (t *tables) enterReady(a *agent, j int) {
+	q := t.queues[a.queues[j]]
 	a.readyAt[j] = int32(len(q.ready))
-	q.ready = append(q.ready, a)
+	q.ready = append(q.ready, a.idx)
 }
 
 // leaveReady takes a out of the ready list of its j-th queue, if it is in.
-func (a *agent) leaveReady(j int) {
+func (t *tables) leaveReady(a *agent, j int) {
 	i := a.readyAt[j]
 	if i < 0 {
 		return
 	}
-	q := a.queues[j]
+	q := t.queues[a.queues[j]]
 	last := int32(len(q.ready) - 1)
 	if i != last {
 		moved := q.ready[last]
 		q.ready[i] = moved
-		moved.readyAt[slices.Index(moved.queues, q)] = i
+		m := t.agents[moved]
+		m.readyAt[slices.Index(m.queues, q.idx)] = i
 	}
-	q.ready[last] = nil
 	q.ready = q.ready[:last]
 	a.readyAt[j] = -1
 }
 
-// loggedIn says whether any member is logged in (available or away).
-func (q *queue) loggedIn() bool {
-	for _, a := range q.members {
-		if a.presence != PresenceOffline {
+// loggedIn says whether any member of q is logged in (available or away).
+func (t *tables) loggedIn(q *queue) bool {
+	for _, ai := range q.members {
+		if t.agents[ai].presence != PresenceOffline {
 			return true
 		}
 	}
@@ -214,14 +205,15 @@ type agent struct {
 	lastActivity time.Time
 	missed       int
 	handled      int
-	queues       []*queue
+	queues       []int32 // numbers of the queues it is a member of
+	idx          int32   // number in the engine's tables
 	rr           map[QueueID]uint64
 	state        AgentState
 	stateSince   time.Time
 	dirty        bool
 	lastInfo     infoKey
-	// caps and skills are cfg.Capacity and cfg.Skills as slices, faster to
-	// walk than the maps.
+	// caps and skills are the config's Capacity and Skills as sorted
+	// slices (cfg keeps neither map), faster to walk than maps.
 	caps     []chanCap
 	skills   []skillLevel
 	counters *AgentCounters // this agent's in the engine's Stats
@@ -235,7 +227,7 @@ type agent struct {
 }
 
 // syncReady brings a.ready and the queues' ready lists up to date.
-func (a *agent) syncReady() {
+func (t *tables) syncReady(a *agent) {
 	r := a.presence == PresenceAvailable && a.offer == nil
 	if r {
 		r = false
@@ -252,9 +244,9 @@ func (a *agent) syncReady() {
 	a.ready = r
 	for j := range a.queues {
 		if r {
-			a.enterReady(j)
+			t.enterReady(a, j)
 		} else {
-			a.leaveReady(j)
+			t.leaveReady(a, j)
 		}
 	}
 }
@@ -269,8 +261,11 @@ type chanCap struct {
 	n  int
 }
 
+// setConfig takes c, keeping its maps as sorted slices (the engine keeps
+// no reference to the caller's maps).
 func (a *agent) setConfig(c AgentConfig) {
 	a.cfg = c
+	a.cfg.Skills, a.cfg.Capacity = nil, nil
 	a.caps = a.caps[:0]
 	for ch, n := range c.Capacity {
 		a.caps = append(a.caps, chanCap{ch, n})
@@ -327,7 +322,7 @@ func (a *agent) used(ch Channel) (n int, voiceConnected bool) {
 		if in.ch == ch {
 			n++
 		}
-		if in.ch == ChannelVoice && in.status == StatusConnected {
+		if in.ch == ChannelVoice && in.status == stConnected {
 			voiceConnected = true
 		}
 	}
@@ -371,7 +366,7 @@ func (a *agent) derive() AgentState {
 		return StateAway
 	}
 	for _, in := range a.holds {
-		if in.status == StatusWrapUp && in.owner == a {
+		if in.status == stWrapUp && in.owner == a {
 			return StateWrapUp
 		}
 	}
@@ -383,19 +378,41 @@ func (a *agent) derive() AgentState {
 	return StateBusy
 }
 
-func (a *agent) info() AgentInfo {
-	active := make(map[Channel]int, 2)
-	for _, in := range a.holds {
-		active[in.ch]++
-	}
+func (e *Engine) agentInfo(a *agent) AgentInfo {
 	var off InteractionID
 	if a.offer != nil {
 		off = a.offer.id
 	}
 	return AgentInfo{
 		ID: a.cfg.ID, Presence: a.presence, AwayReason: a.reason, PresenceSince: a.presenceSince,
-		State: a.state, StateSince: a.stateSince, Active: active, Offered: off, Handled: a.handled,
+		State: a.state, StateSince: a.stateSince, Active: e.active(a), Offered: off, Handled: a.handled,
 	}
+}
+
+// status is an interaction's status: InteractionInfo.Status as a small
+// number.
+type status uint8
+
+const (
+	stWaiting status = iota + 1
+	stParked
+	stConnected
+	stWrapUp
+	stEnded
+)
+
+var statusNames = [...]string{"", StatusWaiting, StatusParked, StatusConnected, StatusWrapUp, StatusEnded}
+
+func (s status) String() string { return statusNames[s] }
+
+// parseStatus reads an InteractionInfo.Status; 0 for anything else.
+func parseStatus(s string) status {
+	for i, n := range statusNames {
+		if i > 0 && n == s {
+			return status(i)
+		}
+	}
+	return 0
 }
 
 // interaction is an interaction's live state.
@@ -407,11 +424,15 @@ type interaction struct {
 	req       []SkillReq // effective requirement in home: queue's (or a step's) plus own
 	preferred AgentID
 	prio      int
-	arrival   time.Time // entered home
-	arrNs     int64     // arrival in Unix nanoseconds, for ordering
+	arrNs     int64 // entered home (times are Unix nanoseconds, 0 unset)
+	accNs     int64 // accepted
+	endNs     int64 // ended
 	order     uint64
-	status    string
-	step      int      // steps applied
+	slot      int32 // index in the engine's table, kept while it is reused
+	lastPos   int32
+	step      int32 // steps applied
+	status    status
+	gone      bool     // left routing
 	lists     []*queue // waiting lists holding it
 	overflow  []*queue // fallback queues added by steps
 	offers    []*offer
@@ -420,21 +441,24 @@ type interaction struct {
 	owner     *agent
 	consult   *agent
 	xfer      *xfer
-	accepted  time.Time
-	ended     time.Time
 	endReason Reason
-	waitT     *timer // maximum wait
-	stepT     *timer // next step
-	wrapT     *timer // wrap-up limit
-	lastPos   int
+	waitT     *timer // maximum wait: waitTm while armed
+	stepT     *timer // next step: stepTm while armed
+	wrapT     *timer // wrap-up limit: waitTm too, free once connected
+	waitTm    timer
+	stepTm    timer
 	lastEWT   time.Duration
-	gone      bool // left routing
+	// listBuf and offerBuf back lists and offers while they hold one
+	// entry, as they mostly do: no separate objects to allocate and trace.
+	listBuf  [1]*queue
+	offerBuf [1]*offer
 }
 
 type offer struct {
 	ag       *agent
 	deadline time.Time
-	t        *timer
+	t        *timer // tm while armed
+	tm       timer
 	xfer     bool
 	consult  bool
 	via      *queue
@@ -457,32 +481,45 @@ func (in *interaction) offerTo(a *agent) *offer {
 	return nil
 }
 
-func (in *interaction) removeOffer(h *timerHeap, o *offer) {
-	h.remove(o.t)
+// removeOffer takes o off in and its agent. The caller may still read o
+// until the engine settles; then it is reused.
+func (e *Engine) removeOffer(in *interaction, o *offer) {
+	e.timers.remove(o.t)
 	if i := slices.Index(in.offers, o); i >= 0 {
 		in.offers = slices.Delete(in.offers, i, i+1)
 	}
 	if o.ag.offer == in {
 		o.ag.offer = nil
 	}
+	e.retiredOffers = append(e.retiredOffers, o)
 }
 
 // routable says whether in is looking for an agent: waiting, or a warm
 // transfer routed through a queue.
 func (in *interaction) routable() bool {
-	return in.status == StatusWaiting || (in.xfer != nil && in.xfer.toQueue != nil && in.consult == nil)
+	return in.status == stWaiting || (in.xfer != nil && in.xfer.toQueue != nil && in.consult == nil)
 }
 
-func (in *interaction) info() InteractionInfo {
-	inf := InteractionInfo{
-		ID: in.id, Channel: in.ch, Queue: in.home.cfg.ID, Skills: in.own, PreferredAgent: in.preferred,
-		Priority: in.prio, Status: in.status, EnqueuedAt: in.arrival, AcceptedAt: in.accepted,
-		EndedAt: in.ended, EndReason: in.endReason,
+// infoInto fills inf, a zero InteractionInfo, with in's state; fields that
+// are unset stay untouched.
+func (e *Engine) infoInto(in *interaction, inf *InteractionInfo) {
+	inf.ID, inf.Channel, inf.Queue, inf.Priority, inf.Status = in.id, in.ch, in.home.cfg.ID, in.prio, in.status.String()
+	inf.EnqueuedAt = e.timeOf(in.arrNs)
+	if in.own != nil {
+		inf.Skills = in.own
+	}
+	if in.preferred != "" {
+		inf.PreferredAgent = in.preferred
+	}
+	if in.accNs != 0 {
+		inf.AcceptedAt = e.timeOf(in.accNs)
+	}
+	if in.endNs != 0 {
+		inf.EndedAt, inf.EndReason = e.timeOf(in.endNs), in.endReason
 	}
 	if in.owner != nil {
 		inf.Agent = in.owner.cfg.ID
 	}
-	return inf
 }
 
 func (in *interaction) removeFromLists() {

@@ -104,13 +104,13 @@ func (s *Stats) Apply(ev Event) {
 	if ev.Agent != "" {
 		ac = s.agent(ev.Agent)
 	}
-	s.apply(ev, s.queue(ev.Queue), ac)
+	s.apply(&ev, s.queue(ev.Queue), ac)
 }
 
 // apply folds ev into the counters of its queue and agent (ac is nil for
 // events without an agent). The engine calls it with counters it keeps at
 // hand; Apply looks them up.
-func (s *Stats) apply(ev Event, q *QueueCounters, ac *AgentCounters) {
+func (s *Stats) apply(ev *Event, q *QueueCounters, ac *AgentCounters) {
 	if ac == nil {
 		ac = &AgentCounters{} // an event without an agent counts for no agent
 	}
@@ -185,17 +185,17 @@ type QueueView struct {
 // QueueViews returns every queue's live view, ordered by id.
 func (e *Engine) QueueViews() []QueueView {
 	views := make([]QueueView, 0, len(e.queues))
-	longest := make(map[*queue]time.Time)
+	longest := make(map[*queue]int64)
 	parked := make(map[*queue]int)
 	for _, in := range e.inters {
-		if in.status != StatusWaiting && in.status != StatusParked {
+		if in.status != stWaiting && in.status != stParked {
 			continue
 		}
-		if in.status == StatusParked {
+		if in.status == stParked {
 			parked[in.home]++
 		}
-		if t, ok := longest[in.home]; !ok || in.arrival.Before(t) {
-			longest[in.home] = in.arrival
+		if t, ok := longest[in.home]; !ok || in.arrNs < t {
+			longest[in.home] = in.arrNs
 		}
 	}
 	for _, q := range e.queues {
@@ -203,15 +203,12 @@ func (e *Engine) QueueViews() []QueueView {
 		if c := e.stats.Queues[q.cfg.ID]; c != nil {
 			v.Counters = *c
 		}
-		for _, in := range q.waiting {
-			if in.home == q && in.status == StatusWaiting {
-				v.Waiting++
-			}
-		}
+		v.Waiting = q.waiting.len() - q.foreign
 		if t, ok := longest[q]; ok {
-			v.LongestWait = e.now.Sub(t)
+			v.LongestWait = e.since(t)
 		}
-		for _, a := range q.members {
+		for _, ai := range q.members {
+			a := e.tab.agents[ai]
 			if a.presence != PresenceOffline {
 				v.AgentsLoggedIn++
 			}
@@ -240,7 +237,7 @@ func (e *Engine) AgentViews() []AgentInfo {
 		if s := a.derive(); s != a.state {
 			a.state, a.stateSince = s, e.now
 		}
-		out = append(out, a.info())
+		out = append(out, e.agentInfo(a))
 	}
 	slices.SortFunc(out, func(x, y AgentInfo) int {
 		if x.ID < y.ID {
