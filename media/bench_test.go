@@ -98,7 +98,6 @@ type loadReport struct {
 	TotalSent, TotalReceived uint64
 }
 
-
 func benchForward(b *testing.B, pairs int, window time.Duration) {
 	b.StopTimer()
 	e, err := media.New(media.Config{ListenAddr: "127.0.0.1:0", MediaTimeout: time.Minute})
