@@ -246,6 +246,9 @@ func benchForward(b *testing.B, pairs int, window time.Duration) {
 	b.ReportMetric(float64(int64(r.TotalSent)-int64(totalIn)), "lost-in")
 	b.ReportMetric(float64(int64(totalOut)-int64(r.TotalReceived)), "lost-out")
 	_ = in1 - in0
+	if st := e.Stats(); st.Throttled > 0 {
+		b.Errorf("the engine throttled %d datagrams of the browsers", st.Throttled)
+	}
 	b.Logf("the browsers' process: %.0f%% of a core (GOMAXPROCS %s); load average %s",
 		100*r.CPU.Seconds()/r.Wall.Seconds(), procs, loadAverage())
 	b.Logf("end-to-end delay (send by the browser to arrival at the other browser, both processes on this machine): p50 %v, p99 %v, max %v",

@@ -71,8 +71,8 @@
 // encoded once in the engine's codec. One clock goroutine per engine sends
 // them: while any leg plays a sound it ticks every 20 ms and sends each
 // playing leg the frames due since its Play (frame n at n×20 ms), so a
-// late tick catches up (at most three frames) instead of slowing the sound
-// down; with nothing playing it does not tick.
+// late tick catches up (up to a second's worth of frames at once) instead
+// of slowing the sound down; with nothing playing it does not tick.
 //
 // # Ending
 //

@@ -71,6 +71,7 @@ type Engine struct {
 	law   *codecLaw
 	api   *webrtc.API
 	conn  *net.UDPConn
+	guard *guardConn
 	mux   ice.UDPMux
 	epoch time.Time
 	clips [numSounds]*clip
@@ -146,8 +147,9 @@ func New(cfg Config) (*Engine, error) {
 			"bytes", got, "asked", socketBuffer)
 	}
 	e.conn = conn
+	e.guard = newGuardConn(conn)
 	logs := pionLogs{log: log}
-	e.mux = webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), conn)
+	e.mux = webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), e.guard)
 
 	se := webrtc.SettingEngine{LoggerFactory: logs}
 	se.SetICEUDPMux(e.mux)
@@ -208,6 +210,19 @@ func lawFor(codec string) (*codecLaw, error) {
 func (e *Engine) Addr() *net.UDPAddr {
 	a, _ := e.conn.LocalAddr().(*net.UDPAddr)
 	return a
+}
+
+// EngineStats counts what the engine's socket received.
+type EngineStats struct {
+	Legs int // open now
+	// Datagrams passed to the ICE mux, and datagrams dropped because their
+	// source sent more than 500 a second.
+	Datagrams, Throttled uint64
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() EngineStats {
+	return EngineStats{Legs: e.Legs(), Datagrams: e.guard.passed.Load(), Throttled: e.guard.dropped.Load()}
 }
 
 // Codec is the engine's codec, "PCMU" or "PCMA".

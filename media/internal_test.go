@@ -2,6 +2,8 @@ package media
 
 import (
 	"errors"
+	"net/netip"
+	"time"
 	"testing"
 
 	"github.com/pion/rtp"
@@ -242,5 +244,50 @@ func TestOutStreamSegments(t *testing.T) {
 		if h[i].SSRC != 1234 || h[i].PayloadType != 0 {
 			t.Errorf("packet %d: SSRC %d PT %d", i, h[i].SSRC, h[i].PayloadType)
 		}
+	}
+}
+
+func TestGuardThrottlesEachSource(t *testing.T) {
+	g := &guardConn{epoch: time.Now(), sources: map[netip.AddrPort]*window{}}
+	a := netip.MustParseAddrPort("10.0.0.1:5000")
+	b := netip.MustParseAddrPort("10.0.0.2:5000")
+	admitted := func(addr netip.AddrPort, n int) int {
+		k := 0
+		for range n {
+			if g.admit(addr) {
+				k++
+			}
+		}
+		return k
+	}
+	// Each burst below takes far less than a window (100 ms).
+	if k := admitted(a, 200); k != guardLimit {
+		t.Errorf("a flood of 200 from one source: %d admitted, want %d", k, guardLimit)
+	}
+	if k := admitted(b, 10); k != 10 {
+		t.Errorf("another source is not affected: %d of 10 admitted", k)
+	}
+	// The next window admits a's packets again.
+	g.sources[a].start -= int64(guardWindow)
+	if k := admitted(a, 5); k != 5 {
+		t.Errorf("next window: %d of 5 admitted", k)
+	}
+	// Quiet sources are forgotten.
+	g.sources[b].start -= int64(2 * guardIdle)
+	g.lastSweep -= int64(2 * guardIdle)
+	g.admit(a)
+	if _, ok := g.sources[b]; ok {
+		t.Error("an idle source was not swept")
+	}
+	// A full table sends new sources through the shared overflow window.
+	for i := range guardSources {
+		g.sources[netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 1)] = &window{start: g.lastSweep}
+	}
+	c := netip.MustParseAddrPort("10.9.9.9:1")
+	if !g.admit(c) {
+		t.Error("a new source with the table full was refused outright")
+	}
+	if _, ok := g.sources[c]; ok {
+		t.Error("the table grew past its bound")
 	}
 }
