@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"runtime"
@@ -100,7 +101,11 @@ type loadReport struct {
 
 func benchForward(b *testing.B, pairs int, window time.Duration) {
 	b.StopTimer()
-	e, err := media.New(media.Config{ListenAddr: "127.0.0.1:0", MediaTimeout: time.Minute})
+	cfg := media.Config{ListenAddr: "127.0.0.1:0", MediaTimeout: time.Minute}
+	if os.Getenv("MEDIA_BENCH_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	e, err := media.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -246,9 +251,11 @@ func benchForward(b *testing.B, pairs int, window time.Duration) {
 	b.ReportMetric(float64(int64(r.TotalSent)-int64(totalIn)), "lost-in")
 	b.ReportMetric(float64(int64(totalOut)-int64(r.TotalReceived)), "lost-out")
 	_ = in1 - in0
-	if st := e.Stats(); st.Throttled > 0 {
+	st := e.Stats()
+	if st.Throttled > 0 {
 		b.Errorf("the engine throttled %d datagrams of the browsers", st.Throttled)
 	}
+	b.Logf("engine: %+v", st)
 	b.Logf("the browsers' process: %.0f%% of a core (GOMAXPROCS %s); load average %s",
 		100*r.CPU.Seconds()/r.Wall.Seconds(), procs, loadAverage())
 	b.Logf("end-to-end delay (send by the browser to arrival at the other browser, both processes on this machine): p50 %v, p99 %v, max %v",

@@ -2,6 +2,7 @@ package media
 
 import (
 	"crypto/ecdsa"
+	"errors"
 	"crypto/elliptic"
 	"crypto/rand"
 	"fmt"
@@ -88,7 +89,8 @@ type Engine struct {
 	playing []*Leg
 	batch   []playFrame // the sound clock's snapshot
 
-	nextSource atomic.Uint64
+	nextSource  atomic.Uint64
+	bufferDrops atomic.Uint64 // RTP dropped because a reader fell behind
 	wake       chan struct{} // the set of playing legs changed
 	quit       chan struct{}
 	wg         sync.WaitGroup // the clock and every leg's event goroutine
@@ -169,7 +171,7 @@ func New(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("media: public IPs: %v: %w", err, ErrConfig)
 		}
 	}
-	se.BufferFactory = newStreamBuffer
+	se.BufferFactory = e.newStreamBuffer
 
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
@@ -218,11 +220,19 @@ type EngineStats struct {
 	// Datagrams passed to the ICE mux, and datagrams dropped because their
 	// source sent more than 500 a second.
 	Datagrams, Throttled uint64
+	// Overruns counts RTP packets dropped because a leg's reader was too
+	// far behind (the process starved of CPU).
+	Overruns uint64
 }
 
 // Stats returns the engine's counters.
 func (e *Engine) Stats() EngineStats {
-	return EngineStats{Legs: e.Legs(), Datagrams: e.guard.passed.Load(), Throttled: e.guard.dropped.Load()}
+	return EngineStats{
+		Legs:      e.Legs(),
+		Datagrams: e.guard.passed.Load(),
+		Throttled: e.guard.dropped.Load(),
+		Overruns:  e.bufferDrops.Load(),
+	}
 }
 
 // Codec is the engine's codec, "PCMU" or "PCMA".
@@ -308,13 +318,27 @@ func (e *Engine) renewCertLocked() error {
 // a bounded packet buffer. RTCP is dropped on arrival: with no
 // interceptors nothing reads it, and pion would otherwise keep up to 100 KB
 // of it per stream.
-func newStreamBuffer(t packetio.BufferPacketType, _ uint32) io.ReadWriteCloser {
+func (e *Engine) newStreamBuffer(t packetio.BufferPacketType, _ uint32) io.ReadWriteCloser {
 	if t == packetio.RTCPBufferPacket {
 		return &discard{closed: make(chan struct{})}
 	}
-	b := packetio.NewBuffer()
+	b := &rtpBuffer{Buffer: packetio.NewBuffer(), full: &e.bufferDrops}
 	b.SetLimitSize(rtpBufferLimit)
 	return b
+}
+
+// rtpBuffer counts the packets dropped because a leg's reader fell behind.
+type rtpBuffer struct {
+	*packetio.Buffer
+	full *atomic.Uint64
+}
+
+func (b *rtpBuffer) Write(p []byte) (int, error) {
+	n, err := b.Buffer.Write(p)
+	if errors.Is(err, packetio.ErrFull) {
+		b.full.Add(1)
+	}
+	return n, err
 }
 
 // discard accepts and drops every write; a read waits until it is closed.
