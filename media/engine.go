@@ -2,9 +2,9 @@ package media
 
 import (
 	"crypto/ecdsa"
-	"errors"
 	"crypto/elliptic"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -91,9 +91,9 @@ type Engine struct {
 
 	nextSource  atomic.Uint64
 	bufferDrops atomic.Uint64 // RTP dropped because a reader fell behind
-	wake       chan struct{} // the set of playing legs changed
-	quit       chan struct{}
-	wg         sync.WaitGroup // the clock and every leg's event goroutine
+	wake        chan struct{} // the set of playing legs changed
+	quit        chan struct{}
+	wg          sync.WaitGroup // the clock and every leg's event goroutine
 }
 
 // New opens the UDP socket and starts the engine.

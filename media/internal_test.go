@@ -3,8 +3,8 @@ package media
 import (
 	"errors"
 	"net/netip"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 )
