@@ -364,7 +364,6 @@ func TestForwardLoadClient(t *testing.T) {
 
 	type stream struct {
 		mu          sync.Mutex
-		measuring   bool
 		first, last uint16
 		got         uint64
 		delays      []time.Duration

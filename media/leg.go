@@ -107,7 +107,6 @@ type Leg struct {
 	pcUp        bool            // PeerConnection connected
 	trackUp     bool            // browser audio arrived
 	events      []event
-	readers     int // reader goroutines started
 
 	evWake   chan struct{}
 	quit     chan struct{} // closed by Close: the event goroutine stops
