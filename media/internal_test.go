@@ -2,6 +2,7 @@ package media
 
 import (
 	"errors"
+	"math"
 	"net/netip"
 	"testing"
 	"time"
@@ -289,5 +290,46 @@ func TestGuardThrottlesEachSource(t *testing.T) {
 	}
 	if _, ok := g.sources[c]; ok {
 		t.Error("the table grew past its bound")
+	}
+}
+
+func TestSoundsAreAudibleAndDoNotClip(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		pcm          []float64
+		seconds      float64
+		minDB, maxDB float64 // RMS of the whole clip, dBFS
+	}{
+		{"music", synthMusic(), 19.9, -30, -12},
+		{"ringback", synthRingback(), 6, -25, -15},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := float64(len(tc.pcm)) / sampleRate; got < tc.seconds || got > tc.seconds+0.2 {
+				t.Errorf("%.2f s long, want %.1f s", got, tc.seconds)
+			}
+			if len(tc.pcm)%frameLen != 0 {
+				t.Errorf("%d samples: not whole 20 ms frames", len(tc.pcm))
+			}
+			var sum, peak float64
+			for _, v := range tc.pcm {
+				sum += v * v
+				peak = max(peak, abs(v))
+			}
+			if peak >= 1 {
+				t.Errorf("peak %.2f clips", peak)
+			}
+			db := 10 * math.Log10(sum/float64(len(tc.pcm)))
+			if db < tc.minDB || db > tc.maxDB {
+				t.Errorf("RMS %.1f dBFS, want %.0f..%.0f", db, tc.minDB, tc.maxDB)
+			}
+			// The loop point: the last 10 ms are nearly silent, so the
+			// restart does not click.
+			for _, v := range tc.pcm[len(tc.pcm)-80:] {
+				if abs(v) > 0.02 {
+					t.Fatalf("the clip ends at %.3f: the loop clicks", v)
+				}
+			}
+			t.Logf("%.1f s, RMS %.1f dBFS, peak %.2f", float64(len(tc.pcm))/sampleRate, db, peak)
+		})
 	}
 }
