@@ -59,6 +59,7 @@ func TestBadOffersGetTypedErrors(t *testing.T) {
 		{"an offer with only PCMA has no common codec", validOffer(t, "PCMA"), media.ErrNoCommonCodec},
 		{"an offer with video only has no common codec", strings.Replace(good, "m=audio", "m=video", 1), media.ErrNoCommonCodec},
 		{"an offer with a rejected audio section has no common codec", strings.Replace(good, "m=audio 9", "m=audio 0", 1), media.ErrNoCommonCodec},
+		{"an offer with inactive audio is refused", strings.Replace(good, "a=sendrecv", "a=inactive", 1), media.ErrBadSDP},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			leg, err := e.NewLeg("bad", media.LegHandler{})

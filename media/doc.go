@@ -21,7 +21,10 @@
 // address. A datagram from an address no leg has verified is dropped by
 // the mux unless it is a STUN request, which the leg's ICE agent refuses
 // without the leg's password; from a verified address, anything that is
-// not authenticated SRTP is dropped. Config.PublicIPs replaces the local
+// not authenticated SRTP is dropped. Before the mux, each source address
+// may send 500 datagrams a second (a browser sends about 55); the rest are
+// dropped unread, so a peer that floods its own connection cannot grow
+// pion's queues, which have no bound. Config.PublicIPs replaces the local
 // addresses in the candidates (1:1 NAT); mDNS is off; loopback candidates
 // are announced when the socket is on a loopback address (tests).
 //
@@ -71,8 +74,8 @@
 // encoded once in the engine's codec. One clock goroutine per engine sends
 // them: while any leg plays a sound it ticks every 20 ms and sends each
 // playing leg the frames due since its Play (frame n at n×20 ms), so a
-// late tick catches up (at most three frames) instead of slowing the sound
-// down; with nothing playing it does not tick.
+// late tick catches up (up to a second's worth of frames at once) instead
+// of slowing the sound down; with nothing playing it does not tick.
 //
 // # Ending
 //

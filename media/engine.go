@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -71,6 +72,7 @@ type Engine struct {
 	law   *codecLaw
 	api   *webrtc.API
 	conn  *net.UDPConn
+	guard *guardConn
 	mux   ice.UDPMux
 	epoch time.Time
 	clips [numSounds]*clip
@@ -87,10 +89,11 @@ type Engine struct {
 	playing []*Leg
 	batch   []playFrame // the sound clock's snapshot
 
-	nextSource atomic.Uint64
-	wake       chan struct{} // the set of playing legs changed
-	quit       chan struct{}
-	wg         sync.WaitGroup // the clock and every leg's event goroutine
+	nextSource  atomic.Uint64
+	bufferDrops atomic.Uint64 // RTP dropped because a reader fell behind
+	wake        chan struct{} // the set of playing legs changed
+	quit        chan struct{}
+	wg          sync.WaitGroup // the clock and every leg's event goroutine
 }
 
 // New opens the UDP socket and starts the engine.
@@ -146,8 +149,9 @@ func New(cfg Config) (*Engine, error) {
 			"bytes", got, "asked", socketBuffer)
 	}
 	e.conn = conn
+	e.guard = newGuardConn(conn)
 	logs := pionLogs{log: log}
-	e.mux = webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), conn)
+	e.mux = webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), e.guard)
 
 	se := webrtc.SettingEngine{LoggerFactory: logs}
 	se.SetICEUDPMux(e.mux)
@@ -167,7 +171,7 @@ func New(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("media: public IPs: %v: %w", err, ErrConfig)
 		}
 	}
-	se.BufferFactory = newStreamBuffer
+	se.BufferFactory = e.newStreamBuffer
 
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
@@ -208,6 +212,27 @@ func lawFor(codec string) (*codecLaw, error) {
 func (e *Engine) Addr() *net.UDPAddr {
 	a, _ := e.conn.LocalAddr().(*net.UDPAddr)
 	return a
+}
+
+// EngineStats counts what the engine's socket received.
+type EngineStats struct {
+	Legs int // open now
+	// Datagrams passed to the ICE mux, and datagrams dropped because their
+	// source sent more than 500 a second.
+	Datagrams, Throttled uint64
+	// Overruns counts RTP packets dropped because a leg's reader was too
+	// far behind (the process starved of CPU).
+	Overruns uint64
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() EngineStats {
+	return EngineStats{
+		Legs:      e.Legs(),
+		Datagrams: e.guard.passed.Load(),
+		Throttled: e.guard.dropped.Load(),
+		Overruns:  e.bufferDrops.Load(),
+	}
 }
 
 // Codec is the engine's codec, "PCMU" or "PCMA".
@@ -293,13 +318,27 @@ func (e *Engine) renewCertLocked() error {
 // a bounded packet buffer. RTCP is dropped on arrival: with no
 // interceptors nothing reads it, and pion would otherwise keep up to 100 KB
 // of it per stream.
-func newStreamBuffer(t packetio.BufferPacketType, _ uint32) io.ReadWriteCloser {
+func (e *Engine) newStreamBuffer(t packetio.BufferPacketType, _ uint32) io.ReadWriteCloser {
 	if t == packetio.RTCPBufferPacket {
 		return &discard{closed: make(chan struct{})}
 	}
-	b := packetio.NewBuffer()
+	b := &rtpBuffer{Buffer: packetio.NewBuffer(), full: &e.bufferDrops}
 	b.SetLimitSize(rtpBufferLimit)
 	return b
+}
+
+// rtpBuffer counts the packets dropped because a leg's reader fell behind.
+type rtpBuffer struct {
+	*packetio.Buffer
+	full *atomic.Uint64
+}
+
+func (b *rtpBuffer) Write(p []byte) (int, error) {
+	n, err := b.Buffer.Write(p)
+	if errors.Is(err, packetio.ErrFull) {
+		b.full.Add(1)
+	}
+	return n, err
 }
 
 // discard accepts and drops every write; a read waits until it is closed.

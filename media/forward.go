@@ -320,8 +320,9 @@ type playFrame struct {
 }
 
 // maxBurst is how many frames a late clock tick may send to one leg at
-// once; further behind than that, the sound skips ahead.
-const maxBurst = 3
+// once (a second's worth); further behind than that, the sound skips
+// ahead. A browser's jitter buffer takes a burst better than a gap.
+const maxBurst = 50
 
 // playFrames sends every playing leg the frames that are due by now: frame
 // n is due n×20 ms after Play, so a late tick catches up instead of

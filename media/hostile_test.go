@@ -182,6 +182,9 @@ func TestAFloodOfJunkLeavesCallsAlone(t *testing.T) {
 		default:
 		}
 	}
+	if st := e.Stats(); st.Throttled == 0 {
+		t.Errorf("nothing throttled: %+v", st)
+	}
 	after := heap()
 	if grew := int64(after) - int64(before); grew > 16<<20 {
 		t.Errorf("the heap grew by %d MB during the flood", grew>>20)

@@ -2,7 +2,10 @@ package media
 
 import (
 	"errors"
+	"math"
+	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 )
@@ -242,5 +245,91 @@ func TestOutStreamSegments(t *testing.T) {
 		if h[i].SSRC != 1234 || h[i].PayloadType != 0 {
 			t.Errorf("packet %d: SSRC %d PT %d", i, h[i].SSRC, h[i].PayloadType)
 		}
+	}
+}
+
+func TestGuardThrottlesEachSource(t *testing.T) {
+	g := &guardConn{epoch: time.Now(), sources: map[netip.AddrPort]*window{}}
+	a := netip.MustParseAddrPort("10.0.0.1:5000")
+	b := netip.MustParseAddrPort("10.0.0.2:5000")
+	admitted := func(addr netip.AddrPort, n int) int {
+		k := 0
+		for range n {
+			if g.admit(addr) {
+				k++
+			}
+		}
+		return k
+	}
+	// Each burst below takes far less than a window (100 ms).
+	if k := admitted(a, 200); k != guardLimit {
+		t.Errorf("a flood of 200 from one source: %d admitted, want %d", k, guardLimit)
+	}
+	if k := admitted(b, 10); k != 10 {
+		t.Errorf("another source is not affected: %d of 10 admitted", k)
+	}
+	// The next window admits a's packets again.
+	g.sources[a].start -= int64(guardWindow)
+	if k := admitted(a, 5); k != 5 {
+		t.Errorf("next window: %d of 5 admitted", k)
+	}
+	// Quiet sources are forgotten.
+	g.sources[b].start -= int64(2 * guardIdle)
+	g.lastSweep -= int64(2 * guardIdle)
+	g.admit(a)
+	if _, ok := g.sources[b]; ok {
+		t.Error("an idle source was not swept")
+	}
+	// A full table sends new sources through the shared overflow window.
+	for i := range guardSources {
+		g.sources[netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 1)] = &window{start: g.lastSweep}
+	}
+	c := netip.MustParseAddrPort("10.9.9.9:1")
+	if !g.admit(c) {
+		t.Error("a new source with the table full was refused outright")
+	}
+	if _, ok := g.sources[c]; ok {
+		t.Error("the table grew past its bound")
+	}
+}
+
+func TestSoundsAreAudibleAndDoNotClip(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		pcm          []float64
+		seconds      float64
+		minDB, maxDB float64 // RMS of the whole clip, dBFS
+	}{
+		{"music", synthMusic(), 19.9, -30, -12},
+		{"ringback", synthRingback(), 6, -25, -15},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := float64(len(tc.pcm)) / sampleRate; got < tc.seconds || got > tc.seconds+0.2 {
+				t.Errorf("%.2f s long, want %.1f s", got, tc.seconds)
+			}
+			if len(tc.pcm)%frameLen != 0 {
+				t.Errorf("%d samples: not whole 20 ms frames", len(tc.pcm))
+			}
+			var sum, peak float64
+			for _, v := range tc.pcm {
+				sum += v * v
+				peak = max(peak, abs(v))
+			}
+			if peak >= 1 {
+				t.Errorf("peak %.2f clips", peak)
+			}
+			db := 10 * math.Log10(sum/float64(len(tc.pcm)))
+			if db < tc.minDB || db > tc.maxDB {
+				t.Errorf("RMS %.1f dBFS, want %.0f..%.0f", db, tc.minDB, tc.maxDB)
+			}
+			// The loop point: the last 10 ms are nearly silent, so the
+			// restart does not click.
+			for _, v := range tc.pcm[len(tc.pcm)-80:] {
+				if abs(v) > 0.02 {
+					t.Fatalf("the clip ends at %.3f: the loop clicks", v)
+				}
+			}
+			t.Logf("%.1f s, RMS %.1f dBFS, peak %.2f", float64(len(tc.pcm))/sampleRate, db, peak)
+		})
 	}
 }

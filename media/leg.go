@@ -107,7 +107,6 @@ type Leg struct {
 	pcUp        bool            // PeerConnection connected
 	trackUp     bool            // browser audio arrived
 	events      []event
-	readers     int // reader goroutines started
 
 	evWake   chan struct{}
 	quit     chan struct{} // closed by Close: the event goroutine stops
@@ -291,11 +290,13 @@ func (l *Leg) HandleOffer(offer string) (answer string, err error) {
 
 	gathered := webrtc.GatheringCompletePromise(l.pc)
 	ans, err := l.pc.CreateAnswer(nil)
-	if err != nil {
-		return "", l.pionError("answer", err, ErrBadSDP)
+	if err == nil {
+		err = l.pc.SetLocalDescription(ans)
 	}
-	if err := l.pc.SetLocalDescription(ans); err != nil {
-		return "", l.pionError("set answer", err, ErrBadSDP)
+	if err != nil {
+		// Back to stable, so the next offer starts from the last good one.
+		_ = l.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback})
+		return "", l.pionError("answer", err, ErrBadSDP)
 	}
 	wait := time.NewTimer(gatherWait)
 	select {
@@ -453,6 +454,10 @@ func (l *Leg) Stats() LegStats {
 // pion callbacks may call it.
 func (l *Leg) post(ev event) {
 	l.mu.Lock()
+	if l.closeCalled || l.ending { // nobody will handle it
+		l.mu.Unlock()
+		return
+	}
 	l.events = append(l.events, ev)
 	l.mu.Unlock()
 	l.wakeEvents()

@@ -33,7 +33,7 @@ func checkOffer(offer string, law *codecLaw) error {
 	_, sessUfrag := sd.Attribute("ice-ufrag")
 	_, sessPwd := sd.Attribute("ice-pwd")
 	_, sessFP := sd.Attribute("fingerprint")
-	audio, codec := false, false
+	audio, codec, active := false, false, false
 	for i, md := range sd.MediaDescriptions {
 		if _, ok := md.Attribute("mid"); !ok {
 			return fmt.Errorf("offer section %d has no mid: %w", i, ErrBadSDP)
@@ -56,6 +56,9 @@ func checkOffer(offer string, law *codecLaw) error {
 		audio = true
 		if offersCodec(md, law) {
 			codec = true
+			if _, inactive := md.Attribute("inactive"); !inactive {
+				active = true
+			}
 		}
 	}
 	switch {
@@ -63,6 +66,10 @@ func checkOffer(offer string, law *codecLaw) error {
 		return fmt.Errorf("offer has no audio: %w", ErrNoCommonCodec)
 	case !codec:
 		return fmt.Errorf("offer does not offer %s: %w", law.name, ErrNoCommonCodec)
+	case !active:
+		// Pion would stop the leg's transceiver for good. Hold is the
+		// server's business (Leg.Play), not the browser's.
+		return fmt.Errorf("offer sets the audio inactive (not supported; hold with Play): %w", ErrBadSDP)
 	}
 	return nil
 }

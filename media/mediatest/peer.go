@@ -35,6 +35,9 @@ const FrameSize = 160
 // FrameInterval is the time between two packets of a peer.
 const FrameInterval = 20 * time.Millisecond
 
+// maxBurst is how many packets a late pacer tick sends a peer at once.
+const maxBurst = 50
+
 // Config configures a Peer.
 type Config struct {
 	// Codec is "PCMU" (default) or "PCMA", the only codec the peer offers.
@@ -379,11 +382,11 @@ func (p *Peer) sendDue(now time.Time) {
 		return
 	}
 	due := int64(now.Sub(p.start)/FrameInterval) + 1
-	if due-p.frames > 3 { // far behind: skip rather than burst
-		skip := due - 3 - p.frames
+	if due-p.frames > maxBurst { // far behind: skip rather than burst
+		skip := due - maxBurst - p.frames
 		p.hdr.SequenceNumber += uint16(skip)
 		p.hdr.Timestamp += uint32(skip * FrameSize)
-		p.frames = due - 3
+		p.frames = due - maxBurst
 	}
 	for ; p.frames < due; p.frames++ {
 		if p.gen != nil {
@@ -546,7 +549,8 @@ func (quiet) Errorf(string, ...any) {}
 // tick. A tick of 20 ms sends every peer's packet in one burst; a shorter
 // tick (a load tool's 2 ms) spreads the peers over the 20 ms like
 // independent browsers. A tick that comes late sends the frames that were
-// due (up to three per peer), so the rate stays right.
+// due (up to a second's worth per peer), so the rate stays right and the
+// sequence has no gap, as with a browser whose audio thread was late.
 type Pacer struct {
 	tick     time.Duration
 	mu       sync.Mutex
