@@ -28,7 +28,7 @@ import (
 // calls (2N legs), every browser sending 50 packets a second, so the
 // engine relays 100·N packets a second (one packet in and one out each).
 // The browsers are mediatest peers in a child process (this test binary,
-// running TestForwardLoadClient), so the getrusage figure of this process
+// running as the load client, see TestMain), so the getrusage figure of this process
 // is the engine's alone. The child also measures the end-to-end delay and
 // the loss.
 //
@@ -123,7 +123,7 @@ func benchForward(b *testing.B, pairs int, window time.Duration) {
 	if procs == "" {
 		procs = "1"
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestForwardLoadClient$", "-test.count=1")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "MEDIA_LOAD_CLIENT=1", "GOMAXPROCS="+procs,
 		"MEDIA_LOAD_PEERS="+strconv.Itoa(2*pairs))
 	cmd.ExtraFiles = []*os.File{toChildR, fromChildW} // fd 3 and 4 in the child
@@ -355,12 +355,22 @@ func pct(ds []time.Duration, p int) time.Duration {
 	return s[i]
 }
 
-// TestForwardLoadClient is the child process of BenchmarkForward: the
-// browsers. It does nothing in a normal test run.
-func TestForwardLoadClient(t *testing.T) {
-	if os.Getenv("MEDIA_LOAD_CLIENT") != "1" {
-		t.Skip("the client side of BenchmarkForward; run by the benchmark")
+// TestMain runs the tests, or, in the child process of BenchmarkForward
+// (MEDIA_LOAD_CLIENT=1), the browsers.
+func TestMain(m *testing.M) {
+	if os.Getenv("MEDIA_LOAD_CLIENT") == "1" {
+		if err := loadClient(); err != nil {
+			fmt.Fprintln(os.Stderr, "load client:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// loadClient is the child process of BenchmarkForward: the browsers, one
+// mediatest peer per leg, talking to the benchmark over fds 3 and 4.
+func loadClient() error {
 	n, _ := strconv.Atoi(os.Getenv("MEDIA_LOAD_PEERS"))
 	in := json.NewDecoder(bufio.NewReader(os.NewFile(3, "from-bench")))
 	out := json.NewEncoder(os.NewFile(4, "to-bench"))
@@ -460,7 +470,7 @@ func TestForwardLoadClient(t *testing.T) {
 	for i := range peers {
 		p, err := mediatest.New(mediatest.Config{Pacer: pacer})
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		st := &stream{}
 		streams[i] = st
@@ -483,13 +493,14 @@ func TestForwardLoadClient(t *testing.T) {
 		peersMu.Unlock()
 		offer, err := p.Offer(ctx, mediatest.OfferOptions{Complete: true})
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if err := out.Encode(loadMsg{I: i, Offer: offer}); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
 	if err := <-readDone; err != nil && err != io.EOF {
-		t.Fatal(err)
+		return err
 	}
+	return nil
 }

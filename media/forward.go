@@ -77,7 +77,7 @@ type outStream struct {
 	lastSeq         uint16
 	lastTS          uint32
 	lastLen         int
-	lastAt          int64 // engine clock of the last packet sent
+	lastAt          int64 // engine clock when the packet with lastSeq was sent
 
 	gain    float64
 	gainLUT *[256]byte // nil when gain is 1

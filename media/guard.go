@@ -29,8 +29,10 @@ type guardConn struct {
 }
 
 const (
-	guardWindow  = 100 * time.Millisecond
-	guardLimit   = 50 // datagrams per window: 500 a second
+	// 125 datagrams per quarter second: 500 a second on average, and room
+	// for a browser that sends two seconds of audio at once after a stall.
+	guardWindow  = 250 * time.Millisecond
+	guardLimit   = 125
 	guardSources = 1 << 16
 	guardIdle    = 10 * time.Second
 )

@@ -261,9 +261,9 @@ func TestGuardThrottlesEachSource(t *testing.T) {
 		}
 		return k
 	}
-	// Each burst below takes far less than a window (100 ms).
-	if k := admitted(a, 200); k != guardLimit {
-		t.Errorf("a flood of 200 from one source: %d admitted, want %d", k, guardLimit)
+	// Each burst below takes far less than a window (250 ms).
+	if k := admitted(a, 400); k != guardLimit {
+		t.Errorf("a flood of 400 from one source: %d admitted, want %d", k, guardLimit)
 	}
 	if k := admitted(b, 10); k != 10 {
 		t.Errorf("another source is not affected: %d of 10 admitted", k)
