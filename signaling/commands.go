@@ -182,15 +182,6 @@ func retryable(err error) bool {
 	return false
 }
 
-func (c *conn) sendRaw(b []byte) {
-	select {
-	case <-c.ctx.Done():
-	case c.out <- b:
-	default:
-		c.close(1008, "too slow: reconnect and resume", errSlowConsumer)
-	}
-}
-
 func needText(cmd command) (string, error) {
 	if cmd.Text == nil {
 		return "", badRequest("the field text is missing")

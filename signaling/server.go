@@ -484,28 +484,36 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		agent = a
 	}
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"cc.v1"}, InsecureSkipVerify: true})
+	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{Subprotocols: []string{"cc.v1"}, InsecureSkipVerify: true})
 	if err != nil {
 		return // Accept wrote the answer
 	}
-	log := s.log.With("ip", clientIP(r))
-	c := newConn(s.baseCtx, ws, log, clientIP(r), newBucket(s.cfg.ConnRate, s.cfg.ConnBurst))
+	ip := clientIP(r)
+	var log *slog.Logger
 	if conversation != "" {
-		c.conversation = conversation
-		c.log = log.With("conversation", conversation)
+		log = s.log.With("ip", ip, "conversation", conversation)
 	} else {
-		c.agent = string(agent.ID)
-		c.log = log.With("agent", agent.ID)
+		log = s.log.With("ip", ip, "agent", agent.ID)
 	}
-	s.wg.Add(1)
-	defer s.wg.Done()
-	go c.writeLoop()
+	c := newConn(s.baseCtx, ws, log, ip, s.cfg.ConnRate, s.cfg.ConnBurst)
+	c.conversation, c.agent = conversation, string(agent.ID)
 	s.hub.add(c, agent)
-	defer s.hub.remove(c)
-	s.readLoop(c)
+	// The handler returns and net/http lets go of the request, its buffers
+	// and this goroutine's stack (grown by the request's handling); the
+	// connection goes on with a fresh, shallow reader.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.hub.remove(c)
+		defer c.ping.Stop()
+		s.readLoop(c)
+	}()
 }
 
-// readLoop reads commands until the connection ends.
+// readLoop reads commands until the connection ends. Each command runs on
+// a goroutine of its own, one at a time in the order they came: a command
+// may go deep (the store, JSON), and the stack it grows is given back when
+// it ends, instead of staying with a reader that then idles for minutes.
 func (s *Server) readLoop(c *conn) {
 	for {
 		typ, data, err := c.ws.Read(c.ctx)
@@ -522,6 +530,11 @@ func (s *Server) readLoop(c *conn) {
 			c.send(errorReply(peekID(data), "rate_limited", "too many commands; slow down"))
 			continue
 		}
-		s.handle(c, data)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.handle(c, data)
+		}()
+		<-done
 	}
 }
