@@ -27,6 +27,11 @@ const (
 	WriteTimeout = 10 * time.Second
 )
 
+// linger is how long a connection's writer or command goroutine waits for
+// more work before it ends; the next work starts a new one. A busy
+// connection keeps them, an idle one costs only its reader.
+const linger = 5 * time.Second
+
 // Buffer sizes of a hijacked connection. net/http hands over a 4 KiB
 // reader and a fresh 4 KiB writer; with ten thousand idle connections
 // that is 80 MB for buffers that hold one small frame now and then.
@@ -37,9 +42,9 @@ const (
 )
 
 // conn is one WebSocket connection. It costs one goroutine while idle:
-// the reader, which stays shallow (commands run on a goroutine of their
-// own, see Server.readLoop). A writer goroutine runs only while the outbox
-// holds something, and the heartbeat is a timer. Everything to send goes
+// the reader, which stays shallow because commands run on a goroutine of
+// their own (exec). That one, and the writer, run only while there is work
+// and linger after; the heartbeat is a timer. Everything to send goes
 // through the outbox, a queue that grows on demand and is released once
 // empty; a client that reads too slowly to keep up (OutboxSize frames
 // waiting) is closed with a policy violation, and reconnects and resumes.
@@ -49,6 +54,7 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	ping   *time.Timer
+	linger time.Duration
 	limit  bucket
 	ip     string
 	// who it is
@@ -60,7 +66,12 @@ type conn struct {
 	writing bool     // a writer goroutine runs
 	// closing stops the writer from taking more frames once a close was
 	// decided, so the close frame follows what is already on the wire.
-	closing bool
+	closing   bool
+	wrote     chan struct{} // wakes the writer (capacity 1)
+	cmd       func()        // the command exec handed over
+	executing bool          // a command goroutine runs
+	cmdWake   chan struct{} // wakes it (capacity 1)
+	cmdDone   chan struct{} // it finished cmd (capacity 1)
 }
 
 var errSlowConsumer = errors.New("slow consumer")
@@ -68,7 +79,8 @@ var errSlowConsumer = errors.New("slow consumer")
 func newConn(ctx context.Context, ws *websocket.Conn, log *slog.Logger, ip string, rate, burst float64) *conn {
 	ctx, cancel := context.WithCancelCause(ctx)
 	ws.SetReadLimit(ReadLimit)
-	c := &conn{ws: ws, log: log, ctx: ctx, cancel: cancel, ip: ip}
+	c := &conn{ws: ws, log: log, ctx: ctx, cancel: cancel, ip: ip, linger: linger,
+		wrote: make(chan struct{}, 1), cmdWake: make(chan struct{}, 1), cmdDone: make(chan struct{}, 1)}
 	c.limit.init(rate, burst, time.Now())
 	c.ping = time.AfterFunc(PingInterval, c.heartbeat)
 	return c
@@ -103,6 +115,16 @@ func (c *conn) sendRaw(b []byte) {
 	c.mu.Unlock()
 	if start {
 		go c.writeLoop()
+	} else {
+		wake(c.wrote)
+	}
+}
+
+// wake signals a goroutine waiting on ch without blocking.
+func wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
 	}
 }
 
@@ -124,28 +146,46 @@ func (c *conn) close(code websocket.StatusCode, reason string, cause error) {
 	}()
 }
 
-// next takes the next frame for the writer, or says the writer is done:
-// the outbox is empty (a later send starts a new writer) or the
-// connection is closing.
-func (c *conn) next() ([]byte, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closing || len(c.outbox) == 0 || c.ctx.Err() != nil {
-		c.writing = false
-		c.outbox = nil // release what a burst grew
-		return nil, false
+// next takes the next frame for the writer. With none, the writer waits
+// up to linger for one, and ends (done) once there is still none, or the
+// connection is closing or over; a later send starts a new writer.
+func (c *conn) next(idle *time.Timer) (b []byte, done bool) {
+	for waited := false; ; {
+		c.mu.Lock()
+		switch {
+		case c.closing || c.ctx.Err() != nil || (waited && len(c.outbox) == 0):
+			c.writing = false
+			c.outbox = nil // release what a burst grew
+			c.mu.Unlock()
+			return nil, true
+		case len(c.outbox) > 0:
+			b := c.outbox[0]
+			c.outbox[0] = nil
+			c.outbox = c.outbox[1:]
+			if len(c.outbox) == 0 {
+				c.outbox = nil
+			}
+			c.mu.Unlock()
+			return b, false
+		}
+		c.mu.Unlock()
+		idle.Reset(c.linger)
+		select {
+		case <-c.wrote:
+		case <-idle.C:
+			waited = true
+		case <-c.ctx.Done():
+		}
 	}
-	b := c.outbox[0]
-	c.outbox[0] = nil
-	c.outbox = c.outbox[1:]
-	return b, true
 }
 
-// writeLoop writes the outbox until it is empty.
+// writeLoop writes the outbox until next says it is done.
 func (c *conn) writeLoop() {
+	idle := time.NewTimer(c.linger)
+	defer idle.Stop()
 	for {
-		b, ok := c.next()
-		if !ok {
+		b, done := c.next(idle)
+		if done {
 			return
 		}
 		ctx, cancel := context.WithTimeout(c.ctx, WriteTimeout)
@@ -157,6 +197,53 @@ func (c *conn) writeLoop() {
 			c.writing = false
 			c.mu.Unlock()
 			return
+		}
+	}
+}
+
+// exec runs f on the connection's command goroutine and returns when it is
+// done, so commands run one at a time, in order, off the reader's stack.
+func (c *conn) exec(f func()) {
+	c.mu.Lock()
+	c.cmd = f
+	start := !c.executing
+	c.executing = true
+	c.mu.Unlock()
+	if start {
+		go c.execLoop()
+	} else {
+		wake(c.cmdWake)
+	}
+	<-c.cmdDone
+}
+
+// execLoop runs the commands exec hands over, and ends once none came for
+// linger or the connection is over (exec starts a new one).
+func (c *conn) execLoop() {
+	idle := time.NewTimer(c.linger)
+	defer idle.Stop()
+	for waited := false; ; {
+		c.mu.Lock()
+		f := c.cmd
+		c.cmd = nil
+		if f == nil && (waited || c.ctx.Err() != nil) {
+			c.executing = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		if f != nil {
+			f()
+			c.cmdDone <- struct{}{}
+			waited = false
+			idle.Reset(c.linger)
+			continue
+		}
+		select {
+		case <-c.cmdWake:
+		case <-idle.C:
+			waited = true
+		case <-c.ctx.Done():
 		}
 	}
 }

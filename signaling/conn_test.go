@@ -29,6 +29,7 @@ func connPair(t *testing.T) (*conn, *websocket.Conn, <-chan []byte) {
 			return
 		}
 		c := newConn(t.Context(), ws, slog.New(slog.NewTextHandler(io.Discard, nil)), "127.0.0.1", 20, 40)
+		c.linger = 20 * time.Millisecond
 		go func() {
 			defer c.ping.Stop()
 			for {
@@ -73,7 +74,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func (c *conn) idle() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return !c.writing && c.outbox == nil
+	return !c.writing && !c.executing && c.outbox == nil
 }
 
 func TestTheOutboxDeliversInOrderAndHoldsNothingOnceEmpty(t *testing.T) {
@@ -169,5 +170,37 @@ func TestLargeFramesPassTheSmallBuffers(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the server read nothing")
+	}
+}
+
+func TestCommandsRunInOrderOneAtATimeOnAGoroutineThatEnds(t *testing.T) {
+	c, _, _ := connPair(t)
+	var order []int
+	running := 0
+	for i := range 100 {
+		if i == 50 {
+			// Let the command goroutine end between two commands.
+			eventually(t, "the command goroutine ends", func() bool {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				return !c.executing
+			})
+		}
+		c.exec(func() {
+			running++ // the race detector catches two at once
+			if running != 1 {
+				t.Errorf("%d commands at once", running)
+			}
+			order = append(order, i)
+			running--
+		})
+	}
+	for i, n := range order {
+		if n != i {
+			t.Fatalf("command %d ran as %d", n, i)
+		}
+	}
+	if len(order) != 100 {
+		t.Fatalf("%d of 100 commands ran", len(order))
 	}
 }

@@ -510,10 +510,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-// readLoop reads commands until the connection ends. Each command runs on
-// a goroutine of its own, one at a time in the order they came: a command
-// may go deep (the store, JSON), and the stack it grows is given back when
-// it ends, instead of staying with a reader that then idles for minutes.
+// readLoop reads commands until the connection ends. They run on the
+// connection's command goroutine, one at a time in the order they came: a
+// command may go deep (the store, JSON), and the stack it grows goes with
+// that goroutine once the connection idles, instead of staying with a
+// reader that then waits for minutes.
 func (s *Server) readLoop(c *conn) {
 	for {
 		typ, data, err := c.ws.Read(c.ctx)
@@ -530,11 +531,6 @@ func (s *Server) readLoop(c *conn) {
 			c.send(errorReply(peekID(data), "rate_limited", "too many commands; slow down"))
 			continue
 		}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			s.handle(c, data)
-		}()
-		<-done
+		c.exec(func() { s.handle(c, data) })
 	}
 }
