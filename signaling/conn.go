@@ -36,9 +36,16 @@ const linger = 5 * time.Second
 // reader and a fresh 4 KiB writer; with ten thousand idle connections
 // that is 80 MB for buffers that hold one small frame now and then.
 // Frames larger than a buffer go straight to and from the socket.
+//
+// The kernel's send buffer is bounded too (socketSendBuffer; Linux
+// doubles it): left to autotuning it grows to megabytes for a client that
+// does not read, tens of thousands of frames waiting before the outbox
+// holds a single one, so the outbox's bound would mean little and a few
+// slow clients would hold much of the kernel's memory.
 const (
-	readBufferSize  = 1 << 10
-	writeBufferSize = 2 << 10
+	readBufferSize   = 1 << 10
+	writeBufferSize  = 2 << 10
+	socketSendBuffer = 32 << 10
 )
 
 // conn is one WebSocket connection. It costs one goroutine while idle:
@@ -336,8 +343,14 @@ func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err != nil || brw.Reader.Buffered() > 0 {
+	if err != nil {
 		return nc, brw, err
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(socketSendBuffer) // best effort
+	}
+	if brw.Reader.Buffered() > 0 {
+		return nc, brw, nil
 	}
 	// brw.Writer is new and empty: net/http wrote the handshake answer
 	// through its own writer, flushed before Hijack returns.
