@@ -57,6 +57,7 @@ const (
 // waiting) is closed with a policy violation, and reconnects and resumes.
 type conn struct {
 	ws     *websocket.Conn
+	cork   *corker // nil: every frame goes out on its own
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -83,10 +84,10 @@ type conn struct {
 
 var errSlowConsumer = errors.New("slow consumer")
 
-func newConn(ctx context.Context, ws *websocket.Conn, log *slog.Logger, ip string, rate, burst float64) *conn {
+func newConn(ctx context.Context, ws *websocket.Conn, cork *corker, log *slog.Logger, ip string, rate, burst float64) *conn {
 	ctx, cancel := context.WithCancelCause(ctx)
 	ws.SetReadLimit(ReadLimit)
-	c := &conn{ws: ws, log: log, ctx: ctx, cancel: cancel, ip: ip, linger: linger,
+	c := &conn{ws: ws, cork: cork, log: log, ctx: ctx, cancel: cancel, ip: ip, linger: linger,
 		wrote: make(chan struct{}, 1), cmdWake: make(chan struct{}, 1), cmdDone: make(chan struct{}, 1)}
 	c.limit.init(rate, burst, time.Now())
 	c.ping = time.AfterFunc(PingInterval, c.heartbeat)
@@ -153,10 +154,11 @@ func (c *conn) close(code websocket.StatusCode, reason string, cause error) {
 	}()
 }
 
-// next takes the next frame for the writer. With none, the writer waits
-// up to linger for one, and ends (done) once there is still none, or the
-// connection is closing or over; a later send starts a new writer.
-func (c *conn) next(idle *time.Timer) (b []byte, done bool) {
+// next takes the next frame for the writer, and says whether more are
+// waiting. With none, the writer waits up to linger for one, and ends
+// (done) once there is still none, or the connection is closing or over; a
+// later send starts a new writer.
+func (c *conn) next(idle *time.Timer) (b []byte, more, done bool) {
 	for waited := false; ; {
 		c.mu.Lock()
 		switch {
@@ -164,7 +166,7 @@ func (c *conn) next(idle *time.Timer) (b []byte, done bool) {
 			c.writing = false
 			c.outbox = nil // release what a burst grew
 			c.mu.Unlock()
-			return nil, true
+			return nil, false, true
 		case len(c.outbox) > 0:
 			b := c.outbox[0]
 			c.outbox[0] = nil
@@ -172,8 +174,9 @@ func (c *conn) next(idle *time.Timer) (b []byte, done bool) {
 			if len(c.outbox) == 0 {
 				c.outbox = nil
 			}
+			more := len(c.outbox) > 0
 			c.mu.Unlock()
-			return b, false
+			return b, more, false
 		}
 		c.mu.Unlock()
 		idle.Reset(c.linger)
@@ -186,19 +189,24 @@ func (c *conn) next(idle *time.Timer) (b []byte, done bool) {
 	}
 }
 
-// writeLoop writes the outbox until next says it is done.
+// writeLoop writes the outbox until next says it is done. A frame with
+// more behind it is held back (corked) and goes out with the next one not
+// held: a burst of frames costs one system call, not one each.
 func (c *conn) writeLoop() {
 	idle := time.NewTimer(c.linger)
 	defer idle.Stop()
 	for {
-		b, done := c.next(idle)
+		b, more, done := c.next(idle)
 		if done {
+			c.cork.release()
 			return
 		}
+		c.cork.hold(more)
 		ctx, cancel := context.WithTimeout(c.ctx, WriteTimeout)
 		err := c.ws.Write(ctx, websocket.MessageText, b)
 		cancel()
 		if err != nil {
+			c.cork.release()
 			c.close(websocket.StatusGoingAway, "write failed", err)
 			c.mu.Lock()
 			c.writing = false
@@ -331,17 +339,19 @@ func (l *ipLimits) allow(ip string, now time.Time) bool {
 	return b.allow(now)
 }
 
-// smallBuffers wraps the ResponseWriter of a WebSocket upgrade so that the
+// upgrade wraps the ResponseWriter of a WebSocket upgrade so that the
 // hijacked connection gets buffers of readBufferSize and writeBufferSize
-// instead of net/http's. When the client sent bytes past the handshake
-// (they sit in net/http's reader) the connection keeps net/http's buffers.
-type smallBuffers struct {
+// instead of net/http's, a bounded kernel send buffer, and a corker under
+// its writes. When the client sent bytes past the handshake (they sit in
+// net/http's reader) the connection keeps net/http's buffers, uncorked.
+type upgrade struct {
 	http.ResponseWriter
+	cork *corker // set by Hijack
 }
 
-func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *upgrade) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (w *upgrade) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nc, brw, err
@@ -352,7 +362,70 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if brw.Reader.Buffered() > 0 {
 		return nc, brw, nil
 	}
-	// brw.Writer is new and empty: net/http wrote the handshake answer
-	// through its own writer, flushed before Hijack returns.
-	return nc, bufio.NewReadWriter(bufio.NewReaderSize(nc, readBufferSize), bufio.NewWriterSize(nc, writeBufferSize)), nil
+	// brw.Writer is empty: net/http wrote the handshake answer through its
+	// own writer, flushed before Hijack returns.
+	w.cork = &corker{nc: nc}
+	return nc, bufio.NewReadWriter(bufio.NewReaderSize(nc, readBufferSize), bufio.NewWriterSize(w.cork, writeBufferSize)), nil
+}
+
+// corkLimit bounds what a corker holds: past it, the held bytes go out.
+const corkLimit = 16 << 10
+
+// corker sits under a WebSocket's buffered writer, which flushes after
+// every frame. While held, what is flushed waits in memory; the next write
+// not held (or past corkLimit) sends it all in one system call. Writes come
+// one at a time (the WebSocket library serializes frames); hold and release
+// come from the connection's writer between frames. A nil corker holds
+// nothing.
+type corker struct {
+	nc   net.Conn
+	mu   sync.Mutex
+	held bool
+	buf  []byte // nil while nothing is held
+}
+
+func (k *corker) Write(p []byte) (int, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.held && len(k.buf)+len(p) <= corkLimit {
+		k.buf = append(k.buf, p...)
+		return len(p), nil
+	}
+	if k.buf == nil {
+		return k.nc.Write(p)
+	}
+	k.buf = append(k.buf, p...)
+	_, err := k.nc.Write(k.buf)
+	k.buf = nil
+	if err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// hold says whether the frames written next are held back.
+func (k *corker) hold(on bool) {
+	if k == nil {
+		return
+	}
+	k.mu.Lock()
+	k.held = on
+	k.mu.Unlock()
+}
+
+// release stops holding and sends what is held, within WriteTimeout.
+func (k *corker) release() {
+	if k == nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.held = false
+	if k.buf == nil {
+		return
+	}
+	k.nc.SetWriteDeadline(time.Now().Add(WriteTimeout))
+	k.nc.Write(k.buf) // a failure shows in the next read or write
+	k.nc.SetWriteDeadline(time.Time{})
+	k.buf = nil
 }

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,12 +25,16 @@ func connPair(t *testing.T) (*conn, *websocket.Conn, <-chan []byte) {
 	ready := make(chan *conn, 1)
 	frames := make(chan []byte, 16)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := websocket.Accept(smallBuffers{w}, r, nil)
+		up := &upgrade{ResponseWriter: w}
+		ws, err := websocket.Accept(up, r, nil)
 		if err != nil {
 			t.Error(err)
 			return
 		}
-		c := newConn(t.Context(), ws, slog.New(slog.NewTextHandler(io.Discard, nil)), "127.0.0.1", 20, 40)
+		if up.cork == nil {
+			t.Error("no corker")
+		}
+		c := newConn(t.Context(), ws, up.cork, slog.New(slog.NewTextHandler(io.Discard, nil)), "127.0.0.1", 20, 40)
 		c.linger = 20 * time.Millisecond
 		go func() {
 			defer c.ping.Stop()
@@ -74,7 +80,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func (c *conn) idle() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return !c.writing && !c.executing && c.outbox == nil
+	c.cork.mu.Lock()
+	defer c.cork.mu.Unlock()
+	return !c.writing && !c.executing && c.outbox == nil && !c.cork.held && c.cork.buf == nil
 }
 
 func TestTheOutboxDeliversInOrderAndHoldsNothingOnceEmpty(t *testing.T) {
@@ -203,4 +211,48 @@ func TestCommandsRunInOrderOneAtATimeOnAGoroutineThatEnds(t *testing.T) {
 	if len(order) != 100 {
 		t.Fatalf("%d of 100 commands ran", len(order))
 	}
+}
+
+// writes records what reaches the socket, one entry per system call.
+type writes struct {
+	net.Conn
+	mu    sync.Mutex
+	calls []string
+}
+
+func (w *writes) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.calls = append(w.calls, string(p))
+	return len(p), nil
+}
+
+func (w *writes) SetWriteDeadline(time.Time) error { return nil }
+
+func TestACorkerSendsWhatItHeldWithTheNextWrite(t *testing.T) {
+	w := &writes{}
+	k := &corker{nc: w}
+	k.hold(true)
+	k.Write([]byte("a"))
+	k.Write([]byte("b"))
+	k.hold(false)
+	k.Write([]byte("c"))
+	k.Write([]byte("d"))
+	k.hold(true)
+	big := strings.Repeat("x", corkLimit)
+	k.Write([]byte("e"))
+	k.Write([]byte(big)) // past the limit: out at once, with what was held
+	k.Write([]byte("f"))
+	k.release()
+	k.release()
+	want := []string{"abc", "d", "e" + big, "f"}
+	if fmt.Sprint(w.calls) != fmt.Sprint(want) {
+		t.Fatalf("system calls %q, want %q", w.calls, want)
+	}
+	if k.buf != nil || k.held {
+		t.Fatal("the corker holds something after release")
+	}
+	var nilCork *corker
+	nilCork.hold(true) // a connection without one
+	nilCork.release()
 }

@@ -484,7 +484,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		agent = a
 	}
-	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{Subprotocols: []string{"cc.v1"}, InsecureSkipVerify: true})
+	up := &upgrade{ResponseWriter: w}
+	ws, err := websocket.Accept(up, r, &websocket.AcceptOptions{Subprotocols: []string{"cc.v1"}, InsecureSkipVerify: true})
 	if err != nil {
 		return // Accept wrote the answer
 	}
@@ -495,7 +496,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	} else {
 		log = s.log.With("ip", ip, "agent", agent.ID)
 	}
-	c := newConn(s.baseCtx, ws, log, ip, s.cfg.ConnRate, s.cfg.ConnBurst)
+	c := newConn(s.baseCtx, ws, up.cork, log, ip, s.cfg.ConnRate, s.cfg.ConnBurst)
 	c.conversation, c.agent = conversation, string(agent.ID)
 	s.hub.add(c, agent)
 	// The handler returns and net/http lets go of the request, its buffers
