@@ -106,7 +106,7 @@ func (s *Store) AppendMessages(ctx context.Context, msgs []store.Message) error 
 	if err != nil {
 		return fmt.Errorf("sqlite: append messages: %w", err)
 	}
-	if err := inTx(ctx, s.db, func(tx *sql.Tx) error { return w.run(ctx, tx) }); err != nil {
+	if err := inTx(ctx, s.db, func(ctx context.Context, tx *sql.Tx) error { return w.run(ctx, tx) }); err != nil {
 		return fmt.Errorf("sqlite: append %d messages: %w", len(msgs), err)
 	}
 	return nil
@@ -192,7 +192,7 @@ func (s *Store) CommitChat(ctx context.Context, b store.ChatBatch) ([]store.Conv
 		}
 	}
 	var taken []store.ConversationID
-	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+	err := inTx(ctx, s.db, func(ctx context.Context, tx *sql.Tx) error {
 		taken = taken[:0]
 		for i, a := range creates {
 			res, err := tx.ExecContext(ctx, insertConversation+` ON CONFLICT (id) DO NOTHING`, a...)
@@ -364,7 +364,7 @@ func (s *Store) Secret(ctx context.Context, name string, value []byte) ([]byte, 
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	var out []byte
-	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+	err := inTx(ctx, s.db, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO secrets (name, value, created_at) VALUES ($1, $2, $3)
 			ON CONFLICT (name) DO NOTHING`, name, value, time.Now().UnixNano()); err != nil {
 			return err

@@ -96,7 +96,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 // holds the write lock from the check to the commit, so two processes opening
 // the same new file apply it once.
 func applyMigration(ctx context.Context, db *sql.DB, m sqlutil.Migration) error {
-	return inTx(ctx, db, func(tx *sql.Tx) error {
+	return inTx(ctx, db, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    INTEGER NOT NULL PRIMARY KEY,
 			applied_at INTEGER NOT NULL
@@ -119,12 +119,17 @@ func applyMigration(ctx context.Context, db *sql.DB, m sqlutil.Migration) error 
 	})
 }
 
-func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
+// inTx runs fn in a transaction. fn's statements get ctx without its
+// cancellation: for a cancellable context the driver starts a goroutine
+// per statement to interrupt it, one per message of a batch. A context
+// that ends still ends the transaction: database/sql rolls it back, and
+// the next statement fails.
+func inTx(ctx context.Context, db *sql.DB, fn func(context.Context, *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(context.WithoutCancel(ctx), tx); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -395,7 +400,7 @@ func (s *Store) AppendEvents(ctx context.Context, evs []routing.Event) error {
 		}
 		args[i] = a
 	}
-	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+	err := inTx(ctx, s.db, func(ctx context.Context, tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO events (`+sqlutil.EventColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 			ON CONFLICT (seq) DO NOTHING`)
@@ -445,7 +450,7 @@ func (s *Store) WriteRouting(ctx context.Context, b store.RoutingBatch) error {
 		}
 		pres[i] = []any{string(p.Agent), string(p.Presence), p.Reason, at}
 	}
-	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+	err := inTx(ctx, s.db, func(ctx context.Context, tx *sql.Tx) error {
 		if err := execEach(ctx, tx, `INSERT INTO events (`+sqlutil.EventColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 			ON CONFLICT (seq) DO NOTHING`, evs); err != nil {
