@@ -23,6 +23,13 @@ type Committer interface {
 // group commit holds.
 const MaxBatch = 1000
 
+// MinCommitInterval spaces group commits under load: a commit starts at
+// least this long after the previous one started, so that what comes
+// meanwhile shares it. A commit has a fixed cost (on SQLite the fsync, the
+// checkpoint, the pages every commit rewrites) that small batches pay for
+// every few messages. When commits are rarer than this nothing waits.
+const MinCommitInterval = 5 * time.Millisecond
+
 // pending is a write on its way to the store: a new conversation (create
 // set), or a message, with the conversation's new state when the message
 // is an event that changed it (update set; both go in one transaction).
@@ -45,6 +52,8 @@ type committer struct {
 	st       Committer
 	log      *slog.Logger
 	onCommit func([]store.Message)
+	interval time.Duration // MinCommitInterval; tests set 0
+	last     time.Time     // when the last commit started (run's goroutine)
 
 	mu    sync.Mutex
 	queue []*pending
@@ -52,7 +61,7 @@ type committer struct {
 }
 
 func newCommitter(st Committer, log *slog.Logger, onCommit func([]store.Message)) *committer {
-	return &committer{st: st, log: log, onCommit: onCommit, wake: make(chan struct{}, 1)}
+	return &committer{st: st, log: log, onCommit: onCommit, interval: MinCommitInterval, wake: make(chan struct{}, 1)}
 }
 
 // add queues p for the next batch. It never blocks.
@@ -77,10 +86,26 @@ func (c *committer) run(ctx context.Context) {
 			}
 			return
 		case <-c.wake:
-			for c.commitSome(ctx) {
+			for c.pace(ctx) && c.commitSome(ctx) {
 			}
 		}
 	}
+}
+
+// pace waits until MinCommitInterval has passed since the last commit
+// started, and says whether ctx still lives.
+func (c *committer) pace(ctx context.Context) bool {
+	if wait := c.interval - time.Since(c.last); wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	c.last = time.Now()
+	return true
 }
 
 // commitSome writes up to MaxBatch queued writes and says whether it wrote
