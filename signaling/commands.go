@@ -166,7 +166,7 @@ func (s *Server) handle(c *conn, data []byte) {
 		reply = payload{"type": "ack", "id": cmd.ID, "result": result}
 	}
 	b, _ := json.Marshal(reply)
-	if !readOnly && (err == nil || !retryable(err)) {
+	if !readOnly && cmd.Type != "send" && (err == nil || !retryable(err)) {
 		s.hub.remember(who, cmd.ID, b)
 	}
 	c.sendRaw(b)

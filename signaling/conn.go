@@ -202,9 +202,16 @@ func (c *conn) writeLoop() {
 			return
 		}
 		c.cork.hold(more)
-		ctx, cancel := context.WithTimeout(c.ctx, WriteTimeout)
-		err := c.ws.Write(ctx, websocket.MessageText, b)
-		cancel()
+		var err error
+		if c.cork != nil {
+			// The corker keeps a write deadline on the socket: no context
+			// and timer for every frame.
+			err = c.ws.Write(context.Background(), websocket.MessageText, b)
+		} else {
+			ctx, cancel := context.WithTimeout(c.ctx, WriteTimeout)
+			err = c.ws.Write(ctx, websocket.MessageText, b)
+			cancel()
+		}
 		if err != nil {
 			c.cork.release()
 			c.close(websocket.StatusGoingAway, "write failed", err)
@@ -377,11 +384,25 @@ const corkLimit = 16 << 10
 // one at a time (the WebSocket library serializes frames); hold and release
 // come from the connection's writer between frames. A nil corker holds
 // nothing.
+//
+// Every write to the socket has WriteTimeout to complete: the corker sets
+// the socket's write deadline, renewing it at most once a second, instead
+// of a context and a timer for every frame.
 type corker struct {
-	nc   net.Conn
-	mu   sync.Mutex
-	held bool
-	buf  []byte // nil while nothing is held
+	nc      net.Conn
+	mu      sync.Mutex
+	held    bool
+	buf     []byte    // nil while nothing is held
+	renewed time.Time // when the write deadline was last set
+}
+
+// send writes p to the socket; k.mu is held.
+func (k *corker) send(p []byte) (int, error) {
+	if now := time.Now(); now.Sub(k.renewed) > time.Second {
+		k.nc.SetWriteDeadline(now.Add(WriteTimeout))
+		k.renewed = now
+	}
+	return k.nc.Write(p)
 }
 
 func (k *corker) Write(p []byte) (int, error) {
@@ -392,10 +413,10 @@ func (k *corker) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if k.buf == nil {
-		return k.nc.Write(p)
+		return k.send(p)
 	}
 	k.buf = append(k.buf, p...)
-	_, err := k.nc.Write(k.buf)
+	_, err := k.send(k.buf)
 	k.buf = nil
 	if err != nil {
 		return 0, err
@@ -424,8 +445,6 @@ func (k *corker) release() {
 	if k.buf == nil {
 		return
 	}
-	k.nc.SetWriteDeadline(time.Now().Add(WriteTimeout))
-	k.nc.Write(k.buf) // a failure shows in the next read or write
-	k.nc.SetWriteDeadline(time.Time{})
+	k.send(k.buf) // a failure shows in the next read or write
 	k.buf = nil
 }

@@ -498,6 +498,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c := newConn(s.baseCtx, ws, up.cork, log, ip, s.cfg.ConnRate, s.cfg.ConnBurst)
 	c.conversation, c.agent = conversation, string(agent.ID)
+	context.AfterFunc(c.ctx, func() { ws.CloseNow() })
 	s.hub.add(c, agent)
 	// The handler returns and net/http lets go of the request, its buffers
 	// and this goroutine's stack (grown by the request's handling); the
@@ -518,7 +519,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 // reader that then waits for minutes.
 func (s *Server) readLoop(c *conn) {
 	for {
-		typ, data, err := c.ws.Read(c.ctx)
+		// Not c.ctx: a context that can end costs the library a callback
+		// for every read; serveWS closes the socket when c.ctx ends.
+		typ, data, err := c.ws.Read(context.Background())
 		if err != nil {
 			c.close(websocket.StatusNormalClosure, "", err)
 			return
