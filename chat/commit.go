@@ -28,7 +28,7 @@ const MaxBatch = 1000
 // meanwhile shares it. A commit has a fixed cost (on SQLite the fsync, the
 // checkpoint, the pages every commit rewrites) that small batches pay for
 // every few messages. When commits are rarer than this nothing waits.
-const MinCommitInterval = 5 * time.Millisecond
+const MinCommitInterval = 10 * time.Millisecond
 
 // pending is a write on its way to the store: a new conversation (create
 // set), or a message, with the conversation's new state when the message

@@ -157,6 +157,7 @@ func TestPragmas(t *testing.T) {
 		{"busy_timeout", "10000"},
 		{"synchronous", "2"},
 		{"cache_size", "-65536"},
+		{"wal_autocheckpoint", "4000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pragma+" is "+tt.want, func(t *testing.T) {
