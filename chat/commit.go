@@ -14,38 +14,54 @@ import (
 	"github.com/contactd/contactd/internal/store"
 )
 
-// Appender is the part of the store the committer needs.
-type Appender interface {
-	AppendMessages(ctx context.Context, msgs []store.Message) error
+// Committer is the part of the store the group commit needs.
+type Committer interface {
+	CommitChat(ctx context.Context, b store.ChatBatch) (taken []store.ConversationID, err error)
 }
 
-// MaxBatch bounds how many messages one group commit writes.
+// MaxBatch bounds how many writes (messages and new conversations) one
+// group commit holds.
 const MaxBatch = 1000
 
-// pending is a message on its way to the store.
+// MinCommitInterval spaces group commits under load: a commit starts at
+// least this long after the previous one started, so that what comes
+// meanwhile shares it. A commit has a fixed cost (on SQLite the fsync, the
+// checkpoint, the pages every commit rewrites) that small batches pay for
+// every few messages. When commits are rarer than this nothing waits.
+const MinCommitInterval = 10 * time.Millisecond
+
+// pending is a write on its way to the store: a new conversation (create
+// set), or a message, with the conversation's new state when the message
+// is an event that changed it (update set; both go in one transaction).
 type pending struct {
-	msg  store.Message
-	done chan struct{} // closed once committed
+	create *store.Conversation
+	msg    store.Message
+	update *store.Conversation
+	done   chan struct{} // closed once committed
+	err    error         // set before done closes: a create whose id was taken
 }
 
-// committer writes messages of all conversations in batches (group
-// commit): whatever arrived while the previous batch was being written goes
-// in the next one. A failed batch is retried until it is committed, so a
-// database hiccup delays messages but loses none. Once a batch is
-// committed, onCommit gets its messages in order (per conversation, in
-// sequence order) and every waiter is released.
+// committer writes the chat service's changes of all conversations in
+// batches (group commit): whatever arrived while the previous batch was
+// being written goes in the next one, in one transaction. A failed batch is
+// retried until it is committed, so a database hiccup delays writes but
+// loses none. Writes are committed in the order they were added; once a
+// batch is committed, onCommit gets its messages in that order (per
+// conversation, in sequence order) and every waiter is released.
 type committer struct {
-	st       Appender
+	st       Committer
 	log      *slog.Logger
 	onCommit func([]store.Message)
+	interval time.Duration // MinCommitInterval; tests set 0
+	last     time.Time     // when the last commit started (run's goroutine)
 
 	mu    sync.Mutex
 	queue []*pending
 	wake  chan struct{}
 }
 
-func newCommitter(st Appender, log *slog.Logger, onCommit func([]store.Message)) *committer {
-	return &committer{st: st, log: log, onCommit: onCommit, wake: make(chan struct{}, 1)}
+func newCommitter(st Committer, log *slog.Logger, onCommit func([]store.Message)) *committer {
+	return &committer{st: st, log: log, onCommit: onCommit, interval: MinCommitInterval, wake: make(chan struct{}, 1)}
 }
 
 // add queues p for the next batch. It never blocks.
@@ -70,49 +86,93 @@ func (c *committer) run(ctx context.Context) {
 			}
 			return
 		case <-c.wake:
-			for c.commitSome(ctx) {
+			for c.pace(ctx) && c.commitSome(ctx) {
 			}
 		}
 	}
 }
 
-// commitSome writes up to MaxBatch queued messages and says whether it
-// wrote any.
+// pace waits until MinCommitInterval has passed since the last commit
+// started, and says whether ctx still lives.
+func (c *committer) pace(ctx context.Context) bool {
+	if wait := c.interval - time.Since(c.last); wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	c.last = time.Now()
+	return true
+}
+
+// commitSome writes up to MaxBatch queued writes and says whether it wrote
+// any.
 func (c *committer) commitSome(ctx context.Context) bool {
 	c.mu.Lock()
 	n := min(len(c.queue), MaxBatch)
 	batch := c.queue[:n:n]
 	c.queue = c.queue[n:]
+	if len(c.queue) == 0 {
+		c.queue = nil // let a burst's backing array go
+	}
 	c.mu.Unlock()
 	if n == 0 {
 		return false
 	}
-	msgs := make([]store.Message, n)
-	for i, p := range batch {
-		msgs[i] = p.msg
+	var b store.ChatBatch
+	for _, p := range batch {
+		switch {
+		case p.create != nil:
+			b.Create = append(b.Create, *p.create)
+		default:
+			b.Messages = append(b.Messages, p.msg)
+			if p.update != nil {
+				b.Update = append(b.Update, *p.update)
+			}
+		}
 	}
+	var taken []store.ConversationID
 	backoff := 20 * time.Millisecond
 	for {
-		err := c.st.AppendMessages(ctx, msgs)
+		var err error
+		taken, err = c.st.CommitChat(ctx, b)
 		if err == nil {
 			break
 		}
 		if ctx.Err() != nil {
-			c.log.Error("messages not committed at shutdown", "err", err, "messages", n)
+			c.log.Error("chat writes not committed at shutdown", "err", err, "writes", n)
 			c.mu.Lock()
 			c.queue = append(batch, c.queue...)
 			c.mu.Unlock()
 			return false
 		}
-		c.log.Warn("committing messages failed; retrying", "err", err, "messages", n, "retryIn", backoff)
+		c.log.Warn("committing chat writes failed; retrying", "err", err, "writes", n, "retryIn", backoff)
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
 		}
 		backoff = min(backoff*2, 2*time.Second)
 	}
-	if c.onCommit != nil {
-		c.onCommit(msgs)
+	if len(taken) > 0 {
+		// One id per refused create. A batch that creates an id twice has
+		// the later creation refused and the first stands (unless the id
+		// was someone else's before): the last ones are the taken ones.
+		refused := map[store.ConversationID]int{}
+		for _, id := range taken {
+			refused[id]++
+		}
+		for i := len(batch) - 1; i >= 0; i-- {
+			if p := batch[i]; p.create != nil && refused[p.create.ID] > 0 {
+				refused[p.create.ID]--
+				p.err = fmt.Errorf("create conversation %s: %w", p.create.ID, store.ErrConflict)
+			}
+		}
+	}
+	if c.onCommit != nil && len(b.Messages) > 0 {
+		c.onCommit(b.Messages)
 	}
 	for _, p := range batch {
 		close(p.done)
@@ -120,11 +180,11 @@ func (c *committer) commitSome(ctx context.Context) bool {
 	return true
 }
 
-// wait blocks until p is committed or ctx ends.
+// wait blocks until p is committed or ctx ends, and returns p's error.
 func (p *pending) wait(ctx context.Context) error {
 	select {
 	case <-p.done:
-		return nil
+		return p.err
 	case <-ctx.Done():
 		return fmt.Errorf("%w: %w", ErrNotCommitted, context.Cause(ctx))
 	}

@@ -27,7 +27,10 @@ type Router interface {
 // that leaves routing unhandled ends it. Routing effects arrive on the
 // routing goroutine and are queued; one goroutine applies them in order
 // and then passes them on to the edges, so an edge hears of an assignment
-// only once the agent has joined.
+// only once the agent has joined. The chat side of all the effects queued
+// meanwhile is written at once (one group commit, not one per effect), and
+// each effect goes on to the edges, in order, once its writes are
+// committed.
 type Coordinator struct {
 	chat *Service
 	r    Router
@@ -73,8 +76,19 @@ func (c *Coordinator) Run(ctx context.Context) {
 			if len(batch) == 0 {
 				break
 			}
-			for _, f := range batch {
-				c.apply(ctx, f)
+			writes := make([]*pending, len(batch))
+			for i, f := range batch {
+				writes[i] = c.apply(ctx, f)
+			}
+			for i, f := range batch {
+				if p := writes[i]; p != nil {
+					if err := p.wait(ctx); err != nil {
+						if ctx.Err() != nil {
+							return
+						}
+						c.log.Warn("conversation not in step with routing", "effect", fmt.Sprintf("%T", f), "err", err)
+					}
+				}
 				if c.onEffect != nil {
 					c.onEffect(f)
 				}
@@ -85,8 +99,11 @@ func (c *Coordinator) Run(ctx context.Context) {
 
 func conv(id routing.InteractionID) store.ConversationID { return store.ConversationID(id) }
 
-// apply does the chat side of one routing effect.
-func (c *Coordinator) apply(ctx context.Context, f routing.Effect) {
+// apply queues the chat side of one routing effect and returns its last
+// write (nil when there is none): the writes of a conversation commit in
+// the order they were queued, so once the last is committed all are.
+func (c *Coordinator) apply(ctx context.Context, f routing.Effect) *pending {
+	var p *pending
 	var err error
 	switch f := f.(type) {
 	case routing.Assigned:
@@ -96,25 +113,25 @@ func (c *Coordinator) apply(ctx context.Context, f routing.Effect) {
 		}
 		if r, ok, _ := c.chat.RoleOf(ctx, conv(f.Interaction), AgentSender(f.Agent)); ok {
 			if r == role || role == RoleConsult {
-				return
+				return nil
 			}
-			_, err = c.chat.HandOver(ctx, conv(f.Interaction), f.From, f.Agent)
+			p, err = c.chat.queueHandOver(ctx, conv(f.Interaction), f.From, f.Agent)
 			break
 		}
-		_, err = c.chat.Join(ctx, conv(f.Interaction), f.Agent, role)
+		p, err = c.chat.queueJoin(ctx, conv(f.Interaction), f.Agent, role)
 	case routing.Unassigned:
 		if f.Reason == "transferred" {
 			// A warm transfer's colleague becomes the owner before the
 			// first agent leaves.
 			if to := c.consultOf(ctx, conv(f.Interaction)); to != "" {
-				if _, err = c.chat.HandOver(ctx, conv(f.Interaction), f.Agent, to); err != nil {
+				if _, err = c.chat.queueHandOver(ctx, conv(f.Interaction), f.Agent, to); err != nil {
 					break
 				}
 			}
 		}
-		_, err = c.chat.Leave(ctx, conv(f.Interaction), f.Agent)
+		p, err = c.chat.queueLeave(ctx, conv(f.Interaction), f.Agent)
 	case routing.Left:
-		_, err = c.chat.End(ctx, conv(f.Interaction), SenderSystem, string(f.Reason))
+		p, err = c.chat.queueEnd(ctx, conv(f.Interaction), SenderSystem, string(f.Reason))
 		if errors.Is(err, ErrEnded) {
 			err = nil
 		}
@@ -122,6 +139,10 @@ func (c *Coordinator) apply(ctx context.Context, f routing.Effect) {
 	if err != nil && !errors.Is(err, ErrUnknownConversation) {
 		c.log.Warn("conversation not in step with routing", "effect", fmt.Sprintf("%T", f), "err", err)
 	}
+	if err != nil {
+		return nil
+	}
+	return p
 }
 
 func (c *Coordinator) consultOf(ctx context.Context, id store.ConversationID) routing.AgentID {

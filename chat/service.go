@@ -14,11 +14,10 @@ import (
 	"github.com/contactd/contactd/routing"
 )
 
-// Store is the part of the store the chat service needs.
+// Store is the part of the store the chat service needs. Every write goes
+// through CommitChat, in batches.
 type Store interface {
-	Appender
-	CreateConversation(ctx context.Context, c store.Conversation) error
-	UpdateConversation(ctx context.Context, c store.Conversation) error
+	Committer
 	GetConversation(ctx context.Context, id store.ConversationID) (store.Conversation, error)
 	ListMessages(ctx context.Context, id store.ConversationID, after int64, limit int) ([]store.Message, error)
 }
@@ -137,8 +136,10 @@ func (s *Service) Open(ctx context.Context, sp Spec) (store.Conversation, error)
 		ID: sp.ID, Interaction: sp.Interaction, Queue: sp.Queue, VisitorName: sp.VisitorName,
 		Attributes: sp.Attributes, Status: store.ConvQueued, CreatedAt: now, UpdatedAt: now,
 	}
-	if err := s.st.CreateConversation(ctx, rec); err != nil {
-		return store.Conversation{}, fmt.Errorf("create conversation: %w", err)
+	p := &pending{create: &rec, done: make(chan struct{})}
+	s.commit.add(p)
+	if err := p.wait(ctx); err != nil {
+		return store.Conversation{}, err
 	}
 	c := &conversation{rec: rec, nextSeq: 1, parts: map[Sender]Role{SenderVisitor: RoleVisitor}, sent: map[string]*pending{}}
 	if sp.NoVisitor {
@@ -239,8 +240,9 @@ const (
 )
 
 // append gives m the next sequence number and queues it for commit; the
-// caller holds c.mu.
-func (s *Service) append(c *conversation, m store.Message) *pending {
+// caller holds c.mu. With update set, the conversation's record (as it is
+// once apply ran) is written in the same transaction.
+func (s *Service) append(c *conversation, m store.Message, update bool, apply func(*conversation)) *pending {
 	m.Conversation = c.rec.ID
 	m.Seq = c.nextSeq
 	m.CreatedAt = s.now().UTC()
@@ -248,6 +250,14 @@ func (s *Service) append(c *conversation, m store.Message) *pending {
 	p := &pending{msg: m, done: make(chan struct{})}
 	if m.ClientID != "" {
 		c.sent[m.Sender+"\x00"+m.ClientID] = p
+	}
+	if apply != nil {
+		apply(c)
+	}
+	if update {
+		rec := c.rec
+		rec.UpdatedAt = m.CreatedAt
+		p.update = &rec
 	}
 	s.commit.add(p)
 	return p
@@ -301,7 +311,7 @@ func (s *Service) Send(ctx context.Context, id store.ConversationID, who Sender,
 		c.mu.Unlock()
 		return store.Message{}, false, err
 	}
-	p := s.append(c, store.Message{ClientID: clientID, Sender: string(who), Kind: kind, Text: text})
+	p := s.append(c, store.Message{ClientID: clientID, Sender: string(who), Kind: kind, Text: text}, false, nil)
 	c.mu.Unlock()
 	if err := p.wait(ctx); err != nil {
 		return store.Message{}, false, err
@@ -323,34 +333,32 @@ func (s *Service) checkText(text string) error {
 
 // event records that something happened and returns it once committed.
 // check runs under the conversation's lock and may refuse; apply changes
-// the live state once the event is queued.
+// the live state once the event is queued. The event and the
+// conversation's new record are committed together.
 func (s *Service) event(ctx context.Context, id store.ConversationID, who Sender, ev string, data map[string]string,
 	check func(c *conversation) error, apply func(c *conversation)) (store.Message, error) {
+	p, err := s.queueEvent(ctx, id, who, ev, data, check, apply)
+	return committed(ctx, p, err)
+}
+
+// queueEvent is event without the wait: the event is numbered, the live
+// state changed and the write queued; it is committed once the returned
+// write is.
+func (s *Service) queueEvent(ctx context.Context, id store.ConversationID, who Sender, ev string, data map[string]string,
+	check func(c *conversation) error, apply func(c *conversation)) (*pending, error) {
 	c, err := s.get(ctx, id)
 	if err != nil {
-		return store.Message{}, err
+		return nil, err
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.ended {
-		c.mu.Unlock()
-		return store.Message{}, ErrEnded
+		return nil, ErrEnded
 	}
 	if err := check(c); err != nil {
-		c.mu.Unlock()
-		return store.Message{}, err
+		return nil, err
 	}
-	p := s.append(c, store.Message{Sender: string(who), Kind: store.MsgEvent, Event: ev, Data: data})
-	apply(c)
-	rec := c.rec
-	c.mu.Unlock()
-	if err := p.wait(ctx); err != nil {
-		return store.Message{}, err
-	}
-	rec.UpdatedAt = p.msg.CreatedAt
-	if err := s.st.UpdateConversation(ctx, rec); err != nil {
-		return p.msg, fmt.Errorf("update conversation: %w", err)
-	}
-	return p.msg, nil
+	return s.append(c, store.Message{Sender: string(who), Kind: store.MsgEvent, Event: ev, Data: data}, true, apply), nil
 }
 
 func (s *Service) agentRole(c *conversation, who Sender, want Role) error {
@@ -367,13 +375,29 @@ func (s *Service) agentRole(c *conversation, who Sender, want Role) error {
 	return nil
 }
 
+// committed waits for a queued write and returns its message.
+func committed(ctx context.Context, p *pending, err error) (store.Message, error) {
+	if err != nil {
+		return store.Message{}, err
+	}
+	if err := p.wait(ctx); err != nil {
+		return store.Message{}, err
+	}
+	return p.msg, nil
+}
+
 // Join adds an agent to the conversation as owner or consult.
 func (s *Service) Join(ctx context.Context, id store.ConversationID, agent routing.AgentID, role Role) (store.Message, error) {
+	p, err := s.queueJoin(ctx, id, agent, role)
+	return committed(ctx, p, err)
+}
+
+func (s *Service) queueJoin(ctx context.Context, id store.ConversationID, agent routing.AgentID, role Role) (*pending, error) {
 	if role != RoleOwner && role != RoleConsult {
-		return store.Message{}, fmt.Errorf("%w: role %q", ErrWrongRole, role)
+		return nil, fmt.Errorf("%w: role %q", ErrWrongRole, role)
 	}
 	who := AgentSender(agent)
-	return s.event(ctx, id, who, EvJoined, map[string]string{"role": string(role)},
+	return s.queueEvent(ctx, id, who, EvJoined, map[string]string{"role": string(role)},
 		func(c *conversation) error {
 			if _, ok := c.parts[who]; ok {
 				return fmt.Errorf("%w: %s already takes part", ErrWrongRole, agent)
@@ -394,8 +418,13 @@ func (s *Service) Join(ctx context.Context, id store.ConversationID, agent routi
 // Leave takes an agent out of the conversation (a transfer handed it on,
 // or a consult ended).
 func (s *Service) Leave(ctx context.Context, id store.ConversationID, agent routing.AgentID) (store.Message, error) {
+	p, err := s.queueLeave(ctx, id, agent)
+	return committed(ctx, p, err)
+}
+
+func (s *Service) queueLeave(ctx context.Context, id store.ConversationID, agent routing.AgentID) (*pending, error) {
 	who := AgentSender(agent)
-	return s.event(ctx, id, who, EvLeft, nil,
+	return s.queueEvent(ctx, id, who, EvLeft, nil,
 		func(c *conversation) error { return s.agentRole(c, who, "") },
 		func(c *conversation) { delete(c.parts, who) })
 }
@@ -403,8 +432,13 @@ func (s *Service) Leave(ctx context.Context, id store.ConversationID, agent rout
 // HandOver makes a consulted colleague the owner; the first agent leaves
 // with a separate Leave.
 func (s *Service) HandOver(ctx context.Context, id store.ConversationID, from, to routing.AgentID) (store.Message, error) {
+	p, err := s.queueHandOver(ctx, id, from, to)
+	return committed(ctx, p, err)
+}
+
+func (s *Service) queueHandOver(ctx context.Context, id store.ConversationID, from, to routing.AgentID) (*pending, error) {
 	f, t := AgentSender(from), AgentSender(to)
-	return s.event(ctx, id, f, EvHandedOver, map[string]string{"to": string(t)},
+	return s.queueEvent(ctx, id, f, EvHandedOver, map[string]string{"to": string(t)},
 		func(c *conversation) error {
 			if err := s.agentRole(c, f, RoleOwner); err != nil {
 				return err
@@ -443,7 +477,12 @@ func (s *Service) Hold(ctx context.Context, id store.ConversationID, agent routi
 
 // End ends the conversation, by the visitor or an agent taking part.
 func (s *Service) End(ctx context.Context, id store.ConversationID, who Sender, reason string) (store.Message, error) {
-	return s.event(ctx, id, who, EvEnded, map[string]string{"reason": reason},
+	p, err := s.queueEnd(ctx, id, who, reason)
+	return committed(ctx, p, err)
+}
+
+func (s *Service) queueEnd(ctx context.Context, id store.ConversationID, who Sender, reason string) (*pending, error) {
+	return s.queueEvent(ctx, id, who, EvEnded, map[string]string{"reason": reason},
 		func(c *conversation) error {
 			if who == SenderSystem {
 				return nil

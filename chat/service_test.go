@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -16,13 +17,13 @@ import (
 )
 
 // memStore is an in-memory Store for the unit tests of this package. It
-// can fail the next appends and hold an append until released.
+// can fail the next commits and hold a commit until released.
 type memStore struct {
 	mu    sync.Mutex
 	convs map[store.ConversationID]store.Conversation
 	msgs  map[store.ConversationID][]store.Message
 	fail  int
-	gate  chan struct{} // when set, AppendMessages waits for it to close
+	gate  chan struct{} // when set, CommitChat waits for it to close
 	calls int
 	held  int // messages of the calls waiting at the gate
 }
@@ -31,17 +32,17 @@ func newMemStore() *memStore {
 	return &memStore{convs: map[store.ConversationID]store.Conversation{}, msgs: map[store.ConversationID][]store.Message{}}
 }
 
-func (m *memStore) AppendMessages(ctx context.Context, msgs []store.Message) error {
+func (m *memStore) CommitChat(ctx context.Context, b store.ChatBatch) ([]store.ConversationID, error) {
 	m.mu.Lock()
 	gate := m.gate
 	m.calls++
 	if m.fail > 0 {
 		m.fail--
 		m.mu.Unlock()
-		return errors.New("connection reset")
+		return nil, errors.New("connection reset")
 	}
 	if gate != nil {
-		m.held += len(msgs)
+		m.held += len(b.Messages)
 	}
 	m.mu.Unlock()
 	if gate != nil {
@@ -49,39 +50,34 @@ func (m *memStore) AppendMessages(ctx context.Context, msgs []store.Message) err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, msg := range msgs {
-		if _, ok := m.convs[msg.Conversation]; !ok {
-			return store.ErrNotFound
+	convs := maps.Clone(m.convs)
+	var taken []store.ConversationID
+	for _, c := range b.Create {
+		if have, ok := convs[c.ID]; ok && !have.CreatedAt.Equal(c.CreatedAt) {
+			taken = append(taken, c.ID)
+			continue
+		}
+		convs[c.ID] = c
+	}
+	for _, msg := range b.Messages {
+		if _, ok := convs[msg.Conversation]; !ok {
+			return nil, store.ErrNotFound
 		}
 	}
-	for _, msg := range msgs {
+	m.convs = convs
+	for _, msg := range b.Messages {
 		have := m.msgs[msg.Conversation]
 		if slices.ContainsFunc(have, func(x store.Message) bool { return x.Seq == msg.Seq }) {
 			continue
 		}
 		m.msgs[msg.Conversation] = append(have, msg)
 	}
-	return nil
-}
-
-func (m *memStore) CreateConversation(_ context.Context, c store.Conversation) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.convs[c.ID]; ok {
-		return store.ErrConflict
+	for _, c := range b.Update {
+		if _, ok := m.convs[c.ID]; ok {
+			m.convs[c.ID] = c
+		}
 	}
-	m.convs[c.ID] = c
-	return nil
-}
-
-func (m *memStore) UpdateConversation(_ context.Context, c store.Conversation) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.convs[c.ID]; !ok {
-		return store.ErrNotFound
-	}
-	m.convs[c.ID] = c
-	return nil
+	return taken, nil
 }
 
 func (m *memStore) GetConversation(_ context.Context, id store.ConversationID) (store.Conversation, error) {

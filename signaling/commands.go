@@ -178,7 +178,7 @@ func (s *Server) handle(c *conn, data []byte) {
 		reply = payload{"type": "ack", "id": cmd.ID, "result": result}
 	}
 	b, _ := json.Marshal(reply)
-	if !readOnly && (err == nil || !retryable(err)) {
+	if !readOnly && cmd.Type != "send" && (err == nil || !retryable(err)) {
 		s.hub.remember(who, cmd.ID, b)
 	}
 	c.sendRaw(b)
@@ -192,15 +192,6 @@ func retryable(err error) bool {
 		return true
 	}
 	return false
-}
-
-func (c *conn) sendRaw(b []byte) {
-	select {
-	case <-c.ctx.Done():
-	case c.out <- b:
-	default:
-		c.close(1008, "too slow: reconnect and resume", errSlowConsumer)
-	}
 }
 
 func needText(cmd command) (string, error) {

@@ -537,32 +537,45 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		agent = a
 	}
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"cc.v1"}, InsecureSkipVerify: true})
+	up := &upgrade{ResponseWriter: w}
+	ws, err := websocket.Accept(up, r, &websocket.AcceptOptions{Subprotocols: []string{"cc.v1"}, InsecureSkipVerify: true})
 	if err != nil {
 		return // Accept wrote the answer
 	}
-	log := s.log.With("ip", clientIP(r))
-	c := newConn(s.baseCtx, ws, log, clientIP(r), newBucket(s.cfg.ConnRate, s.cfg.ConnBurst))
+	ip := clientIP(r)
+	var log *slog.Logger
 	if conversation != "" {
-		c.conversation = conversation
-		c.log = log.With("conversation", conversation)
+		log = s.log.With("ip", ip, "conversation", conversation)
 	} else {
-		c.agent = string(agent.ID)
-		c.log = log.With("agent", agent.ID)
+		log = s.log.With("ip", ip, "agent", agent.ID)
 	}
-	s.wg.Add(1)
-	defer s.wg.Done()
-	go c.writeLoop()
+	c := newConn(s.baseCtx, ws, up.cork, log, ip, s.cfg.ConnRate, s.cfg.ConnBurst)
+	c.conversation, c.agent = conversation, string(agent.ID)
+	context.AfterFunc(c.ctx, func() { ws.CloseNow() })
 	s.hub.add(c, agent)
-	defer s.hub.remove(c)
 	s.calls.snapshot(c)
-	s.readLoop(c)
+	// The handler returns and net/http lets go of the request, its buffers
+	// and this goroutine's stack (grown by the request's handling); the
+	// connection goes on with a fresh, shallow reader.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.hub.remove(c)
+		defer c.ping.Stop()
+		s.readLoop(c)
+	}()
 }
 
-// readLoop reads commands until the connection ends.
+// readLoop reads commands until the connection ends. They run on the
+// connection's command goroutine, one at a time in the order they came: a
+// command may go deep (the store, JSON), and the stack it grows goes with
+// that goroutine once the connection idles, instead of staying with a
+// reader that then waits for minutes.
 func (s *Server) readLoop(c *conn) {
 	for {
-		typ, data, err := c.ws.Read(c.ctx)
+		// Not c.ctx: a context that can end costs the library a callback
+		// for every read; serveWS closes the socket when c.ctx ends.
+		typ, data, err := c.ws.Read(context.Background())
 		if err != nil {
 			c.close(websocket.StatusNormalClosure, "", err)
 			return
@@ -576,6 +589,6 @@ func (s *Server) readLoop(c *conn) {
 			c.send(errorReply(peekID(data), "rate_limited", "too many commands; slow down"))
 			continue
 		}
-		s.handle(c, data)
+		c.exec(func() { s.handle(c, data) })
 	}
 }

@@ -77,6 +77,9 @@ func (a *agent) start(ctx, live context.Context, logins chan struct{}) error {
 	a.ws = ws
 	lctx, stop := context.WithCancel(live)
 	a.cancel = stop
+	// Reads take no context (see visitor): the socket is closed when lctx
+	// ends instead.
+	context.AfterFunc(lctx, func() { ws.CloseNow() })
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); a.read(lctx) }()
@@ -177,7 +180,7 @@ func (a *agent) read(ctx context.Context) {
 	// gigabytes in a large run.
 	var buf bytes.Buffer
 	for {
-		data, err := readInto(ctx, a.ws, &buf)
+		data, err := readInto(context.Background(), a.ws, &buf)
 		if err != nil {
 			if !a.closing.Load() && ctx.Err() == nil {
 				r.st.fail("agent_closed")

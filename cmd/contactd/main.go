@@ -31,6 +31,9 @@ func run() error {
 		return err
 	}
 	log := cfg.Logger(os.Stderr)
+	if err := servePprof(os.Getenv(pprofEnv), log); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	go func() {

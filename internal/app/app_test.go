@@ -210,8 +210,8 @@ func TestDrainStopsAtItsLimit(t *testing.T) {
 	}
 }
 
-// flaky fails AppendEvents a number of times, as a database that is
-// restarting would.
+// flaky fails the recorder's writes a number of times, as a database that
+// is restarting would.
 type flaky struct {
 	store.Store
 	mu    sync.Mutex
@@ -219,7 +219,7 @@ type flaky struct {
 	calls atomic.Int64
 }
 
-func (f *flaky) AppendEvents(ctx context.Context, evs []routing.Event) error {
+func (f *flaky) WriteRouting(ctx context.Context, b store.RoutingBatch) error {
 	f.calls.Add(1)
 	f.mu.Lock()
 	if f.fails > 0 {
@@ -228,7 +228,7 @@ func (f *flaky) AppendEvents(ctx context.Context, evs []routing.Event) error {
 		return errors.New("connection refused")
 	}
 	f.mu.Unlock()
-	return f.Store.AppendEvents(ctx, evs)
+	return f.Store.WriteRouting(ctx, b)
 }
 
 func TestAcknowledgementWaitsForTheStoreThroughFailures(t *testing.T) {

@@ -3,9 +3,12 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"net"
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -172,48 +175,51 @@ func TestASlowConsumerIsClosedAndCanResume(t *testing.T) {
 	})
 	conv, token, vis := connected(t, base, alice)
 	vis.close()
-	// A visitor that never reads.
+	// A visitor that reads slowly, through a small receive buffer: the
+	// server's writes to it block after a few hundred frames, whatever the
+	// machine's speed (loopback buffers otherwise hold megabytes).
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
+	small := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	}}
+	hc := &http.Client{Transport: &http.Transport{DialContext: small.DialContext}}
 	slow, _, err := websocket.Dial(ctx, strings.Replace(base, "http", "ws", 1)+"/ws?token="+token,
-		&websocket.DialOptions{HTTPHeader: http.Header{"Origin": {base}}, Subprotocols: []string{"cc.v1"}})
+		&websocket.DialOptions{HTTPClient: hc, HTTPHeader: http.Header{"Origin": {base}}, Subprotocols: []string{"cc.v1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer slow.CloseNow()
-	// The agent floods it with typing notices until the server gives up on
-	// it: its outbox fills once the socket buffers are full.
+	// The agent sends it eight typing notices for each one it reads, until
+	// the server gives up on it: its outbox fills once the socket buffers
+	// are full. (A fixed ratio, not a reading speed, so that it holds on a
+	// fast machine and a busy one, with or without the race detector.)
 	frame := []byte(`{"type":"typing","conversation":"` + conv + `","on":true}`)
-	closed := make(chan error, 1)
-	go func() {
-		for {
-			if _, _, err := slow.Read(ctx); err != nil {
-				closed <- err
-				return
-			}
-			// Read slowly: a tenth of a millisecond per message cannot keep up.
-			time.Sleep(100 * time.Microsecond)
-		}
-	}()
-	for i := 0; ; i++ {
-		select {
-		case err := <-closed:
-			if s := websocket.CloseStatus(err); s != websocket.StatusPolicyViolation {
-				t.Fatalf("closed with %v, want policy violation (1008)", err)
-			}
-			// It reconnects and resumes with nothing lost.
-			vis = visitor(t, base, token)
-			vis.must("resume", map[string]any{"after": 0})
-			vis.waitFor("synced", nil)
-			if len(vis.all("message")) == 0 {
-				t.Fatal("nothing replayed after the reconnect")
-			}
-			return
-		default:
-		}
-		if i%1000 == 0 && ctx.Err() != nil {
+	for round := 0; ; round++ {
+		if round == 10000 {
 			t.Fatal("the slow consumer was never closed")
 		}
-		alice.sendRaw(frame)
+		for range 8 {
+			alice.sendRaw(frame)
+		}
+		// A reply means the server has handled the eight notices.
+		alice.must("history", map[string]any{"conversation": conv, "after": 1 << 40})
+		_, _, err := slow.Read(ctx)
+		if err == nil {
+			continue
+		}
+		if s := websocket.CloseStatus(err); s != websocket.StatusPolicyViolation {
+			t.Fatalf("closed after %d rounds with %v, want policy violation (1008)", round, err)
+		}
+		// It reconnects and resumes with nothing lost.
+		vis = visitor(t, base, token)
+		vis.must("resume", map[string]any{"after": 0})
+		vis.waitFor("synced", nil)
+		if len(vis.all("message")) == 0 {
+			t.Fatal("nothing replayed after the reconnect")
+		}
+		return
 	}
 }

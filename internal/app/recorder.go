@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -33,7 +32,6 @@ type recorder struct {
 	attrs   map[routing.InteractionID]map[string]string
 
 	// owned by the run goroutine
-	open     map[routing.InteractionID]store.Interaction
 	presence map[routing.AgentID]routing.AgentInfo
 }
 
@@ -42,7 +40,6 @@ func newRecorder(st store.Store, log *slog.Logger, m *metrics.Metrics) *recorder
 		st: st, log: log, m: m,
 		done: make(chan struct{}), wake: make(chan struct{}, 1),
 		attrs:    make(map[routing.InteractionID]map[string]string),
-		open:     make(map[routing.InteractionID]store.Interaction),
 		presence: make(map[routing.AgentID]routing.AgentInfo),
 	}
 }
@@ -155,91 +152,55 @@ func (r *recorder) writePending(ctx context.Context) error {
 	return nil
 }
 
+// write stores a batch in one transaction: the events, the newest state of
+// each interaction and the presence agents chose (WriteRouting).
 func (r *recorder) write(ctx context.Context, batch []routing.Effect) error {
-	var evs []routing.Event
-	var infos []routing.InteractionInfo
+	var b store.RoutingBatch
 	last := map[routing.InteractionID]int{}
 	agents := map[routing.AgentID]routing.AgentInfo{}
+	r.mu.Lock()
 	for _, f := range batch {
 		switch f := f.(type) {
 		case *routing.Event:
-			evs = append(evs, *f)
+			b.Events = append(b.Events, *f)
 		case *routing.InteractionInfo:
+			// Created with its context fields the first time; a stored one
+			// keeps its CreatedAt and Attributes.
+			in := store.Interaction{ID: f.ID, CreatedAt: f.EnqueuedAt, Attributes: r.attrs[f.ID],
+				Channel: f.Channel, Queue: f.Queue, Skills: f.Skills, PreferredAgent: f.PreferredAgent,
+				Priority: f.Priority, Status: f.Status, Agent: f.Agent,
+				EnqueuedAt: f.EnqueuedAt, AcceptedAt: f.AcceptedAt, EndedAt: f.EndedAt, EndReason: f.EndReason}
 			if i, ok := last[f.ID]; ok {
-				infos[i] = *f // only the newest state of each interaction
+				in.CreatedAt, in.Attributes = b.Interactions[i].CreatedAt, b.Interactions[i].Attributes
+				b.Interactions[i] = in // only the newest state of each interaction
 				continue
 			}
-			last[f.ID] = len(infos)
-			infos = append(infos, *f)
+			last[f.ID] = len(b.Interactions)
+			b.Interactions = append(b.Interactions, in)
 		case routing.AgentInfo:
 			agents[f.ID] = f
 		}
 	}
-	if len(evs) > 0 {
-		t := time.Now()
-		if err := r.st.AppendEvents(ctx, evs); err != nil {
-			r.m.StoreErrors.WithLabelValues("append_events").Inc()
-			return fmt.Errorf("append %d events: %w", len(evs), err)
-		}
-		r.m.StoreWrite.WithLabelValues("append_events").Observe(time.Since(t).Seconds())
-	}
-	for _, in := range infos {
-		if err := r.writeInteraction(ctx, in); err != nil {
-			r.m.StoreErrors.WithLabelValues("interaction").Inc()
-			return err
-		}
-	}
+	r.mu.Unlock()
 	for id, a := range agents {
-		prev, ok := r.presence[id]
-		if ok && prev.Presence == a.Presence && prev.AwayReason == a.AwayReason {
+		if prev, ok := r.presence[id]; ok && prev.Presence == a.Presence && prev.AwayReason == a.AwayReason {
 			continue
 		}
-		err := r.st.SetAgentPresence(ctx, id, a.Presence, a.AwayReason, a.PresenceSince)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			r.m.StoreErrors.WithLabelValues("presence").Inc()
-			return fmt.Errorf("presence of %s: %w", id, err)
-		}
+		b.Presence = append(b.Presence, store.AgentPresence{Agent: id, Presence: a.Presence, Reason: a.AwayReason, Since: a.PresenceSince})
+	}
+	t := time.Now()
+	if err := r.st.WriteRouting(ctx, b); err != nil {
+		r.m.StoreErrors.WithLabelValues("append_events").Inc()
+		return fmt.Errorf("write %d events, %d interactions, %d presences: %w", len(b.Events), len(b.Interactions), len(b.Presence), err)
+	}
+	r.m.StoreWrite.WithLabelValues("append_events").Observe(time.Since(t).Seconds())
+	r.mu.Lock()
+	for _, in := range b.Interactions {
+		delete(r.attrs, in.ID)
+	}
+	r.mu.Unlock()
+	for id, a := range agents {
 		r.presence[id] = a
-	}
-	return nil
-}
-
-func (r *recorder) writeInteraction(ctx context.Context, x routing.InteractionInfo) error {
-	cur, known := r.open[x.ID]
-	if !known {
-		got, err := r.st.GetInteraction(ctx, x.ID)
-		switch {
-		case err == nil:
-			cur, known = got, true
-		case errors.Is(err, store.ErrNotFound):
-			r.mu.Lock()
-			attrs := r.attrs[x.ID]
-			delete(r.attrs, x.ID)
-			r.mu.Unlock()
-			cur = store.Interaction{ID: x.ID, CreatedAt: x.EnqueuedAt, Attributes: attrs}
-		default:
-			return fmt.Errorf("read interaction %s: %w", x.ID, err)
-		}
-	}
-	cur.Channel, cur.Queue, cur.Skills, cur.PreferredAgent = x.Channel, x.Queue, x.Skills, x.PreferredAgent
-	cur.Priority, cur.Status, cur.Agent = x.Priority, x.Status, x.Agent
-	cur.EnqueuedAt, cur.AcceptedAt, cur.EndedAt, cur.EndReason = x.EnqueuedAt, x.AcceptedAt, x.EndedAt, x.EndReason
-	var err error
-	if known {
-		err = r.st.UpdateInteraction(ctx, cur)
-	} else {
-		err = r.st.CreateInteraction(ctx, cur)
-		if errors.Is(err, store.ErrConflict) { // an earlier attempt got through
-			err = r.st.UpdateInteraction(ctx, cur)
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("write interaction %s: %w", x.ID, err)
-	}
-	if x.Status == routing.StatusEnded {
-		delete(r.open, x.ID)
-	} else {
-		r.open[x.ID] = cur
 	}
 	return nil
 }

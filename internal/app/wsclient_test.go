@@ -193,6 +193,13 @@ func (c *wsClient) must(typ string, fields map[string]any) map[string]any {
 // staff logs in over HTTP and connects the desk.
 func staff(t *testing.T, base, id, pw string) (*wsClient, *http.Client) {
 	t.Helper()
+	hc := login(t, base, id, pw)
+	return desk(t, base, hc), hc
+}
+
+// login logs in over HTTP and returns a client holding the session cookie.
+func login(t *testing.T, base, id, pw string) *http.Client {
+	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	hc := &http.Client{Jar: jar}
 	body, _ := json.Marshal(map[string]string{"id": id, "password": pw})
@@ -206,9 +213,15 @@ func staff(t *testing.T, base, id, pw string) (*wsClient, *http.Client) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("login %s: %d", id, resp.StatusCode)
 	}
+	return hc
+}
+
+// desk connects the desk of the staff member logged in with hc.
+func desk(t *testing.T, base string, hc *http.Client) *wsClient {
+	t.Helper()
 	u, _ := url.Parse(base)
 	hdr := http.Header{"Origin": {base}}
-	for _, ck := range jar.Cookies(u) {
+	for _, ck := range hc.Jar.Cookies(u) {
 		hdr.Add("Cookie", ck.Name+"="+ck.Value)
 	}
 	c, _, err := dial(t, strings.Replace(base, "http", "ws", 1)+"/ws", hdr)
@@ -216,7 +229,7 @@ func staff(t *testing.T, base, id, pw string) (*wsClient, *http.Client) {
 		t.Fatal(err)
 	}
 	c.waitFor("hello", map[string]any{"role": "agent"})
-	return c, hc
+	return c
 }
 
 // visitorSession starts a visitor's conversation and returns it and its token.

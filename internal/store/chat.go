@@ -116,6 +116,19 @@ type ChatStore interface {
 	// not exist, ErrInvalid for a Seq below 1 or text the store refuses;
 	// either way nothing of the batch is stored.
 	AppendMessages(ctx context.Context, msgs []Message) error
+	// CommitChat stores a batch of the chat service's writes in one
+	// transaction (group commit): the new conversations first, then the
+	// messages (as AppendMessages), then the conversation updates in order
+	// (each as UpdateConversation; an absent conversation is skipped). A
+	// conversation of Create whose id is already stored with another
+	// CreatedAt (before, or by an earlier entry of Create) is not stored and
+	// its id is returned in taken, once per refused entry, in Create order;
+	// stored with the same CreatedAt, it is taken to be this batch's, written
+	// by an earlier attempt. So running a batch again is harmless. On an error
+	// nothing of the batch is stored: ErrNotFound when a message's
+	// conversation does not exist (nor is created by the batch), ErrInvalid
+	// as for AppendMessages, CreateConversation and UpdateConversation.
+	CommitChat(ctx context.Context, b ChatBatch) (taken []ConversationID, err error)
 	// ListMessages returns up to limit messages with Seq > after, in order;
 	// those of an unknown conversation are an empty list. A limit below 1
 	// is an error.
@@ -153,4 +166,12 @@ type ChatStore interface {
 	// (the first writer wins; every node then reads the same value). An
 	// empty value is ErrInvalid.
 	Secret(ctx context.Context, name string, value []byte) ([]byte, error)
+}
+
+// ChatBatch is one group commit of the chat service: see
+// ChatStore.CommitChat.
+type ChatBatch struct {
+	Create   []Conversation
+	Messages []Message
+	Update   []Conversation
 }

@@ -132,5 +132,33 @@ type Store interface {
 	// MaxEventSeq is the highest stored Seq, 0 when there is none.
 	MaxEventSeq(ctx context.Context) (int64, error)
 
+	// WriteRouting stores what routing decided since the last call, in one
+	// transaction (group commit): all of it or, with an error, nothing.
+	// Running it again with the same batch is harmless, so a failed call
+	// can be retried.
+	WriteRouting(ctx context.Context, b RoutingBatch) error
+
 	ChatStore
+}
+
+// RoutingBatch is one group commit of the routing recorder.
+type RoutingBatch struct {
+	// Events are appended as AppendEvents does: one whose Seq is stored is
+	// skipped.
+	Events []routing.Event
+	// Interactions are written whole, in order: one not stored yet is
+	// created; a stored one is replaced but for its CreatedAt and
+	// Attributes, which stay as first stored.
+	Interactions []Interaction
+	// Presence records the presence agents chose, as SetAgentPresence
+	// does; an agent that does not exist is skipped.
+	Presence []AgentPresence
+}
+
+// AgentPresence is the presence an agent chose, and since when.
+type AgentPresence struct {
+	Agent    routing.AgentID
+	Presence routing.Presence
+	Reason   string
+	Since    time.Time
 }

@@ -47,3 +47,12 @@ func BenchmarkAppendMessages(b *testing.B) {
 		return openStore(b, testutil.PostgresURL(b))
 	})
 }
+
+// BenchmarkChatLoad runs storetest.BenchmarkChatLoad (the CPU time it
+// reports is the client's, not the server's).
+func BenchmarkChatLoad(b *testing.B) {
+	testutil.PostgresURL(b)
+	storetest.BenchmarkChatLoad(b, func(b *testing.B) store.Store {
+		return openStore(b, testutil.PostgresURL(b))
+	})
+}

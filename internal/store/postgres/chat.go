@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
@@ -166,6 +167,115 @@ func (s *Store) AppendMessages(ctx context.Context, msgs []store.Message) error 
 		}
 	}
 	return nil
+}
+
+// CommitChat implements store.ChatStore: one transaction, its statements
+// sent in one batch (one round trip besides BEGIN and COMMIT, and one more
+// when a new conversation's id was found taken); a batch of messages only is
+// AppendMessages, one statement. Being idempotent, it is retried after any
+// connection-class error.
+func (s *Store) CommitChat(ctx context.Context, b store.ChatBatch) ([]store.ConversationID, error) {
+	if len(b.Create) == 0 && len(b.Update) == 0 {
+		return nil, s.AppendMessages(ctx, b.Messages) // one statement, one round trip
+	}
+	what := fmt.Sprintf("postgres: commit chat (%d new conversations, %d messages, %d updates)", len(b.Create), len(b.Messages), len(b.Update))
+	creates := make([][]any, len(b.Create))
+	for i, c := range b.Create {
+		a, err := sqlutil.ConversationArgs(c, encodeTime)
+		if err != nil {
+			return nil, fmt.Errorf("%s: create %w", what, err)
+		}
+		creates[i] = a
+	}
+	updates := make([][]any, len(b.Update))
+	for i, c := range b.Update {
+		a, err := sqlutil.ConversationUpdateArgs(c, encodeTime)
+		if err != nil {
+			return nil, fmt.Errorf("%s: update %w", what, err)
+		}
+		updates[i] = a
+	}
+	var mb *messageBatch
+	var ids []string
+	if len(b.Messages) > 0 {
+		var err error
+		if mb, err = newMessageBatch(b.Messages); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		ids = sqlutil.ConversationsOf(b.Messages)
+	}
+	var taken []store.ConversationID
+	err := s.do(ctx, idempotent, func(ctx context.Context) error {
+		taken = nil
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			batch := &pgx.Batch{}
+			for _, a := range creates {
+				batch.Queue(`INSERT INTO conversations (`+sqlutil.ConversationColumns+`)
+					VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING`, a...)
+			}
+			if mb != nil {
+				batch.Queue(appendMessagesSQL, mb.conversation, mb.seq, mb.clientID, mb.sender, mb.kind, mb.text, mb.event, mb.data, mb.at, ids)
+			}
+			for _, a := range updates {
+				batch.Queue(`UPDATE conversations SET
+					interaction = $2, queue = $3, visitor_name = $4, attributes = $5, status = $6,
+					updated_at = $7, ended_at = $8, end_reason = $9
+					WHERE id = $1`, a...)
+			}
+			res := tx.SendBatch(ctx, batch)
+			var conflicts []int
+			for i := range creates {
+				tag, err := res.Exec()
+				if err != nil {
+					res.Close()
+					return err
+				}
+				if tag.RowsAffected() == 0 {
+					conflicts = append(conflicts, i)
+				}
+			}
+			if mb != nil {
+				rows, err := res.Query()
+				if err != nil {
+					res.Close()
+					return err
+				}
+				found, err := sqlutil.Collect(rows, func(r sqlutil.Row) (id string, err error) { return id, r.Scan(&id) })
+				if err != nil {
+					res.Close()
+					return err
+				}
+				if len(found) < len(ids) {
+					res.Close()
+					for _, id := range ids {
+						if !slices.Contains(found, id) {
+							return fmt.Errorf("conversation %q: %w", id, store.ErrNotFound)
+						}
+					}
+				}
+			}
+			if err := res.Close(); err != nil {
+				return err
+			}
+			// A taken id is someone else's, unless it holds this batch's
+			// creation time: then an earlier attempt stored it.
+			for _, i := range conflicts {
+				c := b.Create[i]
+				var created pgtype.Timestamptz
+				if err := tx.QueryRow(ctx, `SELECT created_at FROM conversations WHERE id = $1`, string(c.ID)).Scan(&created); err != nil {
+					return err
+				}
+				if !created.Valid || c.CreatedAt.IsZero() || created.Time.UnixMicro() != c.CreatedAt.UnixMicro() {
+					taken = append(taken, c.ID)
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return taken, nil
 }
 
 // ListMessages implements store.ChatStore. A limit below 1 is an error.

@@ -453,6 +453,50 @@ func (s *Store) AppendEvents(ctx context.Context, evs []routing.Event) error {
 	return nil
 }
 
+// WriteRouting implements store.Store: one transaction, its statements sent
+// in one batch (one round trip). Being idempotent, it is retried after any
+// connection-class error.
+func (s *Store) WriteRouting(ctx context.Context, b store.RoutingBatch) error {
+	if len(b.Events) == 0 && len(b.Interactions) == 0 && len(b.Presence) == 0 {
+		return nil
+	}
+	what := fmt.Sprintf("postgres: write routing (%d events, %d interactions, %d agents)", len(b.Events), len(b.Interactions), len(b.Presence))
+	batch := &pgx.Batch{}
+	if len(b.Events) > 0 {
+		eb, err := newEventBatch(b.Events)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		batch.Queue(appendEventsSQL, eb.args()...)
+	}
+	for _, in := range b.Interactions {
+		args, err := sqlutil.InteractionArgs(in, encodeTime)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		batch.Queue(`INSERT INTO interactions (`+sqlutil.InteractionColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+			ON CONFLICT (id) DO UPDATE SET channel = excluded.channel, queue = excluded.queue,
+				skills = excluded.skills, preferred_agent = excluded.preferred_agent, priority = excluded.priority,
+				status = excluded.status, agent = excluded.agent, enqueued_at = excluded.enqueued_at,
+				accepted_at = excluded.accepted_at, ended_at = excluded.ended_at, end_reason = excluded.end_reason`, args...)
+	}
+	for _, p := range b.Presence {
+		at, _ := encodeTime(p.Since)
+		batch.Queue(`UPDATE agents SET presence = $2, away_reason = $3, presence_since = $4 WHERE id = $1`,
+			string(p.Agent), string(p.Presence), p.Reason, at)
+	}
+	err := s.do(ctx, idempotent, func(ctx context.Context) error {
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			return tx.SendBatch(ctx, batch).Close()
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
 // ListEvents implements store.Store.
 func (s *Store) ListEvents(ctx context.Context, id routing.InteractionID) ([]routing.Event, error) {
 	evs, err := queryAll(ctx, s, sqlutil.ScanEvent,

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"modernc.org/sqlite"
@@ -24,14 +25,35 @@ func isForeignKey(err error) bool {
 	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
 }
 
+// The conversations table has no last_seq column (migration 0003): a
+// conversation's last seq is its highest stored message's, read through
+// the messages' primary key.
+const (
+	// conversationSelect reads sqlutil.ConversationColumns.
+	conversationSelect = `id, interaction, queue, visitor_name, attributes, status,
+		(SELECT coalesce(max(m.seq), 0) FROM messages m WHERE m.conversation = conversations.id),
+		created_at, updated_at, ended_at, end_reason`
+	// insertConversation takes conversationInsertArgs.
+	insertConversation = `INSERT INTO conversations (id, interaction, queue, visitor_name, attributes, status,
+		created_at, updated_at, ended_at, end_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+)
+
+// conversationInsertArgs is sqlutil.ConversationArgs without last_seq.
+func conversationInsertArgs(c store.Conversation) ([]any, error) {
+	args, err := sqlutil.ConversationArgs(c, encodeTime)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Delete(args, 6, 7), nil
+}
+
 // CreateConversation implements store.ChatStore.
 func (s *Store) CreateConversation(ctx context.Context, c store.Conversation) error {
-	args, err := sqlutil.ConversationArgs(c, encodeTime)
+	args, err := conversationInsertArgs(c)
 	if err != nil {
 		return fmt.Errorf("sqlite: create %w", err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO conversations (`+sqlutil.ConversationColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, args...)
+	_, err = s.db.ExecContext(ctx, insertConversation, args...)
 	if isConflict(err) {
 		return fmt.Errorf("sqlite: create conversation %q: %w", c.ID, store.ErrConflict)
 	}
@@ -60,7 +82,7 @@ func (s *Store) UpdateConversation(ctx context.Context, c store.Conversation) er
 // GetConversation implements store.ChatStore.
 func (s *Store) GetConversation(ctx context.Context, id store.ConversationID) (store.Conversation, error) {
 	c, err := sqlutil.ScanConversation(s.db.QueryRowContext(ctx,
-		`SELECT `+sqlutil.ConversationColumns+` FROM conversations WHERE id = $1`, string(id)))
+		`SELECT `+conversationSelect+` FROM conversations WHERE id = $1`, string(id)))
 	if err != nil {
 		return store.Conversation{}, fmt.Errorf("sqlite: get conversation %q: %w", id, notFound(err))
 	}
@@ -70,58 +92,110 @@ func (s *Store) GetConversation(ctx context.Context, id store.ConversationID) (s
 // ListOpenConversations implements store.ChatStore.
 func (s *Store) ListOpenConversations(ctx context.Context) ([]store.Conversation, error) {
 	return listAll(ctx, s, "list open conversations", sqlutil.ScanConversation,
-		`SELECT `+sqlutil.ConversationColumns+` FROM conversations
+		`SELECT `+conversationSelect+` FROM conversations
 		WHERE status <> 'ended' ORDER BY created_at ASC NULLS FIRST, id ASC`)
 }
 
-// AppendMessages implements store.ChatStore. The batch is one transaction:
-// the conversations are looked up first, in one statement, every message is
-// inserted through one prepared statement (a stored (conversation, seq) or (conversation,
-// sender, client_id) is skipped), and each conversation's last_seq moves to
-// the highest seq inserted. A conversation's last_seq is never below a
-// stored seq, since every insert moves it in the same transaction.
+// AppendMessages implements store.ChatStore: the messages of CommitChat in a
+// transaction of their own.
 func (s *Store) AppendMessages(ctx context.Context, msgs []store.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	args := make([][]any, len(msgs))
-	for i, m := range msgs {
-		a, err := sqlutil.MessageArgs(m, encodeTime)
-		if err != nil {
-			return fmt.Errorf("sqlite: append messages: %w", err)
-		}
-		args[i] = a
-	}
-	ids := sqlutil.ConversationsOf(msgs)
-	idsJSON, err := json.Marshal(ids)
+	w, err := newMessageWrite(msgs)
 	if err != nil {
 		return fmt.Errorf("sqlite: append messages: %w", err)
 	}
-	err = inTx(ctx, s.db, func(tx *sql.Tx) error {
-		var missing string
-		err := tx.QueryRowContext(ctx, `SELECT value FROM json_each($1)
-			WHERE value NOT IN (SELECT id FROM conversations) LIMIT 1`, string(idsJSON)).Scan(&missing)
-		if err == nil {
-			return fmt.Errorf("conversation %q: %w", missing, store.ErrNotFound)
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		insert, err := tx.PrepareContext(ctx, `INSERT INTO messages (`+sqlutil.MessageColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-			ON CONFLICT DO NOTHING`)
+	if err := inTx(ctx, s.db, func(ctx context.Context, tx *sql.Tx) error { return w.run(ctx, tx) }); err != nil {
+		return fmt.Errorf("sqlite: append %d messages: %w", len(msgs), err)
+	}
+	return nil
+}
+
+// messageWrite is a batch of messages, checked and encoded.
+type messageWrite struct {
+	args    [][]any
+	ids     []string
+	idsJSON string
+}
+
+func newMessageWrite(msgs []store.Message) (*messageWrite, error) {
+	w := &messageWrite{args: make([][]any, len(msgs))}
+	for i, m := range msgs {
+		a, err := sqlutil.MessageArgs(m, encodeTime)
 		if err != nil {
+			return nil, err
+		}
+		w.args[i] = a
+	}
+	w.ids = sqlutil.ConversationsOf(msgs)
+	b, err := json.Marshal(w.ids)
+	if err != nil {
+		return nil, err
+	}
+	w.idsJSON = string(b)
+	return w, nil
+}
+
+// run stores the messages in tx: the conversations are looked up first, in
+// one statement, then every message is inserted through one prepared
+// statement (a stored (conversation, seq) or (conversation, sender,
+// client_id) is skipped; so is a repeat within the batch).
+func (w *messageWrite) run(ctx context.Context, tx *sql.Tx) error {
+	var missing string
+	err := tx.QueryRowContext(ctx, `SELECT value FROM json_each($1)
+		WHERE value NOT IN (SELECT id FROM conversations) LIMIT 1`, w.idsJSON).Scan(&missing)
+	if err == nil {
+		return fmt.Errorf("conversation %q: %w", missing, store.ErrNotFound)
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	insert, err := tx.PrepareContext(ctx, `INSERT INTO messages (`+sqlutil.MessageColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT DO NOTHING`)
+	if err != nil {
+		return err
+	}
+	defer insert.Close()
+	for _, a := range w.args {
+		if _, err := insert.ExecContext(ctx, a...); err != nil {
 			return err
 		}
-		defer insert.Close()
-		update, err := tx.PrepareContext(ctx, `UPDATE conversations SET last_seq = max(last_seq, $2) WHERE id = $1`)
+	}
+	return nil
+}
+
+// CommitChat implements store.ChatStore.
+func (s *Store) CommitChat(ctx context.Context, b store.ChatBatch) ([]store.ConversationID, error) {
+	creates := make([][]any, len(b.Create))
+	for i, c := range b.Create {
+		a, err := conversationInsertArgs(c)
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("sqlite: commit chat: create %w", err)
 		}
-		defer update.Close()
-		lastSeq := make(map[store.ConversationID]int64, len(ids))
-		for i, a := range args {
-			res, err := insert.ExecContext(ctx, a...)
+		creates[i] = a
+	}
+	updates := make([][]any, len(b.Update))
+	for i, c := range b.Update {
+		a, err := sqlutil.ConversationUpdateArgs(c, encodeTime)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: commit chat: update %w", err)
+		}
+		updates[i] = a
+	}
+	var msgs *messageWrite
+	if len(b.Messages) > 0 {
+		var err error
+		if msgs, err = newMessageWrite(b.Messages); err != nil {
+			return nil, fmt.Errorf("sqlite: commit chat: %w", err)
+		}
+	}
+	var taken []store.ConversationID
+	err := inTx(ctx, s.db, func(ctx context.Context, tx *sql.Tx) error {
+		taken = taken[:0]
+		for i, a := range creates {
+			res, err := tx.ExecContext(ctx, insertConversation+` ON CONFLICT (id) DO NOTHING`, a...)
 			if err != nil {
 				return err
 			}
@@ -129,25 +203,37 @@ func (s *Store) AppendMessages(ctx context.Context, msgs []store.Message) error 
 			if err != nil {
 				return err
 			}
-			if m := msgs[i]; n > 0 && m.Seq > lastSeq[m.Conversation] {
-				lastSeq[m.Conversation] = m.Seq
+			if n > 0 {
+				continue
+			}
+			var created sql.NullInt64
+			if err := tx.QueryRowContext(ctx, `SELECT created_at FROM conversations WHERE id = $1`, a[0]).Scan(&created); err != nil {
+				return err
+			}
+			if want, ok := a[6].(int64); !ok || !created.Valid || created.Int64 != want {
+				taken = append(taken, b.Create[i].ID)
 			}
 		}
-		for _, id := range ids {
-			seq, ok := lastSeq[store.ConversationID(id)]
-			if !ok {
-				continue // every message of it was stored before
+		if msgs != nil {
+			if err := msgs.run(ctx, tx); err != nil {
+				return err
 			}
-			if _, err := update.ExecContext(ctx, id, seq); err != nil {
+		}
+		for _, a := range updates {
+			if _, err := tx.ExecContext(ctx, `UPDATE conversations SET
+				interaction = $2, queue = $3, visitor_name = $4, attributes = $5, status = $6,
+				updated_at = $7, ended_at = $8, end_reason = $9
+				WHERE id = $1`, a...); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: append %d messages: %w", len(msgs), err)
+		return nil, fmt.Errorf("sqlite: commit chat (%d new conversations, %d messages, %d updates): %w",
+			len(b.Create), len(b.Messages), len(b.Update), err)
 	}
-	return nil
+	return taken, nil
 }
 
 // ListMessages implements store.ChatStore. A limit below 1 is an error.
@@ -278,7 +364,7 @@ func (s *Store) Secret(ctx context.Context, name string, value []byte) ([]byte, 
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	var out []byte
-	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+	err := inTx(ctx, s.db, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO secrets (name, value, created_at) VALUES ($1, $2, $3)
 			ON CONFLICT (name) DO NOTHING`, name, value, time.Now().UnixNano()); err != nil {
 			return err

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"io/fs"
 	"path/filepath"
 	"sync"
@@ -155,6 +156,8 @@ func TestPragmas(t *testing.T) {
 		{"foreign_keys", "1"},
 		{"busy_timeout", "10000"},
 		{"synchronous", "2"},
+		{"cache_size", "-65536"},
+		{"wal_autocheckpoint", "4000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pragma+" is "+tt.want, func(t *testing.T) {
@@ -232,5 +235,48 @@ func TestOpenRefusesBadPaths(t *testing.T) {
 				t.Errorf("Open(%q) succeeded, want an error", path)
 			}
 		})
+	}
+}
+
+func TestADatabaseOfEarlierVersionsKeepsItsLastSeqs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "contactd.db")
+	// The file as a contactd of migration 0002 left it: last_seq kept in
+	// the conversations row.
+	db, err := sql.Open("sqlite", path+"?"+dsnParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := fs.Sub(migrationFS, "migrations")
+	ms, err := sqlutil.LoadMigrations(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[:2] {
+		if err := applyMigration(t.Context(), db, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{
+		`INSERT INTO conversations (id, interaction, queue, visitor_name, attributes, status, last_seq, created_at, updated_at, ended_at, end_reason)
+			VALUES ('c1', 'c1', 'sales', 'Ann', 'null', 'active', 2, 1, 1, NULL, '')`,
+		`INSERT INTO messages (conversation, seq, client_id, sender, kind, text, event, data, created_at)
+			VALUES ('c1', 1, 'k1', 'visitor', 'text', 'hi', '', 'null', 1), ('c1', 2, NULL, 'system', 'event', '', 'joined', '{}', 2)`,
+	} {
+		if _, err := db.ExecContext(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s := openTemp(t, path)
+	c, err := s.GetConversation(t.Context(), "c1")
+	if err != nil || c.LastSeq != 2 {
+		t.Fatalf("after the upgrade: %+v %v; want LastSeq 2", c, err)
+	}
+	if err := s.AppendMessages(t.Context(), []store.Message{{Conversation: "c1", Seq: 3, Sender: "visitor", Kind: store.MsgText, Text: "again"}}); err != nil {
+		t.Fatal(err)
+	}
+	open, err := s.ListOpenConversations(t.Context())
+	if err != nil || len(open) != 1 || open[0].LastSeq != 3 {
+		t.Fatalf("open conversations: %+v %v; want c1 with LastSeq 3", open, err)
 	}
 }

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,4 +60,64 @@ func BenchmarkAppendMessages(b *testing.B, open func(*testing.B) store.Store) {
 			b.ReportMetric(float64(sent)/b.Elapsed().Seconds(), "messages/s")
 		})
 	}
+}
+
+// BenchmarkChatLoad is the chat committer's work under ccload's chat load:
+// 5,000 conversations with random ids, and batches of messages to randomly
+// chosen ones (each with a client id), as CommitChat writes them. It
+// reports messages per second; the tables grow as it runs.
+func BenchmarkChatLoad(b *testing.B, open func(*testing.B) store.Store) {
+	const conversations = 5000
+	for _, batch := range []int{50, 250} {
+		b.Run(fmt.Sprintf("%d messages per batch", batch), func(b *testing.B) {
+			s := open(b)
+			ctx := b.Context()
+			at := time.Now()
+			rng := rand.New(rand.NewPCG(1, 2))
+			ids := make([]store.ConversationID, conversations)
+			var create []store.Conversation
+			for i := range ids {
+				ids[i] = store.ConversationID(fmt.Sprintf("c_%016x", rng.Uint64()))
+				c := newConversation(ids[i])
+				c.CreatedAt = at
+				create = append(create, c)
+			}
+			if _, err := s.CommitChat(ctx, store.ChatBatch{Create: create}); err != nil {
+				b.Fatal(err)
+			}
+			lastSeq := make([]int64, conversations)
+			msgs := make([]store.Message, batch)
+			sent := 0
+			cpu0 := cpuTime()
+			for b.Loop() {
+				for i := range msgs {
+					c := rng.IntN(conversations)
+					lastSeq[c]++
+					msgs[i] = store.Message{
+						Conversation: ids[c], Seq: lastSeq[c], ClientID: fmt.Sprintf("v-%d", lastSeq[c]),
+						Sender: "visitor", Kind: store.MsgText, CreatedAt: at,
+						Text: "Hello, I have a question about my last invoice: it shows two charges for May.",
+					}
+				}
+				if _, err := s.CommitChat(ctx, store.ChatBatch{Messages: msgs}); err != nil {
+					b.Fatal(err)
+				}
+				sent += len(msgs)
+			}
+			b.ReportMetric(float64(sent)/b.Elapsed().Seconds(), "messages/s")
+			// The process's CPU time per message: the store's own work for
+			// SQLite, the client's for PostgreSQL. Less noisy than the
+			// wall time on a busy machine.
+			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(sent)/1000, "cpu-µs/message")
+		})
+	}
+}
+
+// cpuTime is the CPU time (user and system) this process used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -45,6 +45,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	cases = append(cases, leftMessageCases...)
 	cases = append(cases, sessionCases...)
 	cases = append(cases, secretCases...)
+	cases = append(cases, chatBatchCases...)
+	cases = append(cases, routingBatchCases...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
