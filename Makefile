@@ -40,7 +40,8 @@ bench:
 	  $(GO) test -run '^$$' -bench 'Decisions' -benchtime=300000x -count=3 -cpu 1 -benchmem ./routing/ && \
 	  $(GO) test -run '^$$' -bench 'MemoryPerWaiting' -benchtime=3x -cpu 1 ./routing/ && \
 	  $(GO) test -run '^$$' -bench 'ArrivalToOffer' -benchtime=1x -cpu 1,2 ./routing/ && \
-	  $(GO) test -run '^$$' -bench . -benchtime=2s -cpu 2 ./internal/store/... ; \
+	  $(GO) test -run '^$$' -bench . -benchtime=2s -cpu 2 ./internal/store/... && \
+	  MEDIA_BENCH_PAIRS=200 MEDIA_BENCH_SECONDS=10 $(GO) test -run '^$$' -bench Forward -benchtime=1x -cpu 1 ./media/ ; \
 	} | tee $(BENCH_OUT)
 	$(GO) run ./cmd/benchreport -in $(BENCH_OUT) -out docs/BENCHMARKS.md -note "$(BENCH_NOTE)"
 	@$(MAKE) --no-print-directory loadtest
