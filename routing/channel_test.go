@@ -221,7 +221,7 @@ func TestSetChannel(t *testing.T) {
 				}
 			}
 			h.must(CompleteTransfer{Agent: "a", Interaction: "x"})
-			if in := h.e.inters["x"]; in.owner.cfg.ID != "b" || in.ch != ChannelVoice {
+			if in := h.e.lookup("x"); in.owner.cfg.ID != "b" || in.ch != ChannelVoice {
 				t.Fatal("x did not go to b as a call")
 			}
 		}},
@@ -250,7 +250,7 @@ func TestSetChannel(t *testing.T) {
 			if ev := h.events(EvTransferFailed); len(ev) != 1 || ev[0].Target != "a" || ev[0].Agent != "b" {
 				t.Fatalf("transfer_failed %+v", ev)
 			}
-			if in := h.e.inters["call"]; in.xfer != nil || in.owner.cfg.ID != "b" || len(in.offers) != 0 {
+			if in := h.e.lookup("call"); in.xfer != nil || in.owner.cfg.ID != "b" || len(in.offers) != 0 {
 				t.Fatal("the call did not stay with b")
 			}
 		}},
@@ -263,7 +263,7 @@ func TestSetChannel(t *testing.T) {
 			if ev := h.events(EvTransferFailed); len(ev) != 1 || ev[0].Target != "c" {
 				t.Fatalf("transfer_failed %+v", ev)
 			}
-			if in := h.e.inters["x"]; in.xfer != nil || in.owner.cfg.ID != "a" || len(in.offers) != 0 {
+			if in := h.e.lookup("x"); in.xfer != nil || in.owner.cfg.ID != "a" || len(in.offers) != 0 {
 				t.Fatal("the transfer did not fail cleanly")
 			}
 			h.must(Transfer{Agent: "a", Interaction: "x", ToQueue: "q"}) // a new transfer may start

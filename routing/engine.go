@@ -29,7 +29,8 @@ type Engine struct {
 	now     time.Time
 	queues  map[QueueID]*queue
 	agents  map[AgentID]*agent
-	inters  map[InteractionID]*interaction
+	ids     idIndex // open interactions by id
+	nOpen   int
 	parked  int
 	timers  timerHeap
 	seq     int64
@@ -78,7 +79,7 @@ func NewEngine(cfg EngineConfig) *Engine {
 		cfg:    cfg,
 		queues: make(map[QueueID]*queue),
 		agents: make(map[AgentID]*agent),
-		inters: make(map[InteractionID]*interaction),
+		ids:    newIDIndex(),
 	}
 	e.stats = NewStats(e.serviceLevel)
 	return e
@@ -352,6 +353,7 @@ func (e *Engine) setAgent(c AgentConfig) error {
 	a := e.agents[c.ID]
 	if a == nil {
 		a = &agent{presence: PresenceOffline, presenceSince: e.now, state: StateOffline, stateSince: e.now, lastActivity: e.now}
+		a.holds = a.holdsBuf[:0]
 		e.agents[c.ID] = a
 		e.tab.addAgent(a)
 	}
@@ -417,7 +419,7 @@ func (e *Engine) pair(agentID AgentID, id InteractionID) (*agent, *interaction, 
 }
 
 func (e *Engine) interaction(id InteractionID) (*interaction, error) {
-	in := e.inters[id]
+	in := e.lookup(id)
 	if in == nil {
 		return nil, errf(CodeUnknownInteraction, "unknown interaction %q", id)
 	}
@@ -516,7 +518,7 @@ func (e *Engine) enqueue(c Enqueue) error {
 	if c.Interaction == "" {
 		return invalid("interaction id is empty")
 	}
-	if e.inters[c.Interaction] != nil {
+	if e.lookup(c.Interaction) != nil {
 		return errf(CodeDuplicate, "interaction %q is already routed", c.Interaction)
 	}
 	q, err := e.queue(c.Queue)
@@ -544,7 +546,7 @@ func (e *Engine) enqueue(c Enqueue) error {
 	in := e.newInteraction()
 	in.id, in.ch, in.home, in.own, in.preferred = c.Interaction, c.Channel, q, slices.Clone(c.Skills), c.PreferredAgent
 	in.prio, in.order, in.status, in.lastPos = c.Priority, e.order, stWaiting, -1
-	e.inters[in.id] = in
+	e.open(in)
 	e.place(in, q)
 	return nil
 }
@@ -895,7 +897,7 @@ func (e *Engine) fire(t *timer) {
 		return
 	}
 	in := t.in
-	if e.inters[in.id] != in {
+	if e.lookup(in.id) != in {
 		return
 	}
 	switch t.kind {

@@ -459,14 +459,14 @@ func TestTransferToAnAgent(t *testing.T) {
 		if as := effectsOf[Assigned](h.effs); len(as) != 1 || as[0].Agent != "b" || as[0].From != "a" {
 			t.Fatalf("want b assigned from a, got %+v", as)
 		}
-		if h.e.inters["x"].owner.cfg.ID != "b" || len(h.e.agents["a"].holds) != 0 {
+		if h.e.lookup("x").owner.cfg.ID != "b" || len(h.e.agents["a"].holds) != 0 {
 			t.Fatal("x did not move to b")
 		}
 	})
 	t.Run("a declined transfer stays with the first agent", func(t *testing.T) {
 		h := setup(t)
 		h.must(Transfer{Agent: "a", Interaction: "x", ToAgent: "b"}, Decline{Agent: "b", Interaction: "x"})
-		if len(h.events(EvTransferFailed)) != 1 || h.e.inters["x"].owner.cfg.ID != "a" {
+		if len(h.events(EvTransferFailed)) != 1 || h.e.lookup("x").owner.cfg.ID != "a" {
 			t.Fatal("declined transfer did not stay with a")
 		}
 	})
@@ -474,7 +474,7 @@ func TestTransferToAnAgent(t *testing.T) {
 		h := setup(t)
 		h.must(Transfer{Agent: "a", Interaction: "x", ToAgent: "b"})
 		h.advance(20 * time.Second)
-		if len(h.events(EvTransferFailed)) != 1 || h.e.inters["x"].owner.cfg.ID != "a" || h.e.inters["x"].xfer != nil {
+		if len(h.events(EvTransferFailed)) != 1 || h.e.lookup("x").owner.cfg.ID != "a" || h.e.lookup("x").xfer != nil {
 			t.Fatal("timed-out transfer did not stay with a")
 		}
 	})
@@ -486,7 +486,7 @@ func TestTransferToAnAgent(t *testing.T) {
 		if as := effectsOf[Assigned](h.effs); len(as) != 1 || !as[0].Consult {
 			t.Fatalf("want a consult assignment, got %+v", as)
 		}
-		in := h.e.inters["x"]
+		in := h.e.lookup("x")
 		if in.owner.cfg.ID != "a" || in.consult.cfg.ID != "b" {
 			t.Fatal("during the consult a keeps x and b joins")
 		}
@@ -503,7 +503,7 @@ func TestTransferToAnAgent(t *testing.T) {
 		h := setup(t)
 		h.must(Transfer{Agent: "a", Interaction: "x", ToAgent: "b", Mode: TransferWarm}, Accept{Agent: "b", Interaction: "x"})
 		h.must(CancelTransfer{Agent: "a", Interaction: "x"})
-		in := h.e.inters["x"]
+		in := h.e.lookup("x")
 		if in.owner.cfg.ID != "a" || in.consult != nil || len(h.e.agents["b"].holds) != 0 {
 			t.Fatal("cancel did not leave x with a alone")
 		}
@@ -559,11 +559,11 @@ func TestTransferToAQueue(t *testing.T) {
 		h.clear()
 		h.must(Transfer{Agent: "a", Interaction: "x", ToQueue: "support", Mode: TransferWarm})
 		h.wantOffers("x>t")
-		if h.e.inters["x"].owner.cfg.ID != "a" {
+		if h.e.lookup("x").owner.cfg.ID != "a" {
 			t.Fatal("a should keep x while the transfer is offered")
 		}
 		h.must(Accept{Agent: "t", Interaction: "x"}, CompleteTransfer{Agent: "a", Interaction: "x"})
-		in := h.e.inters["x"]
+		in := h.e.lookup("x")
 		if in.owner.cfg.ID != "t" || in.home.cfg.ID != "support" || len(in.lists) != 0 {
 			t.Fatalf("after complete: owner %s home %s lists %d", in.owner.cfg.ID, in.home.cfg.ID, len(in.lists))
 		}

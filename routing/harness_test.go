@@ -3,7 +3,6 @@ package routing
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -149,9 +148,13 @@ func (e *Engine) dump() string {
 	for _, a := range e.AgentViews() {
 		s += fmt.Sprintf("a %s %s %s %v %s|", a.ID, a.Presence, a.State, a.Active, a.Offered)
 	}
-	ids := slices.Sorted(maps.Keys(e.inters))
+	var ids []InteractionID
+	for id := range e.inters {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
 	for _, id := range ids {
-		in := e.inters[id]
+		in := e.lookup(id)
 		s += fmt.Sprintf("i %s %s %d offers=%d skip=%v|", id, in.status, in.prio, len(in.offers), in.skip)
 	}
 	return s

@@ -16,13 +16,19 @@ import (
 // exactly once and that the event log replays to the same statistics.
 func TestRandomSequencesKeepTheInvariants(t *testing.T) {
 	for seed := range uint64(40) {
-		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) { randomRun(t, seed, 400) })
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) { randomRun(t, seed, 400, ^uint64(0)) })
+	}
+	// The same with ids whose hashes mostly clash, for the id index's
+	// fallback.
+	for seed := range uint64(5) {
+		t.Run(fmt.Sprint("clashing ids, seed ", seed), func(t *testing.T) { randomRun(t, seed, 400, 3) })
 	}
 }
 
-func randomRun(t *testing.T, seed uint64, steps int) {
+func randomRun(t *testing.T, seed uint64, steps int, idMask uint64) {
 	r := rand.New(rand.NewPCG(seed, 7))
 	h := newHarness(t)
+	h.e.ids.mask = idMask
 	strategies := []Strategy{StrategyLongestIdle, StrategyLeastOccupied, StrategyRoundRobin, StrategyBestSkill, StrategyRingAll}
 	queues := []QueueID{"q0", "q1", "q2"}
 	for i, q := range queues {
@@ -168,8 +174,8 @@ func randomRun(t *testing.T, seed uint64, steps int) {
 	}
 	h.now = h.now.Add(time.Hour)
 	h.must(Tick{})
-	if len(h.e.inters) != 0 {
-		t.Fatalf("%d interactions left after winding down", len(h.e.inters))
+	if n := h.e.OpenInteractions(); n != 0 {
+		t.Fatalf("%d interactions left after winding down", n)
 	}
 	ended := map[InteractionID]int{}
 	for _, f := range h.all {
@@ -231,6 +237,13 @@ func checkInvariants(t *testing.T, e *Engine) {
 				t.Fatalf("agent %s ready list of %s is out of step", a.cfg.ID, q.cfg.ID)
 			}
 		}
+		if a.presence == PresenceAvailable && a.offer == nil {
+			gotIn, gotQ := e.pickFor(a)
+			wantIn, wantQ := pickForAsScanned(e, a)
+			if gotIn != wantIn || gotQ != wantQ {
+				t.Fatalf("agent %s would be offered %v via %v, scanning every queue gives %v via %v", a.cfg.ID, gotIn, gotQ, wantIn, wantQ)
+			}
+		}
 		if a.offer != nil && a.offer.offerTo(a) == nil {
 			t.Fatalf("agent %s points at an offer of %s that does not exist", a.cfg.ID, a.offer.id)
 		}
@@ -248,12 +261,24 @@ func checkInvariants(t *testing.T, e *Engine) {
 			continue
 		}
 		in := tm.in
-		live := e.inters[in.id] == in && (tm == in.waitT || tm == in.stepT || tm == in.wrapT)
+		live := e.lookup(in.id) == in && (tm == in.waitT || tm == in.stepT || tm == in.wrapT)
 		for _, o := range in.offers {
 			live = live || o.t == tm
 		}
 		if !live || int(tm.idx) != i {
 			t.Fatalf("timer %d (kind %d for %s) is stale", i, tm.kind, in.id)
+		}
+	}
+	for _, q := range e.tab.queues {
+		if q == nil {
+			continue
+		}
+		want := noEntry
+		if ws := q.waiting.entries(); len(ws) > 0 {
+			want = ws[0]
+		}
+		if e.tab.heads[q.idx] != want {
+			t.Fatalf("queue %s: cached head %+v, list starts with %+v", q.cfg.ID, e.tab.heads[q.idx], want)
 		}
 	}
 	waiting := map[QueueID]int64{}
@@ -286,4 +311,41 @@ func checkInvariants(t *testing.T, e *Engine) {
 			t.Fatalf("queue %s counts %d waiting, %d are", id, q.Waiting, waiting[id])
 		}
 	}
+}
+
+// pickForAsScanned is what Engine.pickFor must return, found the plain way:
+// every queue of the agent in order, each from its head, keeping the first
+// acceptable entry that comes before the best so far.
+func pickForAsScanned(e *Engine, a *agent) (*interaction, *queue) {
+	var best *interaction
+	var bestW waitEntry
+	var bestQ *queue
+	for _, qi := range a.queues {
+		q := e.tab.queues[qi]
+		for _, w := range q.waiting.entries() {
+			if best != nil && !w.ahead(bestW) {
+				break
+			}
+			in := e.slots[w.slot]
+			if !candidate(a, in, q) {
+				continue
+			}
+			if len(in.offers) > 0 {
+				if _, s := e.strategyOf(in); s != StrategyRingAll {
+					continue
+				}
+			}
+			if in.preferred != "" && in.preferred != a.cfg.ID && len(in.offers) == 0 {
+				if p := e.agents[in.preferred]; p != nil && p.freeFor(in.ch) && !in.skip[p.cfg.ID] && e.eligibleAny(p, in) {
+					continue
+				}
+			}
+			if in.skip[a.cfg.ID] && e.othersCould(in) {
+				continue
+			}
+			best, bestW, bestQ = in, w, q
+			break
+		}
+	}
+	return best, bestQ
 }

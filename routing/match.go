@@ -394,38 +394,88 @@ func (e *Engine) matchAgent(a *agent) {
 	if !room {
 		return // full on every channel: nothing to scan for
 	}
-	var best *interaction
-	var bestW waitEntry
-	var bestQ *queue
-	for _, qi := range a.queues {
-		q := e.tab.queues[qi]
-		for _, w := range q.waiting.entries() {
-			if best != nil && !w.ahead(bestW) {
-				break
-			}
-			in := e.slots[w.slot]
-			if !candidate(a, in, q) {
-				continue
-			}
-			if len(in.offers) > 0 {
-				if _, s := e.strategyOf(in); s != StrategyRingAll {
-					continue
-				}
-			}
-			if in.preferred != "" && in.preferred != a.cfg.ID && len(in.offers) == 0 {
-				if p := e.agents[in.preferred]; p != nil && p.freeFor(in.ch) && !in.skip[p.cfg.ID] && e.eligibleAny(p, in) {
-					continue // it goes to its preferred agent
-				}
-			}
-			if in.skip[a.cfg.ID] && e.othersCould(in) {
-				continue
-			}
-			best, bestW, bestQ = in, w, q
-			break
+	if in, q := e.pickFor(a); in != nil {
+		e.offerVia(a, in, q)
+	}
+}
+
+// pickFor finds what a free agent should be offered, and through which
+// of its queues.
+func (e *Engine) pickFor(a *agent) (*interaction, *queue) {
+	// The answer is the first acceptable entry over all the agent's queues;
+	// when the same interaction is first in several (overflow), the queue
+	// that comes first in a.queues. The queue with the first head is
+	// scanned first, so that the others can mostly be passed over on their
+	// cached heads alone, without touching them.
+	heads := e.tab.heads
+	first := -1
+	var min *waitEntry
+	for j, qi := range a.queues {
+		if h := &heads[qi]; h.slot >= 0 && (min == nil || h.ahead(*min)) {
+			first, min = j, h
 		}
 	}
-	if best != nil {
-		e.offerVia(a, best, bestQ)
+	if first < 0 {
+		return nil, nil // nothing waiting
+	}
+	m := agentMatch{e: e, a: a}
+	m.scan(first, e.tab.queues[a.queues[first]])
+	for j, qi := range a.queues {
+		if h := &heads[qi]; j != first && h.slot >= 0 && m.mayBeat(j, *h) {
+			m.scan(j, e.tab.queues[qi])
+		}
+	}
+	return m.best, m.bestQ
+}
+
+// agentMatch is matchAgent's search: the best entry found so far, and
+// where.
+type agentMatch struct {
+	e     *Engine
+	a     *agent
+	best  *interaction
+	bestW waitEntry
+	bestQ *queue
+	bestJ int // index of bestQ in a.queues
+}
+
+// mayBeat says whether w, an entry of the agent's j-th queue, would replace
+// the best: it comes first, or it is the same interaction in a queue that
+// comes earlier in a.queues.
+func (m *agentMatch) mayBeat(j int, w waitEntry) bool {
+	if m.best == nil || w.ahead(m.bestW) {
+		return true
+	}
+	return j < m.bestJ && w.order == m.bestW.order
+}
+
+// scan looks through q, the agent's j-th queue, from its head for the
+// first entry the agent may be offered that beats the best.
+func (m *agentMatch) scan(j int, q *queue) {
+	e, a := m.e, m.a
+	for _, w := range q.waiting.entries() {
+		if !m.mayBeat(j, w) {
+			return
+		}
+		in := e.slots[w.slot]
+		if !candidate(a, in, q) {
+			continue
+		}
+		if len(in.offers) > 0 {
+			if _, s := e.strategyOf(in); s != StrategyRingAll {
+				continue
+			}
+		}
+		if in.preferred != "" && in.preferred != a.cfg.ID && len(in.offers) == 0 {
+			if p := e.agents[in.preferred]; p != nil && p.freeFor(in.ch) && !in.skip[p.cfg.ID] && e.eligibleAny(p, in) {
+				continue // it goes to its preferred agent
+			}
+		}
+		if in.skip[a.cfg.ID] && e.othersCould(in) {
+			continue
+		}
+		m.best, m.bestW, m.bestQ, m.bestJ = in, w, q, j
+		return
 	}
 }
 

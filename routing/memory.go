@@ -1,9 +1,79 @@
 package routing
 
+import "hash/maphash"
+
 // How the engine keeps the garbage collector's work small at high rates:
 // effects are carved from blocks, interaction and offer structs are reused,
-// agents and queues are numbered so the lists between them hold no
-// pointers, and AgentInfo.Active maps are shared.
+// interactions are found by id through a map without pointers, agents and
+// queues are numbered so the lists between them hold no pointers either,
+// and AgentInfo.Active maps are shared.
+
+// idIndex finds interactions by id: a map from a hash of the id to the
+// interaction's slot, with nothing in it for the collector to trace and
+// no string to compare but the one of the interaction found. The rare id
+// whose hash another open id already has is kept in a plain map.
+type idIndex struct {
+	seed   maphash.Seed
+	mask   uint64 // all ones; tests narrow it to make hashes clash
+	byHash map[uint64]int32
+	clash  map[InteractionID]int32
+}
+
+func newIDIndex() idIndex {
+	return idIndex{seed: maphash.MakeSeed(), mask: ^uint64(0), byHash: make(map[uint64]int32)}
+}
+
+func (x *idIndex) hash(id InteractionID) uint64 { return maphash.String(x.seed, string(id)) & x.mask }
+
+// lookup returns the open interaction with id, or nil.
+func (e *Engine) lookup(id InteractionID) *interaction {
+	x := &e.ids
+	if s, ok := x.byHash[x.hash(id)]; ok {
+		if in := e.slots[s]; in.id == id {
+			return in
+		}
+	}
+	if s, ok := x.clash[id]; ok {
+		return e.slots[s]
+	}
+	return nil
+}
+
+// open adds in, whose id is not open yet, to the open interactions.
+func (e *Engine) open(in *interaction) {
+	x := &e.ids
+	h := x.hash(in.id)
+	if _, taken := x.byHash[h]; !taken {
+		x.byHash[h] = in.slot
+	} else {
+		if x.clash == nil {
+			x.clash = make(map[InteractionID]int32)
+		}
+		x.clash[in.id] = in.slot
+	}
+	e.nOpen++
+}
+
+// close takes in out of the open interactions.
+func (e *Engine) close(in *interaction) {
+	x := &e.ids
+	e.nOpen--
+	if _, ok := x.clash[in.id]; ok {
+		delete(x.clash, in.id)
+		return
+	}
+	delete(x.byHash, x.hash(in.id)) // ids in clash stay there: lookup tries both
+}
+
+// inters yields every open interaction (in no particular order), with its
+// id.
+func (e *Engine) inters(yield func(InteractionID, *interaction) bool) {
+	for _, in := range e.slots {
+		if in != nil && in.status != 0 && !in.gone && !yield(in.id, in) {
+			return
+		}
+	}
+}
 
 // tables number the agents and queues, so that the lists relating them
 // (a queue's members and ready agents, an agent's queues) are slices of
@@ -13,6 +83,10 @@ type tables struct {
 	queues     []*queue
 	freeAgents []int32
 	freeQueues []int32
+	// heads holds each queue's first waiting entry (slot -1 when none),
+	// side by side, so that an agent's queues can be compared without
+	// touching them.
+	heads []waitEntry
 }
 
 func (t *tables) addAgent(a *agent) {
@@ -32,14 +106,17 @@ func (t *tables) dropAgent(a *agent) {
 }
 
 func (t *tables) addQueue(q *queue) {
+	q.tab = t
 	if n := len(t.freeQueues) - 1; n >= 0 {
 		q.idx = t.freeQueues[n]
 		t.freeQueues = t.freeQueues[:n]
 		t.queues[q.idx] = q
-		return
+	} else {
+		q.idx = int32(len(t.queues))
+		t.queues = append(t.queues, q)
+		t.heads = append(t.heads, waitEntry{})
 	}
-	q.idx = int32(len(t.queues))
-	t.queues = append(t.queues, q)
+	t.heads[q.idx] = noEntry
 }
 
 func (t *tables) dropQueue(q *queue) {
@@ -51,7 +128,7 @@ func (t *tables) dropQueue(q *queue) {
 // settles; until then pending matches see it gone.
 func (e *Engine) retire(in *interaction) {
 	in.gone = true
-	delete(e.inters, in.id)
+	e.close(in)
 	e.retiredIn = append(e.retiredIn, in)
 }
 

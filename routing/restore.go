@@ -34,7 +34,7 @@ type AgentRestore struct {
 // agent. What cannot be restored (its queue or agent is gone) is closed with
 // reason restart; an interaction in wrap-up is finished.
 func (e *Engine) Restore(now time.Time, s RestoreState) error {
-	if len(e.queues) > 0 || len(e.agents) > 0 || len(e.inters) > 0 {
+	if len(e.queues) > 0 || len(e.agents) > 0 || e.nOpen > 0 {
 		return errf(CodeWrongState, "restore needs an empty engine")
 	}
 	e.now = now
@@ -93,7 +93,7 @@ func (e *Engine) restoreInteraction(info InteractionInfo) {
 		info.Status, info.EndedAt, info.EndReason = StatusEnded, e.now, ReasonRestart
 		e.putInfo(info)
 	}
-	if info.ID == "" || e.inters[info.ID] != nil {
+	if info.ID == "" || e.lookup(info.ID) != nil {
 		return
 	}
 	switch info.Status {
@@ -121,7 +121,7 @@ func (e *Engine) restoreInteraction(info InteractionInfo) {
 	in.prio, in.arrNs, in.order, in.status, in.lastPos = info.Priority, ns(info.EnqueuedAt), e.order, parseStatus(info.Status), -1
 	in.accNs = ns(info.AcceptedAt)
 	in.req = joinReqs(q.cfg.Skills, in.own)
-	e.inters[in.id] = in
+	e.open(in)
 	switch info.Status {
 	case StatusConnected:
 		a := e.agents[info.Agent]

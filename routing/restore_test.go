@@ -106,7 +106,7 @@ func TestRestoreBringsBackQueuedInteractionsInOrderAndNoAgentStaysOffered(t *tes
 	if len(offers) != 1 || offers[0].Interaction != "chat" || offers[0].Agent != "a" {
 		t.Fatalf("offers after restore %+v", offers)
 	}
-	if in := r.e.inters["talking"]; in == nil || in.owner.cfg.ID != "a" || in.status != stConnected {
+	if in := r.e.lookup("talking"); in == nil || in.owner.cfg.ID != "a" || in.status != stConnected {
 		t.Fatal("the connected call did not come back to a")
 	}
 	if b := r.e.agents["b"]; b.presence != PresenceAway || b.reason != "lunch" {
@@ -120,7 +120,7 @@ func TestRestoreBringsBackQueuedInteractionsInOrderAndNoAgentStaysOffered(t *tes
 	// The relaxation step that fell due while down applies on restore.
 	r.now = r.now.Add(10 * time.Minute)
 	r.must(Tick{})
-	if in := r.e.inters["second"]; in == nil || in.step != 1 {
+	if in := r.e.lookup("second"); in == nil || in.step != 1 {
 		t.Fatal("step did not apply to a restored interaction")
 	}
 }
@@ -157,7 +157,7 @@ func TestRestoreClosesWhatCannotComeBack(t *testing.T) {
 	if len(evs) != 2 || evs[0].Seq != 42 || evs[0].Reason != ReasonRestart {
 		t.Fatalf("events %+v", evs)
 	}
-	if len(e.inters) != 0 {
+	if e.OpenInteractions() != 0 {
 		t.Fatal("closed interactions stayed in routing")
 	}
 }

@@ -20,7 +20,8 @@ type queue struct {
 	// engine's tables.
 	members []int32
 	ready   []int32
-	idx     int32         // number in the engine's tables
+	idx     int32 // number in the engine's tables
+	tab     *tables
 	aht     time.Duration // recent handle time, for the estimated wait
 	ahtN    int
 	dirty   bool // positions need to be pushed
@@ -100,6 +101,9 @@ func (q *queue) insert(in *interaction) {
 	if w.foreign {
 		q.foreign++
 	}
+	if i == 0 {
+		q.tab.heads[q.idx] = w
+	}
 	q.touch()
 }
 
@@ -116,6 +120,12 @@ func (q *queue) remove(in *interaction) {
 		q.foreign--
 	}
 	q.waiting.delete(i)
+	if i == 0 {
+		q.tab.heads[q.idx] = noEntry
+		if q.waiting.len() > 0 {
+			q.tab.heads[q.idx] = q.waiting.entries()[0]
+		}
+	}
 	q.touch()
 }
 
@@ -198,8 +208,9 @@ type agent struct {
 	presenceSince time.Time
 	// holds are the interactions the agent is on: connected, consulting or
 	// in wrap-up. offer is the one pending offer, if any.
-	holds []*interaction
-	offer *interaction
+	holds    []*interaction
+	holdsBuf [1]*interaction // backs holds while it has one entry
+	offer    *interaction
 	// lastActivity is when the agent last got an interaction, finished
 	// one, or became available: the key of longest-idle.
 	lastActivity time.Time

@@ -256,4 +256,4 @@ func (e *Engine) Now() time.Time { return e.now }
 
 // OpenInteractions counts the interactions routing still holds: waiting,
 // parked, connected or in wrap-up.
-func (e *Engine) OpenInteractions() int { return len(e.inters) }
+func (e *Engine) OpenInteractions() int { return e.nOpen }

@@ -16,6 +16,9 @@ type waitEntry struct {
 	foreign bool
 }
 
+// noEntry stands for no entry, as the head of an empty list.
+var noEntry = waitEntry{slot: -1}
+
 // ahead says whether x goes before y in a waiting list.
 func (x waitEntry) ahead(y waitEntry) bool {
 	if x.prio != y.prio {
@@ -31,7 +34,16 @@ func (x waitEntry) ahead(y waitEntry) bool {
 // w's own (order is unique to an interaction).
 func (q *queue) search(w waitEntry) (int, bool) {
 	ws := q.waiting.entries()
-	lo, hi := 0, len(ws)
+	n := len(ws)
+	// The usual cases first: a newcomer goes last, and an agent takes the
+	// head.
+	switch {
+	case n == 0 || ws[n-1].ahead(w):
+		return n, false
+	case !ws[0].ahead(w):
+		return 0, ws[0].order == w.order
+	}
+	lo, hi := 1, n-1 // ws[0] is ahead of w, ws[n-1] is not
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
 		if ws[m].ahead(w) {

@@ -42,3 +42,35 @@ func TestWaitListMatchesASlice(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchFindsTheFirstEntryNotAhead checks queue.search against a linear
+// scan while a list fills with random priorities and arrivals, mostly in
+// arrival order as in real use, and loses random entries.
+func TestSearchFindsTheFirstEntryNotAhead(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	q := &queue{}
+	for step := range 4000 {
+		ws := q.waiting.entries()
+		if len(ws) > 0 && r.IntN(3) == 0 {
+			w := ws[r.IntN(len(ws))]
+			i, found := q.search(w)
+			if !found || ws[i] != w {
+				t.Fatalf("step %d: search of an entry gives %d %v", step, i, found)
+			}
+			q.waiting.delete(i)
+			continue
+		}
+		w := waitEntry{arr: int64(step - r.IntN(3)), order: uint64(step), prio: int16(r.IntN(3))}
+		want := len(ws)
+		for i, x := range ws {
+			if !x.ahead(w) {
+				want = i
+				break
+			}
+		}
+		if i, found := q.search(w); i != want || found {
+			t.Fatalf("step %d: search gives %d %v, want %d", step, i, found, want)
+		}
+		q.waiting.insert(want, w)
+	}
+}
