@@ -78,6 +78,7 @@ type conn struct {
 	wrote     chan struct{} // wakes the writer (capacity 1)
 	cmd       func()        // the command exec handed over
 	executing bool          // a command goroutine runs
+	busy      bool          // it runs a command
 	cmdWake   chan struct{} // wakes it (capacity 1)
 	cmdDone   chan struct{} // it finished cmd (capacity 1)
 }
@@ -154,13 +155,22 @@ func (c *conn) close(code websocket.StatusCode, reason string, cause error) {
 	}()
 }
 
-// next takes the next frame for the writer, and says whether more are
-// waiting. With none, the writer waits up to linger for one, and ends
-// (done) once there is still none, or the connection is closing or over; a
-// later send starts a new writer.
+// maxHold bounds how long frames wait in the corker for a visitor's
+// answer.
+const maxHold = 20 * time.Millisecond
+
+// next takes the next frame for the writer, and says whether more are to
+// follow soon: frames waiting, or, on a visitor's connection, the answer
+// to the command under way (the ack of a send comes right after the
+// send's own message: the two go out together). With nothing to write,
+// the writer sends what it holds (after up to maxHold while an answer is
+// due), waits up to linger for more, and ends (done) once there is still
+// none, or the connection is closing or over; a later send starts a new
+// writer.
 func (c *conn) next(idle *time.Timer) (b []byte, more, done bool) {
 	for waited := false; ; {
 		c.mu.Lock()
+		replyDue := c.busy && c.agent == ""
 		switch {
 		case c.closing || c.ctx.Err() != nil || (waited && len(c.outbox) == 0):
 			c.writing = false
@@ -174,15 +184,27 @@ func (c *conn) next(idle *time.Timer) (b []byte, more, done bool) {
 			if len(c.outbox) == 0 {
 				c.outbox = nil
 			}
-			more := len(c.outbox) > 0
+			more := len(c.outbox) > 0 || replyDue
 			c.mu.Unlock()
 			return b, more, false
 		}
 		c.mu.Unlock()
-		idle.Reset(c.linger)
+		wait := c.linger
+		if c.cork.holding() {
+			if replyDue {
+				wait = maxHold
+			} else {
+				c.cork.release()
+			}
+		}
+		idle.Reset(wait)
 		select {
 		case <-c.wrote:
 		case <-idle.C:
+			if c.cork.holding() {
+				c.cork.release() // held long enough
+				continue
+			}
 			waited = true
 		case <-c.ctx.Done():
 		}
@@ -255,7 +277,17 @@ func (c *conn) execLoop() {
 		}
 		c.mu.Unlock()
 		if f != nil {
+			c.mu.Lock()
+			c.busy = true
+			c.mu.Unlock()
 			f()
+			c.mu.Lock()
+			c.busy = false
+			writing := c.writing
+			c.mu.Unlock()
+			if writing && c.agent == "" {
+				wake(c.wrote) // it may hold frames for this command's answer
+			}
 			c.cmdDone <- struct{}{}
 			waited = false
 			idle.Reset(c.linger)
@@ -422,6 +454,16 @@ func (k *corker) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// holding says whether bytes are held.
+func (k *corker) holding() bool {
+	if k == nil {
+		return false
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.buf != nil
 }
 
 // hold says whether the frames written next are held back.

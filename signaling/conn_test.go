@@ -33,7 +33,9 @@ func connPair(t *testing.T) (*conn, *websocket.Conn, <-chan []byte) {
 		}
 		if up.cork == nil {
 			t.Error("no corker")
+			return
 		}
+		up.cork.nc = &writes{Conn: up.cork.nc, pass: true}
 		c := newConn(t.Context(), ws, up.cork, slog.New(slog.NewTextHandler(io.Discard, nil)), "127.0.0.1", 20, 40)
 		c.linger = 20 * time.Millisecond
 		go func() {
@@ -213,21 +215,72 @@ func TestCommandsRunInOrderOneAtATimeOnAGoroutineThatEnds(t *testing.T) {
 	}
 }
 
-// writes records what reaches the socket, one entry per system call.
+// writes records what reaches the socket, one entry per system call, and
+// passes it on when pass is set.
 type writes struct {
 	net.Conn
+	pass  bool
 	mu    sync.Mutex
 	calls []string
 }
 
 func (w *writes) Write(p []byte) (int, error) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.calls = append(w.calls, string(p))
+	w.mu.Unlock()
+	if w.pass {
+		return w.Conn.Write(p)
+	}
 	return len(p), nil
 }
 
-func (w *writes) SetWriteDeadline(time.Time) error { return nil }
+func (w *writes) SetWriteDeadline(t time.Time) error {
+	if w.pass {
+		return w.Conn.SetWriteDeadline(t)
+	}
+	return nil
+}
+
+func (w *writes) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.calls)
+}
+
+func TestAVisitorsAnswerGoesOutWithWhatCameJustBefore(t *testing.T) {
+	c, client, _ := connPair(t)
+	sock := c.cork.nc.(*writes)
+	before := sock.count()
+	c.exec(func() {
+		c.sendRaw([]byte(`{"echo":1}`)) // the send's own message, at its commit
+		time.Sleep(5 * time.Millisecond)
+		c.sendRaw([]byte(`{"ack":1}`)) // then its answer
+	})
+	for _, want := range []string{`{"echo":1}`, `{"ack":1}`} {
+		_, b, err := client.Read(t.Context())
+		if err != nil || string(b) != want {
+			t.Fatalf("read %s %v, want %s", b, err, want)
+		}
+	}
+	if n := sock.count() - before; n != 1 {
+		t.Fatalf("%d system calls for a message and its answer, want 1", n)
+	}
+	// A command that takes long holds nothing back for long.
+	start := time.Now()
+	done := make(chan struct{})
+	go c.exec(func() {
+		c.sendRaw([]byte(`{"echo":2}`))
+		<-done
+	})
+	_, b, err := client.Read(t.Context())
+	close(done)
+	if err != nil || string(b) != `{"echo":2}` {
+		t.Fatalf("read %s %v", b, err)
+	}
+	if waited := time.Since(start); waited > 10*maxHold {
+		t.Fatalf("a frame waited %s for a slow command's answer", waited)
+	}
+}
 
 func TestACorkerSendsWhatItHeldWithTheNextWrite(t *testing.T) {
 	w := &writes{}

@@ -328,6 +328,11 @@ type report struct {
 	RSSMB    float64 `json:"rss_mb"`
 	RSSMaxMB float64 `json:"rss_max_mb"`
 	CPUS     float64 `json:"cpu_s"`
+	// CPUWindowS is ccload's own CPU time in the window; LoadAvg the
+	// machine's load averages (1, 5, 15 minutes) as the window ended: what
+	// else took the cores shows there.
+	CPUWindowS float64 `json:"cpu_window_s,omitempty"`
+	LoadAvg    string  `json:"load_avg,omitempty"`
 
 	ServerPID        int     `json:"server_pid,omitempty"`
 	ServerGOMAXPROCS string  `json:"server_gomaxprocs,omitempty"`

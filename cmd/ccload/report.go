@@ -87,8 +87,8 @@ func renderLoad(reps []report, note, where string) string {
 		fmt.Fprintf(&b, "; also running: %s", note)
 	}
 	b.WriteString(".\n\n")
-	b.WriteString("| mode | store | visitors (served) | agents × chats | ramp s | window s | msgs/s (offered) | p50 ms | p99 ms | max ms | ack p99 ms | setup p95 ms | errors | contactd CPU s in window | contactd RSS MB (start → end, max) | ccload RSS MB | GOMAXPROCS contactd / ccload |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| mode | store | visitors (served) | agents × chats | ramp s | window s | msgs/s (offered) | p50 ms | p99 ms | max ms | ack p99 ms | setup p95 ms | errors | CPU s in window: contactd (µs/msg) / ccload | load avg at the end | contactd RSS MB (start → end, max) | ccload RSS MB | GOMAXPROCS contactd / ccload |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range reps {
 		dash := "–"
 		agents, rate, p50, p99, maxMs, ack, setup := dash, dash, dash, dash, dash, dash, dash
@@ -120,17 +120,27 @@ func renderLoad(reps []report, note, where string) string {
 		cpu, rss, procs := dash, dash, dash
 		if r.ServerPID != 0 {
 			cpu = num(r.ServerCPUS)
+			if r.Mode == "chat" && r.Delivered > 0 && r.ServerCPUS > 0 {
+				cpu += fmt.Sprintf(" (%.0f)", r.ServerCPUS*1e6/float64(r.Delivered))
+			}
 			rss = fmt.Sprintf("%s → %s, %s", num(r.ServerRSSBaseMB), num(r.ServerRSSMB), num(r.ServerRSSMaxMB))
 			procs = r.ServerGOMAXPROCS
 		}
 		procs += fmt.Sprintf(" / %d", r.GOMAXPROCS)
+		if r.CPUWindowS > 0 {
+			cpu += " / " + num(r.CPUWindowS)
+		}
+		load := r.LoadAvg
+		if load == "" {
+			load = dash
+		}
 		label := r.Label
 		if label == "" {
 			label = dash
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			r.Mode, label, visitors, agents, num(r.RampS), num(r.DurationS), rate, p50, p99, maxMs, ack, setup, errs,
-			cpu, rss, num(r.RSSMB), procs)
+			cpu, load, rss, num(r.RSSMB), procs)
 	}
 	fmt.Fprintf(&b, "\n%s", loadEnd)
 	return b.String()

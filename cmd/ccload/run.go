@@ -143,11 +143,19 @@ func (r *runner) run(ctx context.Context) (*report, error) {
 	go func() { defer close(samplerDone); r.sample(hardCtx, srv) }()
 	visitorsDone := r.startVisitors(hardCtx, phase, ramp)
 
-	var cpuFrom time.Duration
-	if r.sleepUntil(hardCtx, phase+ramp) && srv != nil {
-		cpuFrom = srv.cpu()
+	var cpuFrom, selfFrom time.Duration
+	inWindow := r.sleepUntil(hardCtx, phase+ramp)
+	if inWindow {
+		selfFrom = selfCPU()
+		if srv != nil {
+			cpuFrom = srv.cpu()
+		}
 	}
 	windowEnded := r.sleepUntil(hardCtx, windowEnd)
+	if inWindow && windowEnded {
+		rep.CPUWindowS = round2((selfCPU() - selfFrom).Seconds())
+		rep.LoadAvg = loadAvg()
+	}
 	if srv != nil {
 		if cpuTo := srv.cpu(); windowEnded && cpuFrom > 0 {
 			rep.ServerCPUS = round2((cpuTo - cpuFrom).Seconds())

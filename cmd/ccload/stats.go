@@ -203,3 +203,17 @@ func procEnv(pid, name string) (string, bool) {
 	}
 	return "", false
 }
+
+// loadAvg returns the machine's load averages over 1, 5 and 15 minutes,
+// as /proc/loadavg has them.
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/contactd/contactd/chat"
 	"github.com/contactd/contactd/internal/metrics"
 	"github.com/contactd/contactd/internal/store"
 	"github.com/contactd/contactd/routing"
@@ -97,7 +98,12 @@ func (r *recorder) Sync(ctx context.Context) error {
 
 // run writes until ctx ends, then makes a last attempt with what is left,
 // bounded by flushTimeout.
+//
+// Under load, writes start at least chat.MinCommitInterval apart, so that
+// the effects of many commands share a transaction (on SQLite each is an
+// fsync, on the one connection the chat committer needs too).
 func (r *recorder) run(ctx context.Context, flushTimeout time.Duration) {
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -108,6 +114,14 @@ func (r *recorder) run(ctx context.Context, flushTimeout time.Duration) {
 			}
 			return
 		case <-r.wake:
+			if wait := chat.MinCommitInterval - time.Since(last); wait > 0 {
+				select {
+				case <-time.After(wait):
+				case <-ctx.Done():
+					continue
+				}
+			}
+			last = time.Now()
 			_ = r.writePending(ctx)
 		}
 	}
