@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Load test (make loadtest): builds contactd and ccload, starts contactd on
 # 127.0.0.1 (a free port) with a fresh data dir, drives it with ccload in
-# chat mode at a few sizes, in idle mode and in voice mode, stops it with
-# SIGTERM after each, and
-# writes the table of docs/BENCHMARKS.md's "Load (ccload)" section from
-# ccload's JSON lines. Both processes run on this machine and share its
+# chat mode at a few sizes, in idle mode and in voice mode, stopping it with
+# SIGTERM after each run, and writes the tables of docs/BENCHMARKS.md's
+# "Load (ccload)" section from ccload's JSON lines (voice runs have their
+# own table, so a run of only one kind leaves the other's figures alone). Both processes run on this machine and share its
 # cores; GOMAXPROCS is left at its default for both (the JSON records it).
 #
 # Settings (environment):

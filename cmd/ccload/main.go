@@ -111,6 +111,7 @@ type options struct {
 	trace         bool
 	rateCalls     float64 // voice
 	baseline      int     // voice
+	pacers        int     // voice
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -143,6 +144,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.trace, "trace", false, "print every message received (but the lists of operators) on standard error")
 	fs.Float64Var(&o.rateCalls, "rate-calls", 10, "voice: new calls a second until -clients are up (the ramp)")
 	fs.IntVar(&o.baseline, "baseline", 10, "voice: direct pion-to-pion pairs (no contactd) measured beside the calls, for the added delay; 0: none")
+	fs.IntVar(&o.pacers, "pacers", 10, "voice: pacers (goroutines sending every peer's frames every 20 ms), started evenly over the 20 ms")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

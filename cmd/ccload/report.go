@@ -54,7 +54,17 @@ func writeReport(in, out, note string) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	return os.WriteFile(out, spliceLoad(doc, renderLoad(reps, note, machine())), 0o644)
+	// Voice runs have a section of their own: a run of one kind leaves
+	// the other's figures alone.
+	voice := slices.DeleteFunc(slices.Clone(reps), func(r report) bool { return r.Mode != "voice" })
+	reps = slices.DeleteFunc(reps, func(r report) bool { return r.Mode == "voice" })
+	if len(reps) > 0 {
+		doc = spliceLoad(doc, renderLoad(reps, note, machine()))
+	}
+	if len(voice) > 0 {
+		doc = spliceVoice(doc, renderVoice(voice, note, machine()))
+	}
+	return os.WriteFile(out, doc, 0o644)
 }
 
 // machine describes where the figures were measured.
@@ -87,12 +97,8 @@ func renderLoad(reps []report, note, where string) string {
 		fmt.Fprintf(&b, "; also running: %s", note)
 	}
 	b.WriteString(".\n\n")
-	voice := slices.DeleteFunc(slices.Clone(reps), func(r report) bool { return r.Mode != "voice" })
-	reps = slices.DeleteFunc(reps, func(r report) bool { return r.Mode == "voice" })
-	if len(reps) > 0 {
-		b.WriteString("| mode | store | visitors (served) | agents × chats | ramp s | window s | msgs/s (offered) | p50 ms | p99 ms | max ms | ack p99 ms | setup p95 ms | errors | contactd CPU s in window | contactd RSS MB (start → end, max) | ccload RSS MB | GOMAXPROCS contactd / ccload |\n")
-		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-	}
+	b.WriteString("| mode | store | visitors (served) | agents × chats | ramp s | window s | msgs/s (offered) | p50 ms | p99 ms | max ms | ack p99 ms | setup p95 ms | errors | contactd CPU s in window | contactd RSS MB (start → end, max) | ccload RSS MB | GOMAXPROCS contactd / ccload |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range reps {
 		dash := "–"
 		agents, rate, p50, p99, maxMs, ack, setup := dash, dash, dash, dash, dash, dash, dash
@@ -135,12 +141,6 @@ func renderLoad(reps []report, note, where string) string {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			r.Mode, label, visitors, agents, num(r.RampS), num(r.DurationS), rate, p50, p99, maxMs, ack, setup, errs,
 			cpu, rss, num(r.RSSMB), procs)
-	}
-	if len(voice) > 0 {
-		if len(reps) > 0 {
-			b.WriteString("\n")
-		}
-		renderVoice(&b, voice)
 	}
 	fmt.Fprintf(&b, "\n%s", loadEnd)
 	return b.String()

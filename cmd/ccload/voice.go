@@ -10,7 +10,15 @@ package main
 // (it carries the peer's candidates, nothing is trickled) and the server's
 // answer carries the server's. When the agent's desk gets "call" with
 // needLeg for the conversation, it opens its own peer the same way. Both
-// peers send one 20 ms G.711 frame every 20 ms from one shared pacer.
+// peers send one 20 ms G.711 frame every 20 ms.
+//
+// Peers send from a few shared pacers (-pacers, default 10), each a single
+// goroutine that sends the due frames of all its peers every 20 ms, started
+// 20ms/N apart: one timer per peer would cost far more, and one pacer for
+// all would send every call's frame at the same instant, a burst of 400
+// packets every 20 ms that no real set of browsers makes and whose queueing
+// would be measured as the server's delay. A call's two peers and a
+// baseline pair's share a pacer.
 //
 // Calls start -rate-calls a second until -clients are up (the ramp); the
 // window is the -duration that follows. Each payload carries a marker, its
@@ -22,7 +30,7 @@ package main
 // the silence the server plays before carry no marker and are left out.
 //
 // Beside the calls, -baseline pairs of peers talk to each other directly
-// (no contactd) from the same pacer: their delay is the cost of pion, the
+// (no contactd) from the same pacers: their delay is the cost of pion, the
 // kernel and this process; the added delay is the calls' minus theirs.
 //
 // Set-up is timed from the visitor's call_offer to the visitor hearing
@@ -95,17 +103,20 @@ func (o options) checkVoice() []error {
 	if o.rateCalls <= 0 || o.rateCalls > maxRateCalls {
 		add("-rate-calls %g: want more than 0 and at most %d", o.rateCalls, maxRateCalls)
 	}
+	if o.pacers < 1 || o.pacers > 20 {
+		add("-pacers %d: want 1 to 20", o.pacers)
+	}
 	if o.baseline < 0 || o.baseline > maxBaseline {
 		add("-baseline %d: want 0 to %d", o.baseline, maxBaseline)
 	}
 	return errs
 }
 
-// voiceRun is what voice mode adds to a runner: the pacer every peer sends
+// voiceRun is what voice mode adds to a runner: the pacers peers send
 // from, the calls by conversation, the agents' legs and the meters.
 type voiceRun struct {
 	r      *runner
-	pacer  *mediatest.Pacer
+	pacers []*mediatest.Pacer
 	local  func(net.IP) bool
 	calls  meter // through contactd, both directions
 	direct meter // the baseline pairs
@@ -126,7 +137,7 @@ type voiceRun struct {
 
 func newVoiceRun(r *runner) *voiceRun {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &voiceRun{r: r, pacer: mediatest.NewPacer(0), local: localAddrs(),
+	return &voiceRun{r: r, local: localAddrs(),
 		calls: meter{h: new(hist)}, direct: meter{h: new(hist)}, ctx: ctx, cancel: cancel,
 		byConv: map[string]*voiceCall{}, legs: map[string]*agentLeg{}, pending: map[string]*agentLeg{}}
 }
@@ -169,9 +180,10 @@ func (r *runner) runVoice(ctx context.Context) (*report, error) {
 	o := r.o
 	vr := newVoiceRun(r)
 	r.voice = vr
-	defer vr.pacer.Close()
+	vr.startPacers(o.pacers)
+	defer vr.closePacers()
 	defer vr.closeLegs()
-	vrep := &VoiceReport{RateCalls: o.rateCalls, BaselinePairs: o.baseline}
+	vrep := &VoiceReport{RateCalls: o.rateCalls, BaselinePairs: o.baseline, Pacers: o.pacers}
 	rep := &report{Mode: o.mode, Label: o.label, Clients: o.clients, Agents: o.agents, Sources: r.visitorSources, VoiceReport: vrep}
 	ramp := r.checkLimits()
 	rep.RampS = round2(ramp.Seconds())
@@ -389,7 +401,7 @@ func (vr *voiceRun) call(ctx, setup context.Context, idx int) {
 		<-readDone
 	}()
 
-	p, err := mediatest.New(mediatest.Config{Pacer: vr.pacer})
+	p, err := mediatest.New(mediatest.Config{Pacer: vr.pacerOf(idx)})
 	if err != nil {
 		r.st.fail("visitor_peer")
 		return
@@ -681,7 +693,7 @@ func (vr *voiceRun) runLeg(l *agentLeg, c *voiceCall) {
 			r.st.fail(kind)
 		}
 	}
-	p, err := mediatest.New(mediatest.Config{Pacer: vr.pacer})
+	p, err := mediatest.New(mediatest.Config{Pacer: vr.pacerOf(c.idx)})
 	if err != nil {
 		fail("agent_peer")
 		return
@@ -730,6 +742,26 @@ func (vr *voiceRun) runLeg(l *agentLeg, c *voiceCall) {
 	p.StartSending(r.payloader(&c.down))
 	<-l.ctx.Done()
 }
+
+// startPacers starts n pacers, spread evenly over the 20 ms of a frame.
+func (vr *voiceRun) startPacers(n int) {
+	const frame = 20 * time.Millisecond
+	for k := range n {
+		if k > 0 {
+			time.Sleep(frame / time.Duration(n)) // the phase of the next one
+		}
+		vr.pacers = append(vr.pacers, mediatest.NewPacer(frame))
+	}
+}
+
+func (vr *voiceRun) closePacers() {
+	for _, p := range vr.pacers {
+		p.Close()
+	}
+}
+
+// pacerOf is the pacer of call (or baseline pair) k.
+func (vr *voiceRun) pacerOf(k int) *mediatest.Pacer { return vr.pacers[k%len(vr.pacers)] }
 
 // closeLegs ends every agent's leg and waits for them; no leg opens after.
 func (vr *voiceRun) closeLegs() {
@@ -807,11 +839,11 @@ func (vr *voiceRun) startBaseline(ctx context.Context, n int) []*mediatest.Peer 
 // ids are above every call's.
 func (vr *voiceRun) directPair(ctx context.Context, live *atomic.Bool, i int) (*mediatest.Peer, *mediatest.Peer, error) {
 	r := vr.r
-	a, err := mediatest.New(mediatest.Config{Pacer: vr.pacer})
+	a, err := mediatest.New(mediatest.Config{Pacer: vr.pacerOf(i)})
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err := mediatest.New(mediatest.Config{Pacer: vr.pacer})
+	b, err := mediatest.New(mediatest.Config{Pacer: vr.pacerOf(i)})
 	if err != nil {
 		a.Close()
 		return nil, nil, err

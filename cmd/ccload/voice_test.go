@@ -137,27 +137,34 @@ func TestOnlyThisMachinesCandidatesAreKept(t *testing.T) {
 	}
 }
 
-func TestTheReportHasAVoiceTable(t *testing.T) {
+func TestVoiceRunsHaveASectionOfTheirOwn(t *testing.T) {
 	dir := t.TempDir()
-	lines := filepath.Join(dir, "load.jsonl")
 	md := filepath.Join(dir, "BENCHMARKS.md")
+	chatLines, voiceLines := filepath.Join(dir, "chat.jsonl"), filepath.Join(dir, "voice.jsonl")
 	chat, _ := json.Marshal(report{Mode: "chat", Clients: 10, Agents: 3, Capacity: 4, Time: "2026-11-21T12:00:00Z"})
 	voice, _ := json.Marshal(report{Mode: "voice", Clients: 200, Agents: 212, DurationS: 20, P50ms: 0.4, P99ms: 1.9, SetupP95ms: 61,
 		ServerPID: 1, ServerGOMAXPROCS: "2", GOMAXPROCS: 2, Time: "2026-11-21T12:00:00Z",
-		VoiceReport: &VoiceReport{Calls: 200, RateCalls: 10, BaselinePairs: 10, BaselineP99ms: 0.8, P99AddedMs: 1.1, CPUPctServer: 63.5, CPUPctCCload: 88, CPUPctOthers: 12}})
-	os.WriteFile(lines, []byte(string(chat)+"\n"+string(voice)+"\n"), 0o644)
-	if err := writeReport(lines, md, ""); err != nil {
-		t.Fatal(err)
+		VoiceReport: &VoiceReport{Calls: 200, RateCalls: 10, Pacers: 4, BaselinePairs: 10, BaselineP99ms: 0.8, P99AddedMs: 1.1,
+			CPUPctServer: 63.5, CPUPctCCload: 88, CPUPctOthers: 12, LossPct: 0.005}})
+	os.WriteFile(md, []byte("# Benchmarks\n\nHand-written.\n"), 0o644)
+	os.WriteFile(chatLines, []byte(string(chat)+"\n"), 0o644)
+	os.WriteFile(voiceLines, []byte(string(voice)+"\n"), 0o644)
+	// Chat first, then voice, then chat again: each replaces its own.
+	for _, in := range []string{chatLines, voiceLines, chatLines} {
+		if err := writeReport(in, md, "a build"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	got, _ := os.ReadFile(md)
 	doc := string(got)
-	for _, want := range []string{"| chat | – | 10 (0) | 3 × 4 |", "| calls (connected) |", "| – | 200 (200) | 212 | 10 | 20 |", "| 1.9 | 0.8 | 1.1 |", "| 63.5 / 88 / 12 |", "2 / 2 |"} {
+	for _, want := range []string{"Hand-written.", "| chat | – | 10 (0) | 3 × 4 |", voiceHeading + "\n\n" + voiceBegin, "| calls (connected) |",
+		"| – | 200 (200) | 212 | 10 | 4 | 20 | 0 (0; 0) | 0.005 | 0.4 | 1.9 | 0.8 | 1.1 |", "| 63.5 / 88 / 12 |", "2 / 2 |", "also running: a build", voiceEnd} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("report lacks %q:\n%s", want, doc)
 		}
 	}
-	if strings.Count(doc, "| voice |") != 0 {
-		t.Errorf("a voice run is in the chat table:\n%s", doc)
+	if strings.Count(doc, voiceBegin) != 1 || strings.Count(doc, loadBegin) != 1 || strings.Contains(doc, "| voice |") {
+		t.Errorf("sections repeated, or a voice run in the chat table:\n%s", doc)
 	}
 }
 

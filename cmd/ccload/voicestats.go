@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"maps"
@@ -168,6 +169,7 @@ type VoiceReport struct {
 	Calls         int64   `json:"calls"` // calls connected
 	CallsByWindow int64   `json:"calls_by_window"`
 	RateCalls     float64 `json:"rate_calls"`
+	Pacers        int     `json:"pacers"`
 	LossPct       float64 `json:"loss_pct"`
 	Reordered     int64   `json:"reordered"`
 	Strays        int64   `json:"strays"`
@@ -259,16 +261,52 @@ func (vr *voiceRun) fill(rep *report, window time.Duration) {
 	v.AgentLegP95ms = ms(vr.agentLeg.summary().p95)
 }
 
-// renderVoice writes the table of voice runs.
-func renderVoice(b *strings.Builder, reps []report) {
-	b.WriteString("Voice (`ccload -mode voice`): calls between pion peers bridged by contactd. Packets and delays are the RTP " +
-		"packets sent in the window on connected calls, both directions (50 a second each way per call; **not sent** are " +
-		"frames ccload's pacer skipped because ccload itself was short of CPU). **direct p99** is the same delay between " +
-		"pion peer pairs talking to each other without contactd in the same run; **added** is the difference of the p99s. " +
-		"**setup** is the visitor's `call_offer` to `call` state connected; **ICE** the visitor's leg connected. CPU is over " +
-		"the window in percent of one core (200 is the whole machine); **others** is every other process on the machine.\n\n")
-	b.WriteString("| store | calls (connected) | agents | calls/s | window s | packets/s (sent; not sent) | loss % | p50 ms | p99 ms | direct p99 ms | p99 added ms | max ms | setup p95 ms | ICE p95 ms | errors | CPU % contactd / ccload / others | contactd RSS MB (start → end, max) | ccload RSS MB | GOMAXPROCS contactd / ccload |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+// The markers around the part of docs/BENCHMARKS.md that -report writes
+// from voice runs.
+const (
+	voiceBegin   = "<!-- voice:begin (written by `make loadtest`; edits here are lost) -->"
+	voiceEnd     = "<!-- voice:end -->"
+	voiceHeading = "### Voice (ccload -mode voice)"
+)
+
+// spliceVoice replaces the text between the voice markers, or appends a
+// section holding them.
+func spliceVoice(doc []byte, section string) []byte {
+	i := bytes.Index(doc, []byte(voiceBegin))
+	j := bytes.Index(doc, []byte(voiceEnd))
+	if i < 0 || j < i {
+		out := bytes.TrimRight(doc, "\n")
+		if len(out) > 0 {
+			out = append(out, "\n\n"...)
+		}
+		out = append(out, voiceHeading+"\n\n"...)
+		return append(append(out, section...), '\n')
+	}
+	out := append([]byte{}, doc[:i]...)
+	out = append(out, section...)
+	return append(out, doc[j+len(voiceEnd):]...)
+}
+
+// renderVoice is the voice section: where and when, and a row a run.
+func renderVoice(reps []report, note, where string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n\n", voiceBegin)
+	when := time.Now().UTC().Format("2006-01-02 15:04 MST")
+	if t, err := time.Parse(time.RFC3339, reps[len(reps)-1].Time); err == nil {
+		when = t.UTC().Format("2006-01-02 15:04 MST")
+	}
+	fmt.Fprintf(&b, "Measured %s on %s. contactd and ccload ran on this machine at the same time and shared its cores", when, where)
+	if note != "" {
+		fmt.Fprintf(&b, "; also running: %s", note)
+	}
+	b.WriteString(". Packets and delays are the RTP packets sent in the window on connected calls, both directions " +
+		"(50 a second each way per call; **not sent**: frames ccload's pacer skipped because ccload itself was short of CPU). " +
+		"**direct p99** is the same delay between pion peer pairs that talk to each other without contactd, in the same run; " +
+		"**added** is the difference of the p99s. **setup** is the visitor's `call_offer` to `call` state connected; **ICE** " +
+		"the visitor's leg connected. CPU is over the window in percent of one core (200 is the whole machine); **others** is " +
+		"every other process on the machine.\n\n")
+	b.WriteString("| store | calls (connected) | agents | calls/s | pacers | window s | packets/s (sent; not sent) | loss % | p50 ms | p99 ms | direct p99 ms | p99 added ms | max ms | setup p95 ms | ICE p95 ms | errors | CPU % contactd / ccload / others | contactd RSS MB (start → end, max) | ccload RSS MB | GOMAXPROCS contactd / ccload |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range reps {
 		v := r.VoiceReport
 		if v == nil {
@@ -279,24 +317,24 @@ func renderVoice(b *strings.Builder, reps []report) {
 		if label == "" {
 			label = dash
 		}
-		cpu, rss, procs := dash, dash, dash
+		cpu, rss, procs := fmt.Sprintf("– / %s / –", num(v.CPUPctCCload)), dash, dash
 		if r.ServerPID != 0 {
 			cpu = fmt.Sprintf("%s / %s / %s", num(v.CPUPctServer), num(v.CPUPctCCload), num(v.CPUPctOthers))
 			rss = fmt.Sprintf("%s → %s, %s", num(r.ServerRSSBaseMB), num(r.ServerRSSMB), num(r.ServerRSSMaxMB))
 			procs = r.ServerGOMAXPROCS
-		} else {
-			cpu = fmt.Sprintf("– / %s / –", num(v.CPUPctCCload))
 		}
 		procs += fmt.Sprintf(" / %d", r.GOMAXPROCS)
 		direct, added := dash, dash
 		if v.BaselinePairs > 0 {
 			direct, added = num(v.BaselineP99ms), num(v.P99AddedMs)
 		}
-		fmt.Fprintf(b, "| %s | %d (%d) | %d | %s | %s | %s (%s; %d) | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			label, r.Clients, v.Calls, r.Agents, num(v.RateCalls), num(r.DurationS), num(r.MsgsPerS), num(r.OfferedPerS), v.SendSkipped,
+		fmt.Fprintf(&b, "| %s | %d (%d) | %d | %s | %d | %s | %s (%s; %d) | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			label, r.Clients, v.Calls, r.Agents, num(v.RateCalls), v.Pacers, num(r.DurationS), num(r.MsgsPerS), num(r.OfferedPerS), v.SendSkipped,
 			strconv.FormatFloat(v.LossPct, 'f', -1, 64), num(r.P50ms), num(r.P99ms), direct, added, num(r.MaxMs), num(r.SetupP95ms),
 			num(v.ICEP95ms), errText(r), cpu, rss, num(r.RSSMB), procs)
 	}
+	fmt.Fprintf(&b, "\n%s", voiceEnd)
+	return b.String()
 }
 
 // errText is a run's errors as the tables show them.
