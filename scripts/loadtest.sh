@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Load test (make loadtest): builds contactd and ccload, starts contactd on
 # 127.0.0.1 (a free port) with a fresh data dir, drives it with ccload in
-# chat mode at a few sizes and in idle mode, stops it with SIGTERM, and
-# writes the table of docs/BENCHMARKS.md's "Load (ccload)" section from
-# ccload's JSON lines. Both processes run on this machine and share its
+# chat mode at a few sizes, in idle mode and in voice mode, stopping it with
+# SIGTERM after each run, and writes the tables of docs/BENCHMARKS.md's
+# "Load (ccload)" section from ccload's JSON lines (voice runs have their
+# own table, so a run of only one kind leaves the other's figures alone). Both processes run on this machine and share its
 # cores; GOMAXPROCS is left at its default for both (the JSON records it).
 #
 # Settings (environment):
@@ -13,6 +14,11 @@
 #   LOADTEST_WINDOW  measurement window of each chat run (default 20s)
 #   LOADTEST_IDLE    idle run, "connections:ramp" (default 10000:40s; empty: none)
 #   LOADTEST_IDLE_WINDOW  how long the idle connections stay (default 10s)
+#   LOADTEST_VOICE   voice runs, "calls:new calls a second:window ..."
+#                    (default "200:10:20s"; empty: none). Each call is two
+#                    pion peers in ccload bridged by contactd, whose media
+#                    listens on a free loopback UDP port; 10 direct peer
+#                    pairs run beside them for the added delay
 #   LOADTEST_POSTGRES  a PostgreSQL server URL without the database, such as
 #                    postgres://postgres@127.0.0.1:5432: then the first chat
 #                    run of LOADTEST_POSTGRES_CHAT (default 2000:50:20s) runs
@@ -29,6 +35,7 @@ CHAT=${LOADTEST_CHAT-"300:4:15s 2000:50:20s"}
 WINDOW=${LOADTEST_WINDOW:-20s}
 IDLE=${LOADTEST_IDLE-"10000:40s"}
 IDLE_WINDOW=${LOADTEST_IDLE_WINDOW:-10s}
+VOICE=${LOADTEST_VOICE-"200:10:20s"}
 PG=${LOADTEST_POSTGRES:-}
 PG_CHAT=${LOADTEST_POSTGRES_CHAT:-"2000:50:20s"}
 OUT=${LOADTEST_OUT:-loadtest.out}
@@ -58,6 +65,8 @@ password="ccload-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 
 # agents_for VISITORS CAPACITY: what ccload uses by default.
 agents_for() { echo $(( ($1 + $2 - 1) / $2 + 1 )); }
+# voice_agents_for CALLS: what ccload -mode voice uses by default.
+voice_agents_for() { echo $(( $1 + 2 + $1 / 20 )); }
 
 # Every config has as many agents as the largest run needs; smaller runs
 # log in the first ones. Accounts are created on the first start only.
@@ -136,6 +145,23 @@ if [[ -n $IDLE ]]; then
 	start_server "$tmp/idle.yaml" "$tmp/idle-data" ""
 	ccload_run sqlite -mode idle -clients "$n" -ramp "${ramp:-40s}" -duration "$IDLE_WINDOW"
 	stop_server
+fi
+
+if [[ -n $VOICE ]]; then
+	voice_agents=1
+	for run in $VOICE; do
+		IFS=: read -r n _ _ <<<"$run"
+		a=$(voice_agents_for "$n")
+		(( a > voice_agents )) && voice_agents=$a
+	done
+	# Agents have one call each; media_addr is a free loopback port.
+	"$tmp/ccload" -write-config -agents "$voice_agents" -capacity 1 -agent-password "$password" >"$tmp/voice.yaml"
+	for run in $VOICE; do
+		IFS=: read -r n rate window <<<"$run"
+		start_server "$tmp/voice.yaml" "$tmp/voice-data" ""
+		ccload_run sqlite -mode voice -clients "$n" -rate-calls "${rate:-10}" -duration "${window:-20s}" -agent-password "$password"
+		stop_server
+	done
 fi
 
 if [[ -n $PG ]]; then

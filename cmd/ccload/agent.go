@@ -204,6 +204,9 @@ func (a *agent) read(ctx context.Context) {
 		if r.o.trace {
 			r.logf("%s < %s", a.id, data)
 		}
+		if r.voice != nil && r.voice.agentMsg(a, &m, data) {
+			continue
+		}
 		switch m.Type {
 		case "parked":
 			// The first one ends what the server repeats to a desk that

@@ -11,7 +11,9 @@ import (
 
 // writeConfig prints what a load test needs in contactd's config: queue
 // -queue without skills, and agents <prefix>1..<prefix>N with -capacity
-// chats each and the password -agent-password as an argon2id hash. One
+// chats and one call each and the password -agent-password as an argon2id
+// hash; voice on a free loopback UDP port (ccload's peers run on this
+// machine; --media-addr overrides it). One
 // hash is made and shared by every agent: they have the same password, and
 // contactd checks each distinct hash once when it loads the file.
 func writeConfig(w io.Writer, o options) error {
@@ -30,12 +32,14 @@ queues:
     offer_timeout: 2m
     # No wrap-up: a chat's slot is free as soon as it ends.
     wrap_up: 0s
+# Voice (ccload -mode voice) on a free port of the loopback interface.
+media_addr: "127.0.0.1:0"
 agents:
 `, o.agents, o.capacity, o.agentPrefix, o.agentPrefix, o.agents, strconv.Quote(o.queue))
 	hq := strconv.Quote(hash)
 	for i := 1; i <= o.agents; i++ {
 		id := strconv.Quote(o.agentPrefix + strconv.Itoa(i))
-		fmt.Fprintf(&b, "  - id: %s\n    display_name: %s\n    capacity:\n      chat: %d\n    password_hash: %s\n", id, id, o.capacity, hq)
+		fmt.Fprintf(&b, "  - id: %s\n    display_name: %s\n    capacity:\n      chat: %d\n      voice: 1\n    password_hash: %s\n", id, id, o.capacity, hq)
 	}
 	_, err = io.WriteString(w, b.String())
 	return err

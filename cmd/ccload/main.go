@@ -7,6 +7,7 @@
 //	contactd --config load.yaml --http-addr 127.0.0.1:8080 --data-dir /tmp/load &
 //	ccload -mode chat -addr 127.0.0.1:8080 -clients 500 -duration 20s -agent-password PW
 //	ccload -mode idle -addr 127.0.0.1:8080 -clients 10000 -duration 10s -server-pid $PID
+//	ccload -mode voice -addr 127.0.0.1:8080 -clients 200 -rate-calls 10 -duration 20s -agent-password PW -server-pid $PID
 //	ccload -report load.jsonl -out docs/BENCHMARKS.md -note "what else ran"
 //
 // Chat mode: agents load1..loadM log in (POST /api/login), connect, go
@@ -31,6 +32,9 @@
 // Idle mode: visitors only start a session and connect (no agents), stay
 // idle for the duration and report; with -server-pid, contactd's resident
 // memory (VmRSS) before, at the end and at most.
+//
+// Voice mode (voice.go): -clients calls between pion peers bridged by
+// contactd, started -rate-calls a second; see voice.go.
 //
 // Clients are spread over loopback source addresses (127.0.x.y for
 // visitors, 100 per address; another 127.b.x.y block for agents, 8 per
@@ -105,15 +109,18 @@ type options struct {
 	quiet         bool
 	cpuProfile    string
 	trace         bool
+	rateCalls     float64 // voice
+	baseline      int     // voice
+	pacers        int     // voice
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("ccload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.mode, "mode", "chat", "chat (visitors send, agents receive) or idle (visitors connect and stay idle)")
+	fs.StringVar(&o.mode, "mode", "chat", "chat (visitors send, agents receive), idle (visitors connect and stay idle) or voice (calls between pion peers through contactd)")
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "contactd's host:port: a loopback address (127.0.0.0/8, ::1) or localhost only")
-	fs.IntVar(&o.clients, "clients", 100, fmt.Sprintf("visitors (at most %d)", maxClients))
+	fs.IntVar(&o.clients, "clients", 100, fmt.Sprintf("visitors (at most %d); in voice mode, calls (at most %d)", maxClients, maxCalls))
 	fs.IntVar(&o.agents, "agents", 0, "agents (chat mode); default ceil(clients/capacity)+1")
 	fs.IntVar(&o.capacity, "capacity", 4, "chats per agent: written by -write-config, and used for the default -agents")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "the measurement window, after the ramp")
@@ -135,6 +142,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress on standard error")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write ccload's own CPU profile to this file")
 	fs.BoolVar(&o.trace, "trace", false, "print every message received (but the lists of operators) on standard error")
+	fs.Float64Var(&o.rateCalls, "rate-calls", 10, "voice: new calls a second until -clients are up (the ramp)")
+	fs.IntVar(&o.baseline, "baseline", 10, "voice: direct pion-to-pion pairs (no contactd) measured beside the calls, for the added delay; 0: none")
+	fs.IntVar(&o.pacers, "pacers", 10, "voice: pacers (goroutines sending every peer's frames every 20 ms), started evenly over the 20 ms")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -154,6 +164,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.mode == "idle" {
 		o.agents = 0
+	}
+	if o.mode == "voice" {
+		if err := o.voiceDefaults(set); err != nil {
+			return o, err
+		}
+		return o, o.check()
 	}
 	if !set["ramp"] {
 		o.ramp = max(2*time.Second, time.Duration(float64(o.clients)/200*float64(time.Second)))
@@ -201,8 +217,10 @@ func (o options) check() error {
 			add("-rate %g: want more than 0 and at most %d (the server's limit per connection)", o.rate, maxRate)
 		}
 	case "idle":
+	case "voice":
+		errs = append(errs, o.checkVoice()...)
 	default:
-		add("-mode %q: want chat or idle", o.mode)
+		add("-mode %q: want chat, idle or voice", o.mode)
 	}
 	if o.clients < 1 || o.clients > maxClients {
 		add("-clients %d: want 1 to %d", o.clients, maxClients)
@@ -255,7 +273,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 	r := newRunner(o, t, stderr)
-	rep, err := r.run(ctx)
+	run := r.run
+	if o.mode == "voice" {
+		run = r.runVoice
+	}
+	rep, err := run(ctx)
 	if err != nil {
 		return err
 	}
@@ -341,6 +363,9 @@ type report struct {
 	ServerRSSMaxMB   float64 `json:"server_rss_max_mb,omitempty"`
 	ServerKBPerConn  float64 `json:"server_kb_per_conn,omitempty"`
 	ServerCPUS       float64 `json:"server_cpu_s,omitempty"`
+
+	// Voice mode only (voice.go).
+	*VoiceReport
 
 	HardStop bool    `json:"hard_stop,omitempty"`
 	ElapsedS float64 `json:"elapsed_s"`

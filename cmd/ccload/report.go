@@ -54,7 +54,17 @@ func writeReport(in, out, note string) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	return os.WriteFile(out, spliceLoad(doc, renderLoad(reps, note, machine())), 0o644)
+	// Voice runs have a section of their own: a run of one kind leaves
+	// the other's figures alone.
+	voice := slices.DeleteFunc(slices.Clone(reps), func(r report) bool { return r.Mode != "voice" })
+	reps = slices.DeleteFunc(reps, func(r report) bool { return r.Mode == "voice" })
+	if len(reps) > 0 {
+		doc = spliceLoad(doc, renderLoad(reps, note, machine()))
+	}
+	if len(voice) > 0 {
+		doc = spliceVoice(doc, renderVoice(voice, note, machine()))
+	}
+	return os.WriteFile(out, doc, 0o644)
 }
 
 // machine describes where the figures were measured.

@@ -41,6 +41,8 @@ type runner struct {
 	// visitors start.
 	winFrom, winTo atomic.Int64
 	stop           chan struct{} // closed when visitors should stop sending
+
+	voice *voiceRun // voice mode only
 }
 
 func newRunner(o options, t target, log io.Writer) *runner {
@@ -355,6 +357,10 @@ func (r *runner) sleepUntil(ctx context.Context, at time.Duration) bool {
 }
 
 func (r *runner) progress() {
+	if r.voice != nil {
+		r.voice.progress()
+		return
+	}
 	st := r.st
 	n, _, _, _ := st.errors()
 	r.logf("t=%.0fs connected=%d joined=%d sent=%d delivered=%d errors=%d",

@@ -59,6 +59,7 @@ type visitor struct {
 	hc     *http.Client
 	ws     *websocket.Conn
 	prefix string
+	conv   string // from hello
 
 	joined   chan struct{}
 	joinOnce sync.Once
@@ -177,13 +178,17 @@ func (v *visitor) connect(ctx context.Context) error {
 		ws.CloseNow()
 		return fmt.Errorf("no hello: %v %s", err, data)
 	}
-	v.ws = ws
+	v.ws, v.conv = ws, m.Conversation
 	return nil
 }
 
 // session is POST /api/widget/session; a 429 is retried a few times.
 func (v *visitor) session(ctx context.Context) (string, error) {
-	body, _ := json.Marshal(map[string]any{"queue": v.r.o.queue, "name": fmt.Sprintf("ccload %d", v.idx), "channel": "chat"})
+	channel := "chat"
+	if v.r.o.mode == "voice" {
+		channel = "voice"
+	}
+	body, _ := json.Marshal(map[string]any{"queue": v.r.o.queue, "name": fmt.Sprintf("ccload %d", v.idx), "channel": channel})
 	for attempt := 0; ; attempt++ {
 		ans, err := post(ctx, v.hc, v.r.t, "/api/widget/session", body)
 		status, data := ans.status, ans.body
