@@ -52,6 +52,7 @@ type Engine struct {
 	retiredIn     []*interaction
 	retiredOffers []*offer
 	freeIn        []*interaction
+	inBlock       []interaction // not yet used, allocated together
 	freeOffers    []*offer
 	// slots is the table waiting lists refer to (waitEntry.slot): every
 	// interaction struct in use or free has a slot; freeSlots are those of

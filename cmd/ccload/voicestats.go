@@ -193,8 +193,12 @@ type VoiceReport struct {
 	AgentLegP95ms float64 `json:"agent_leg_p95_ms"` // the agent's call_offer to its leg connected
 
 	CPUPctServer float64 `json:"cpu_pct_server,omitempty"` // contactd's CPU in the window, % of one core
-	CPUPctCCload float64 `json:"cpu_pct_ccload"`           // ccload's
-	CCloadCPUS   float64 `json:"ccload_cpu_s_window"`
+	// ServerUsPerPacket is contactd's CPU in the window per packet it
+	// forwarded (received from one leg, sent to the other) and ccload
+	// counted: what DESIGN.md compares with Janus's 68-90 µs per packet.
+	ServerUsPerPacket float64 `json:"server_cpu_us_per_packet,omitempty"`
+	CPUPctCCload      float64 `json:"cpu_pct_ccload"` // ccload's
+	CCloadCPUS        float64 `json:"ccload_cpu_s_window"`
 	// The whole machine's busy time in the window (every process, in % of
 	// one core: 100 × cores when full), and what is left after contactd
 	// and ccload (with -server-pid): what else ran.
@@ -259,6 +263,9 @@ func (vr *voiceRun) fill(rep *report, window time.Duration) {
 	ice := vr.ice.summary()
 	v.ICEP50ms, v.ICEP95ms = ms(ice.p50), ms(ice.p95)
 	v.AgentLegP95ms = ms(vr.agentLeg.summary().p95)
+	if rep.Delivered > 0 && rep.ServerCPUS > 0 {
+		v.ServerUsPerPacket = round2(rep.ServerCPUS * 1e6 / float64(rep.Delivered))
+	}
 }
 
 // The markers around the part of docs/BENCHMARKS.md that -report writes
@@ -300,13 +307,14 @@ func renderVoice(reps []report, note, where string) string {
 		fmt.Fprintf(&b, "; also running: %s", note)
 	}
 	b.WriteString(". Packets and delays are the RTP packets sent in the window on connected calls, both directions " +
-		"(50 a second each way per call; **not sent**: frames ccload's pacer skipped because ccload itself was short of CPU). " +
+		"(50 a second each way per call; **frames not sent**: frames ccload's pacers skipped because ccload itself was short of CPU). " +
 		"**direct p99** is the same delay between pion peer pairs that talk to each other without contactd, in the same run; " +
 		"**added** is the difference of the p99s. **setup** is the visitor's `call_offer` to `call` state connected; **ICE** " +
 		"the visitor's leg connected. CPU is over the window in percent of one core (200 is the whole machine); **others** is " +
-		"every other process on the machine.\n\n")
-	b.WriteString("| store | calls (connected) | agents | calls/s | pacers | window s | packets/s (sent; not sent) | loss % | p50 ms | p99 ms | direct p99 ms | p99 added ms | max ms | setup p95 ms | ICE p95 ms | errors | CPU % contactd / ccload / others | contactd RSS MB (start → end, max) | ccload RSS MB | GOMAXPROCS contactd / ccload |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		"every other process on the machine; **µs per packet** is contactd's CPU time in the window per packet it " +
+		"forwarded (received from one leg, sent to the other).\n\n")
+	b.WriteString("| store | calls (connected) | agents | calls/s | pacers | window s | packets/s (sent); frames not sent | loss % | p50 ms | p99 ms | direct p99 ms | p99 added ms | max ms | setup p95 ms | ICE p95 ms | errors | CPU % contactd / ccload / others | contactd CPU µs per packet | contactd RSS MB (start → end, max) | ccload RSS MB | GOMAXPROCS contactd / ccload |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range reps {
 		v := r.VoiceReport
 		if v == nil {
@@ -317,21 +325,24 @@ func renderVoice(reps []report, note, where string) string {
 		if label == "" {
 			label = dash
 		}
-		cpu, rss, procs := fmt.Sprintf("– / %s / –", num(v.CPUPctCCload)), dash, dash
+		cpu, rss, procs, perPkt := fmt.Sprintf("– / %s / –", num(v.CPUPctCCload)), dash, dash, dash
 		if r.ServerPID != 0 {
 			cpu = fmt.Sprintf("%s / %s / %s", num(v.CPUPctServer), num(v.CPUPctCCload), num(v.CPUPctOthers))
 			rss = fmt.Sprintf("%s → %s, %s", num(r.ServerRSSBaseMB), num(r.ServerRSSMB), num(r.ServerRSSMaxMB))
 			procs = r.ServerGOMAXPROCS
+			if r.Delivered > 0 {
+				perPkt = num(r.ServerCPUS * 1e6 / float64(r.Delivered))
+			}
 		}
 		procs += fmt.Sprintf(" / %d", r.GOMAXPROCS)
 		direct, added := dash, dash
 		if v.BaselinePairs > 0 {
 			direct, added = num(v.BaselineP99ms), num(v.P99AddedMs)
 		}
-		fmt.Fprintf(&b, "| %s | %d (%d) | %d | %s | %d | %s | %s (%s; %d) | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(&b, "| %s | %d (%d) | %d | %s | %d | %s | %s (%s); %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			label, r.Clients, v.Calls, r.Agents, num(v.RateCalls), v.Pacers, num(r.DurationS), num(r.MsgsPerS), num(r.OfferedPerS), v.SendSkipped,
 			strconv.FormatFloat(v.LossPct, 'f', -1, 64), num(r.P50ms), num(r.P99ms), direct, added, num(r.MaxMs), num(r.SetupP95ms),
-			num(v.ICEP95ms), errText(r), cpu, rss, num(r.RSSMB), procs)
+			num(v.ICEP95ms), errText(r), cpu, perPkt, rss, num(r.RSSMB), procs)
 	}
 	fmt.Fprintf(&b, "\n%s", voiceEnd)
 	return b.String()
