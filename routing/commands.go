@@ -182,7 +182,7 @@ const (
 // keeps the pointer and removes it when it no longer applies, so the heap
 // only holds live deadlines.
 type timer struct {
-	at   int64 // Unix nanoseconds
+	at   int64 // on the engine's clock (see Engine.setNow)
 	in   *interaction
 	ag   *agent
 	q    *queue

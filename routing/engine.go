@@ -27,6 +27,9 @@ const DefaultPositionInterval = time.Second
 type Engine struct {
 	cfg     EngineConfig
 	now     time.Time
+	nowNs   int64     // now on the engine's clock (see setNow)
+	epoch   time.Time // the first time given
+	epochNs int64
 	queues  map[QueueID]*queue
 	agents  map[AgentID]*agent
 	ids     idIndex // open interactions by id
@@ -64,8 +67,11 @@ type Engine struct {
 	readyDirty []*agent
 	known      map[Skill]bool
 	tab        tables
-	// actives are the AgentInfo.Active maps handed out, by content.
-	actives map[activeKey]map[Channel]int
+	// noActive, oneActive and actives are the AgentInfo.Active maps handed
+	// out: empty, on one channel, and by content.
+	noActive  map[Channel]int
+	oneActive []oneActive
+	actives   map[activeKey]map[Channel]int
 }
 
 // NewEngine returns an empty engine.
@@ -151,25 +157,42 @@ func (e *Engine) NextDeadline() (t time.Time, ok bool) {
 	return e.timeOf(e.timers[0].at), true
 }
 
-// ns is t in Unix nanoseconds, the form the engine keeps times in; the zero
-// time is 0.
-func ns(t time.Time) int64 {
+// The engine keeps times as nanoseconds on its own clock: Unix nanoseconds
+// of the first time it was given, plus the time elapsed since, measured
+// like time.Time.Sub (on the monotonic clock when the times have it, as
+// time.Now's do). So timers and waits are not moved by changes of the
+// wall clock, and 0 is free to mean "not set".
+
+// setNow moves the engine's clock to now.
+func (e *Engine) setNow(now time.Time) {
+	if e.epoch.IsZero() {
+		e.epoch, e.epochNs = now, now.UnixNano()
+	}
+	e.now, e.nowNs = now, e.epochNs+int64(now.Sub(e.epoch))
+}
+
+// clock turns t into the engine's nanoseconds (0 for the zero time).
+func (e *Engine) clock(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
 	}
-	return t.UnixNano()
+	return e.nowNs - int64(e.now.Sub(t))
 }
 
-// timeOf turns ns back into a time in the location of the engine's clock.
+// timeOf turns the engine's nanoseconds back into a time, reckoned back
+// from now (0 gives the zero time).
 func (e *Engine) timeOf(n int64) time.Time {
-	if n == 0 {
+	switch n {
+	case 0:
 		return time.Time{}
+	case e.nowNs:
+		return e.now
 	}
-	return time.Unix(0, n).In(e.now.Location())
+	return e.now.Add(time.Duration(n - e.nowNs))
 }
 
 // since is the time from n to now.
-func (e *Engine) since(n int64) time.Duration { return time.Duration(ns(e.now) - n) }
+func (e *Engine) since(n int64) time.Duration { return time.Duration(e.nowNs - n) }
 
 // Drain returns the effects produced since the last call.
 func (e *Engine) Drain() []Effect {
@@ -186,17 +209,17 @@ func (e *Engine) LastSeq() int64 { return e.seq }
 
 func (e *Engine) advance(now time.Time) {
 	if now.After(e.now) {
-		e.now = now
+		e.setNow(now)
 	}
-	for len(e.timers) > 0 && e.timers[0].at <= ns(e.now) {
+	for len(e.timers) > 0 && e.timers[0].at <= e.nowNs {
 		t := e.timers.pop()
 		e.fire(t)
 		e.settle()
 	}
 }
 
-// arm schedules t, a timer embedded in what it is for, at time at (Unix
-// nanoseconds).
+// arm schedules t, a timer embedded in what it is for, at time at (on the
+// engine's clock).
 func (e *Engine) arm(t *timer, at int64, k timerKind, in *interaction, a *agent) *timer {
 	e.timers.remove(t)
 	*t = timer{at: at, kind: k, in: in, ag: a}
@@ -554,7 +577,7 @@ func (e *Engine) enqueue(c Enqueue) error {
 
 // place puts in into q as a newly waiting interaction.
 func (e *Engine) place(in *interaction, q *queue) {
-	in.home, in.arrNs, in.status, in.step = q, ns(e.now), stWaiting, 0
+	in.home, in.arrNs, in.status, in.step = q, e.nowNs, stWaiting, 0
 	in.req = joinReqs(q.cfg.Skills, in.own)
 	in.skip, in.expired, in.overflow = nil, nil, nil
 	in.lastPos = -1
@@ -627,7 +650,7 @@ func (e *Engine) accept(agentID AgentID, id InteractionID) error {
 	}
 	in.removeFromLists()
 	e.stopWaitTimers(in)
-	in.status, in.owner, in.accNs = stConnected, a, ns(e.now)
+	in.status, in.owner, in.accNs = stConnected, a, e.nowNs
 	a.holds = append(a.holds, in)
 	e.wantAgent(a) // room on another slot: offer the next one
 	ev := e.inEvent(EvAccepted, in, a)
@@ -721,7 +744,7 @@ func (e *Engine) take(agentID AgentID, id InteractionID) error {
 	}
 	e.parked--
 	e.stopWaitTimers(in)
-	in.status, in.owner, in.accNs = stConnected, a, ns(e.now)
+	in.status, in.owner, in.accNs = stConnected, a, e.nowNs
 	a.holds = append(a.holds, in)
 	a.lastActivity = e.now
 	e.wantAgent(a)
@@ -763,7 +786,7 @@ func (e *Engine) leave(in *interaction, t EventType, r Reason) {
 	ev.Reason = r
 	e.emitIn(ev, in, nil)
 	e.emit(Left{Interaction: in.id, Queue: in.home.cfg.ID, Reason: r})
-	in.status, in.endNs, in.endReason = stEnded, ns(e.now), r
+	in.status, in.endNs, in.endReason = stEnded, e.nowNs, r
 	e.changed(in)
 	e.retire(in)
 }
@@ -810,10 +833,10 @@ func (e *Engine) end(id InteractionID) error {
 	q.ahtN++
 	q.touch() // the estimates change with the handle time
 	a.handled++
-	in.endNs, in.endReason = ns(e.now), ReasonEnded
+	in.endNs, in.endReason = e.nowNs, ReasonEnded
 	if q.cfg.WrapUp > 0 {
 		in.status = stWrapUp
-		in.wrapT = e.arm(&in.waitTm, ns(e.now)+int64(q.cfg.WrapUp), tWrapUp, in, a) // the wait timer is free by now
+		in.wrapT = e.arm(&in.waitTm, e.nowNs+int64(q.cfg.WrapUp), tWrapUp, in, a) // the wait timer is free by now
 		e.touch(a)
 		e.changed(in)
 		return nil
@@ -856,7 +879,7 @@ func (e *Engine) offer(a *agent, in *interaction, via *queue, isXfer, consult bo
 	e.tick++
 	o := e.newOffer()
 	*o = offer{ag: a, deadline: e.now.Add(via.cfg.OfferTimeout), xfer: isXfer, consult: consult, via: via}
-	o.t = e.arm(&o.tm, ns(o.deadline), tOffer, in, a)
+	o.t = e.arm(&o.tm, e.nowNs+int64(via.cfg.OfferTimeout), tOffer, in, a)
 	in.offers = append(in.offers, o)
 	a.offer = in
 	if via.cfg.Strategy == StrategyRoundRobin {

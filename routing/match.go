@@ -510,7 +510,7 @@ func (e *Engine) Flush() {
 			continue
 		}
 		if next := q.lastPush.Add(e.cfg.PositionInterval); e.cfg.PositionInterval > 0 && e.now.Before(next) {
-			q.posTm = timer{at: ns(next), kind: tPositions, q: q}
+			q.posTm = timer{at: e.clock(next), kind: tPositions, q: q}
 			q.posT = &q.posTm
 			e.timers.push(q.posT)
 			continue

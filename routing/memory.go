@@ -231,6 +231,13 @@ type activeKey struct {
 	n  [4]int32
 }
 
+// oneActive is a shared Active map with n interactions on one channel.
+type oneActive struct {
+	ch Channel
+	n  int
+	m  map[Channel]int
+}
+
 // maxShared bounds the number of distinct Active maps the engine keeps.
 const maxShared = 256
 
@@ -238,6 +245,33 @@ const maxShared = 256
 // content are shared between AgentInfos, which are read-only, so pushing
 // an agent's state does not allocate a map every time.
 func (e *Engine) active(a *agent) map[Channel]int {
+	// The usual cases, without hashing: nothing held, or everything on
+	// one channel.
+	if len(a.holds) == 0 {
+		if e.noActive == nil {
+			e.noActive = map[Channel]int{}
+		}
+		return e.noActive
+	}
+	ch, n := a.holds[0].ch, len(a.holds)
+	for _, in := range a.holds[1:] {
+		if in.ch != ch {
+			n = 0
+			break
+		}
+	}
+	if n > 0 {
+		for _, s := range e.oneActive {
+			if s.n == n && s.ch == ch {
+				return s.m
+			}
+		}
+		m := map[Channel]int{ch: n}
+		if len(e.oneActive) < maxShared {
+			e.oneActive = append(e.oneActive, oneActive{ch, n, m})
+		}
+		return m
+	}
 	var k activeKey
 	used := 0
 	for _, in := range a.holds {

@@ -37,7 +37,7 @@ func (e *Engine) Restore(now time.Time, s RestoreState) error {
 	if len(e.queues) > 0 || len(e.agents) > 0 || e.nOpen > 0 {
 		return errf(CodeWrongState, "restore needs an empty engine")
 	}
-	e.now = now
+	e.setNow(now)
 	e.seq = s.LastSeq
 	if s.Stats != nil {
 		e.stats = s.Stats
@@ -118,8 +118,8 @@ func (e *Engine) restoreInteraction(info InteractionInfo) {
 	e.order++
 	in := e.newInteraction()
 	in.id, in.ch, in.home, in.own, in.preferred = info.ID, info.Channel, q, info.Skills, info.PreferredAgent
-	in.prio, in.arrNs, in.order, in.status, in.lastPos = info.Priority, ns(info.EnqueuedAt), e.order, parseStatus(info.Status), -1
-	in.accNs = ns(info.AcceptedAt)
+	in.prio, in.arrNs, in.order, in.status, in.lastPos = info.Priority, e.clock(info.EnqueuedAt), e.order, parseStatus(info.Status), -1
+	in.accNs = e.clock(info.AcceptedAt)
 	in.req = joinReqs(q.cfg.Skills, in.own)
 	e.open(in)
 	switch info.Status {
@@ -133,7 +133,7 @@ func (e *Engine) restoreInteraction(info InteractionInfo) {
 	case StatusParked:
 		e.parked++
 	}
-	for int(in.step) < len(q.cfg.Steps) && in.arrNs+int64(q.cfg.Steps[in.step].After) <= ns(e.now) {
+	for int(in.step) < len(q.cfg.Steps) && in.arrNs+int64(q.cfg.Steps[in.step].After) <= e.nowNs {
 		e.applyStep(in, false)
 	}
 	if in.status == stParked {

@@ -161,3 +161,30 @@ func TestRestoreClosesWhatCannotComeBack(t *testing.T) {
 		t.Fatal("closed interactions stayed in routing")
 	}
 }
+
+// The engine keeps times as nanoseconds on its own clock; what it hands
+// out must be the times it was given, whatever their location.
+func TestInteractionInfoTimesAreTheInputTimes(t *testing.T) {
+	for _, loc := range []*time.Location{time.UTC, time.FixedZone("x", 5*3600+1800)} {
+		h := newHarness(t)
+		h.now = time.Now().In(loc) // with a monotonic reading
+		h.queue(QueueConfig{ID: "q", WrapUp: time.Minute})
+		h.agent("a")
+		enq := h.now
+		h.enqueue("x", "q", ChannelVoice)
+		h.now = h.now.Add(1500 * time.Millisecond)
+		acc := h.now
+		h.must(Accept{Agent: "a", Interaction: "x"})
+		h.now = h.now.Add(time.Hour + time.Nanosecond)
+		end := h.now
+		h.must(End{Interaction: "x"})
+		infos := derefs(effectsOf[*InteractionInfo](h.all))
+		last := infos[len(infos)-1]
+		if !last.EnqueuedAt.Equal(enq) || !last.AcceptedAt.Equal(acc) || !last.EndedAt.Equal(end) || last.EnqueuedAt.Location() != loc {
+			t.Fatalf("times %v %v %v, want %v %v %v in %v", last.EnqueuedAt, last.AcceptedAt, last.EndedAt, enq, acc, end, loc)
+		}
+		if d, ok := h.e.NextDeadline(); !ok || !d.Equal(end.Add(time.Minute)) {
+			t.Fatalf("next deadline %v, want the end of wrap-up %v", d, end.Add(time.Minute))
+		}
+	}
+}

@@ -435,7 +435,7 @@ type interaction struct {
 	req       []SkillReq // effective requirement in home: queue's (or a step's) plus own
 	preferred AgentID
 	prio      int
-	arrNs     int64 // entered home (times are Unix nanoseconds, 0 unset)
+	arrNs     int64 // entered home (times are on the engine's clock, 0 unset)
 	accNs     int64 // accepted
 	endNs     int64 // ended
 	order     uint64

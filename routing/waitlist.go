@@ -6,7 +6,7 @@ package routing
 // garbage collector nothing, and the list is searched without following
 // pointers.
 type waitEntry struct {
-	arr   int64 // arrival in Unix nanoseconds
+	arr   int64 // arrival, on the engine's clock
 	order uint64
 	slot  int32
 	prio  int16 // within ±MaxPriority
@@ -35,11 +35,13 @@ func (x waitEntry) ahead(y waitEntry) bool {
 func (q *queue) search(w waitEntry) (int, bool) {
 	ws := q.waiting.entries()
 	n := len(ws)
-	// The usual cases first: a newcomer goes last, and an agent takes the
-	// head.
+	// The usual cases first: a newcomer goes (or is) last, and an agent
+	// takes the head.
 	switch {
 	case n == 0 || ws[n-1].ahead(w):
 		return n, false
+	case ws[n-1].order == w.order:
+		return n - 1, true
 	case !ws[0].ahead(w):
 		return 0, ws[0].order == w.order
 	}
