@@ -49,8 +49,12 @@ func (s *Service) Held(ctx context.Context, id store.ConversationID) (bool, erro
 // call whose media stopped): the conversation ends with reason, and its
 // interaction ends in routing, which frees the agent.
 func (c *Coordinator) EndBySystem(ctx context.Context, id store.ConversationID, reason string) error {
-	if _, err := c.chat.End(ctx, id, SenderSystem, reason); err != nil && !errors.Is(err, ErrEnded) {
-		return err
+	// Routing ends the interaction even when the chat's end is not yet
+	// stored (the committer goes on until it is): otherwise the agent's
+	// slot would stay taken by a conversation that has ended.
+	_, chatErr := c.chat.End(ctx, id, SenderSystem, reason)
+	if errors.Is(chatErr, ErrEnded) {
+		chatErr = nil
 	}
 	if err := c.r.Do(ctx, routing.End{Interaction: routing.InteractionID(id)}); err != nil && !isGone(err) {
 		// Still waiting in a queue: it leaves it.
@@ -58,5 +62,5 @@ func (c *Coordinator) EndBySystem(ctx context.Context, id store.ConversationID, 
 			return err
 		}
 	}
-	return nil
+	return chatErr
 }

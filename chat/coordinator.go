@@ -222,6 +222,14 @@ func (c *Coordinator) EndByAgent(ctx context.Context, id store.ConversationID, a
 		return store.Message{}, fmt.Errorf("%w: only the agent handling it ends it", ErrWrongRole)
 	}
 	m, err := c.chat.End(ctx, id, AgentSender(agent), "agent_ended")
+	if errors.Is(err, ErrEnded) && !strings.HasPrefix(string(id), OperatorPrefix) {
+		// Ended already (by the system, say): make sure routing lets the
+		// agent go too, then say it had ended.
+		if e := c.r.Do(ctx, routing.End{Interaction: routing.InteractionID(id)}); e != nil && !isGone(e) {
+			return m, e
+		}
+		return m, err
+	}
 	if err != nil {
 		return m, err
 	}

@@ -842,7 +842,11 @@ func (cs *calls) hangup(ctx context.Context, conv store.ConversationID, who chat
 	if role != chat.RoleVisitor {
 		cause = "hangup_agent"
 	}
-	cs.end(ctx, c, cause, true)
+	// The call's end must not stop half way when the caller's connection
+	// goes: it runs on the server's time.
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CommandTimeout)
+	defer cancel()
+	cs.end(ectx, c, cause, true)
 	return nil
 }
 
