@@ -420,6 +420,11 @@ func (e *Engine) pickFor(a *agent) (*interaction, *queue) {
 	}
 	m := agentMatch{e: e, a: a}
 	m.scan(first, e.tab.queues[a.queues[first]])
+	if m.best != nil && m.bestW.order == min.order {
+		// The first head of all is taken: nothing comes before it, and no
+		// earlier queue has it (it would be that queue's head, and first).
+		return m.best, m.bestQ
+	}
 	for j, qi := range a.queues {
 		if h := &heads[qi]; j != first && h.slot >= 0 && m.mayBeat(j, *h) {
 			m.scan(j, e.tab.queues[qi])
