@@ -384,14 +384,7 @@ func (e *Engine) matchAgent(a *agent) {
 	if a.presence != PresenceAvailable || a.offer != nil {
 		return
 	}
-	room := false
-	for _, c := range a.caps {
-		if a.hasRoom(c.ch) {
-			room = true
-			break
-		}
-	}
-	if !room {
+	if !a.anyRoom() {
 		return // full on every channel: nothing to scan for
 	}
 	if in, q := e.pickFor(a); in != nil {
