@@ -183,6 +183,7 @@ func (e *Engine) settle() {
 	for len(e.pendIn) > 0 || len(e.pendAg) > 0 {
 		for len(e.pendIn) > 0 {
 			in := e.pendIn[len(e.pendIn)-1]
+			e.pendIn[len(e.pendIn)-1] = nil
 			e.pendIn = e.pendIn[:len(e.pendIn)-1]
 			if !in.gone && in.routable() {
 				e.matchInteraction(in)
@@ -190,6 +191,7 @@ func (e *Engine) settle() {
 		}
 		for len(e.pendAg) > 0 {
 			a := e.pendAg[len(e.pendAg)-1]
+			e.pendAg[len(e.pendAg)-1] = nil
 			e.pendAg = e.pendAg[:len(e.pendAg)-1]
 			if !a.gone {
 				e.matchAgent(a)
@@ -499,6 +501,7 @@ func (e *Engine) Flush() {
 			e.emit(e.agentInfo(a))
 		}
 	}
+	clear(e.dirtyAg)
 	e.dirtyAg = e.dirtyAg[:0]
 	qs := e.dirtyQ
 	for i, q := range qs {

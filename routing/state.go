@@ -538,6 +538,7 @@ func (in *interaction) removeFromLists() {
 	for _, q := range in.lists {
 		q.remove(in)
 	}
+	clear(in.lists)
 	in.lists = in.lists[:0]
 }
 
