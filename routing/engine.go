@@ -310,6 +310,7 @@ func (e *Engine) syncReady() {
 			e.tab.syncReady(a)
 		}
 	}
+	clear(e.readyDirty) // no stale pointers for the collector to follow
 	e.readyDirty = e.readyDirty[:0]
 }
 func (e *Engine) wantAgent(a *agent) { e.pendAg = append(e.pendAg, a); e.touch(a) }

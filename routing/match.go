@@ -183,6 +183,7 @@ func (e *Engine) settle() {
 	for len(e.pendIn) > 0 || len(e.pendAg) > 0 {
 		for len(e.pendIn) > 0 {
 			in := e.pendIn[len(e.pendIn)-1]
+			e.pendIn[len(e.pendIn)-1] = nil
 			e.pendIn = e.pendIn[:len(e.pendIn)-1]
 			if !in.gone && in.routable() {
 				e.matchInteraction(in)
@@ -190,6 +191,7 @@ func (e *Engine) settle() {
 		}
 		for len(e.pendAg) > 0 {
 			a := e.pendAg[len(e.pendAg)-1]
+			e.pendAg[len(e.pendAg)-1] = nil
 			e.pendAg = e.pendAg[:len(e.pendAg)-1]
 			if !a.gone {
 				e.matchAgent(a)
@@ -384,14 +386,7 @@ func (e *Engine) matchAgent(a *agent) {
 	if a.presence != PresenceAvailable || a.offer != nil {
 		return
 	}
-	room := false
-	for _, c := range a.caps {
-		if a.hasRoom(c.ch) {
-			room = true
-			break
-		}
-	}
-	if !room {
+	if !a.anyRoom() {
 		return // full on every channel: nothing to scan for
 	}
 	if in, q := e.pickFor(a); in != nil {
@@ -420,6 +415,11 @@ func (e *Engine) pickFor(a *agent) (*interaction, *queue) {
 	}
 	m := agentMatch{e: e, a: a}
 	m.scan(first, e.tab.queues[a.queues[first]])
+	if m.best != nil && m.bestW.order == min.order {
+		// The first head of all is taken: nothing comes before it, and no
+		// earlier queue has it (it would be that queue's head, and first).
+		return m.best, m.bestQ
+	}
 	for j, qi := range a.queues {
 		if h := &heads[qi]; j != first && h.slot >= 0 && m.mayBeat(j, *h) {
 			m.scan(j, e.tab.queues[qi])
@@ -501,6 +501,7 @@ func (e *Engine) Flush() {
 			e.emit(e.agentInfo(a))
 		}
 	}
+	clear(e.dirtyAg)
 	e.dirtyAg = e.dirtyAg[:0]
 	qs := e.dirtyQ
 	for i, q := range qs {

@@ -239,16 +239,7 @@ type agent struct {
 
 // syncReady brings a.ready and the queues' ready lists up to date.
 func (t *tables) syncReady(a *agent) {
-	r := a.presence == PresenceAvailable && a.offer == nil
-	if r {
-		r = false
-		for _, c := range a.caps {
-			if a.hasRoom(c.ch) {
-				r = true
-				break
-			}
-		}
-	}
+	r := a.presence == PresenceAvailable && a.offer == nil && a.anyRoom()
 	if r == a.ready {
 		return
 	}
@@ -344,16 +335,28 @@ func (a *agent) used(ch Channel) (n int, voiceConnected bool) {
 }
 
 // hasRoom says whether a has a free slot on ch, whatever its presence.
-func (a *agent) hasRoom(ch Channel) bool {
-	c := a.capacity(ch)
-	if c == 0 {
+func (a *agent) hasRoom(ch Channel) bool { return a.roomOn(chanCap{ch, a.capacity(ch)}) }
+
+// roomOn says whether a has a free slot on c.ch, whose capacity is c.n.
+func (a *agent) roomOn(c chanCap) bool {
+	if c.n == 0 {
 		return false
 	}
-	n, voice := a.used(ch)
-	if n >= c {
+	n, voice := a.used(c.ch)
+	if n >= c.n {
 		return false
 	}
-	return !(ch == ChannelChat && a.cfg.VoiceBlocksChat && voice)
+	return !(c.ch == ChannelChat && a.cfg.VoiceBlocksChat && voice)
+}
+
+// anyRoom says whether a has a free slot on some channel.
+func (a *agent) anyRoom() bool {
+	for _, c := range a.caps {
+		if a.roomOn(c) {
+			return true
+		}
+	}
+	return false
 }
 
 // freeFor says whether a can be offered an interaction on ch now.
@@ -381,10 +384,8 @@ func (a *agent) derive() AgentState {
 			return StateWrapUp
 		}
 	}
-	for _, c := range a.caps {
-		if a.hasRoom(c.ch) {
-			return StateAvailable
-		}
+	if a.anyRoom() {
+		return StateAvailable
 	}
 	return StateBusy
 }
@@ -537,6 +538,7 @@ func (in *interaction) removeFromLists() {
 	for _, q := range in.lists {
 		q.remove(in)
 	}
+	clear(in.lists)
 	in.lists = in.lists[:0]
 }
 
