@@ -52,8 +52,9 @@ type committer struct {
 	st       Committer
 	log      *slog.Logger
 	onCommit func([]store.Message)
-	interval time.Duration // MinCommitInterval; tests set 0
-	last     time.Time     // when the last commit started (run's goroutine)
+	observe  func(writes int, took time.Duration) // may be nil
+	interval time.Duration                        // MinCommitInterval; tests set 0
+	last     time.Time                            // when the last commit started (run's goroutine)
 
 	mu    sync.Mutex
 	queue []*pending
@@ -136,6 +137,7 @@ func (c *committer) commitSome(ctx context.Context) bool {
 	}
 	var taken []store.ConversationID
 	backoff := 20 * time.Millisecond
+	start := time.Now()
 	for {
 		var err error
 		taken, err = c.st.CommitChat(ctx, b)
@@ -155,6 +157,9 @@ func (c *committer) commitSome(ctx context.Context) bool {
 		case <-ctx.Done():
 		}
 		backoff = min(backoff*2, 2*time.Second)
+	}
+	if c.observe != nil {
+		c.observe(n, time.Since(start))
 	}
 	if len(taken) > 0 {
 		// One id per refused create. A batch that creates an id twice has

@@ -58,6 +58,10 @@ type Config struct {
 	MaxTextBytes int
 	// MaxClientIDBytes bounds a client id (default 64).
 	MaxClientIDBytes int
+	// ObserveCommit, when set, is told of every group commit: how many
+	// writes it held and how long the store took (for metrics). It runs
+	// on the committer's goroutine and must not block.
+	ObserveCommit func(writes int, took time.Duration)
 }
 
 func (c Config) withDefaults() Config {
@@ -103,6 +107,7 @@ type conversation struct {
 func New(cfg Config, log *slog.Logger, st Store, deliver func(store.Message)) *Service {
 	s := &Service{cfg: cfg.withDefaults(), log: log, st: st, now: time.Now, convs: make(map[store.ConversationID]*conversation), deliver: deliver}
 	s.commit = newCommitter(st, log, s.delivered)
+	s.commit.observe = s.cfg.ObserveCommit
 	return s
 }
 

@@ -27,6 +27,8 @@
 #   LOADTEST_DOC     markdown file to update (default docs/BENCHMARKS.md;
 #                    empty: do not update)
 #   BENCH_NOTE       what else ran on the machine, written next to the figures
+#   LOADTEST_SERVER_LOG  a file that gets contactd's standard error of every
+#                    run (warnings and errors; default: none kept)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -49,6 +51,7 @@ failed=0
 
 cleanup() {
 	if [[ -n $server_pid ]]; then kill -KILL "$server_pid" 2>/dev/null || true; fi
+	if [[ -n ${LOADTEST_SERVER_LOG:-} && -f $tmp/server.err ]]; then cat "$tmp/server.err" >>"$LOADTEST_SERVER_LOG"; fi
 	if [[ -n $pg_db ]]; then psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true; fi
 	rm -rf "$tmp"
 }
@@ -82,7 +85,7 @@ done
 start_server() {
 	: >"$tmp/server.out"
 	DATABASE_URL=${3:-} "$tmp/contactd" --config "$1" --http-addr 127.0.0.1:0 --data-dir "$2" \
-		--drain-timeout 5s --log-level warn >"$tmp/server.out" 2>>"$tmp/server.err" &
+		--drain-timeout 5s --log-level ${LOADTEST_LOG_LEVEL:-warn} >"$tmp/server.out" 2>>"$tmp/server.err" &
 	server_pid=$!
 	local i
 	for ((i = 0; i < 600; i++)); do

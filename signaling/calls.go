@@ -203,12 +203,15 @@ func (cs *calls) offer(ctx context.Context, conv store.ConversationID, who chat.
 	cs.mu.Unlock()
 
 	c.mu.Lock()
-	begin := !c.begun
+	// Only the visitor begins a call. An agent may offer while the
+	// visitor's first offer is being answered: the desk was told to open
+	// its leg as soon as it joined, which can be before that answer.
+	begin := !c.begun && role == chat.RoleVisitor
 	switch {
 	case c.ended:
 		c.mu.Unlock()
 		return "", errNoCall
-	case begin && role != chat.RoleVisitor:
+	case !c.begun && !c.starting && role != chat.RoleVisitor:
 		c.mu.Unlock()
 		return "", errNoCall
 	case begin && c.starting:
@@ -239,6 +242,9 @@ func (cs *calls) offer(ctx context.Context, conv store.ConversationID, who chat.
 	c.mu.Unlock()
 	// The offer is answered outside the call's lock: the media of the
 	// legs already up goes on meanwhile.
+	if h := cs.s.cfg.BeforeAnswer; h != nil {
+		h(conv, who)
+	}
 	ans, err := leg.HandleOffer(sdp)
 	if err != nil {
 		leg.Close()
@@ -269,7 +275,7 @@ func (cs *calls) offer(ctx context.Context, conv store.ConversationID, who chat.
 	c.starting = c.starting && !begin
 	c.invited = false
 	c.setLeg(who, &callLeg{leg: leg})
-	c.begun = true
+	c.begun = c.begun || begin
 	parts = cs.parts(ctx, c)
 	msgs := cs.arrange(ctx, c, parts, "")
 	c.mu.Unlock()
@@ -330,7 +336,15 @@ func (cs *calls) drop(c *call, wasVoice bool) {
 	cs.mu.Unlock()
 	c.mu.Lock()
 	c.ended = true
+	var legs []*media.Leg
+	for a, l := range c.agents { // agents who offered while it was starting
+		legs = append(legs, l.leg)
+		delete(c.agents, a)
+	}
 	c.mu.Unlock()
+	for _, l := range legs {
+		l.Close()
+	}
 	if wasVoice {
 		cs.setChat(c)
 	}

@@ -52,6 +52,10 @@ type Config struct {
 	// second, burst); defaults 20/40 and 200/400.
 	ConnRate, ConnBurst float64
 	IPRate, IPBurst     float64
+	// BeforeAnswer, when set, runs before a new leg's SDP offer is
+	// answered. It is for tests, which hold an offer there to order what
+	// happens meanwhile; leave it nil.
+	BeforeAnswer func(conv store.ConversationID, who chat.Sender)
 }
 
 func (c Config) withDefaults() Config {

@@ -153,7 +153,10 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 	}
 	a.edgeCtx, a.stopEdges = context.WithCancel(context.Background())
 	var edges *signaling.Server
-	a.chat = chat.New(chat.Config{}, a.log.With("component", "chat"), a.st, func(m store.Message) { edges.Deliver(m) })
+	a.chat = chat.New(chat.Config{ObserveCommit: func(n int, took time.Duration) {
+		a.m.StoreWrite.WithLabelValues("chat_commit").Observe(took.Seconds())
+		a.m.ChatBatch.Observe(float64(n))
+	}}, a.log.With("component", "chat"), a.st, func(m store.Message) { edges.Deliver(m) })
 	a.coord = chat.NewCoordinator(a.chat, a.router, a.log.With("component", "coordinator"), func(f routing.Effect) { edges.Effect(f) })
 	canned := make([]signaling.Canned, len(a.cfg.Canned))
 	for i, c := range a.cfg.Canned {

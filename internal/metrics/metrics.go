@@ -35,6 +35,7 @@ type Metrics struct {
 	StoreErrors     *prometheus.CounterVec
 	RecorderBacklog prometheus.Gauge
 	StoreWrite      *prometheus.HistogramVec
+	ChatBatch       prometheus.Histogram
 	Draining        prometheus.Gauge
 }
 
@@ -51,9 +52,14 @@ func New(reg prometheus.Registerer, snap SnapshotFunc) *Metrics {
 		}),
 		StoreWrite: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: ns, Subsystem: "store", Name: "write_seconds",
-			Help:    "Time to commit one batch of routing effects, by operation.",
+			Help:    "Time to commit one batch to the store, by operation: append_events (routing effects), chat_commit (a group commit of chat messages and conversations, retries included).",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"op"}),
+		ChatBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: ns, Subsystem: "store", Name: "chat_batch_writes",
+			Help:    "Writes (messages and new conversations) held by one chat group commit.",
+			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000},
+		}),
 		Draining: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: ns, Name: "draining",
 			Help: "1 while the process is shutting down and takes no new interactions.",
@@ -63,7 +69,8 @@ func New(reg prometheus.Registerer, snap SnapshotFunc) *Metrics {
 		m.StoreErrors.WithLabelValues(op) // series exist from the start, at 0
 	}
 	m.StoreWrite.WithLabelValues("append_events")
-	reg.MustRegister(m.StoreErrors, m.RecorderBacklog, m.StoreWrite, m.Draining,
+	m.StoreWrite.WithLabelValues("chat_commit")
+	reg.MustRegister(m.StoreErrors, m.RecorderBacklog, m.StoreWrite, m.ChatBatch, m.Draining,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&routingCollector{snap: snap})
 	return m
