@@ -38,9 +38,13 @@ const (
 	// Pion's certificates are valid for a month.
 	certLifetime = 24 * time.Hour
 
-	// rtpBufferLimit bounds the decrypted RTP queued for one leg's reader
-	// (about ten seconds of G.711); beyond it packets are dropped.
-	rtpBufferLimit = 100 << 10
+	// rtpQueuePackets bounds the decrypted RTP queued for one leg's reader:
+	// 15 packets are 300 ms of audio at the usual 20 ms a packet. A reader
+	// that falls further behind (the machine is overloaded) loses packets
+	// instead of delaying the call by more and more; a bounded size in
+	// bytes backs the count up for odd packet sizes.
+	rtpQueuePackets = 15
+	rtpQueueBytes   = 32 << 10
 
 	socketBuffer = 4 << 20
 )
@@ -323,7 +327,8 @@ func (e *Engine) newStreamBuffer(t packetio.BufferPacketType, _ uint32) io.ReadW
 		return &discard{closed: make(chan struct{})}
 	}
 	b := &rtpBuffer{Buffer: packetio.NewBuffer(), full: &e.bufferDrops}
-	b.SetLimitSize(rtpBufferLimit)
+	b.SetLimitCount(rtpQueuePackets)
+	b.SetLimitSize(rtpQueueBytes)
 	return b
 }
 

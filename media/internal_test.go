@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/pion/transport/v4/packetio"
 )
 
 func TestG711AgainstReferenceValues(t *testing.T) {
@@ -331,5 +332,36 @@ func TestSoundsAreAudibleAndDoNotClip(t *testing.T) {
 			}
 			t.Logf("%.1f s, RMS %.1f dBFS, peak %.2f", float64(len(tc.pcm))/sampleRate, db, peak)
 		})
+	}
+}
+
+// A leg's reader that falls behind loses packets past 300 ms of audio
+// instead of delaying the call more and more; what it reads is the oldest
+// queued, in order.
+func TestAReaderThatFallsBehindLosesPacketsNotTime(t *testing.T) {
+	e := &Engine{}
+	b := e.newStreamBuffer(packetio.RTPBufferPacket, 1)
+	defer b.Close()
+	pkt := make([]byte, 12+160) // 20 ms of G.711
+	for i := range 100 {
+		pkt[0] = byte(i)
+		_, _ = b.Write(pkt)
+	}
+	if got, want := e.bufferDrops.Load(), uint64(100-rtpQueuePackets); got != want {
+		t.Fatalf("%d packets dropped, want %d", got, want)
+	}
+	buf := make([]byte, 1500)
+	for i := range rtpQueuePackets {
+		n, err := b.Read(buf)
+		if err != nil || n != len(pkt) || buf[0] != byte(i) {
+			t.Fatalf("read %d: %d bytes, first %d, %v", i, n, buf[0], err)
+		}
+	}
+	if rtpQueuePackets*20*time.Millisecond > 300*time.Millisecond {
+		t.Fatalf("the queue holds %d packets: more than 300 ms", rtpQueuePackets)
+	}
+	// Room again once read.
+	if _, err := b.Write(pkt); err != nil {
+		t.Fatalf("write after reading: %v", err)
 	}
 }
