@@ -39,6 +39,22 @@ type pending struct {
 	update *store.Conversation
 	done   chan struct{} // closed once committed
 	err    error         // set before done closes: a create whose id was taken
+	// conv and key: a message sent with a client id, in conv.inflight
+	// under key until committed.
+	conv *conversation
+	key  string
+}
+
+// forget takes a committed message out of its conversation's inflight.
+func (p *pending) forget() {
+	if p.conv == nil {
+		return
+	}
+	p.conv.mu.Lock()
+	if p.conv.inflight[p.key] == p {
+		delete(p.conv.inflight, p.key)
+	}
+	p.conv.mu.Unlock()
 }
 
 // committer writes the chat service's changes of all conversations in
@@ -181,6 +197,7 @@ func (c *committer) commitSome(ctx context.Context) bool {
 	}
 	for _, p := range batch {
 		close(p.done)
+		p.forget()
 	}
 	return true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ type Store interface {
 	Committer
 	GetConversation(ctx context.Context, id store.ConversationID) (store.Conversation, error)
 	ListMessages(ctx context.Context, id store.ConversationID, after int64, limit int) ([]store.Message, error)
+	FindMessageByClientID(ctx context.Context, id store.ConversationID, sender, clientID string) (store.Message, error)
 }
 
 // Sender names who wrote a message: the visitor, an agent or the system.
@@ -87,7 +89,14 @@ type Service struct {
 	mu      sync.Mutex
 	convs   map[store.ConversationID]*conversation
 	deliver func(store.Message)
+	// hash maps a sender and client id to the key of conversation.sent.
+	hash func(key string) uint64
 }
+
+// EvictAfter is how long an ended conversation stays in memory (for the
+// transcripts and replays asked right after the end) before it is
+// dropped; later requests read it from the store.
+const EvictAfter = 2 * time.Minute
 
 // conversation is the live state of one conversation. Its mutex orders
 // everything that happens in it: sequence numbers are handed out under it.
@@ -98,21 +107,82 @@ type conversation struct {
 	parts   map[Sender]Role
 	held    bool
 	ended   bool
-	// sent maps sender+client id to its message, committed or not, so a
-	// retried send never acts twice.
-	sent map[string]*pending
+	// sent holds a hash of sender and client id of every message sent with
+	// a client id, so that a send whose id is new is known to be new
+	// without asking the store. It holds no pointers: a long conversation
+	// costs the garbage collector nothing for it.
+	sent map[uint64]struct{}
+	// inflight maps sender and client id to the message until it is
+	// committed: a retry meanwhile waits for the same commit. A retry of a
+	// committed one finds it in the store.
+	inflight map[string]*pending
 }
+
+func newConversation(rec store.Conversation) *conversation {
+	return &conversation{rec: rec, nextSeq: 1, parts: map[Sender]Role{SenderVisitor: RoleVisitor},
+		sent: map[uint64]struct{}{}, inflight: map[string]*pending{}}
+}
+
+func sentKey(sender, clientID string) string { return sender + "\x00" + clientID }
 
 // New returns a service; Run must be running for anything to commit.
 func New(cfg Config, log *slog.Logger, st Store, deliver func(store.Message)) *Service {
-	s := &Service{cfg: cfg.withDefaults(), log: log, st: st, now: time.Now, convs: make(map[store.ConversationID]*conversation), deliver: deliver}
+	seed := maphash.MakeSeed()
+	s := &Service{cfg: cfg.withDefaults(), log: log, st: st, now: time.Now, convs: make(map[store.ConversationID]*conversation), deliver: deliver,
+		hash: func(key string) uint64 { return maphash.String(seed, key) }}
 	s.commit = newCommitter(st, log, s.delivered)
 	s.commit.observe = s.cfg.ObserveCommit
 	return s
 }
 
 // Run commits messages until ctx ends.
-func (s *Service) Run(ctx context.Context) { s.commit.run(ctx) }
+func (s *Service) Run(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(EvictAfter / 4)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				s.evictEnded(s.now())
+			}
+		}
+	}()
+	s.commit.run(ctx)
+	<-done
+}
+
+// evictEnded drops the conversations that ended EvictAfter before now
+// from memory. Nothing is written to an ended conversation, so a later
+// request that loads it again from the store sees the same state.
+func (s *Service) evictEnded(now time.Time) int {
+	s.mu.Lock()
+	list := make([]*conversation, 0, len(s.convs))
+	for _, c := range s.convs {
+		list = append(list, c)
+	}
+	s.mu.Unlock()
+	n := 0
+	for _, c := range list {
+		c.mu.Lock()
+		old := c.ended && len(c.inflight) == 0 && now.Sub(c.rec.EndedAt) >= EvictAfter
+		id := c.rec.ID
+		c.mu.Unlock()
+		if !old {
+			continue
+		}
+		s.mu.Lock()
+		if s.convs[id] == c {
+			delete(s.convs, id)
+			n++
+		}
+		s.mu.Unlock()
+	}
+	return n
+}
 
 func (s *Service) delivered(msgs []store.Message) {
 	if s.deliver == nil {
@@ -146,7 +216,7 @@ func (s *Service) Open(ctx context.Context, sp Spec) (store.Conversation, error)
 	if err := p.wait(ctx); err != nil {
 		return store.Conversation{}, err
 	}
-	c := &conversation{rec: rec, nextSeq: 1, parts: map[Sender]Role{SenderVisitor: RoleVisitor}, sent: map[string]*pending{}}
+	c := newConversation(rec)
 	if sp.NoVisitor {
 		delete(c.parts, SenderVisitor)
 	}
@@ -173,7 +243,7 @@ func (s *Service) get(ctx context.Context, id store.ConversationID) (*conversati
 	if err != nil {
 		return nil, fmt.Errorf("load conversation: %w", err)
 	}
-	c = &conversation{rec: rec, nextSeq: 1, parts: map[Sender]Role{SenderVisitor: RoleVisitor}, sent: map[string]*pending{}}
+	c = newConversation(rec)
 	if strings.HasPrefix(string(id), OperatorPrefix) {
 		delete(c.parts, SenderVisitor)
 	}
@@ -186,7 +256,7 @@ func (s *Service) get(ctx context.Context, id store.ConversationID) (*conversati
 			break
 		}
 		for _, m := range msgs {
-			c.replay(m)
+			s.replay(c, m)
 		}
 		after = msgs[len(msgs)-1].Seq
 	}
@@ -203,12 +273,10 @@ func (s *Service) get(ctx context.Context, id store.ConversationID) (*conversati
 }
 
 // replay applies a stored message to the live state.
-func (c *conversation) replay(m store.Message) {
+func (s *Service) replay(c *conversation, m store.Message) {
 	c.nextSeq = m.Seq + 1
 	if m.ClientID != "" {
-		done := make(chan struct{})
-		close(done)
-		c.sent[m.Sender+"\x00"+m.ClientID] = &pending{msg: m, done: done}
+		c.sent[s.hash(sentKey(m.Sender, m.ClientID))] = struct{}{}
 	}
 	if m.Kind != store.MsgEvent {
 		return
@@ -254,7 +322,10 @@ func (s *Service) append(c *conversation, m store.Message, update bool, apply fu
 	c.nextSeq++
 	p := &pending{msg: m, done: make(chan struct{})}
 	if m.ClientID != "" {
-		c.sent[m.Sender+"\x00"+m.ClientID] = p
+		key := sentKey(m.Sender, m.ClientID)
+		c.sent[s.hash(key)] = struct{}{}
+		c.inflight[key] = p
+		p.conv, p.key = c, key
 	}
 	if apply != nil {
 		apply(c)
@@ -288,7 +359,8 @@ func (s *Service) Send(ctx context.Context, id store.ConversationID, who Sender,
 	}
 	c.mu.Lock()
 	if clientID != "" {
-		if p := c.sent[string(who)+"\x00"+clientID]; p != nil {
+		key := sentKey(string(who), clientID)
+		if p := c.inflight[key]; p != nil {
 			c.mu.Unlock()
 			if p.msg.Text != text || p.msg.Kind != kind {
 				return store.Message{}, false, ErrConflict
@@ -297,6 +369,23 @@ func (s *Service) Send(ctx context.Context, id store.ConversationID, who Sender,
 				return store.Message{}, false, err
 			}
 			return p.msg, true, nil
+		}
+		if _, ok := c.sent[s.hash(key)]; ok {
+			// Sent and committed before (or another id with the same
+			// hash): the store knows. The lock stays held so that the same
+			// id cannot be appended meanwhile.
+			m, err := s.st.FindMessageByClientID(ctx, id, string(who), clientID)
+			switch {
+			case err == nil:
+				c.mu.Unlock()
+				if m.Text != text || m.Kind != kind {
+					return store.Message{}, false, ErrConflict
+				}
+				return m, true, nil
+			case !errors.Is(err, store.ErrNotFound):
+				c.mu.Unlock()
+				return store.Message{}, false, fmt.Errorf("%w: looking up a repeated client id: %w", ErrNotCommitted, err)
+			}
 		}
 	}
 	role, ok := c.parts[who]

@@ -26,6 +26,7 @@ type memStore struct {
 	gate  chan struct{} // when set, CommitChat waits for it to close
 	calls int
 	held  int // messages of the calls waiting at the gate
+	finds int // FindMessageByClientID calls
 }
 
 func newMemStore() *memStore {
@@ -100,6 +101,18 @@ func (m *memStore) ListMessages(_ context.Context, id store.ConversationID, afte
 		}
 	}
 	return out, nil
+}
+
+func (m *memStore) FindMessageByClientID(_ context.Context, id store.ConversationID, sender, clientID string) (store.Message, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.finds++
+	for _, msg := range m.msgs[id] {
+		if msg.Sender == sender && msg.ClientID == clientID && clientID != "" {
+			return msg, nil
+		}
+	}
+	return store.Message{}, store.ErrNotFound
 }
 
 func (m *memStore) stored(id store.ConversationID) []store.Message {
@@ -430,5 +443,96 @@ func TestAReloadedConversationKeepsItsState(t *testing.T) {
 	}
 	if want := int64(len(st.stored("c"))); m.Seq != want {
 		t.Fatalf("sequence after reload: %d, want %d", m.Seq, want)
+	}
+}
+
+// Once committed, a message leaves only a pointer-free hash in memory: a
+// retry of it is answered from the store, and new ids never ask the store.
+func TestCommittedMessagesAreForgottenButRetriesStillActOnce(t *testing.T) {
+	s, st, _ := opened(t)
+	ctx := t.Context()
+	for i := range 50 {
+		if _, _, err := s.Send(ctx, "c", SenderVisitor, fmt.Sprint("k", i), store.MsgText, fmt.Sprint("hi ", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, _ := s.get(ctx, "c")
+	c.mu.Lock()
+	inflight, sent := len(c.inflight), len(c.sent)
+	c.mu.Unlock()
+	st.mu.Lock()
+	finds := st.finds
+	st.mu.Unlock()
+	if inflight != 0 || sent != 50 || finds != 0 {
+		t.Fatalf("after 50 commits: %d in flight, %d hashes, %d store look-ups; want 0, 50, 0", inflight, sent, finds)
+	}
+	again, dup, err := s.Send(ctx, "c", SenderVisitor, "k7", store.MsgText, "hi 7")
+	if err != nil || !dup || again.Text != "hi 7" || again.Seq != 9 {
+		t.Fatalf("retry of a committed message: %+v dup=%v err=%v", again, dup, err)
+	}
+	if _, _, err := s.Send(ctx, "c", SenderVisitor, "k7", store.MsgText, "other"); !errors.Is(err, ErrConflict) {
+		t.Fatalf("same id, other text: %v", err)
+	}
+	if n := len(st.stored("c")); n != 51 {
+		t.Fatalf("%d messages stored, want 51", n)
+	}
+}
+
+// Two ids whose hashes collide are still two messages.
+func TestHashCollisionsAreSettledByTheStore(t *testing.T) {
+	s, st, _ := opened(t)
+	s.hash = func(string) uint64 { return 42 }
+	ctx := t.Context()
+	for i := range 5 {
+		m, dup, err := s.Send(ctx, "c", SenderVisitor, fmt.Sprint("k", i), store.MsgText, "same text")
+		if err != nil || dup {
+			t.Fatalf("send %d: %+v dup=%v err=%v", i, m, dup, err)
+		}
+	}
+	if _, dup, err := s.Send(ctx, "c", SenderVisitor, "k3", store.MsgText, "same text"); err != nil || !dup {
+		t.Fatalf("retry: dup=%v err=%v", dup, err)
+	}
+	if n := len(st.stored("c")); n != 6 {
+		t.Fatalf("%d messages stored, want 6 (join and five)", n)
+	}
+}
+
+// Ended conversations leave memory after EvictAfter; asked for later, they
+// come back from the store as they were.
+func TestEndedConversationsAreEvictedAndReloaded(t *testing.T) {
+	s, _, _ := opened(t)
+	ctx := t.Context()
+	if _, _, err := s.Send(ctx, "c", SenderVisitor, "k1", store.MsgText, "hi"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Open(ctx, Spec{ID: "open", Interaction: "open", Queue: "sales"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.End(ctx, "c", AgentSender("alice"), "done"); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if n := s.evictEnded(now); n != 0 {
+		t.Fatalf("evicted %d right after the end", n)
+	}
+	if n := s.evictEnded(now.Add(EvictAfter + time.Second)); n != 1 {
+		t.Fatalf("evicted %d, want the ended one", n)
+	}
+	s.mu.Lock()
+	_, inMem := s.convs["c"]
+	_, openInMem := s.convs["open"]
+	s.mu.Unlock()
+	if inMem || !openInMem {
+		t.Fatalf("after eviction: ended in memory %v, open in memory %v", inMem, openInMem)
+	}
+	h, err := s.History(ctx, "c", AgentSender("alice"), 0, 100)
+	if err != nil || len(h) != 3 || h[1].Text != "hi" {
+		t.Fatalf("history of the evicted conversation: %v %+v", err, h)
+	}
+	if _, dup, err := s.Send(ctx, "c", SenderVisitor, "k1", store.MsgText, "hi"); err != nil || !dup {
+		t.Fatalf("retry after eviction: dup=%v err=%v", dup, err)
+	}
+	if _, _, err := s.Send(ctx, "c", SenderVisitor, "k2", store.MsgText, "late"); !errors.Is(err, ErrEnded) {
+		t.Fatalf("send to the evicted ended conversation: %v", err)
 	}
 }
