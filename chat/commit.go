@@ -196,8 +196,10 @@ func (c *committer) commitSome(ctx context.Context) bool {
 		c.onCommit(b.Messages)
 	}
 	for _, p := range batch {
-		close(p.done)
+		// Out of inflight first: whoever sees the commit done finds the
+		// message in the store, not in memory.
 		p.forget()
+		close(p.done)
 	}
 	return true
 }
