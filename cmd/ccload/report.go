@@ -164,20 +164,30 @@ func num(f float64) string {
 	return fmt.Sprintf("%.1f", f)
 }
 
-// spliceLoad replaces the text between the load markers, or appends a
-// section holding them.
-func spliceLoad(doc []byte, section string) []byte {
-	i := bytes.Index(doc, []byte(loadBegin))
-	j := bytes.Index(doc, []byte(loadEnd))
+// splice replaces the text between the markers begin and end, or
+// appends a section under heading holding them.
+func splice(doc []byte, section, begin, end, heading string) []byte {
+	i := bytes.Index(doc, []byte(begin))
+	j := bytes.Index(doc, []byte(end))
 	if i < 0 || j < i {
 		out := bytes.TrimRight(doc, "\n")
 		if len(out) > 0 {
 			out = append(out, "\n\n"...)
 		}
-		out = append(out, loadHeading+"\n\n"...)
+		out = append(out, heading+"\n\n"...)
 		return append(append(out, section...), '\n')
 	}
 	out := append([]byte{}, doc[:i]...)
 	out = append(out, section...)
-	return append(out, doc[j+len(loadEnd):]...)
+	return append(out, doc[j+len(end):]...)
+}
+
+// spliceLoad puts the chat and idle section in doc.
+func spliceLoad(doc []byte, section string) []byte {
+	return splice(doc, section, loadBegin, loadEnd, loadHeading)
+}
+
+// spliceVoice puts the voice section in doc.
+func spliceVoice(doc []byte, section string) []byte {
+	return splice(doc, section, voiceBegin, voiceEnd, voiceHeading)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"maps"
@@ -275,24 +274,6 @@ const (
 	voiceEnd     = "<!-- voice:end -->"
 	voiceHeading = "### Voice (ccload -mode voice)"
 )
-
-// spliceVoice replaces the text between the voice markers, or appends a
-// section holding them.
-func spliceVoice(doc []byte, section string) []byte {
-	i := bytes.Index(doc, []byte(voiceBegin))
-	j := bytes.Index(doc, []byte(voiceEnd))
-	if i < 0 || j < i {
-		out := bytes.TrimRight(doc, "\n")
-		if len(out) > 0 {
-			out = append(out, "\n\n"...)
-		}
-		out = append(out, voiceHeading+"\n\n"...)
-		return append(append(out, section...), '\n')
-	}
-	out := append([]byte{}, doc[:i]...)
-	out = append(out, section...)
-	return append(out, doc[j+len(voiceEnd):]...)
-}
 
 // renderVoice is the voice section: where and when, and a row a run.
 func renderVoice(reps []report, note, where string) string {
