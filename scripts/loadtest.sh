@@ -29,6 +29,8 @@
 #   BENCH_NOTE       what else ran on the machine, written next to the figures
 #   LOADTEST_SERVER_LOG  a file that gets contactd's standard error of every
 #                    run (warnings and errors; default: none kept)
+#   LOADTEST_LOG_LEVEL  contactd's --log-level (default warn; info or debug
+#                    with LOADTEST_SERVER_LOG to follow calls and legs)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

@@ -241,6 +241,14 @@ func (r *runner) checkLimits() time.Duration {
 // gets a token, and returns a channel closed when all have returned.
 // Setups still under way when the window ends are given up.
 func (r *runner) startVisitors(ctx context.Context, phase, ramp time.Duration) <-chan struct{} {
+	return r.startEach(ctx, phase, ramp, r.visitor)
+}
+
+// startEach runs start for clients 0..-clients-1, evenly over the ramp
+// after phase, each once it gets a token, and returns a channel closed
+// when all have returned. setup (start's second context) ends when the
+// starting is over, so setups still under way then are given up.
+func (r *runner) startEach(ctx context.Context, phase, ramp time.Duration, start func(ctx, setup context.Context, i int)) <-chan struct{} {
 	setup, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -263,7 +271,7 @@ func (r *runner) startVisitors(ctx context.Context, phase, ramp time.Duration) <
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r.visitor(ctx, setup, i)
+				start(ctx, setup, i)
 			}()
 		}
 		select {

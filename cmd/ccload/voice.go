@@ -301,38 +301,7 @@ func (r *runner) runVoice(ctx context.Context) (*report, error) {
 // startCalls starts a call every 1/-rate-calls seconds, each once it gets
 // a token, and returns a channel closed when all have returned.
 func (vr *voiceRun) startCalls(ctx context.Context, phase, ramp time.Duration) <-chan struct{} {
-	r := vr.r
-	setup, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	go func() {
-		defer close(done)
-		defer wg.Wait()
-		defer cancel()
-		for i := range r.o.clients {
-			at := phase + time.Duration(float64(ramp)*float64(i)/float64(r.o.clients))
-			if !r.sleepUntil(ctx, at) {
-				return
-			}
-			select {
-			case r.tokens <- struct{}{}:
-			case <-r.stop:
-				return
-			case <-ctx.Done():
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				vr.call(ctx, setup, i)
-			}()
-		}
-		select {
-		case <-r.stop:
-		case <-ctx.Done():
-		}
-	}()
-	return done
+	return vr.r.startEach(ctx, phase, ramp, vr.call)
 }
 
 // visitorCall is the visitor's side of a call, shared by its goroutine
