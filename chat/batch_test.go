@@ -60,6 +60,22 @@ func waitWrites(t *testing.T, s *Service, st *memStore, n int) {
 	}
 }
 
+// waitHeld polls until n messages of a commit wait at the store's gate.
+func waitHeld(t *testing.T, st *memStore, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		st.mu.Lock()
+		held := st.held
+		st.mu.Unlock()
+		if held >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages held at the gate, want %d", held, n)
+		}
+	}
+}
+
 func TestNewConversationsAreCommittedTogetherAndOpenReturnsOnlyOnceStored(t *testing.T) {
 	st := newMemStore()
 	s, _ := newService(t, st)
@@ -70,7 +86,10 @@ func TestNewConversationsAreCommittedTogetherAndOpenReturnsOnlyOnceStored(t *tes
 	}
 	release := st.hold(t)
 	go s.Send(ctx, "first", SenderVisitor, "k", store.MsgText, "hi") // the held commit
-	waitWrites(t, s, st, 1)
+	// Wait until the message is at the gate, not merely queued: an Open
+	// queued before the committer took the message would share the held
+	// batch and never be counted as queued (CI saw "15 queued, 1 held").
+	waitHeld(t, st, 1)
 	const n = 20
 	type result struct {
 		id  store.ConversationID
