@@ -27,7 +27,9 @@ func (a *App) reconcile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list open conversations: %w", err)
 	}
-	n, err := 0, error(nil); _ = held; _ = open // TEMP
+	n, err := 0, error(nil)
+	_ = held
+	_ = open // TEMP
 	if err != nil {
 		return fmt.Errorf("restart: %w", err)
 	}
