@@ -142,24 +142,26 @@ func (s *Server) handle(c *conn, data []byte) {
 	}
 	who := principal(c)
 	// Reads run again; commands that change something answer a repeated id
-	// from the cache (send is deduplicated by the chat service itself).
-	// A call_offer is not remembered either: its answer is large, and an
-	// offer sent again makes a new leg that replaces the first.
+	// with their first reply (send is deduplicated by the chat service
+	// itself). A call_offer is not remembered either: its answer is large,
+	// and an offer sent again makes a new leg that replaces the first.
 	readOnly := cmd.Type == "resume" || cmd.Type == "history" || cmd.Type == "typing" || cmd.Type == "ice" || cmd.Type == "call_offer"
-	if !readOnly && cmd.Type != "send" {
-		if b, ok := s.hub.cachedReply(who, cmd.ID); ok {
-			c.sendRaw(b)
-			return
-		}
-	}
 	ctx, cancel := context.WithTimeout(c.ctx, CommandTimeout)
 	defer cancel()
+	st := s.admit(ctx, who, cmd, readOnly || cmd.Type == "send")
+	if st.reply != nil {
+		c.sendRaw(st.reply)
+		return
+	}
 	var result payload
 	var err error
 	if c.agent != "" {
 		result, err = s.agentCommand(ctx, c, cmd)
 	} else {
 		result, err = s.visitorCommand(ctx, c, cmd)
+	}
+	if err != nil && st.resumed && s.resumedDone(ctx, c, cmd) {
+		result, err = nil, nil // it had taken effect before the restart
 	}
 	if (cmd.Type == "typing" || cmd.Type == "ice") && err == nil {
 		return
@@ -178,8 +180,8 @@ func (s *Server) handle(c *conn, data []byte) {
 		reply = payload{"type": "ack", "id": cmd.ID, "result": result}
 	}
 	b, _ := json.Marshal(reply)
-	if !readOnly && cmd.Type != "send" && (err == nil || !retryable(err)) {
-		s.hub.remember(who, cmd.ID, b)
+	if !readOnly && cmd.Type != "send" {
+		s.settle(ctx, who, cmd, st, b, err)
 	}
 	c.sendRaw(b)
 }

@@ -473,41 +473,50 @@ func (h *hub) seed(agents []store.Agent, views []routing.AgentInfo) {
 	}
 }
 
-// replyCache remembers the last replies of a principal, so a command sent
-// again with the same id gets the same answer without acting twice.
+// replyCache remembers the last command ids of a principal: what each is
+// bound to (type and target) and, once answered, its reply. A command sent
+// again with the same id gets the same answer without acting twice; the id
+// with another command is a conflict (see admit).
 type replyCache struct {
 	order []string
-	byID  map[string][]byte
+	byID  map[string]*bound
+}
+
+type bound struct {
+	typ, target string
+	reply       []byte // nil until answered, and for commands run again
 }
 
 const replyCacheSize = 512
 
-func (h *hub) cachedReply(who, id string) ([]byte, bool) {
+// boundTo returns what id is bound to; an id not bound yet is bound to typ
+// and target (ok false).
+func (h *hub) boundTo(who, id, typ, target string) (bound, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	rc := h.replies[who]
 	if rc == nil {
-		return nil, false
-	}
-	b, ok := rc.byID[id]
-	return b, ok
-}
-
-func (h *hub) remember(who, id string, reply []byte) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	rc := h.replies[who]
-	if rc == nil {
-		rc = &replyCache{byID: map[string][]byte{}}
+		rc = &replyCache{byID: map[string]*bound{}}
 		h.replies[who] = rc
 	}
-	if _, ok := rc.byID[id]; ok {
-		return
+	if b, ok := rc.byID[id]; ok {
+		return *b, true
 	}
 	rc.order = append(rc.order, id)
-	rc.byID[id] = reply
+	rc.byID[id] = &bound{typ: typ, target: target}
 	if len(rc.order) > replyCacheSize {
 		delete(rc.byID, rc.order[0])
 		rc.order = rc.order[1:]
+	}
+	return bound{}, false
+}
+
+// remember keeps the first reply to a command.
+func (h *hub) remember(who, id, typ, target string, reply []byte) {
+	h.boundTo(who, id, typ, target)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if b := h.replies[who].byID[id]; b != nil && b.reply == nil && b.typ == typ && b.target == target {
+		b.reply = reply
 	}
 }

@@ -56,6 +56,9 @@ type Config struct {
 	// answered. It is for tests, which hold an offer there to order what
 	// happens meanwhile; leave it nil.
 	BeforeAnswer func(conv store.ConversationID, who chat.Sender)
+	// Commands, when set, keeps the ids and first results of accept,
+	// take, transfer, transfer_complete and end across restarts.
+	Commands CommandLog
 }
 
 func (c Config) withDefaults() Config {

@@ -170,7 +170,7 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 	}
 	ecfg := signaling.Config{
 		AllowedOrigins: a.cfg.AllowedOrigins, VisitorGrace: a.cfg.VisitorGrace, Canned: canned,
-		Invitation: a.cfg.Invitation, Queues: state.Queues,
+		Invitation: a.cfg.Invitation, Queues: state.Queues, Commands: a.st,
 	}
 	if a.edgeCfg != nil {
 		a.edgeCfg(&ecfg)
@@ -259,6 +259,8 @@ func (a *App) Start(ctx context.Context) error {
 		a.Close()
 		return err
 	}
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.purgeCommands(rctx, time.Hour) }()
 	a.srv = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	a.wg.Add(1)
 	go func() {

@@ -3,9 +3,11 @@ package app
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/contactd/contactd/internal/store"
 	"github.com/contactd/contactd/routing"
+	"github.com/contactd/contactd/signaling"
 )
 
 // WithStore wraps the store every part of the app uses (tests use it to
@@ -27,9 +29,7 @@ func (a *App) reconcile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list open conversations: %w", err)
 	}
-	n, err := 0, error(nil)
-	_ = held
-	_ = open // TEMP
+	n, err := a.coord.Reconcile(ctx, held, open, a.st.GetInteraction)
 	if err != nil {
 		return fmt.Errorf("restart: %w", err)
 	}
@@ -44,4 +44,25 @@ func (a *App) reconcile(ctx context.Context) error {
 		return fmt.Errorf("restore the desks' conversations: %w", err)
 	}
 	return nil
+}
+
+// purgeCommands deletes, now and then every interval until ctx ends, the
+// command ids older than signaling.CommandLogFor.
+func (a *App) purgeCommands(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		n, err := a.st.DeleteCommandsBefore(ctx, time.Now().Add(-signaling.CommandLogFor))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			a.log.Warn("could not delete old command ids", "err", err)
+		case n > 0:
+			a.log.Debug("old command ids deleted", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
