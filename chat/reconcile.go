@@ -42,7 +42,7 @@ func (c *Coordinator) Reconcile(ctx context.Context, held []routing.InteractionI
 	for _, h := range held {
 		id := conv(h.ID)
 		inRouting[id] = true
-		if strings.HasPrefix(string(id), OperatorPrefix) {
+		if strings.HasPrefix(string(id), OperatorPrefix) || h.Status == routing.StatusWrapUp {
 			continue
 		}
 		rec, parts, err := c.chat.Info(ctx, id)

@@ -89,7 +89,9 @@ func conflictReply(cmd command) []byte {
 // CommandLog for a durable one, before the reply is sent. A retryable
 // error is not kept (the same id may be sent again and run).
 func (s *Server) settle(ctx context.Context, who string, cmd command, st idem, reply []byte, err error) {
-	if cmd.ID == "" || (err != nil && retryable(err)) {
+	if cmd.ID == "" || (err != nil && (retryable(err) || st.resumed)) {
+		// A resumed command's error is not its first result for sure (the
+		// first run may still be finishing on another connection).
 		return
 	}
 	s.hub.remember(who, cmd.ID, cmd.Type, target(cmd), reply)
