@@ -66,8 +66,8 @@ type conn struct {
 	// maxHold: how long held frames wait for the answer to a visitor's
 	// command.
 	maxHold time.Duration
-	limit  bucket
-	ip     string
+	limit   bucket
+	ip      string
 	// who it is
 	agent        string // agent id for staff
 	conversation string // conversation for visitors

@@ -38,7 +38,10 @@ func TestEveryCallsItsFunctionOncePerPeriodUntilCancelled(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		var calls []time.Time
 		done := make(chan struct{})
-		go func() { every(ctx, time.Hour, func(_ context.Context, now time.Time) { calls = append(calls, now) }); close(done) }()
+		go func() {
+			every(ctx, time.Hour, func(_ context.Context, now time.Time) { calls = append(calls, now) })
+			close(done)
+		}()
 		start := time.Now()
 		time.Sleep(3*time.Hour + time.Minute)
 		synctest.Wait()
