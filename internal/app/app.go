@@ -262,8 +262,9 @@ func (a *App) Start(ctx context.Context) error {
 		a.Close()
 		return err
 	}
+	a.purgeCommands(ctx, time.Now())
 	a.wg.Add(1)
-	go func() { defer a.wg.Done(); a.purgeCommands(rctx, time.Hour) }()
+	go func() { defer a.wg.Done(); every(lctx, SessionPurgeEvery, a.purgeCommands) }()
 	a.srv = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	a.wg.Add(1)
 	go func() {

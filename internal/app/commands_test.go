@@ -2,6 +2,7 @@ package app
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"testing"
@@ -136,5 +137,28 @@ func (c *wsClient) again(id, typ string, fields map[string]any) map[string]any {
 		case <-deadline:
 			c.t.Fatalf("no reply to %s %s", typ, id)
 		}
+	}
+}
+
+func TestOldCommandIDsArePurgedAtStart(t *testing.T) {
+	cfg := testConfig(t, "")
+	a := start(t, cfg, io.Discard)
+	ctx := t.Context()
+	now := time.Now().UTC()
+	for _, c := range []store.Command{
+		{Principal: "agent:alice", ID: "old", Type: "accept", Target: "c_1", CreatedAt: now.Add(-25 * time.Hour)},
+		{Principal: "agent:alice", ID: "new", Type: "accept", Target: "c_1", CreatedAt: now.Add(-time.Hour)},
+	} {
+		if _, _, err := a.Store().StartCommand(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Close()
+	b := start(t, cfg, io.Discard)
+	if err := b.Store().FinishCommand(ctx, "agent:alice", "old", []byte("x")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the 25-hour-old id after a restart: %v, want it purged", err)
+	}
+	if err := b.Store().FinishCommand(ctx, "agent:alice", "new", []byte("x")); err != nil {
+		t.Fatalf("the 1-hour-old id after a restart: %v, want it kept", err)
 	}
 }

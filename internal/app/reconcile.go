@@ -46,23 +46,15 @@ func (a *App) reconcile(ctx context.Context) error {
 	return nil
 }
 
-// purgeCommands deletes, now and then every interval until ctx ends, the
-// command ids older than signaling.CommandLogFor.
-func (a *App) purgeCommands(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		n, err := a.st.DeleteCommandsBefore(ctx, time.Now().Add(-signaling.CommandLogFor))
-		switch {
-		case err != nil && ctx.Err() == nil:
-			a.log.Warn("could not delete old command ids", "err", err)
-		case n > 0:
-			a.log.Debug("old command ids deleted", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+// purgeCommands deletes the command ids older than
+// signaling.CommandLogFor at now (at start, then every
+// SessionPurgeEvery along with the sessions).
+func (a *App) purgeCommands(ctx context.Context, now time.Time) {
+	n, err := a.st.DeleteCommandsBefore(ctx, now.Add(-signaling.CommandLogFor))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		a.log.Warn("deleting old command ids failed; trying again later", "err", err)
+	case n > 0:
+		a.log.Info("old command ids deleted", "commands", n)
 	}
 }
