@@ -46,8 +46,8 @@ type idem struct {
 // already has its answer gets it again; otherwise the id is bound to this
 // command (a durable one in the CommandLog first) and it runs.
 func (s *Server) admit(ctx context.Context, who string, cmd command, readOnly bool) idem {
-	if cmd.ID == "" {
-		return idem{}
+	if cmd.ID == "" || cmd.Type == "typing" || cmd.Type == "ice" {
+		return idem{} // fire and forget: not bound (they would crowd out the replies kept)
 	}
 	tgt := target(cmd)
 	if e, ok := s.hub.boundTo(who, cmd.ID, cmd.Type, tgt); ok {
