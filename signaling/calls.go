@@ -62,10 +62,10 @@ type ICEServer struct {
 }
 
 // ErrNoVoice is returned for voice commands when voice is not enabled.
-var ErrNoVoice = errors.New("voice is not available on this server")
+var ErrNoVoice = &Error{CodeUnavailable, "voice is not available on this server"}
 
 // errNoCall: no call in the conversation (or it ended).
-var errNoCall = errors.New("there is no call in this conversation")
+var errNoCall = &Error{CodeNotFound, "there is no call in this conversation"}
 
 type callLeg struct {
 	leg *media.Leg
@@ -909,7 +909,7 @@ func (cs *calls) invite(ctx context.Context, conv store.ConversationID, agent ro
 }
 
 // errWrongCallState is a call command that does not fit the call's state.
-var errWrongCallState = errors.New("wrong call state")
+var errWrongCallState = &Error{CodeWrongState, "wrong call state"}
 
 // decline: the visitor does not want to talk.
 func (cs *calls) decline(ctx context.Context, conv store.ConversationID) error {

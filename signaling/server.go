@@ -458,7 +458,7 @@ func (s *Server) widgetSession(w http.ResponseWriter, r *http.Request) {
 	}
 	rec, err := s.coord.StartVisitor(r.Context(), routing.QueueID(req.Queue), channel, strings.TrimSpace(req.Name), attrs)
 	if err != nil {
-		code, msg := classify(err)
+		code, msg := codeOf(err)
 		status := http.StatusBadRequest
 		switch code {
 		case "draining", "unavailable", "internal":
@@ -555,6 +555,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c := newConn(s.baseCtx, ws, up.cork, log, ip, s.cfg.ConnRate, s.cfg.ConnBurst)
 	c.conversation, c.agent = conversation, string(agent.ID)
+	c.roles = roleVisitor
+	if c.agent != "" {
+		c.roles = rolesOf(agent)
+	}
 	context.AfterFunc(c.ctx, func() { ws.CloseNow() })
 	s.hub.add(c, agent)
 	s.calls.snapshot(c)
