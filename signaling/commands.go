@@ -489,7 +489,7 @@ func (s *Server) typing(ctx context.Context, id store.ConversationID, who chat.S
 	if _, ok := parts[who]; !ok {
 		return
 	}
-	p := payload{"type": "typing", "conversation": id, "sender": who, "on": on}
+	p := typingOut{Conversation: id, On: on, Sender: who, Type: "typing"}
 	s.hub.mu.Lock()
 	defer s.hub.mu.Unlock()
 	for other, role := range parts {

@@ -17,9 +17,10 @@ const (
 	roleAgent
 	roleSupervisor
 	roleAdmin
+	roleAccount // any logged-in account, whatever its roles (none included)
 
 	anyStaff = roleAgent | roleSupervisor | roleAdmin
-	anyone   = roleVisitor | anyStaff
+	anyone   = roleVisitor | anyStaff | roleAccount
 )
 
 // allRoles names every role, in the order docs list them.
@@ -31,6 +32,12 @@ var allRoles = []struct {
 func (r roles) has(any roles) bool { return r&any != 0 }
 
 func (r roles) String() string {
+	switch r {
+	case anyone:
+		return "anyone"
+	case roleAccount:
+		return "any account"
+	}
 	var names []string
 	for _, x := range allRoles {
 		if r.has(x.r) {
@@ -43,7 +50,7 @@ func (r roles) String() string {
 // rolesOf is the set of staff roles of an account; unknown role names
 // grant nothing.
 func rolesOf(a store.Agent) roles {
-	var r roles
+	r := roleAccount
 	for _, x := range a.Roles {
 		switch x {
 		case store.RoleAgent:
