@@ -504,4 +504,3 @@ func (s *Server) typing(ctx context.Context, id store.ConversationID, who chat.S
 		}
 	}
 }
-

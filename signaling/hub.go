@@ -33,7 +33,7 @@ type hub struct {
 	offers   map[routing.AgentID]map[routing.InteractionID]offerOut
 	assigned map[routing.AgentID]map[store.ConversationID]assignedOut
 	parked   map[routing.InteractionID]parkedItem
-	position map[string]positionOut            // the last position of each waiting conversation
+	position map[string]positionOut           // the last position of each waiting conversation
 	notes    map[routing.InteractionID]string // the note of a transfer under way
 	gone     map[string]*time.Timer           // visitors who disconnected, by conversation
 	away     map[string]*time.Timer           // agents whose last desk closed, by agent

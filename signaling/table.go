@@ -71,7 +71,7 @@ const (
 	repeatCached repeat = iota // it changes something: the first reply is sent again, nothing acts twice
 	repeatRead                 // a read: it runs again
 	repeatChat                 // the chat service knows the id (send): it answers the first result
-	repeatActs                  // it acts again (call_offer: a new leg replaces the first)
+	repeatActs                 // it acts again (call_offer: a new leg replaces the first)
 )
 
 // command is one row of the command table: everything the edge knows of
