@@ -94,10 +94,11 @@ func (s *Server) handle(c *conn, data []byte) {
 		return
 	}
 	run, err := row.decode(data)
-	if err == nil {
-		err = s.route(c, env, row, run)
-	}
 	if err != nil {
+		c.send(errorReply(env.ID, CodeBadRequest, err.Error())) // not remembered: it acted on nothing
+		return
+	}
+	if err := s.route(c, env, row, run); err != nil {
 		s.reply(c, env, row, nil, err)
 	}
 }
