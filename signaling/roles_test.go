@@ -5,10 +5,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/contactd/contactd/chat"
 	"github.com/contactd/contactd/internal/auth"
 	"github.com/contactd/contactd/internal/store"
+	"github.com/contactd/contactd/internal/testutil"
 	"github.com/contactd/contactd/routing"
 )
 
@@ -239,5 +241,38 @@ func TestLeftMessagesReachOnlyTheAgentsOfTheirQueue(t *testing.T) {
 		if strings.Join(got, " ") != want {
 			t.Errorf("%s sees %v, want %s", id, got, want)
 		}
+	}
+}
+
+func TestOnlyAgentsAreSignedOutWhenTheirDeskStaysClosed(t *testing.T) {
+	e := newEdge(t, Config{VisitorGrace: time.Millisecond})
+	signedOut := make(chan routing.AgentID, 4)
+	e.f.do = func(cmd routing.Command) error {
+		if p, ok := cmd.(routing.SetPresence); ok && p.Presence == routing.PresenceOffline {
+			signedOut <- p.Agent
+		}
+		return nil
+	}
+	for _, id := range []routing.AgentID{"sue", "ann"} {
+		c, _, err := e.dial(t, id, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.next("hello")
+		c.ws.CloseNow()
+		testutil.Eventually(t, "the desk of "+string(id)+" to be gone after the grace", func() bool {
+			e.s.hub.mu.Lock()
+			defer e.s.hub.mu.Unlock()
+			return len(e.s.hub.agents) == 0 && len(e.s.hub.away) == 0
+		})
+	}
+	// sue's timer ran before ann's desk opened: only ann was signed out.
+	if got := <-signedOut; got != "ann" {
+		t.Fatalf("signed out %s, want ann only", got)
+	}
+	select {
+	case got := <-signedOut:
+		t.Fatalf("signed out %s as well", got)
+	default:
 	}
 }
