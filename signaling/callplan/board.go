@@ -2,7 +2,9 @@ package callplan
 
 // Leg is a party's voice leg as the plan drives it. A browser's WebRTC
 // leg and a phone's plain RTP leg are two implementations; legs of one
-// call must be able to bridge to each other whatever their kind.
+// call must be able to bridge to each other whatever their kind. Legs are
+// compared with ==, so an implementation is a pointer or another
+// comparable value.
 type Leg interface {
 	// Hear makes the leg hear t instead of what it heard; the leg it was
 	// bridged to stops hearing it (and hears nothing).
