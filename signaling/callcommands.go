@@ -38,52 +38,9 @@ func (cs *calls) offer(ctx context.Context, conv store.ConversationID, who chat.
 	if len(sdp) > 32<<10 {
 		return "", badRequest("the SDP is larger than 32 KiB")
 	}
-	rec, parts, err := cs.s.chat.Info(ctx, conv)
+	c, begin, err := cs.admit(ctx, conv, who)
 	if err != nil {
 		return "", err
-	}
-	if rec.Status == store.ConvEnded {
-		return "", chat.ErrEnded
-	}
-	role, ok := parts[who]
-	if !ok {
-		return "", chat.ErrNotParticipant
-	}
-	if strings.HasPrefix(string(conv), chat.OperatorPrefix) {
-		return "", fmt.Errorf("%w: no calls between operators yet", chat.ErrWrongRole)
-	}
-	voiceFirst := isVoiceFirst(rec)
-	if !voiceFirst && rec.Status == store.ConvQueued {
-		return "", fmt.Errorf("%w: voice can be added once an operator has joined the chat", errWrongCallState)
-	}
-
-	cs.mu.Lock()
-	c := cs.m[conv]
-	if c == nil || c.ended {
-		if role != chat.RoleVisitor {
-			cs.mu.Unlock()
-			return "", errNoCall
-		}
-		c = newCall(conv, cs.s.now(), voiceFirst)
-		cs.m[conv] = c
-	}
-	cs.mu.Unlock()
-
-	c.mu.Lock()
-	// Only the visitor begins a call. An agent may offer while the
-	// visitor's first offer is being answered: the desk was told to open
-	// its leg as soon as it joined, which can be before that answer.
-	begin := !c.begun && role == chat.RoleVisitor
-	switch {
-	case c.ended:
-		c.mu.Unlock()
-		return "", errNoCall
-	case !c.begun && !c.starting && role != chat.RoleVisitor:
-		c.mu.Unlock()
-		return "", errNoCall
-	case begin && c.starting:
-		c.mu.Unlock()
-		return "", fmt.Errorf("%w: the call is being set up; send the offer again in a moment", errWrongCallState)
 	}
 	if cl := c.legs[who]; cl != nil && renew {
 		bl, ok := cl.leg.(BrowserLeg)
@@ -95,28 +52,98 @@ func (cs *calls) offer(ctx context.Context, conv store.ConversationID, who chat.
 		return ans, mediaErr(err)
 	}
 	c.starting = c.starting || begin
-	fail := func(err error) (string, error) {
-		if begin {
-			c.mu.Lock()
-			c.starting = false
-			c.mu.Unlock()
-			cs.drop(c, false)
-		}
+	leg, err := cs.newLeg(c, who)
+	c.mu.Unlock()
+	if err != nil {
+		cs.abandon(c, begin)
 		return "", err
 	}
-	leg, err := cs.newLeg(c, who)
-	if err != nil {
-		c.mu.Unlock()
-		return fail(err)
-	}
-	c.mu.Unlock()
 	// The offer is answered outside the call's lock: the media of the
 	// legs already up goes on meanwhile.
 	ans, err := leg.HandleOffer(sdp)
 	if err != nil {
 		leg.Close()
-		return fail(mediaErr(err))
+		cs.abandon(c, begin)
+		return "", mediaErr(err)
 	}
+	if err := cs.attach(ctx, c, who, leg, begin); err != nil {
+		return "", err
+	}
+	return ans, nil
+}
+
+// admit checks that who may have a leg in conv's call and returns the
+// call, made when the visitor begins it (begin). It returns with c.mu
+// held, unless it fails.
+func (cs *calls) admit(ctx context.Context, conv store.ConversationID, who chat.Sender) (c *call, begin bool, err error) {
+	rec, parts, err := cs.s.chat.Info(ctx, conv)
+	if err != nil {
+		return nil, false, err
+	}
+	if rec.Status == store.ConvEnded {
+		return nil, false, chat.ErrEnded
+	}
+	role, ok := parts[who]
+	if !ok {
+		return nil, false, chat.ErrNotParticipant
+	}
+	if strings.HasPrefix(string(conv), chat.OperatorPrefix) {
+		return nil, false, fmt.Errorf("%w: no calls between operators yet", chat.ErrWrongRole)
+	}
+	voiceFirst := isVoiceFirst(rec)
+	if !voiceFirst && rec.Status == store.ConvQueued {
+		return nil, false, fmt.Errorf("%w: voice can be added once an operator has joined the chat", errWrongCallState)
+	}
+
+	cs.mu.Lock()
+	c = cs.m[conv]
+	if c == nil || c.ended {
+		if role != chat.RoleVisitor {
+			cs.mu.Unlock()
+			return nil, false, errNoCall
+		}
+		c = newCall(conv, cs.s.now(), voiceFirst)
+		cs.m[conv] = c
+	}
+	cs.mu.Unlock()
+
+	c.mu.Lock()
+	// Only the visitor begins a call. An agent may offer while the
+	// visitor's first offer is being answered: the desk was told to open
+	// its leg as soon as it joined, which can be before that answer.
+	begin = !c.begun && role == chat.RoleVisitor
+	switch {
+	case c.ended:
+		c.mu.Unlock()
+		return nil, false, errNoCall
+	case !c.begun && !c.starting && role != chat.RoleVisitor:
+		c.mu.Unlock()
+		return nil, false, errNoCall
+	case begin && c.starting:
+		c.mu.Unlock()
+		return nil, false, fmt.Errorf("%w: the call is being set up; send the offer again in a moment", errWrongCallState)
+	}
+	return c, begin, nil
+}
+
+// abandon undoes admit for a leg that could not be made: a call that this
+// leg was to begin is dropped.
+func (cs *calls) abandon(c *call, begin bool) {
+	if !begin {
+		return
+	}
+	c.mu.Lock()
+	c.starting = false
+	c.mu.Unlock()
+	cs.drop(c, false)
+}
+
+// attach gives who's voice in c to leg (ready to carry media once up),
+// replacing and closing who's former leg, and re-plans the call. When leg
+// begins the call, a chat's interaction moves to its voice channel first.
+// On an error leg is closed.
+func (cs *calls) attach(ctx context.Context, c *call, who chat.Sender, leg Leg, begin bool) error {
+	conv := c.conv
 	if begin && !c.voiceFirst {
 		// Voice added to a chat: it now takes the agent's voice capacity
 		// (only once the offer was good: a bad one changes nothing).
@@ -126,7 +153,8 @@ func (cs *calls) offer(ctx context.Context, conv store.ConversationID, who chat.
 			if errors.As(err, &re) && (re.Code == routing.CodeNoCapacity || re.Code == routing.CodeNotEligible) {
 				err = fmt.Errorf("%w: the operator cannot take a call now (%s)", ErrNoVoice, re.Msg)
 			}
-			return fail(err)
+			cs.abandon(c, begin)
+			return err
 		}
 	}
 	c.mu.Lock()
@@ -136,15 +164,14 @@ func (cs *calls) offer(ctx context.Context, conv store.ConversationID, who chat.
 		if begin {
 			cs.setChat(c)
 		}
-		return "", errNoCall
+		return errNoCall
 	}
 	old := c.legs[who]
 	c.starting = c.starting && !begin
 	c.invited = false
 	c.legs[who] = &callLeg{leg: leg}
 	c.begun = c.begun || begin
-	parts = cs.parts(ctx, c)
-	msgs := cs.arrange(ctx, c, parts, "")
+	msgs := cs.arrange(ctx, c, cs.parts(ctx, c), "")
 	c.mu.Unlock()
 	if old != nil {
 		old.leg.Close()
@@ -159,9 +186,45 @@ func (cs *calls) offer(ctx context.Context, conv store.ConversationID, who chat.
 	// call ends too.
 	if rec, _, err := cs.s.chat.Info(ctx, conv); err == nil && rec.Status == store.ConvEnded {
 		cs.end(ctx, c, "ended", false)
-		return "", chat.ErrEnded
+		return chat.ErrEnded
 	}
-	return ans, nil
+	return nil
+}
+
+// LegReports is how a leg that is not a browser's tells its call what
+// happens to it: Up once media flows, Ended(cause) when it stops by itself
+// (cause as media's: media_timeout ends the call at once, anything else
+// after the reload grace for the visitor or the owner).
+type LegReports struct {
+	Up    func()
+	Ended func(cause string)
+}
+
+// AddLeg gives who's voice in conv's call to leg, a leg that is not a
+// browser's (a phone's plain RTP leg, made by the SIP edge): the same
+// call plan drives it. The visitor's leg begins a call; an agent's joins
+// the call under way. A leg who had before is closed; on an error leg is
+// closed too.
+func (s *Server) AddLeg(ctx context.Context, conv store.ConversationID, who chat.Sender, leg Leg) (LegReports, error) {
+	cs := s.calls
+	if !cs.enabled() {
+		leg.Close()
+		return LegReports{}, ErrNoVoice
+	}
+	c, begin, err := cs.admit(ctx, conv, who)
+	if err != nil {
+		leg.Close()
+		return LegReports{}, err
+	}
+	c.starting = c.starting || begin
+	c.mu.Unlock()
+	if err := cs.attach(ctx, c, who, leg, begin); err != nil {
+		return LegReports{}, err
+	}
+	return LegReports{
+		Up:    func() { cs.legUp(c, who, leg) },
+		Ended: func(cause string) { cs.legEnded(c, who, leg, cause) },
+	}, nil
 }
 
 // isVoiceFirst: the visitor chose Voice when starting (the server sets the
