@@ -15,9 +15,10 @@ import (
 // Leg is a party's voice leg at the server, as a call holds it: the call
 // plan drives it (callplan.Leg: hear a tone, bridge to another leg), the
 // call sets its gain and closes it. A browser's WebRTC leg (BrowserLeg)
-// is one kind; a phone's plain RTP leg (SIP) is another, which reports to
-// the call through legUp and legEnded as the browser's does, so a SIP call
-// adds a leg kind to the same plan, not a second call system.
+// is one kind; a phone's plain RTP leg (SIP) is another, given to the call
+// by Server.AddLeg and reporting through LegReports as the browser's leg
+// reports through its handler, so a SIP call adds a leg kind to the same
+// plan, not a second call system.
 //
 // Legs of one call must bridge to each other whatever their kind; today
 // every leg is a media.Leg (MediaLeg) and media.Bridge joins them.
