@@ -52,10 +52,6 @@ type Config struct {
 	// second, burst); defaults 20/40 and 200/400.
 	ConnRate, ConnBurst float64
 	IPRate, IPBurst     float64
-	// BeforeAnswer, when set, runs before a new leg's SDP offer is
-	// answered. It is for tests, which hold an offer there to order what
-	// happens meanwhile; leave it nil.
-	BeforeAnswer func(conv store.ConversationID, who chat.Sender)
 }
 
 func (c Config) withDefaults() Config {
@@ -150,9 +146,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, st Store, cs Chat, c
 	return s
 }
 
-// EnableVoice turns voice calls on: legs on v.Media, the ICE servers
-// handed to browsers. Call it before serving.
-func (s *Server) EnableVoice(v Voice) { s.calls.voice = v }
+// EnableVoice turns voice calls on: browser legs from v.Legs, the ICE
+// servers handed to browsers. Call it before serving.
+func (s *Server) EnableVoice(v Voice) { s.calls.voice = v.withDefaults() }
 
 // CloseCalls ends every call in progress (the server stops).
 func (s *Server) CloseCalls() { s.calls.closeAll("server_stopped") }
