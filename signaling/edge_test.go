@@ -292,3 +292,33 @@ func TestTheProtocolListsEveryErrorCode(t *testing.T) {
 		}
 	}
 }
+
+func TestACallThatChangesSomethingWithASessionNeedsAnAllowedOrigin(t *testing.T) {
+	e := newEdge(t, Config{})
+	body := `{"queue":"sales","name":"V","email":"v@example.com","text":"call me"}`
+	for _, tc := range []struct {
+		name    string
+		session bool
+		want    int
+	}{
+		{"with a session and no Origin", true, http.StatusForbidden},
+		{"without a session (a program, not a browser)", false, http.StatusCreated},
+	} {
+		req, _ := http.NewRequestWithContext(t.Context(), "POST", e.url+"/api/widget/leave-message", strings.NewReader(body))
+		if tc.session {
+			req.AddCookie(e.cookie(t, "ann"))
+		}
+		e.f.reset()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, resp.StatusCode, tc.want)
+		}
+		if stored := slices.Contains(e.f.acted(), "CreateLeftMessage"); stored != (tc.want == http.StatusCreated) {
+			t.Errorf("%s: stored %v", tc.name, stored)
+		}
+	}
+}

@@ -15,7 +15,7 @@ type route struct {
 	// Roles: anyone, or the roles an account needs (a session is required:
 	// 401 without one, 403 without one of the roles).
 	Roles roles
-	Read  bool
+	Read  bool // changes nothing; a call that does, with a session, needs an allowed Origin
 	serve func(s *Server, w http.ResponseWriter, r *http.Request, who caller)
 }
 
@@ -65,6 +65,13 @@ func (s *Server) guard(rt route) http.HandlerFunc {
 			return
 		case !who.roles.has(rt.Roles):
 			fail(w, http.StatusForbidden, CodeForbidden, "this is for "+rt.Roles.String())
+			return
+		}
+		// A call that changes something, made with a session, comes from
+		// an allowed page (the cookie is SameSite=Strict; this is the
+		// second defence against cross-site requests).
+		if !rt.Read && r.Method != http.MethodGet && who.session != "" && !s.staffOrigin(r) {
+			fail(w, http.StatusForbidden, CodeForbidden, "origin not allowed")
 			return
 		}
 		rt.serve(s, w, r, who)
