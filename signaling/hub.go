@@ -14,10 +14,6 @@ import (
 	"github.com/contactd/contactd/routing"
 )
 
-// payload is a message as a map: what the call messages (calls.go) and
-// synced still use; every other message has a type in messages.go.
-type payload = map[string]any
-
 // hub knows who is connected and what each connection should hear: the
 // committed messages of the conversations they take part in, and the
 // routing news that concerns them. It keeps what a reconnecting desk must
@@ -196,7 +192,7 @@ func (h *hub) senderName(m store.Message, visitorName string) string {
 	return ""
 }
 
-// messageOut is a message on the wire: a struct, not a payload map, as
+// messageOut is a message on the wire: a struct, not a map, as
 // every chat message is encoded once and the map's encoding was several
 // times slower.
 type messageOut struct {
