@@ -4,62 +4,62 @@
 import { h, clear } from '/shared/dom.js';
 import { parseTime, timeOfDay } from '/shared/format.js';
 import { createCanned, cannedItems } from '/desk/canned.js';
-import { messageItem, insert } from '/desk/transcript.js';
+import { messageItem } from '/desk/transcript.js';
 import { MAX_TEXT_BYTES, errText } from '/desk/util.js';
 
 export function createComposer(d) {
   const { S, el } = d;
   // ---------------------------------------------------------------- sending
 
-  function findPending(c, text, kind) {
-    for (const li of c.ol.querySelectorAll('.msg-out.is-pending')) {
-      if (li.dataset.text === text && li.dataset.kind === kind) return li;
-    }
-    return null;
-  }
-
-  function settle(c, li, seq, time) {
-    if (!li.classList.contains('is-pending')) return;
+  // settleItem turns a drawn unsent message into a stored one.
+  function settleItem(li, time) {
     li.classList.remove('is-pending', 'is-failed');
     li.querySelector('.msg-state').textContent = '';
     if (time) li.querySelector('.msg-time').textContent = timeOfDay(parseTime(time));
-    c.seen.add(seq);
-    li.remove();
-    insert(c.ol, li, seq);
   }
 
+  // sendMessage draws the message as unsent, records it in the
+  // conversation's outbox under its command id and sends it; the ack, or
+  // the stored message coming back first, settles it in its place.
   function sendMessage(c, text, note) {
     const id = S.client.newId();
     const kind = note ? 'note' : 'text';
     const li = messageItem({ sender: d.myself(), kind, text, time: new Date().toISOString() }, { mine: true, name: S.me.displayName, pending: true });
     li.dataset.id = id;
-    li.dataset.text = text;
-    li.dataset.kind = kind;
-    insert(c.ol, li, null);
+    c.model.addPending({ id, text, kind });
+    c.unsent.set(id, li);
+    c.view.putUnsent(li);
     if (S.selected === c.id) d.scrollToEnd();
     S.client.request('send', { conversation: c.id, text, note }, { id, timeout: 0 }).then(
       (res) => {
-        const seq = Number(res?.seq);
-        if (!Number.isFinite(seq) || !li.classList.contains('is-pending')) return;
-        if (c.seen.has(seq) && c.ol.querySelector(`[data-seq="${seq}"]`) !== li) {
-          li.remove(); // the message event came first and was drawn on its own
+        const a = c.model.acked(id, Number(res?.seq), res?.time);
+        c.unsent.delete(id);
+        if (!a) return; // the stored message came first and settled it
+        if (a.duplicate) {
+          c.view.remove(li); // drawn on its own already
           return;
         }
-        settle(c, li, seq, null);
-        c.maxSeq = Math.max(c.maxSeq, seq);
+        settleItem(li, null);
+        c.view.put(li, a.pending.seq, a.before);
         if (kind === 'text') c.lastVisitorAt = 0;
         d.updateItem(c);
       },
       (err) => {
         if (err.code === 'closed') return;
+        const f = c.model.failed(id, err.code);
         li.classList.remove('is-pending');
         li.classList.add('is-failed');
         const state = clear(li.querySelector('.msg-state'));
         state.append(h('span', { text: `Not sent: ${errText(err)} ` }));
-        if (!['ended', 'too_long', 'invalid_text', 'forbidden', 'not_found'].includes(err.code)) {
+        if (f?.retryable) {
           state.append(h('button', {
             type: 'button', class: 'link-btn', text: 'Retry',
-            onclick: () => { li.remove(); sendMessage(c, text, note); },
+            onclick: () => {
+              c.model.drop(id);
+              c.unsent.delete(id);
+              c.view.remove(li);
+              sendMessage(c, text, note);
+            },
           }));
         }
       },
@@ -135,5 +135,5 @@ export function createComposer(d) {
     typingConv = '';
   }
 
-  return { findPending, sendMessage, settle, stopTyping };
+  return { settleItem, sendMessage, stopTyping };
 }

@@ -4,7 +4,9 @@
 import { announce } from '/shared/dom.js';
 import { clock, parseTime } from '/shared/format.js';
 import { blip } from '/desk/sound.js';
-import { newTranscript, messageItem, systemItem, insert, nearBottom } from '/desk/transcript.js';
+import { newTranscript, messageItem, systemItem, nearBottom } from '/desk/transcript.js';
+import { createConversation } from '/shared/conversation.js';
+import { createTranscriptView } from '/shared/transcript-view.js';
 import { obj, str } from '/desk/util.js';
 
 export function createConvs(d) {
@@ -31,8 +33,8 @@ export function createConvs(d) {
       endedAt: 0,
       lastVisitorAt: 0,
       unread: 0,
-      seen: new Set(),
-      maxSeq: 0,
+      model: createConversation({ id }),
+      unsent: new Map(), // command id -> drawn unsent message
       ol: newTranscript(),
       draft: '',
       note: false,
@@ -46,6 +48,7 @@ export function createConvs(d) {
       scroll: null,
       ...init,
     };
+    c.view = createTranscriptView(c.ol);
     d.buildItem(c);
     S.convs.set(id, c);
     el.convList.append(c.li);
@@ -57,7 +60,7 @@ export function createConvs(d) {
     c.status = 'active';
     c.closedLabel = '';
     c.wrapDeadline = 0;
-    S.client?.follow(c.id, c.maxSeq);
+    S.client?.follow(c.id, c.model.lastSeq);
   }
 
   function closeConv(c, label) {
@@ -177,23 +180,27 @@ export function createConvs(d) {
       c = ensureConv(id, { kind: room ? 'operator' : 'visitor', peer: peerId ? { id: peerId, name: str(m.senderName) || d.agentName(peerId) } : null });
       S.client.history(id, 0);
     }
-    if (c.seen.has(m.seq)) return;
-    c.seen.add(m.seq);
-    c.maxSeq = Math.max(c.maxSeq, m.seq);
+    const placed = c.model.add(m);
+    if (!placed.added) return;
     const sender = str(m.sender);
     if (sender.startsWith('agent:') && m.senderName) S.names.set(sender.slice(6), str(m.senderName));
     if (c.kind === 'operator' && !c.peer && sender.startsWith('agent:') && sender !== d.myself()) {
       c.peer = { id: sender.slice(6), name: str(m.senderName) || d.agentName(sender) };
       if (S.selected === c.id) d.renderMain();
     }
-    const stick = S.selected === c.id && nearBottom(el.transcriptWrap);
+    // Whether to follow the end is read once per batch: a replay of
+    // thousands of messages must not force a layout for each one.
+    if (S.selected === c.id && !c.refresh) c.refresh = { stick: nearBottom(el.transcriptWrap), scroll: false };
     if (m.kind === 'text' || m.kind === 'note') {
       const mine = sender === d.myself();
-      const pending = mine ? d.findPending(c, m.text, m.kind) : null;
-      if (pending) {
-        d.settle(c, pending, m.seq, m.time);
+      const echo = mine ? c.model.echo(m) : null;
+      const li = echo ? c.unsent.get(echo.id) : null;
+      if (li) {
+        c.unsent.delete(echo.id);
+        d.settleItem(li, m.time);
+        c.view.put(li, m.seq, placed.before);
       } else {
-        insert(c.ol, messageItem(m, { mine, name: str(m.senderName) || nameForSender(c, sender) }), m.seq);
+        c.view.put(messageItem(m, { mine, name: str(m.senderName) || nameForSender(c, sender) }), m.seq, placed.before);
       }
       const t = parseTime(m.time)?.getTime() || Date.now();
       if (m.kind === 'text') {
@@ -212,14 +219,35 @@ export function createConvs(d) {
         }
       }
     } else if (m.kind === 'event') {
-      applyEvent(c, m);
+      applyEvent(c, m, placed.before);
     }
-    d.updateItem(c);
-    if (S.selected === c.id) {
-      d.renderConvState();
-      if (stick || sender === d.myself()) d.scrollToEnd();
-    }
-    d.renderTitle();
+    if (c.refresh && sender === d.myself()) c.refresh.scroll = true;
+    scheduleRefresh(c);
+  }
+
+  // scheduleRefresh redraws what depends on a conversation's messages (its
+  // list entry, the header and banner, the title, the scroll position)
+  // once per frame, however many messages arrived in it: the cost of a
+  // replay stays linear in its length.
+  function scheduleRefresh(c) {
+    if (c.refreshQueued) return;
+    c.refreshQueued = true;
+    let done = false;
+    const run = () => {
+      if (done) return;
+      done = true;
+      c.refreshQueued = false;
+      const r = c.refresh;
+      c.refresh = null;
+      d.updateItem(c);
+      if (S.selected === c.id) {
+        d.renderConvState();
+        if (r && (r.stick || r.scroll)) d.scrollToEnd();
+      }
+      d.renderTitle();
+    };
+    requestAnimationFrame(run);
+    setTimeout(run, 100); // rAF waits while the tab is hidden
   }
 
   function nameForSender(c, sender) {
@@ -228,7 +256,7 @@ export function createConvs(d) {
     return d.agentName(sender);
   }
 
-  function applyEvent(c, m) {
+  function applyEvent(c, m, before) {
     const sender = str(m.sender);
     const data = obj(m.data);
     const who = sender === d.myself() ? 'You' : str(m.senderName) || nameForSender(c, sender);
@@ -306,7 +334,7 @@ export function createConvs(d) {
       default:
         line = str(m.event);
     }
-    if (line) insert(c.ol, systemItem(line, m), m.seq);
+    if (line) c.view.put(systemItem(line, m), m.seq, before);
   }
 
   function onSynced(m) {

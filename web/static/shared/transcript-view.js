@@ -26,7 +26,15 @@ export function createTranscriptView(list) {
       li.classList.remove('is-pending');
       li.dataset.seq = String(seq);
       bySeq.set(seq, li);
-      const ref = before === null || before === undefined ? firstUnsent() : bySeq.get(before) || firstUnsent();
+      let ref = before === null || before === undefined ? firstUnsent() : bySeq.get(before);
+      if (ref === undefined) {
+        // The next stored message is not drawn (an event shown to nobody):
+        // the rare out-of-order case looks for the next drawn one.
+        ref = firstUnsent();
+        for (const n of list.children) {
+          if (n.dataset.seq && Number(n.dataset.seq) > seq) { ref = n; break; }
+        }
+      }
       if (li.parentNode === list) li.remove();
       list.insertBefore(li, ref);
       regroup(li);

@@ -1,12 +1,13 @@
 // Starting a chat, its connection, and what the server says in it.
 // The widget's parts share one context w (frame.js).
+import { createConversation } from '/shared/conversation.js';
 import { ProtocolClient, wsURL, STATUS } from '/shared/protocol.js';
 import { h, clear, announce } from '/shared/dom.js';
 import { parseTime } from '/shared/format.js';
 import { getMicrophone, formatDuration } from '/shared/voice.js';
 
 export function createChat(w) {
-  const { el, ui, voice, seen, t } = w;
+  const { el, ui, voice, t } = w;
   // start
 
   el.startForm.addEventListener('submit', async (ev) => {
@@ -172,8 +173,9 @@ export function createChat(w) {
   // messages
 
   function resetTranscript() {
-    clear(el.transcript);
-    seen.clear();
+    w.view.clear();
+    w.conv = createConversation({ id: w.rec?.conversation });
+    w.unsent.clear();
     ui.names.clear();
     ui.agent = null;
     ui.held = false;
@@ -185,8 +187,8 @@ export function createChat(w) {
   function onMessage(m, live) {
     if (!w.rec || m.conversation !== w.rec.conversation || !Number.isFinite(m.seq)) return;
     if (m.kind === 'note') return; // never for visitors; ignore if one slips through
-    if (seen.has(m.seq)) return;
-    seen.add(m.seq);
+    const placed = w.conv.add(m);
+    if (!placed.added) return;
     if (live) {
       w.rec.messages.push(slim(m));
       w.rec.messages.sort((a, b) => a.seq - b.seq);
@@ -195,12 +197,18 @@ export function createChat(w) {
     }
     if (m.kind === 'text') {
       if (m.sender === 'visitor') {
-        const pending = w.findPendingByText(m.text);
-        if (pending) w.confirmPending(pending, m);
-        else w.insertBubble(w.ownBubble(m.text, m), m.seq);
+        const echo = w.conv.echo(m);
+        const li = echo ? w.unsent.get(echo.id) : null;
+        if (li) {
+          w.unsent.delete(echo.id);
+          w.settle(li, m);
+          w.insertBubble(li, m.seq, placed.before);
+        } else {
+          w.insertBubble(w.ownBubble(m.text, m), m.seq, placed.before);
+        }
       } else {
         ui.names.set(m.sender, m.senderName || ui.names.get(m.sender) || t('operator'));
-        w.insertBubble(w.agentBubble(m), m.seq);
+        w.insertBubble(w.agentBubble(m), m.seq, placed.before);
         w.clearTyping();
         if (live) {
           w.notifyUnread();
@@ -209,7 +217,7 @@ export function createChat(w) {
       }
       return;
     }
-    if (m.kind === 'event') applyEvent(m, live);
+    if (m.kind === 'event') applyEvent(m, live, placed.before);
   }
 
   function slim(m) {
@@ -221,7 +229,7 @@ export function createChat(w) {
     return ui.names.get(sender) || fallback || t('operator');
   }
 
-  function applyEvent(m, live) {
+  function applyEvent(m, live, before) {
     const data = m.data && typeof m.data === 'object' ? m.data : {};
     switch (m.event) {
       case 'joined': {
@@ -232,7 +240,7 @@ export function createChat(w) {
         ui.agent = { sender: m.sender, name };
         ui.phase = ui.phase === 'ended' ? 'ended' : 'chatting';
         el.busy.hidden = true;
-        w.addSystem(t('joined', { name }), m.seq);
+        w.addSystem(t('joined', { name }), m.seq, before);
         if (live) announce(el.live, t('chattingWithName', { name }));
         break;
       }
@@ -241,7 +249,7 @@ export function createChat(w) {
         const name = nameOf(to, t('anotherOperator'));
         ui.agent = { sender: to, name };
         ui.phase = ui.phase === 'ended' ? 'ended' : 'chatting';
-        w.addSystem(t('handedOver', { name }), m.seq);
+        w.addSystem(t('handedOver', { name }), m.seq, before);
         if (live) announce(el.live, t('chattingWithName', { name }));
         break;
       }
@@ -255,37 +263,37 @@ export function createChat(w) {
             ui.phase = 'waiting';
             w.setWaiting(null, t('transferring'));
           }
-          w.addSystem(t('leftChat', { name }), m.seq);
+          w.addSystem(t('leftChat', { name }), m.seq, before);
         } else if (!ui.agent || ui.agent.sender !== m.sender) {
-          w.addSystem(t('leftChat', { name }), m.seq);
+          w.addSystem(t('leftChat', { name }), m.seq, before);
         }
         break;
       }
       case 'hold':
         ui.held = true;
-        w.addSystem(t('heldLine'), m.seq);
+        w.addSystem(t('heldLine'), m.seq, before);
         if (live) announce(el.live, t('onHold'));
         break;
       case 'resume':
         ui.held = false;
-        w.addSystem(t('resumedLine'), m.seq);
+        w.addSystem(t('resumedLine'), m.seq, before);
         if (live) announce(el.live, t('resumedLine'));
         break;
       case 'ended':
-        w.addSystem(t('chatEnded'), m.seq);
+        w.addSystem(t('chatEnded'), m.seq, before);
         setEnded(live);
         return;
       case 'call_started':
-        w.addSystem(t('callStartedLine'), m.seq);
+        w.addSystem(t('callStartedLine'), m.seq, before);
         return;
       case 'call_ended':
-        w.addSystem(t('callEndedLine', { d: formatDuration(Number(data.seconds) || 0) }), m.seq);
+        w.addSystem(t('callEndedLine', { d: formatDuration(Number(data.seconds) || 0) }), m.seq, before);
         return;
       case 'call_invited':
-        w.addSystem(t('callInvitedLine', { name: m.senderName || nameOf(m.sender) }), m.seq);
+        w.addSystem(t('callInvitedLine', { name: m.senderName || nameOf(m.sender) }), m.seq, before);
         return;
       case 'call_declined':
-        w.addSystem(t('callDeclinedLine'), m.seq);
+        w.addSystem(t('callDeclinedLine'), m.seq, before);
         return;
       default:
         return;

@@ -7,6 +7,8 @@
 import { $, icon, clear } from '/shared/dom.js';
 import { parseTime, truncateBytes, initials } from '/shared/format.js';
 import { strings } from '/widget/strings.js';
+import { createConversation } from '/shared/conversation.js';
+import { createTranscriptView } from '/shared/transcript-view.js';
 import { createChat } from '/widget/chat.js';
 import { createTranscript } from '/widget/transcript.js';
 import { createLeave } from '/widget/leave.js';
@@ -81,7 +83,6 @@ export function createWidget() {
     leaveFrom: 'start',
     typingTimer: 0,
   };
-  const seen = new Set(); // seqs rendered
 
   const el = {
     app: $('#app'),
@@ -157,7 +158,12 @@ export function createWidget() {
     reconnecting: false,
   };
 
-  const w = { el, ui, voice, seen, t, T, queue, lang, ctx, hostOrigin, embedded, MAX_TEXT_BYTES, rec: null, client: null };
+  const w = {
+    el, ui, voice, t, T, queue, lang, ctx, hostOrigin, embedded, MAX_TEXT_BYTES, rec: null, client: null,
+    conv: createConversation(), // the messages drawn and the sends not yet stored
+    view: createTranscriptView(el.transcript),
+    unsent: new Map(), // command id -> drawn unsent message
+  };
 
   // storage
 

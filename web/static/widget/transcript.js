@@ -5,7 +5,7 @@ import { h, clear, announce } from '/shared/dom.js';
 import { parseTime, timeOfDay, initials } from '/shared/format.js';
 
 export function createTranscript(w) {
-  const { el, ui, seen, t } = w;
+  const { el, ui, t } = w;
   // transcript rendering
 
   function timeText(m) {
@@ -33,40 +33,33 @@ export function createTranscript(w) {
         h('div', { class: 'msg-meta' }, h('span', { class: 'msg-time', text: timeText(m) }))));
   }
 
-  function addSystem(text, seq) {
+  function addSystem(text, seq, before) {
     const li = h('li', { class: 'sys', dataset: { sender: 'system' } }, h('span', { text }));
-    insertBubble(li, typeof seq === 'number' ? seq : null);
+    insertBubble(li, typeof seq === 'number' ? seq : null, before);
   }
 
-  // insertBubble keeps the transcript in seq order; unsent messages stay last.
-  function insertBubble(li, seq) {
-    const tr = el.transcript;
-    const stick = tr.scrollHeight - tr.scrollTop - tr.clientHeight < 60 || li.classList.contains('msg-own');
-    if (seq !== null && seq !== undefined) {
-      li.dataset.seq = String(seq);
-      let before = null;
-      for (const n of el.transcript.children) {
-        const s = n.dataset.seq ? Number(n.dataset.seq) : Infinity;
-        if (s > seq) { before = n; break; }
-      }
-      el.transcript.insertBefore(li, before);
-    } else {
-      el.transcript.append(li);
+  // insertBubble places an item as the conversation model says (before the
+  // seq `before`, or after every stored one; unsent ones stay last) and
+  // follows the end when the reader was there: read once per frame, so a
+  // replay of many messages does not force a layout for each.
+  let follow = null;
+  function insertBubble(li, seq, before = null) {
+    if (!follow) {
+      const tr = el.transcript;
+      follow = { stick: tr.scrollHeight - tr.scrollTop - tr.clientHeight < 60 };
+      let done = false;
+      const run = () => {
+        if (done) return;
+        done = true;
+        if (follow?.stick) scrollToEnd();
+        follow = null;
+      };
+      requestAnimationFrame(run);
+      setTimeout(run, 100);
     }
-    regroup(li);
-    if (stick) scrollToEnd();
-  }
-
-  // regroup marks runs of messages from one sender so only the first shows
-  // the name and avatar, and only the last the time.
-  function regroup(li) {
-    for (const n of [li.previousElementSibling, li, li.nextElementSibling]) {
-      if (!n || !n.classList.contains('msg')) continue;
-      const prev = n.previousElementSibling;
-      const next = n.nextElementSibling;
-      n.classList.toggle('run-first', !(prev && prev.classList.contains('msg') && prev.dataset.sender === n.dataset.sender));
-      n.classList.toggle('run-last', !(next && next.classList.contains('msg') && next.dataset.sender === n.dataset.sender));
-    }
+    if (li.classList.contains('msg-own')) follow.stick = true;
+    if (seq !== null && seq !== undefined) w.view.put(li, seq, before);
+    else w.view.putUnsent(li);
   }
 
   function scrollToEnd() {
@@ -82,46 +75,41 @@ export function createTranscript(w) {
     li.dataset.id = id;
     li.dataset.text = text;
     li.querySelector('.msg-state').textContent = t('sending');
+    w.conv.addPending({ id, text });
+    w.unsent.set(id, li);
     insertBubble(li, null);
     return li;
   }
 
-  function findPendingByText(text) {
-    for (const li of el.transcript.querySelectorAll('.msg-own.is-pending')) {
-      if (li.dataset.text === text) return li;
-    }
-    return null;
-  }
-
-  function confirmPending(li, m) {
-    if (!li.classList.contains('is-pending')) return;
+  // settle turns a drawn unsent message into a stored one.
+  function settle(li, m) {
     li.classList.remove('is-pending', 'is-failed');
     li.querySelector('.msg-state').textContent = '';
     li.querySelector('.msg-time').textContent = timeText(m);
-    li.remove();
-    seen.add(m.seq);
-    insertBubble(li, m.seq);
   }
 
+  // trackSend settles a send by its ack, unless the stored message came
+  // back first (then the model has settled it already).
   function trackSend(li, promise) {
+    const id = li.dataset.id;
+    const conv = w.conv;
     promise.then(
       (res) => {
-        if (!li.isConnected) return;
-        const seq = Number(res?.seq);
-        if (li.classList.contains('is-pending') && Number.isFinite(seq)) {
-          if (seen.has(seq)) {
-            // The message event came first and was drawn on its own: keep one.
-            const other = el.transcript.querySelector(`[data-seq="${seq}"]`);
-            if (other && other !== li) { li.remove(); return; }
-          }
-          seen.add(seq);
-          confirmPending(li, { seq, time: new Date().toISOString() });
-          if (w.rec) {
-            w.rec.messages.push({ conversation: w.rec.conversation, seq, sender: 'visitor', kind: 'text', text: li.dataset.text, time: new Date().toISOString() });
-            w.rec.messages.sort((a, b) => a.seq - b.seq);
-            w.rec.lastSeq = Math.max(w.rec.lastSeq || 0, seq);
-            w.save();
-          }
+        const time = new Date().toISOString();
+        const a = conv.acked(id, Number(res?.seq), time);
+        w.unsent.delete(id);
+        if (!a || !li.isConnected || conv !== w.conv) return;
+        if (a.duplicate) {
+          w.view.remove(li); // drawn on its own already: keep one
+          return;
+        }
+        settle(li, { time });
+        insertBubble(li, a.pending.seq, a.before);
+        if (w.rec) {
+          w.rec.messages.push({ conversation: w.rec.conversation, seq: a.pending.seq, sender: 'visitor', kind: 'text', text: a.pending.text, time });
+          w.rec.messages.sort((x, y) => x.seq - y.seq);
+          w.rec.lastSeq = Math.max(w.rec.lastSeq || 0, a.pending.seq);
+          w.save();
         }
       },
       (err) => {
@@ -132,21 +120,24 @@ export function createTranscript(w) {
   }
 
   function failPending(li, err) {
+    const id = li.dataset.id;
+    const f = w.conv.failed(id, err.code);
     li.classList.remove('is-pending');
     li.classList.add('is-failed');
     const state = clear(li.querySelector('.msg-state'));
     const reason = errorText(err.code);
     state.append(h('span', { text: reason + ' ' }));
-    if (err.code !== 'ended' && err.code !== 'too_long' && err.code !== 'invalid_text') {
+    if (f?.retryable) {
       state.append(h('button', {
         type: 'button',
         class: 'link-btn retry',
         text: t('retry'),
         onclick: () => {
           // An error reply means nothing was stored: a new id sends it anew.
-          const text = li.dataset.text;
-          li.remove();
-          sendText(text);
+          w.conv.drop(id);
+          w.unsent.delete(id);
+          w.view.remove(li);
+          sendText(f.pending.text);
         },
       }));
     }
@@ -268,5 +259,5 @@ export function createTranscript(w) {
     clear(el.typing);
   }
 
-  return { addPending, addSystem, agentBubble, autosize, clearTyping, confirmPending, errorText, failPending, findPendingByText, flashHint, insertBubble, onTyping, ownBubble, regroup, scrollToEnd, sendText, stopTyping, timeText, trackSend };
+  return { addPending, addSystem, agentBubble, autosize, clearTyping, errorText, failPending, flashHint, insertBubble, onTyping, ownBubble, scrollToEnd, sendText, settle, stopTyping, timeText, trackSend };
 }
