@@ -2,9 +2,9 @@ package web
 
 import (
 	"context"
-	"strconv"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
