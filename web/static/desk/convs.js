@@ -2,12 +2,19 @@
 // The desk's parts share one context d (desk.js): its state d.S, its
 // elements d.el and the functions each part adds to it.
 import { announce } from '/shared/dom.js';
-import { clock, parseTime } from '/shared/format.js';
+import { clock, parseTime, visitorLabel } from '/shared/format.js';
 import { blip } from '/desk/sound.js';
 import { newTranscript, messageItem, systemItem, nearBottom } from '/desk/transcript.js';
 import { createConversation } from '/shared/conversation.js';
 import { createTranscriptView } from '/shared/transcript-view.js';
 import { obj, str } from '/desk/util.js';
+
+// Why the server ended a chat, in words (data.reason of the ended event).
+const ENDED_WHY = Object.freeze({
+  visitor_left: 'the visitor left', visitor_gone: 'the visitor left', abandoned: 'the visitor left',
+  timeout: 'the wait was too long', no_agents: 'nobody was available', not_routed: 'nobody was available',
+  restart: 'the server restarted',
+});
 
 export function createConvs(d) {
   const { S, el } = d;
@@ -91,7 +98,7 @@ export function createConvs(d) {
 
   function displayName(c) {
     if (c.kind === 'operator') return c.peer?.name || d.agentName(c.peer?.id) || 'Colleague';
-    return c.visitor.name || 'Visitor';
+    return visitorLabel(c.visitor.name, c.id);
   }
 
   function statusOf(c) {
@@ -162,7 +169,7 @@ export function createConvs(d) {
       transferred: 'Transferred', transfer: 'Transferred', handed_over: 'Handed over', ended: 'Ended',
       cancelled: 'Consultation over', canceled: 'Consultation over', consult_cancelled: 'Consultation over',
       completed: 'Consultation over',
-    }[r] || (r ? r.replace(/_/g, ' ').replace(/^./, (x) => x.toUpperCase()) : 'Closed');
+    }[r] || 'Closed';
     closeConv(c, label);
   }
 
@@ -200,7 +207,7 @@ export function createConvs(d) {
         d.settleItem(li, m.time);
         c.view.put(li, m.seq, placed.before);
       } else {
-        c.view.put(messageItem(m, { mine, name: str(m.senderName) || nameForSender(c, sender) }), m.seq, placed.before);
+        c.view.put(messageItem(m, { mine, name: senderLabel(c, m) }), m.seq, placed.before);
       }
       const t = parseTime(m.time)?.getTime() || Date.now();
       if (m.kind === 'text') {
@@ -250,8 +257,16 @@ export function createConvs(d) {
     setTimeout(run, 100); // rAF waits while the tab is hidden
   }
 
+  // senderLabel names who wrote a message: a visitor by the name they
+  // gave or their label (never the server's generic "Visitor"), an agent
+  // by the name sent with the message.
+  function senderLabel(c, m) {
+    const sender = str(m.sender);
+    return sender === 'visitor' ? nameForSender(c, sender) : str(m.senderName) || nameForSender(c, sender);
+  }
+
   function nameForSender(c, sender) {
-    if (sender === 'visitor') return c.visitor.name || 'Visitor';
+    if (sender === 'visitor') return visitorLabel(c.visitor.name, c.id);
     if (sender === 'system') return 'System';
     return d.agentName(sender);
   }
@@ -259,7 +274,7 @@ export function createConvs(d) {
   function applyEvent(c, m, before) {
     const sender = str(m.sender);
     const data = obj(m.data);
-    const who = sender === d.myself() ? 'You' : str(m.senderName) || nameForSender(c, sender);
+    const who = sender === d.myself() ? 'You' : senderLabel(c, m);
     let line = '';
     switch (m.event) {
       case 'joined':
@@ -306,9 +321,8 @@ export function createConvs(d) {
         line = 'Voice call connected';
         break;
       case 'call_ended': {
-        const cause = str(data.cause).replace(/_/g, ' ');
         const secs = Number(data.seconds) || 0;
-        line = `Voice call ended${cause ? ` (${cause})` : ''} after ${clock(secs)}`;
+        line = `Voice call ended after ${clock(secs)}`;
         break;
       }
       case 'call_invited':
@@ -318,9 +332,11 @@ export function createConvs(d) {
         line = `${c.visitor.name || 'The visitor'} chose to keep typing`;
         break;
       case 'ended': {
-        const reason = str(data.reason);
-        line = sender === 'visitor' ? `${c.visitor.name || 'The visitor'} ended the chat`
-          : sender === 'system' ? `The chat ended${reason ? ` (${reason.replace(/_/g, ' ')})` : ''}`
+        // Reasons are said in words; a code nobody listed is not shown.
+        const why = ENDED_WHY[str(data.reason)] || '';
+        c.endedBy = sender === 'visitor' ? displayName(c) : sender === 'system' ? '' : sender === d.myself() ? 'you' : who;
+        line = sender === 'visitor' ? `${displayName(c)} ended the chat`
+          : sender === 'system' ? `The chat ended${why ? ` (${why})` : ''}`
           : sender === d.myself() ? 'You ended the chat' : `${who} ended the chat`;
         if (c.status === 'active') c.status = 'ended';
         c.endedAt = parseTime(m.time)?.getTime() || Date.now();

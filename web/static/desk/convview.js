@@ -220,6 +220,13 @@ export function createConvView(d) {
     if (forcedNote) el.note.checked = true;
     else if (c.forcedNote) el.note.checked = false; // was a consultant, owns it now
     c.forcedNote = forcedNote;
+    // While a colleague is consulted (warm transfer), the reply box starts
+    // as a private note, so a word meant for the colleague does not reach
+    // the visitor; the agent may still switch it off.
+    const consulting = c.kind === 'visitor' && c.role === 'owner' && canWrite && (!!c.consult || c.transfer?.mode === 'warm');
+    if (consulting && !c.consultNote) el.note.checked = true;
+    else if (!consulting && c.consultNote) el.note.checked = false;
+    c.consultNote = consulting;
     el.composer.classList.toggle('is-note', el.note.checked && c.kind !== 'operator');
     el.composer.classList.toggle('is-disabled', !canWrite);
     el.input.placeholder = !canWrite
@@ -246,6 +253,8 @@ export function createConvView(d) {
     if (c.status !== 'wrapup') return;
     const left = Math.max(0, c.wrapDeadline - Date.now());
     el.wrapupLeft.textContent = `${clock(left / 1000)} left`;
+    const by = c.endedBy === 'you' ? 'You ended the chat' : c.endedBy ? `${c.endedBy} ended the chat` : 'The chat ended';
+    if (el.wrapupBy.textContent !== by) el.wrapupBy.textContent = by;
     el.wrapupProgress.max = c.wrapTotal;
     el.wrapupProgress.value = left;
   }

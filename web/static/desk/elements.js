@@ -57,6 +57,7 @@ export function deskElements() {
     typing: $('#typing'),
     wrapup: $('#wrapup'),
     wrapupLeft: $('#wrapup-left'),
+    wrapupBy: $('#wrapup-by'),
     wrapupProgress: $('#wrapup-progress'),
     wrapupDone: $('#wrapup-done'),
     composer: $('#composer'),

@@ -2,7 +2,7 @@
 // The desk's parts share one context d (desk.js): its state d.S, its
 // elements d.el and the functions each part adds to it.
 import { h, clear } from '/shared/dom.js';
-import { clock, parseTime, initials, since } from '/shared/format.js';
+import { clock, parseTime, initials, since, visitorLabel } from '/shared/format.js';
 import { STATE_LABEL, busy, errText, obj, str } from '/desk/util.js';
 
 export function createPeople(d) {
@@ -59,7 +59,7 @@ export function createPeople(d) {
     clear(el.parkedList);
     for (const p of S.parked) {
       const v = obj(p.visitor);
-      const name = str(v.name) || 'Visitor';
+      const name = visitorLabel(str(v.name), str(p.conversation));
       const started = parseTime(p.since);
       const timer = h('span', { class: 'parked-since num', dataset: { since: String(started ? started.getTime() : Date.now()) } });
       timer.textContent = clock(since(Number(timer.dataset.since)));

@@ -10,6 +10,14 @@ export function createChat(w) {
   const { el, ui, voice, t } = w;
   // start
 
+  // The start button says what it starts: a chat, or a call for Voice.
+  function syncStartLabel() {
+    const voiceChosen = el.startForm.elements.channel.value === 'voice';
+    const label = el.startBtn.querySelector('span:last-child') || el.startBtn;
+    if (!el.startBtn.disabled) label.textContent = voiceChosen ? t('startCall') : t('startChat');
+  }
+  el.startForm.addEventListener('change', syncStartLabel);
+
   el.startForm.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     if (el.startBtn.disabled) return;
@@ -320,5 +328,5 @@ export function createChat(w) {
     if (document.activeElement === el.input || document.activeElement === el.endBtn || document.activeElement === document.body) el.newChat.focus();
   }
 
-  return { applyEvent, connect, expire, httpError, nameOf, onMessage, onStatus, resetTranscript, setBusy, setEnded, slim };
+  return { syncStartLabel, applyEvent, connect, expire, httpError, nameOf, onMessage, onStatus, resetTranscript, setBusy, setEnded, slim };
 }

@@ -256,8 +256,9 @@ export function createWidget() {
       el.agentName.textContent = ui.agent.name;
       el.agentAvatar.textContent = initials(ui.agent.name);
     }
+    // On hold the visitor may go on writing (the draft is kept); only Send waits.
     const locked = ui.held || ui.phase === 'ended';
-    el.input.disabled = locked;
+    el.input.disabled = ui.phase === 'ended';
     el.send.disabled = locked;
     el.input.placeholder = ui.held ? t('placeholderHeld') : ui.phase === 'waiting' ? t('placeholderWaiting') : t('placeholder');
     el.talk.hidden = !(voice.enabled && ui.phase === 'chatting' && !voice.leg && !voice.state);

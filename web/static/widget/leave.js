@@ -7,7 +7,8 @@ export function createLeave(w) {
   // waiting
 
   function setWaiting(pos, title) {
-    el.waitingTitle.textContent = title || t('routing');
+    // A call is routed; a text chat is connected to an agent.
+    el.waitingTitle.textContent = title || (w.rec?.voice ? t('routing') : t('connectingAgent'));
     if (!pos) {
       el.position.textContent = t('positionUnknown');
       el.eta.textContent = t('etaEstimating');
@@ -15,11 +16,11 @@ export function createLeave(w) {
     }
     const p = Number(pos.position);
     el.position.textContent = p >= 1 ? t('position', { n: p }) : t('positionUnknown');
-    const w = Number(pos.estimatedWait);
+    const wait = Number(pos.estimatedWait);
     el.eta.textContent =
-      !Number.isFinite(w) || w < 0 ? t('etaEstimating') :
-      w < 60 ? t('etaSoon') :
-      t('eta', { m: Math.max(1, Math.round(w / 60)) });
+      !Number.isFinite(wait) || wait < 0 ? t('etaEstimating') :
+      wait < 60 ? t('etaSoon') :
+      t('eta', { m: Math.max(1, Math.round(wait / 60)) });
   }
 
   let lastAnnouncedPos = 0;

@@ -167,7 +167,11 @@ export function createTranscript(w) {
   el.composer.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const text = el.input.value.replace(/\s+$/u, '').replace(/^\s*\n/u, '');
-    if (!text.trim() || ui.held || ui.phase === 'ended') return;
+    if (!text.trim() || ui.phase === 'ended') return;
+    if (ui.held) {
+      flashHint(t('errOnHold')); // the draft stays in the box
+      return;
+    }
     if (new TextEncoder().encode(text).length > w.MAX_TEXT_BYTES) {
       flashHint(t('errTooLong'));
       return;

@@ -35,6 +35,7 @@ export function createVoiceUI(w) {
   function offerTextInstead() {
     const textInput = el.startForm.querySelector('input[value="chat"]');
     textInput.checked = true;
+    w.syncStartLabel();
     textInput.focus();
   }
 
