@@ -226,3 +226,59 @@ func TestWalkThroughTheDeskAndTheWidget(t *testing.T) {
 	alice.noContrastFailures("the desk in wrap-up")
 	alice.shoot("desk-wrapup")
 }
+
+// A warm transfer as both agents and the visitor see it: the owner's reply
+// box turns to a private note while the colleague is consulted, the
+// visitor is told they are being transferred, and after the hand-over the
+// new owner's banner and reply box are an owner's.
+func TestWarmTransferInARealBrowser(t *testing.T) {
+	browser := testutil.Browser(t)
+	a := start(t, testConfig(t, ""), io.Discard)
+	setPassword(t, a, "alice", "pw-alice")
+	setPassword(t, a, "bob", "pw-bob")
+	base := "http://" + a.Addr()
+
+	alice := newPage(t, browser, "alice")
+	alice.do(chromedp.EmulateViewport(1440, 900))
+	alice.loginDesk(base, "alice", "pw-alice")
+	vis := newPage(t, browser, "visitor")
+	vis.do(chromedp.Navigate(base+"/demo/"), chromedp.WaitVisible(".contactd-launcher"), chromedp.Click(".contactd-launcher"))
+	vis.until("the widget frame", `!!document.querySelector('iframe[src*="/widget/frame.html"]')`)
+	frameURL := vis.js(`document.querySelector('iframe[src*="/widget/frame.html"]').src`).(string)
+	vis.do(chromedp.EmulateViewport(375, 740), chromedp.Navigate(frameURL), chromedp.WaitVisible("#name"), chromedp.SendKeys("#name", "Ann"), chromedp.Click("#start-btn"))
+	alice.until("the request", `document.querySelectorAll('#offers .offer').length === 1`)
+	alice.press("#offers .btn-ok")
+	alice.until("the conversation", `!document.querySelector('#conv').hidden`)
+	vis.until("the agent", `getComputedStyle(document.querySelector('#agent-bar')).display !== 'none'`)
+
+	bob := newPage(t, browser, "bob")
+	bob.do(chromedp.EmulateViewport(1440, 900))
+	bob.loginDesk(base, "bob", "pw-bob")
+
+	alice.press("#act-transfer")
+	alice.until("bob among the colleagues", `[...document.querySelectorAll('#transfer-agent option')].some(o => o.value === 'bob')`)
+	alice.js(`(() => { const s = document.querySelector('#transfer-agent'); s.value = 'bob'; document.querySelector('input[name=mode][value=warm]').checked = true; return true; })()`)
+	alice.press("#transfer-submit")
+	alice.until("the reply box to default to a private note while the colleague is asked", `document.querySelector('#note').checked`)
+	bob.until("the consultation request", `document.querySelector('#offers').textContent.includes('Ann')`)
+	bob.press("#offers .btn-ok")
+	bob.until("the consultant's banner", `document.querySelector('#conv-banner').textContent.includes('asked you to consult')`)
+	alice.until("a private note, visibly", `document.querySelector('#note').checked && document.querySelector('#composer').classList.contains('is-note') && document.querySelector('#send').textContent.includes('Add note')`)
+	vis.until("word of the transfer", `document.querySelector('#transcript').textContent.includes('You are being transferred')`)
+	vis.shoot("widget-being-transferred-375")
+	alice.shoot("desk-consulting")
+
+	// A note to the colleague stays private.
+	alice.do(chromedp.SendKeys("#input", "She wants a refund"), chromedp.Click("#send"))
+	bob.until("the note", `document.querySelector('#transcript-wrap').textContent.includes('She wants a refund')`)
+
+	alice.press("#act-complete")
+	bob.until("the owner's banner gone", `!document.querySelector('#conv-banner').textContent.includes('consult')`)
+	bob.until("an owner's reply box", `!document.querySelector('#note').checked && !document.querySelector('#note').disabled && !document.querySelector('#composer').classList.contains('is-note') && !document.querySelector('#act-end').hidden`)
+	bob.until("an owner's details", `document.querySelector('#info .info-sub').textContent === 'Visitor'`)
+	vis.until("the new agent", `document.querySelector('#agent-name').textContent.includes('Bob')`)
+	bob.shoot("desk-after-handover")
+	if strings.Contains(vis.js(`document.querySelector('#transcript').textContent`).(string), "She wants a refund") {
+		t.Fatal("the visitor saw the private note")
+	}
+}

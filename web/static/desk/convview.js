@@ -189,7 +189,7 @@ export function createConvView(d) {
       banner = `${owner} asked you to consult. Your messages are private notes; the visitor does not see them.${notes?.note ? ` Note: “${str(notes.note)}”` : ''}`;
       kind = 'consult';
     } else if (c.consult) {
-      banner = `${c.consult.name} is consulting. Complete the transfer to hand over, or cancel it.`;
+      banner = `${c.consult.name} is consulting. Your reply box is set to private notes (untick Private note to answer the visitor). Complete the transfer to hand over, or cancel it.`;
       kind = 'consult';
     } else if (c.transfer?.mode === 'warm') {
       banner = `Waiting for ${c.transfer.toName} to accept the consultation…`;
@@ -228,6 +228,8 @@ export function createConvView(d) {
     else if (!consulting && c.consultNote) el.note.checked = false;
     c.consultNote = consulting;
     el.composer.classList.toggle('is-note', el.note.checked && c.kind !== 'operator');
+    // The details panel says whether we consult or own: redrawn when that changes (a hand-over).
+    if (c.infoRole !== c.role) renderInfo(c);
     el.composer.classList.toggle('is-disabled', !canWrite);
     el.input.placeholder = !canWrite
       ? c.status === 'wrapup' ? 'Wrap-up: the chat has ended' : 'This conversation has ended'
@@ -271,6 +273,7 @@ export function createConvView(d) {
   // visitor details
 
   function renderInfo(c) {
+    c.infoRole = c.role;
     const show = c.kind === 'visitor' && S.infoOpen;
     el.info.hidden = !show;
     if (!show) return;

@@ -244,7 +244,12 @@ export function createChat(w) {
         if (m.sender === 'visitor') return;
         const name = m.senderName || nameOf(m.sender);
         ui.names.set(m.sender, name);
-        if (data.role === 'consult') return; // a colleague reading along, not for the visitor
+        if (data.role === 'consult') {
+          // A colleague joins to take over (warm transfer): say so, without names.
+          w.addSystem(t('transferringLine'), m.seq, before);
+          if (live) announce(el.live, t('transferringLine'));
+          return;
+        }
         ui.agent = { sender: m.sender, name };
         ui.phase = ui.phase === 'ended' ? 'ended' : 'chatting';
         el.busy.hidden = true;
