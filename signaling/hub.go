@@ -369,9 +369,13 @@ func (h *hub) unassign(a routing.AgentID, conv store.ConversationID, reason stri
 func (h *hub) event(ev *routing.Event) {
 	var parkedItem payload
 	if ev.Type == routing.EvParked {
-		vis, _ := h.visitorInfo(store.ConversationID(ev.Interaction))
+		vis, rec := h.visitorInfo(store.ConversationID(ev.Interaction))
 		parkedItem = payload{"interaction": ev.Interaction, "conversation": ev.Interaction, "queue": ev.Queue,
 			"visitor": vis, "since": ev.Time.UTC().Format(time.RFC3339Nano)}
+		if !rec.CreatedAt.IsZero() {
+			// The visitor's wait goes on through the park: desks count from here.
+			parkedItem["waitingSince"] = rec.CreatedAt.UTC().Format(time.RFC3339Nano)
+		}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -245,6 +245,18 @@ func TestWarmTransferInARealBrowser(t *testing.T) {
 	vis.do(chromedp.Navigate(base+"/demo/"), chromedp.WaitVisible(".contactd-launcher"), chromedp.Click(".contactd-launcher"))
 	vis.until("the widget frame", `!!document.querySelector('iframe[src*="/widget/frame.html"]')`)
 	frameURL := vis.js(`document.querySelector('iframe[src*="/widget/frame.html"]').src`).(string)
+
+	// Parked, a visitor's wait goes on counting from when it began, not
+	// from the park.
+	ben := newPage(t, browser, "ben")
+	ben.do(chromedp.Navigate(frameURL), chromedp.WaitVisible("#name"), chromedp.SendKeys("#name", "Ben"), chromedp.Click("#start-btn"))
+	alice.until("Ben's request", `document.querySelector('#offers').textContent.includes('Ben')`)
+	offerSeen := alice.js(`Date.now()`).(float64)
+	alice.press("#offers .offer button:nth-child(3)")
+	alice.until("Ben parked", `document.querySelector('#parked-list').textContent.includes('Ben')`)
+	if since := alice.js(`Number(document.querySelector('#parked-list .parked-since').dataset.since)`).(float64); since >= offerSeen {
+		t.Fatalf("the parked wait counts from %v, after the offer was seen (%v): the wait before the park is lost", since, offerSeen)
+	}
 	vis.do(chromedp.EmulateViewport(375, 740), chromedp.Navigate(frameURL), chromedp.WaitVisible("#name"), chromedp.SendKeys("#name", "Ann"), chromedp.Click("#start-btn"))
 	alice.until("the request", `document.querySelectorAll('#offers .offer').length === 1`)
 	alice.press("#offers .btn-ok")

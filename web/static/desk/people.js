@@ -60,8 +60,9 @@ export function createPeople(d) {
     for (const p of S.parked) {
       const v = obj(p.visitor);
       const name = visitorLabel(str(v.name), str(p.conversation));
-      const started = parseTime(p.since);
-      const timer = h('span', { class: 'parked-since num', dataset: { since: String(started ? started.getTime() : Date.now()) } });
+      // The visitor's wait goes on through the park: count from when it began.
+      const started = parseTime(p.waitingSince) || parseTime(p.since);
+      const timer = h('span', { class: 'parked-since num', title: 'Waiting', dataset: { since: String(started ? started.getTime() : Date.now()) } });
       timer.textContent = clock(since(Number(timer.dataset.since)));
       const take = h('button', { type: 'button', class: 'btn btn-sm btn-primary', text: 'Take', 'aria-label': `Take ${name}` });
       take.addEventListener('click', async () => {
