@@ -115,7 +115,8 @@ func TestWalkThroughTheDeskAndTheWidget(t *testing.T) {
 	base := "http://" + a.Addr()
 
 	alice := newPage(t, browser, "alice")
-	alice.do(chromedp.EmulateViewport(1440, 900))
+	alice.do(chromedp.EmulateViewport(1440, 900), chromedp.Navigate(base+"/desk/"), chromedp.WaitVisible("#login-id"))
+	alice.noContrastFailures("the sign-in")
 	alice.loginDesk(base, "alice", "pw-alice")
 	alice.noContrastFailures("the desk, empty")
 
@@ -225,6 +226,17 @@ func TestWalkThroughTheDeskAndTheWidget(t *testing.T) {
 	alice.until("who ended it", fmt.Sprintf(`document.querySelector('#wrapup-by').textContent === %q`, first+" ended the chat"))
 	alice.noContrastFailures("the desk in wrap-up")
 	alice.shoot("desk-wrapup")
+	v1.until("the ended bar", `getComputedStyle(document.querySelector('#ended-bar')).display !== 'none'`)
+	v1.noContrastFailures("the widget, ended")
+
+	// Leaving a message instead of waiting.
+	v2.press(`#waiting [data-action="leave"]`)
+	v2.until("the form", `!document.querySelector('#view-leave').hidden`)
+	if v := v2.js(smallFields); len(v.([]any)) != 0 {
+		t.Errorf("fields under 16 px on a phone in the leave-a-message form: %v", v)
+	}
+	v2.noContrastFailures("the leave-a-message form")
+	v2.shoot("widget-leave-message-375")
 }
 
 // A warm transfer as both agents and the visitor see it: the owner's reply

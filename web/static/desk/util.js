@@ -41,8 +41,17 @@ export const ERRORS = {
   unauthorized: 'Your session has ended.',
   internal: 'Something went wrong on the server.',
 };
+// Microphone and WebRTC failures (shared/voice.js), by their reason.
+const MIC_ERRORS = {
+  denied: 'The microphone is blocked for this page. Allow it in the browser and try again.',
+  nodevice: 'No microphone was found.',
+  unsupported: 'This browser cannot make calls.',
+  failed: 'The audio connection could not be set up.',
+};
+
 export function errText(err) {
   // Codes nobody listed are not shown: people read a sentence, not a code.
+  if (err?.reason && MIC_ERRORS[err.reason]) return MIC_ERRORS[err.reason];
   return ERRORS[err?.code] || 'Something went wrong. Please try again.';
 }
 
