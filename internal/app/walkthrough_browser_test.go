@@ -196,6 +196,7 @@ func TestWalkThroughTheDeskAndTheWidget(t *testing.T) {
 		t.Fatalf("a plain letter in the reply box acted on the request (%v cards left)", n)
 	}
 	alice.do(chromedp.KeyEvent("d", chromedp.KeyModifiers(chromedp.ModifierAlt)))
+	alice.until("the request declined", `document.querySelectorAll('#offers .offer:not(.is-leaving)').length === 0 || !!document.querySelector('#offers .offer.is-busy')`)
 	v2.until("a friendly word after the decline", `getComputedStyle(document.querySelector('#busy')).display !== 'none'`)
 	if txt := v2.js(`document.querySelector('#busy').textContent`).(string); strings.Contains(txt, "_") || !strings.Contains(txt, "keep your place") {
 		t.Errorf("after a decline the visitor reads %q", txt)
