@@ -376,8 +376,12 @@ func (h *hub) unassign(a routing.AgentID, conv store.ConversationID, reason stri
 func (h *hub) event(ev *routing.Event) {
 	var item parkedItem
 	if ev.Type == routing.EvParked {
-		vis, _ := h.visitorInfo(store.ConversationID(ev.Interaction))
+		vis, rec := h.visitorInfo(store.ConversationID(ev.Interaction))
 		item = parkedItem{Conversation: ev.Interaction, Interaction: ev.Interaction, Queue: ev.Queue, Since: rfc3339(ev.Time), Visitor: vis}
+		if !rec.CreatedAt.IsZero() {
+			// The visitor's wait goes on through the park: desks count from here.
+			item.WaitingSince = rfc3339(rec.CreatedAt)
+		}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

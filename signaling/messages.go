@@ -121,6 +121,8 @@ type parkedItem struct {
 	Queue        routing.QueueID       `json:"queue"`
 	Since        string                `json:"since"`
 	Visitor      visitorOut            `json:"visitor"`
+	// WaitingSince is when the visitor began to wait: the wait goes on through the park.
+	WaitingSince string `json:"waitingSince,omitempty"`
 }
 
 type parkedOut struct {
