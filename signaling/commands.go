@@ -452,7 +452,7 @@ func (s *Server) replay(ctx context.Context, c *conn, who chat.Sender, convs map
 	if len(convs) > 200 {
 		return badRequest("at most 200 conversations per resume")
 	}
-	synced := payload{}
+	synced := map[string]int64{}
 	for id, after := range convs {
 		rec, _, err := s.chat.Info(ctx, store.ConversationID(id))
 		if err != nil {
@@ -479,7 +479,7 @@ func (s *Server) replay(ctx context.Context, c *conn, who chat.Sender, convs map
 		}
 		synced[id] = max(last, rec.LastSeq)
 	}
-	c.send(payload{"type": "synced", "conversations": synced})
+	c.send(syncedOut{Conversations: synced, Type: "synced"})
 	return nil
 }
 

@@ -14,10 +14,6 @@ import (
 	"github.com/contactd/contactd/routing"
 )
 
-// payload is a message as a map: what the call messages (calls.go) and
-// synced still use; every other message has a type in messages.go.
-type payload = map[string]any
-
 // hub knows who is connected and what each connection should hear: the
 // committed messages of the conversations they take part in, and the
 // routing news that concerns them. It keeps what a reconnecting desk must
@@ -196,7 +192,7 @@ func (h *hub) senderName(m store.Message, visitorName string) string {
 	return ""
 }
 
-// messageOut is a message on the wire: a struct, not a payload map, as
+// messageOut is a message on the wire: a struct, not a map, as
 // every chat message is encoded once and the map's encoding was several
 // times slower.
 type messageOut struct {
@@ -380,8 +376,12 @@ func (h *hub) unassign(a routing.AgentID, conv store.ConversationID, reason stri
 func (h *hub) event(ev *routing.Event) {
 	var item parkedItem
 	if ev.Type == routing.EvParked {
-		vis, _ := h.visitorInfo(store.ConversationID(ev.Interaction))
+		vis, rec := h.visitorInfo(store.ConversationID(ev.Interaction))
 		item = parkedItem{Conversation: ev.Interaction, Interaction: ev.Interaction, Queue: ev.Queue, Since: rfc3339(ev.Time), Visitor: vis}
+		if !rec.CreatedAt.IsZero() {
+			// The visitor's wait goes on through the park: desks count from here.
+			item.WaitingSince = rfc3339(rec.CreatedAt)
+		}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
