@@ -10,8 +10,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -52,6 +50,8 @@ type Config struct {
 	// second, burst); defaults 20/40 and 200/400.
 	ConnRate, ConnBurst float64
 	IPRate, IPBurst     float64
+	// Security: origins, login limits, socket bounds (security.go).
+	Security
 	// BeforeAnswer, when set, runs before a new leg's SDP offer is
 	// answered. It is for tests, which hold an offer there to order what
 	// happens meanwhile; leave it nil.
@@ -77,6 +77,7 @@ func (c Config) withDefaults() Config {
 	if c.IPRate <= 0 {
 		c.IPRate, c.IPBurst = 200, 400
 	}
+	c.Security = c.Security.withDefaults()
 	return c
 }
 
@@ -107,6 +108,7 @@ type Server struct {
 
 	loginLimits *ipLimits
 	cmdLimits   *ipLimits
+	guard       *guard
 	wg          sync.WaitGroup
 	baseCtx     context.Context
 }
@@ -118,6 +120,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, st Store, cs *chat.S
 		loginLimits: newIPLimits(10.0/60, 10), baseCtx: ctx,
 	}
 	s.cmdLimits = newIPLimits(s.cfg.IPRate, s.cfg.IPBurst)
+	s.guard = newGuard(s.cfg, log)
 	s.hub = newHub(s)
 	s.calls = newCalls(s)
 	return s
@@ -209,22 +212,10 @@ func clientIP(r *http.Request) string {
 }
 
 // originAllowed says whether the request's Origin is the server itself or
-// an allowed embedding site. A request without Origin (not from a
-// browser) is allowed; browsers always send it on WebSocket and CORS.
-func (s *Server) originAllowed(r *http.Request) bool {
-	o := r.Header.Get("Origin")
-	if o == "" {
-		return true
-	}
-	u, err := url.Parse(o)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	return slices.ContainsFunc(s.cfg.AllowedOrigins, func(a string) bool { return strings.EqualFold(strings.TrimSuffix(a, "/"), o) })
-}
+// an allowed embedding site (origins compared with their scheme). A
+// request without Origin (not from a browser) is allowed; browsers always
+// send it on WebSocket and CORS. Staff calls use s.guard.staff instead.
+func (s *Server) originAllowed(r *http.Request) bool { return s.guard.widget.Allowed(r) }
 
 // --- staff sessions ---
 
@@ -258,7 +249,7 @@ func accountOf(a store.Agent) account {
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	if !s.originAllowed(r) {
+	if !s.guard.staff.Allowed(r) {
 		fail(w, http.StatusForbidden, "forbidden", "origin not allowed")
 		return
 	}
@@ -273,13 +264,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if !readBody(w, r, &req) {
 		return
 	}
-	a, err := s.st.GetAgent(r.Context(), routing.AgentID(req.ID))
-	ok := false
-	if err == nil {
-		ok, _ = auth.VerifyPassword(a.PasswordHash, req.Password)
-	}
+	a, ok := s.checkLogin(w, r, req.ID, req.Password)
 	if !ok {
-		fail(w, http.StatusUnauthorized, "unauthorized", "wrong login or password")
 		return
 	}
 	tok, err := auth.NewToken(32)
@@ -294,19 +280,21 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: r.TLS != nil, Expires: now.Add(s.cfg.SessionTTL)})
+		Secure: s.guard.secure(r), Expires: now.Add(s.cfg.SessionTTL)})
 	writeJSON(w, http.StatusOK, accountOf(a))
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	if !s.originAllowed(r) {
+	if !s.guard.staff.Allowed(r) {
 		fail(w, http.StatusForbidden, "forbidden", "origin not allowed")
 		return
 	}
-	if _, hash, ok := s.session(r); ok {
+	if a, hash, ok := s.session(r); ok {
 		s.st.DeleteSession(r.Context(), hash)
+		s.CloseAccount(a.ID, "logged out")
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1,
+		Secure: s.guard.secure(r)})
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -426,6 +414,8 @@ func (s *Server) widgetSession(w http.ResponseWriter, r *http.Request) {
 		Name       string            `json:"name"`
 		Channel    string            `json:"channel"`
 		Attributes map[string]string `json:"attributes"`
+		// SignedContext is context signed by the embedding site (context.go).
+		SignedContext string `json:"signedContext"`
 	}
 	if !s.visitorCall(w, r, &req) {
 		return
@@ -450,6 +440,11 @@ func (s *Server) widgetSession(w http.ResponseWriter, r *http.Request) {
 	// "channel" is the server's to set: it says the visitor chose Voice.
 	attrs := maps.Clone(req.Attributes)
 	delete(attrs, "channel")
+	attrs = s.visitorContext(attrs, req.SignedContext)
+	if err := checkAttrs(attrs); err != nil {
+		fail(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
 	if channel == routing.ChannelVoice {
 		if attrs == nil {
 			attrs = map[string]string{}
@@ -520,13 +515,13 @@ func (s *Server) leaveMessage(w http.ResponseWriter, r *http.Request) {
 // --- WebSocket ---
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	if !s.originAllowed(r) {
-		http.Error(w, "origin not allowed", http.StatusForbidden)
-		return
-	}
 	var agent store.Agent
 	var conversation string
 	if tok := r.URL.Query().Get("token"); tok != "" {
+		if !s.originAllowed(r) {
+			http.Error(w, "origin not allowed", http.StatusForbidden)
+			return
+		}
 		sub, err := s.signer.Verify(tok, s.now())
 		if err != nil {
 			http.Error(w, "invalid or expired visitor token", http.StatusUnauthorized)
@@ -534,6 +529,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		conversation = sub
 	} else {
+		// The desk: the server's own origin and staff_origins only, never
+		// the widget's embedding sites.
+		if !s.guard.staff.Allowed(r) {
+			http.Error(w, "origin not allowed", http.StatusForbidden)
+			return
+		}
 		a, _, ok := s.session(r)
 		if !ok {
 			http.Error(w, "log in first", http.StatusUnauthorized)
@@ -541,9 +542,16 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		agent = a
 	}
+	release, ok := s.guard.admitSocket(clientIP(r), conversation)
+	if !ok {
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, "too many connections", http.StatusTooManyRequests)
+		return
+	}
 	up := &upgrade{ResponseWriter: w}
 	ws, err := websocket.Accept(up, r, &websocket.AcceptOptions{Subprotocols: []string{"cc.v1"}, InsecureSkipVerify: true})
 	if err != nil {
+		release()
 		return // Accept wrote the answer
 	}
 	ip := clientIP(r)
@@ -564,6 +572,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer release()
 		defer s.hub.remove(c)
 		defer c.ping.Stop()
 		s.readLoop(c)

@@ -114,7 +114,7 @@ func (r *Resolver) Middleware(next http.Handler) http.Handler {
 		}
 		if p, ok := peer(req.RemoteAddr); ok && addr.IsValid() && p != addr {
 			if !https {
-				req = req.Clone(req.Context())
+				req = req.WithContext(req.Context()) // a copy
 			}
 			req.RemoteAddr = net.JoinHostPort(addr.String(), "0")
 		}
