@@ -18,6 +18,7 @@ const queue = (params.get('queue') || 'default').slice(0, 64);
 const lang = (params.get('lang') || 'en').toLowerCase();
 const T = strings(lang);
 const ctx = readContext(params.get('ctx'));
+const signedContext = (params.get('sctx') || '').slice(0, 16384);
 const hostOrigin = originOf(ctx.pageUrl);
 const embedded = window.parent !== window;
 const STORE_KEY = `contactd.widget.v1.${queue}`;
@@ -269,7 +270,7 @@ el.startForm.addEventListener('submit', async (ev) => {
     const res = await fetch('/api/widget/session', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ queue, name, channel, attributes: ctx }),
+      body: JSON.stringify({ queue, name, channel, attributes: ctx, ...(signedContext && { signedContext }) }),
       credentials: 'omit',
     });
     if (res.status !== 201 && res.status !== 200) throw httpError(res.status);
