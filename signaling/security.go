@@ -35,8 +35,9 @@ type Security struct {
 	// the server's own origin. The widget's AllowedOrigins never may.
 	StaffOrigins []string
 	// Password checks: at most HashConcurrency at once (default
-	// GOMAXPROCS), HashQueue more waiting (default 16) up to HashWait
-	// (default 5 s); past that a login is answered 503 busy.
+	// GOMAXPROCS), HashQueue more waiting (default 16; negative: none) up
+	// to HashWait (default 20 s, below the server's write timeout); past
+	// that a login is answered 503 busy.
 	HashConcurrency, HashQueue int
 	HashWait                   time.Duration
 	// VerifyPassword checks a password against its hash; default
@@ -65,7 +66,7 @@ func (c Security) withDefaults() Security {
 		c.HashQueue = 16
 	}
 	if c.HashWait <= 0 {
-		c.HashWait = 5 * time.Second
+		c.HashWait = 20 * time.Second
 	}
 	if c.VerifyPassword == nil {
 		c.VerifyPassword = auth.VerifyPassword

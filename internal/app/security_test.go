@@ -145,7 +145,7 @@ func TestFailedLoginsOfOneAccountBackOffWithoutHashing(t *testing.T) {
 	a := start(t, secConfig(t), io.Discard, func(a *App) {
 		a.edgeCfg = func(c *signaling.Config) {
 			c.VerifyPassword = cv.verify
-			c.LoginFree, c.LoginBackoff = 3, time.Hour // no test runs that long
+			c.LoginFree, c.LoginBackoff, c.LoginBackoffMax = 3, time.Hour, 2*time.Hour // no test runs that long
 		}
 	})
 	setPassword(t, a, "alice", "pw-alice")
@@ -505,6 +505,9 @@ func TestSignedVisitorContextIsMarkedVerified(t *testing.T) {
 		if code != 201 {
 			t.Fatalf("session %s: %d %s", name, code, body)
 		}
+		var out struct{ Token string }
+		json.Unmarshal([]byte(body), &out)
+		visitor(t, base, out.Token)
 	}
 	attrsOf := func(name string) map[string]any {
 		t.Helper()
@@ -512,7 +515,7 @@ func TestSignedVisitorContextIsMarkedVerified(t *testing.T) {
 		for o["visitor"].(map[string]any)["name"] != name {
 			o = alice.waitFor("offer", map[string]any{})
 		}
-		alice.must("decline", map[string]any{"interaction": o["interaction"]})
+		alice.must("park", map[string]any{"interaction": o["interaction"]}) // out of the way, not offered again
 		return o["visitor"].(map[string]any)["attributes"].(map[string]any)
 	}
 	session("Signed", map[string]string{"account": "typed-by-page", "pageUrl": "https://shop.example.com/cart"},
