@@ -22,6 +22,7 @@ import (
 
 	"github.com/contactd/contactd/internal/auth"
 	"github.com/contactd/contactd/internal/config"
+	"github.com/contactd/contactd/internal/testutil"
 	"github.com/contactd/contactd/signaling"
 )
 
@@ -338,7 +339,7 @@ func TestSocketsArePerVisitorAndPerAddressBounded(t *testing.T) {
 		t.Fatalf("a third socket of one visitor: %v %v", resp, err)
 	}
 	v1.close()
-	untilTrue(t, "a socket of the visitor to be free again", func() bool {
+	testutil.Eventually(t, "a socket of the visitor to be free again", func() bool {
 		c, _, err := dial(t, ws+url.QueryEscape(token), from("198.51.100.3"))
 		if err == nil {
 			c.close()
@@ -395,7 +396,7 @@ func TestConnectionsPerAddressAreBoundedAtAccept(t *testing.T) {
 		t.Fatal("a third connection from the address was served")
 	}
 	c1.Close()
-	untilTrue(t, "a connection to be accepted after one closed", func() bool { return get(open()) })
+	testutil.Eventually(t, "a connection to be accepted after one closed", func() bool { return get(open()) })
 }
 
 func TestServerTimeoutsCutSlowRequestsButNotWebSockets(t *testing.T) {
@@ -538,14 +539,3 @@ func TestSignedVisitorContextIsMarkedVerified(t *testing.T) {
 	}
 }
 
-// untilTrue polls cond until it holds, failing the test after 15 s.
-func untilTrue(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 15 s for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
