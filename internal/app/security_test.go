@@ -538,4 +538,3 @@ func TestSignedVisitorContextIsMarkedVerified(t *testing.T) {
 		}
 	}
 }
-
