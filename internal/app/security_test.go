@@ -277,7 +277,14 @@ func TestAnHTTPSPublicURLMakesCookiesSecureAndSendsHSTS(t *testing.T) {
 }
 
 func TestLogoutClosesEveryOpenSocketOfTheAccount(t *testing.T) {
-	a := start(t, secConfig(t), io.Discard)
+	eachStore(t, func(t *testing.T, cfg config.Config) {
+		cfg.MediaAddr = "off"
+		logoutClosesSockets(t, cfg)
+	})
+}
+
+func logoutClosesSockets(t *testing.T, cfg config.Config) {
+	a := start(t, cfg, io.Discard)
 	setPassword(t, a, "alice", "pw-alice")
 	setPassword(t, a, "bob", "pw-bob")
 	base := "http://" + a.Addr()
