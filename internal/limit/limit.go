@@ -104,13 +104,6 @@ func (c *Counter) Release(key string) {
 	c.n[key]--
 }
 
-// Count is the number open for key.
-func (c *Counter) Count(key string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[key]
-}
-
 // Backoff spaces out attempts per key after failures: the first Free
 // failures cost nothing; each one after doubles the wait before the next
 // attempt, from Base up to Max. A success, or Max without a failure,
