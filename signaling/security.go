@@ -219,26 +219,26 @@ func (s *Server) checkLogin(w http.ResponseWriter, r *http.Request, id, password
 	if len(key) > 128 {
 		key = key[:128]
 	}
-	if d := s.guard.logins.Wait(key, s.now()); d > 0 {
+	if d := s.sec.logins.Wait(key, s.now()); d > 0 {
 		retryAfter(w, d)
 		fail(w, http.StatusTooManyRequests, "rate_limited", "too many failed logins for this account; wait before trying again")
 		return store.Agent{}, false
 	}
 	a, err := s.st.GetAgent(r.Context(), routing.AgentID(id))
 	found := err == nil
-	ok, err := s.guard.checkPassword(r.Context(), a.PasswordHash, found, password)
+	ok, err := s.sec.checkPassword(r.Context(), a.PasswordHash, found, password)
 	if err != nil {
 		retryAfter(w, time.Second)
 		fail(w, http.StatusServiceUnavailable, "busy", "too many logins at once; try again in a moment")
 		return store.Agent{}, false
 	}
 	if !ok {
-		if d := s.guard.logins.Fail(key, s.now()); d > 0 {
+		if d := s.sec.logins.Fail(key, s.now()); d > 0 {
 			retryAfter(w, d)
 		}
 		fail(w, http.StatusUnauthorized, "unauthorized", "wrong login or password")
 		return store.Agent{}, false
 	}
-	s.guard.logins.Succeed(key)
+	s.sec.logins.Succeed(key)
 	return a, true
 }
