@@ -286,7 +286,7 @@ func TestChatAndIdleAgainstARealServer(t *testing.T) {
 	runJSON := func(t *testing.T, args ...string) report {
 		t.Helper()
 		var out, errs bytes.Buffer
-		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 		defer cancel()
 		args = append([]string{"-addr", a.Addr(), "-sources", "1", "-server-pid", pid}, args...)
 		if err := run(ctx, args, &out, &errs); err != nil {

@@ -194,7 +194,7 @@ func TestVoiceCallsThroughARealServer(t *testing.T) {
 	before := runtime.NumGoroutine()
 
 	var out, errs bytes.Buffer
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	args := []string{"-mode", "voice", "-addr", a.Addr(), "-sources", "1", "-server-pid", strconv.Itoa(os.Getpid()),
 		"-clients", "3", "-agents", "4", "-rate-calls", "5", "-duration", "2s", "-baseline", "2", "-agent-password", "pw"}
