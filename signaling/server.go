@@ -51,6 +51,9 @@ type Config struct {
 	// second, burst); defaults 20/40 and 200/400.
 	ConnRate, ConnBurst float64
 	IPRate, IPBurst     float64
+	// Commands, when set, keeps the ids and first results of accept,
+	// take, transfer, transfer_complete and end across restarts.
+	Commands CommandLog
 	// Security: origins, login limits, socket bounds (security.go).
 	Security
 }

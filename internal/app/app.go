@@ -51,6 +51,9 @@ type App struct {
 	// recStore, when set, wraps the store the recorder writes through
 	// (tests use it to inject failures).
 	recStore func(store.Store) store.Store
+	// wrapStore, when set, wraps the store every part uses (WithStore).
+	wrapStore func(store.Store) store.Store
+	agents    []store.Agent // read at New, for the desks (Seed at Start)
 
 	chat      *chat.Service
 	coord     *chat.Coordinator
@@ -99,6 +102,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	st, where, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
+	}
+	if a.wrapStore != nil {
+		st = a.wrapStore(st)
 	}
 	a.st, a.where = st, where
 	fail := func(err error) (*App, error) {
@@ -179,7 +185,7 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 	}
 	ecfg := signaling.Config{
 		AllowedOrigins: a.cfg.AllowedOrigins, VisitorGrace: a.cfg.VisitorGrace, Canned: canned,
-		Invitation: a.cfg.Invitation, Queues: state.Queues, Security: securityConfig(a.cfg),
+		Invitation: a.cfg.Invitation, Queues: state.Queues, Commands: a.st, Security: securityConfig(a.cfg),
 	}
 	if a.edgeCfg != nil {
 		a.edgeCfg(&ecfg)
@@ -214,9 +220,7 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 		)
 		a.log.Info("voice on", "media_addr", eng.Addr().String(), "codec", a.cfg.MediaCodec)
 	}
-	if err := edges.Seed(ctx, agents, a.eng.AgentViews()); err != nil {
-		return fmt.Errorf("restore the desks' conversations: %w", err)
-	}
+	a.agents = agents
 	return nil
 }
 
@@ -294,6 +298,13 @@ func (a *App) Start(ctx context.Context) error {
 		<-done
 	}()
 	<-a.loop.Started()
+	if err := a.reconcile(ctx); err != nil {
+		a.Close()
+		return err
+	}
+	a.purgeCommands(ctx, time.Now())
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); every(lctx, SessionPurgeEvery, a.purgeCommands) }()
 	// Read and write timeouts bound a request and its answer; a WebSocket
 	// clears them once upgraded (signaling).
 	a.srv = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: a.cfg.ReadTimeout,
