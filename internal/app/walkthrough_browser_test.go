@@ -98,6 +98,8 @@ func (p *page) shoot(name string) {
 
 func (p *page) noContrastFailures(screen string) {
 	p.t.Helper()
+	// Judge what people see once things stop moving (a card slides in).
+	p.until("entrances to finish", `document.getAnimations().filter((a) => a.effect && a.effect.getTiming().iterations !== Infinity).every((a) => a.playState !== 'running')`)
 	if v := p.js(contrastAudit); len(v.([]any)) != 0 {
 		p.t.Errorf("%s, %s: text under WCAG AA contrast: %v", p.who, screen, v)
 	}
@@ -189,6 +191,10 @@ func TestWalkThroughTheDeskAndTheWidget(t *testing.T) {
 	alice.noContrastFailures("the desk with a conversation and a request")
 	alice.shoot("desk-offer-and-conversation")
 
+	// The visitor's socket is up (its place in line came over it): the
+	// word after a decline is live only, not replayed on connect.
+	v2.until("a place in line", `document.querySelector('#position').textContent.includes('number')`)
+
 	// In the reply box a plain D is typed; Alt+D declines.
 	alice.do(chromedp.Focus("#input"), chromedp.KeyEvent("d"))
 	alice.until("the letter typed", `document.querySelector('#input').value === 'd'`)
@@ -197,6 +203,9 @@ func TestWalkThroughTheDeskAndTheWidget(t *testing.T) {
 	}
 	alice.do(chromedp.KeyEvent("d", chromedp.KeyModifiers(chromedp.ModifierAlt)))
 	alice.until("the request declined", `document.querySelectorAll('#offers .offer:not(.is-leaving)').length === 0 || !!document.querySelector('#offers .offer.is-busy')`)
+	if e := alice.js(`document.querySelector('#offers .offer-status')?.textContent || ''`); e != "" && e != "Declining…" {
+		t.Fatalf("the decline failed on the desk: %v", e)
+	}
 	v2.until("a friendly word after the decline", `getComputedStyle(document.querySelector('#busy')).display !== 'none'`)
 	if txt := v2.js(`document.querySelector('#busy').textContent`).(string); strings.Contains(txt, "_") || !strings.Contains(txt, "keep your place") {
 		t.Errorf("after a decline the visitor reads %q", txt)
