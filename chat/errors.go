@@ -9,6 +9,7 @@ var (
 	ErrNotParticipant      = errors.New("not a participant of this conversation")
 	ErrWrongRole           = errors.New("not allowed for this participant")
 	ErrOnHold              = errors.New("the conversation is on hold")
+	ErrWrongState          = errors.New("not possible in the conversation's state")
 	ErrEnded               = errors.New("the conversation has ended")
 	ErrEmpty               = errors.New("the message is empty")
 	ErrTooLong             = errors.New("the message is too long")

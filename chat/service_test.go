@@ -235,11 +235,14 @@ func TestHoldStopsTheVisitorAndOnlyTheOwnerHolds(t *testing.T) {
 	if _, _, err := s.Send(ctx, "c", AgentSender("alice"), "a", store.MsgText, "one moment"); err != nil {
 		t.Fatalf("agent send during hold: %v", err)
 	}
-	if _, err := s.Hold(ctx, "c", "alice", true); !errors.Is(err, ErrWrongRole) {
-		t.Fatalf("hold twice: %v", err)
+	if _, err := s.Hold(ctx, "c", "alice", true); !errors.Is(err, ErrWrongState) {
+		t.Fatalf("hold twice: %v, want ErrWrongState", err)
 	}
 	if _, err := s.Hold(ctx, "c", "alice", false); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := s.Hold(ctx, "c", "alice", false); !errors.Is(err, ErrWrongState) {
+		t.Fatalf("unhold when not on hold: %v, want ErrWrongState", err)
 	}
 	if _, _, err := s.Send(ctx, "c", SenderVisitor, "x", store.MsgText, "hello?"); err != nil {
 		t.Fatalf("visitor send after resume: %v", err)

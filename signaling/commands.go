@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/contactd/contactd/chat"
@@ -66,7 +67,10 @@ func (b badRequest) Error() string { return string(b) }
 func classify(err error) (string, string) {
 	var br badRequest
 	var re *routing.Error
+	var ce *codedError
 	switch {
+	case errors.As(err, &ce):
+		return ce.code, ce.msg
 	case errors.As(err, &br):
 		return "bad_request", string(br)
 	case errors.Is(err, ErrDraining):
@@ -75,6 +79,8 @@ func classify(err error) (string, string) {
 		return "not_found", err.Error()
 	case errors.Is(err, chat.ErrNotParticipant), errors.Is(err, chat.ErrWrongRole):
 		return "forbidden", err.Error()
+	case errors.Is(err, chat.ErrWrongState):
+		return "wrong_state", err.Error()
 	case errors.Is(err, chat.ErrOnHold):
 		return "on_hold", "the operator has put the chat on hold"
 	case errors.Is(err, chat.ErrEnded):
@@ -124,6 +130,10 @@ func classify(err error) (string, string) {
 const CommandTimeout = 15 * time.Second
 
 func (s *Server) handle(c *conn, data []byte) {
+	if !validText(data) {
+		c.send(errorReply(peekID(data), "invalid_text", "the command is not valid UTF-8 text (or escapes half of a surrogate pair); nothing was done"))
+		return
+	}
 	var cmd command
 	if err := json.Unmarshal(data, &cmd); err != nil {
 		c.send(errorReply(peekID(data), "bad_request", "not a valid command: "+err.Error()))
@@ -161,7 +171,7 @@ func (s *Server) handle(c *conn, data []byte) {
 	} else {
 		result, err = s.visitorCommand(ctx, c, cmd)
 	}
-	if (cmd.Type == "typing" || cmd.Type == "ice") && err == nil {
+	if (cmd.Type == "typing" || cmd.Type == "ice") && err == nil || errors.Is(err, errReplyLater) {
 		return
 	}
 	var reply payload
@@ -261,52 +271,29 @@ func (s *Server) visitorCommand(ctx context.Context, c *conn, cmd command) (payl
 		} else if v, ok := cmd.Conversations[c.conversation]; ok {
 			after = v
 		}
-		return nil, s.replay(ctx, c, chat.SenderVisitor, map[string]int64{c.conversation: after})
+		return nil, s.startReplay(ctx, c, cmd.ID, chat.SenderVisitor, map[string]int64{c.conversation: after})
 	}
 	return nil, errUnknownType(cmd.Type)
 }
 
+// commandTypes are the types of every command, of visitors and of staff.
+var commandTypes = map[string]bool{
+	"send": true, "typing": true, "end": true, "resume": true, "history": true, "call_offer": true, "ice": true,
+	"call_hangup": true, "call_decline": true, "call_invite": true, "call_gain": true, "presence": true, "accept": true,
+	"decline": true, "park": true, "take": true, "operator_chat": true, "hold": true, "unhold": true, "wrapup_done": true,
+	"transfer": true, "transfer_complete": true, "transfer_cancel": true,
+}
+
+// errUnknownType refuses a command type this client may not send: one
+// that does not exist is unknown_type, one of another role forbidden.
 func errUnknownType(t string) error {
+	if commandTypes[t] {
+		return &codedError{"forbidden", "the command " + t + " is not for this role"}
+	}
 	if len(t) > 40 {
 		t = t[:40]
 	}
-	return badRequest("unknown command type " + t)
-}
-
-// replay sends the messages after each given seq, then synced.
-func (s *Server) replay(ctx context.Context, c *conn, who chat.Sender, convs map[string]int64) error {
-	if len(convs) > 200 {
-		return badRequest("at most 200 conversations per resume")
-	}
-	synced := payload{}
-	for id, after := range convs {
-		rec, _, err := s.chat.Info(ctx, store.ConversationID(id))
-		if err != nil {
-			return err
-		}
-		last := after
-		for {
-			msgs, err := s.chat.History(ctx, store.ConversationID(id), who, last, 500)
-			if err != nil {
-				return err
-			}
-			s.hub.mu.Lock()
-			for _, m := range msgs {
-				c.send(s.hub.msgPayload(m, rec.VisitorName))
-			}
-			s.hub.mu.Unlock()
-			if len(msgs) < 500 {
-				if len(msgs) > 0 {
-					last = msgs[len(msgs)-1].Seq
-				}
-				break
-			}
-			last = msgs[len(msgs)-1].Seq
-		}
-		synced[id] = max(last, rec.LastSeq)
-	}
-	c.send(payload{"type": "synced", "conversations": synced})
-	return nil
+	return &codedError{"unknown_type", "unknown command type " + strings.ToValidUTF8(t, "?")}
 }
 
 func (s *Server) typing(ctx context.Context, id store.ConversationID, who chat.Sender, on bool) {
@@ -369,7 +356,7 @@ func (s *Server) agentCommand(ctx context.Context, c *conn, cmd command) (payloa
 		}
 		return payload{"conversation": id}, nil
 	case "resume":
-		return nil, s.replay(ctx, c, chat.AgentSender(me), cmd.Conversations)
+		return nil, s.startReplay(ctx, c, cmd.ID, chat.AgentSender(me), cmd.Conversations)
 	}
 	id, err := needConversation(cmd)
 	if err != nil {
@@ -446,7 +433,7 @@ func (s *Server) agentCommand(ctx context.Context, c *conn, cmd command) (payloa
 		if cmd.After != nil {
 			after = *cmd.After
 		}
-		return nil, s.replay(ctx, c, chat.AgentSender(me), map[string]int64{string(id): after})
+		return nil, s.startReplay(ctx, c, cmd.ID, chat.AgentSender(me), map[string]int64{string(id): after})
 	case "call_offer":
 		ans, err := s.calls.offer(ctx, id, chat.AgentSender(me), cmd.SDP, cmd.Renew)
 		if err != nil {

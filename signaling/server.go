@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -193,6 +194,10 @@ func readBody(w http.ResponseWriter, r *http.Request, v any) bool {
 		fail(w, http.StatusRequestEntityTooLarge, "too_long", "the body is larger than 64 KiB")
 		return false
 	}
+	if !validText(body) {
+		fail(w, http.StatusBadRequest, "invalid_text", "the body is not valid UTF-8 text (or escapes half of a surrogate pair)")
+		return false
+	}
 	if err := json.Unmarshal(body, v); err != nil {
 		fail(w, http.StatusBadRequest, "bad_request", "the body is not the JSON expected: "+err.Error())
 		return false
@@ -299,7 +304,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	if !s.originAllowed(r) {
+	// A browser always sends Origin with a POST; a request without one is
+	// not the desk's (SameSite keeps the cookie from other sites' forms,
+	// but not from every client).
+	if r.Header.Get("Origin") == "" || !s.originAllowed(r) {
 		fail(w, http.StatusForbidden, "forbidden", "origin not allowed")
 		return
 	}
@@ -505,6 +513,10 @@ func (s *Server) leaveMessage(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		fail(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	if !slices.ContainsFunc(s.cfg.Queues, func(q routing.QueueConfig) bool { return string(q.ID) == req.Queue }) {
+		fail(w, http.StatusBadRequest, "not_found", "unknown queue "+strconv.Quote(req.Queue))
 		return
 	}
 	m := store.LeftMessage{ID: chat.NewID("m_"), Queue: routing.QueueID(req.Queue), Name: req.Name, Email: req.Email, Text: req.Text,
