@@ -236,6 +236,9 @@ func (s *Server) replayConv(c *conn, who chat.Sender, rc replayConv) (int64, err
 	if c.rp.active == nil {
 		c.rp.active = map[string]int64{}
 	}
+	if c.rp.sent == nil {
+		c.rp.sent = map[string]seqSet{}
+	}
 	c.rp.active[conv] = 0
 	c.mu.Unlock()
 	done := false
