@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/contactd/contactd/internal/config"
