@@ -40,16 +40,11 @@ const (
 	maxReplayConversations = 200
 )
 
-// codedError is an error that carries its protocol code.
-type codedError struct{ code, msg string }
-
-func (e *codedError) Error() string { return e.msg }
-
 // errReplyLater says that the command's reply is sent by the replay, after
 // its messages and synced.
 var errReplyLater = errors.New("the reply follows the replay")
 
-var errTooManyReplays = &codedError{"rate_limited", "too many resume and history commands under way; wait for their replies"}
+var errTooManyReplays = &Error{CodeRateLimited, "too many resume and history commands under way; wait for their replies"}
 
 // replays is a connection's replay state, guarded by conn.mu.
 type replays struct {
@@ -205,22 +200,21 @@ func (s *Server) runReplay(c *conn, j replayJob) {
 	if c.ctx.Err() != nil {
 		return
 	}
-	var reply payload
+	var reply []byte
 	if err != nil {
-		code, msg := classify(err)
-		if code == "internal" {
+		code, msg := codeOf(err)
+		if code == CodeInternal {
 			c.log.Error("replay failed", "err", err)
 		}
-		reply = errorReply(j.id, code, msg)
+		reply, _ = json.Marshal(errorReply(j.id, code, msg))
 	} else {
-		b, _ := json.Marshal(payload{"type": "synced", "conversations": synced})
+		b, _ := json.Marshal(syncedOut{Conversations: synced, Type: "synced"})
 		if c.sendPaced("", 0, b) != nil {
 			return
 		}
-		reply = payload{"type": "ack", "id": j.id, "result": payload{}}
+		reply, _ = json.Marshal(ackOut{ID: j.id, Result: struct{}{}, Type: "ack"})
 	}
-	b, _ := json.Marshal(reply)
-	c.sendPaced("", 0, b)
+	c.sendPaced("", 0, reply)
 }
 
 // replayConv sends the messages of rc.id after rc.after that who may see

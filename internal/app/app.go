@@ -50,6 +50,9 @@ type App struct {
 	// recStore, when set, wraps the store the recorder writes through
 	// (tests use it to inject failures).
 	recStore func(store.Store) store.Store
+	// wrapStore, when set, wraps the store every part uses (WithStore).
+	wrapStore func(store.Store) store.Store
+	agents    []store.Agent // read at New, for the desks (Seed at Start)
 
 	chat      *chat.Service
 	coord     *chat.Coordinator
@@ -61,6 +64,9 @@ type App struct {
 	chatDone  chan struct{}
 	// edgeCfg, when set, adjusts the edges' settings (tests raise limits).
 	edgeCfg func(*signaling.Config)
+	// voiceCfg, when set, adjusts the calls' settings (tests shorten the
+	// reload grace or wrap the legs).
+	voiceCfg func(*signaling.Voice)
 
 	ln       net.Listener
 	srv      *http.Server
@@ -92,6 +98,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	st, where, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
+	}
+	if a.wrapStore != nil {
+		st = a.wrapStore(st)
 	}
 	a.st, a.where = st, where
 	fail := func(err error) (*App, error) {
@@ -165,7 +174,7 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 	}
 	ecfg := signaling.Config{
 		AllowedOrigins: a.cfg.AllowedOrigins, VisitorGrace: a.cfg.VisitorGrace, Canned: canned,
-		Invitation: a.cfg.Invitation, Queues: state.Queues,
+		Invitation: a.cfg.Invitation, Queues: state.Queues, Commands: a.st,
 	}
 	if a.edgeCfg != nil {
 		a.edgeCfg(&ecfg)
@@ -187,7 +196,11 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 		for i, s := range a.cfg.ICEServers {
 			ice[i] = signaling.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential}
 		}
-		edges.EnableVoice(signaling.Voice{Media: eng, ICEServers: ice})
+		vcfg := signaling.Voice{Legs: signaling.BrowserLegsOn(eng), ICEServers: ice}
+		if a.voiceCfg != nil {
+			a.voiceCfg(&vcfg)
+		}
+		edges.EnableVoice(vcfg)
 		a.reg.MustRegister(
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "cc", Subsystem: "voice", Name: "calls_active",
 				Help: "Voice calls in progress."}, func() float64 { return float64(edges.ActiveCalls()) }),
@@ -196,9 +209,7 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 		)
 		a.log.Info("voice on", "media_addr", eng.Addr().String(), "codec", a.cfg.MediaCodec)
 	}
-	if err := edges.Seed(ctx, agents, a.eng.AgentViews()); err != nil {
-		return fmt.Errorf("restore the desks' conversations: %w", err)
-	}
+	a.agents = agents
 	return nil
 }
 
@@ -254,6 +265,13 @@ func (a *App) Start(ctx context.Context) error {
 		<-done
 	}()
 	<-a.loop.Started()
+	if err := a.reconcile(ctx); err != nil {
+		a.Close()
+		return err
+	}
+	a.purgeCommands(ctx, time.Now())
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); every(lctx, SessionPurgeEvery, a.purgeCommands) }()
 	a.srv = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	a.wg.Add(1)
 	go func() {
