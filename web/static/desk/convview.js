@@ -280,32 +280,40 @@ export function createConvView(d) {
     clear(el.info);
     const a = obj(c.visitor.attributes);
     const rows = [];
-    const row = (label, value) => {
+    // Context fields come from the page (unverified) unless the site signed
+    // them: the server lists those in _verified (docs/INTEGRATION.md).
+    const signed = new Set(str(a._verified).split(',').filter(Boolean));
+    const trust = (key) => key && h('span', {
+      class: ['ctx-mark', signed.has(key) ? 'ctx-verified' : 'ctx-unverified'],
+      text: signed.has(key) ? 'verified' : 'unverified',
+      title: signed.has(key) ? 'Signed by the website' : 'Sent by the visitor\'s browser; not checked',
+    });
+    const row = (label, value, key) => {
       if (value === '' || value === null || value === undefined) return;
-      rows.push(h('dt', { text: label }), h('dd', {}, value));
+      rows.push(h('dt', { text: label }), h('dd', { dataset: key ? { ctx: key } : undefined }, value, ' ', trust(key)));
     };
     row('Name', c.visitor.name || 'Not given');
     row('Queue', c.queue);
     if (c.waited) row('Waited', clock(c.waited));
     const page = safeHttpURL(a.pageUrl);
     if (page) {
-      row('Page', h('a', { href: page.href, target: '_blank', rel: 'noopener noreferrer', class: 'info-link', title: page.href, text: str(a.pageTitle) || page.host + page.pathname }));
+      row('Page', h('a', { href: page.href, target: '_blank', rel: 'noopener noreferrer', class: 'info-link', title: page.href, text: str(a.pageTitle) || page.host + page.pathname }), 'pageUrl');
       row('Address', h('span', { class: 'info-url', text: page.href }));
     } else if (a.pageUrl) {
-      row('Page', str(a.pageUrl));
+      row('Page', str(a.pageUrl), 'pageUrl');
     }
-    if (a.pageTitle && !page) row('Page title', str(a.pageTitle));
-    row('Account', str(a.account));
+    if (a.pageTitle && !page) row('Page title', str(a.pageTitle), 'pageTitle');
+    row('Account', str(a.account), 'account');
     if (a.phone) {
       const digits = str(a.phone).replace(/[\s()./-]/g, '');
       row('Phone', /^\+?[0-9]{3,20}$/.test(digits)
         ? h('a', { href: `tel:${digits}`, class: 'info-link', text: str(a.phone) })
-        : str(a.phone));
+        : str(a.phone), 'phone');
     }
-    row('Location', str(a.location));
-    const known = new Set(['pageUrl', 'pageTitle', 'account', 'phone', 'location']);
+    row('Location', str(a.location), 'location');
+    const known = new Set(['pageUrl', 'pageTitle', 'account', 'phone', 'location', '_verified', 'channel']);
     for (const [k, v] of Object.entries(a)) {
-      if (!known.has(k) && (typeof v === 'string' || typeof v === 'number')) row(k, String(v));
+      if (!known.has(k) && (typeof v === 'string' || typeof v === 'number')) row(k, String(v), k);
     }
     if (c.from) row('Transferred by', d.agentName(c.from));
     el.info.append(

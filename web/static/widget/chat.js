@@ -41,7 +41,7 @@ export function createChat(w) {
       const res = await fetch('/api/widget/session', {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ queue: w.queue, name, channel, attributes: w.ctx }),
+        body: JSON.stringify({ queue: w.queue, name, channel, attributes: w.ctx, ...(w.signedContext && { signedContext: w.signedContext }) }),
         credentials: 'omit',
       });
       if (res.status !== 201 && res.status !== 200) throw httpError(res.status);

@@ -26,6 +26,8 @@ const queue = (params.get('queue') || 'default').slice(0, 64);
 const lang = (params.get('lang') || 'en').toLowerCase();
 const T = strings(lang);
 const ctx = readContext(params.get('ctx'));
+// Context signed by the site's server (docs/INTEGRATION.md), passed as is.
+const signedContext = (params.get('sctx') || '').slice(0, 16384);
 const hostOrigin = originOf(ctx.pageUrl);
 const embedded = window.parent !== window;
 const STORE_KEY = `contactd.widget.v1.${queue}`;
@@ -159,7 +161,7 @@ export function createWidget() {
   };
 
   const w = {
-    el, ui, voice, t, T, queue, lang, ctx, hostOrigin, embedded, MAX_TEXT_BYTES, rec: null, client: null,
+    el, ui, voice, t, T, queue, lang, ctx, signedContext, hostOrigin, embedded, MAX_TEXT_BYTES, rec: null, client: null,
     conv: createConversation(), // the messages drawn and the sends not yet stored
     view: createTranscriptView(el.transcript),
     unsent: new Map(), // command id -> drawn unsent message
