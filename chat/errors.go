@@ -18,6 +18,7 @@ var (
 	ErrNotParticipant      = &Error{"forbidden", "not a participant of this conversation"}
 	ErrWrongRole           = &Error{"forbidden", "not allowed for this participant"}
 	ErrOnHold              = &Error{"on_hold", "the operator has put the chat on hold"}
+	ErrWrongState          = &Error{"wrong_state", "not possible in the conversation's state"}
 	ErrEnded               = &Error{"ended", "the conversation has ended"}
 	ErrEmpty               = &Error{"bad_request", "the message is empty"}
 	ErrTooLong             = &Error{"too_long", "the message is too long"}

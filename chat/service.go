@@ -569,7 +569,7 @@ func (s *Service) Hold(ctx context.Context, id store.ConversationID, agent routi
 				return err
 			}
 			if c.held == on {
-				return fmt.Errorf("%w: already %s", ErrWrongRole, map[bool]string{true: "on hold", false: "not on hold"}[on])
+				return fmt.Errorf("%w: already %s", ErrWrongState, map[bool]string{true: "on hold", false: "not on hold"}[on])
 			}
 			return nil
 		},
@@ -605,19 +605,33 @@ func (s *Service) queueEnd(ctx context.Context, id store.ConversationID, who Sen
 // History returns the committed messages after seq after, as who may see
 // them (the visitor never sees notes). Up to limit are returned.
 func (s *Service) History(ctx context.Context, id store.ConversationID, who Sender, after int64, limit int) ([]store.Message, error) {
+	msgs, _, _, err := s.HistoryPage(ctx, id, who, after, limit)
+	return msgs, err
+}
+
+// HistoryPage reads up to limit stored messages after seq after and
+// returns those who may see (the visitor never sees notes), the highest
+// seq it read (after when none), and whether the page was full: then more
+// may follow after upTo. A page of notes is empty for a visitor but still
+// moves upTo, so a reader pages by upTo, never by the last message seen.
+func (s *Service) HistoryPage(ctx context.Context, id store.ConversationID, who Sender, after int64, limit int) (msgs []store.Message, upTo int64, full bool, err error) {
 	c, err := s.get(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, after, false, err
 	}
 	c.mu.Lock()
 	role, ok := c.parts[who]
 	c.mu.Unlock()
 	if !ok && who != SenderSystem {
-		return nil, ErrNotParticipant
+		return nil, after, false, ErrNotParticipant
 	}
-	msgs, err := s.st.ListMessages(ctx, id, after, limit)
+	msgs, err = s.st.ListMessages(ctx, id, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("read messages: %w", err)
+		return nil, after, false, fmt.Errorf("read messages: %w", err)
+	}
+	upTo, full = after, len(msgs) >= limit
+	if len(msgs) > 0 {
+		upTo = msgs[len(msgs)-1].Seq
 	}
 	if role == RoleVisitor {
 		out := msgs[:0]
@@ -628,7 +642,7 @@ func (s *Service) History(ctx context.Context, id store.ConversationID, who Send
 		}
 		msgs = out
 	}
-	return msgs, nil
+	return msgs, upTo, full, nil
 }
 
 // Visible says whether a participant with role may see m.

@@ -235,11 +235,14 @@ func TestHoldStopsTheVisitorAndOnlyTheOwnerHolds(t *testing.T) {
 	if _, _, err := s.Send(ctx, "c", AgentSender("alice"), "a", store.MsgText, "one moment"); err != nil {
 		t.Fatalf("agent send during hold: %v", err)
 	}
-	if _, err := s.Hold(ctx, "c", "alice", true); !errors.Is(err, ErrWrongRole) {
-		t.Fatalf("hold twice: %v", err)
+	if _, err := s.Hold(ctx, "c", "alice", true); !errors.Is(err, ErrWrongState) {
+		t.Fatalf("hold twice: %v, want ErrWrongState", err)
 	}
 	if _, err := s.Hold(ctx, "c", "alice", false); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := s.Hold(ctx, "c", "alice", false); !errors.Is(err, ErrWrongState) {
+		t.Fatalf("unhold when not on hold: %v, want ErrWrongState", err)
 	}
 	if _, _, err := s.Send(ctx, "c", SenderVisitor, "x", store.MsgText, "hello?"); err != nil {
 		t.Fatalf("visitor send after resume: %v", err)
@@ -534,5 +537,36 @@ func TestEndedConversationsAreEvictedAndReloaded(t *testing.T) {
 	}
 	if _, _, err := s.Send(ctx, "c", SenderVisitor, "k2", store.MsgText, "late"); !errors.Is(err, ErrEnded) {
 		t.Fatalf("send to the evicted ended conversation: %v", err)
+	}
+}
+
+// A visitor's page may hold only notes: it comes back empty, yet says how
+// far it read, so a reader paging by it goes on to what follows (paging by
+// the last message seen would stop there).
+func TestAHistoryPageOfNotesMovesOnForTheVisitor(t *testing.T) {
+	s, _, _ := opened(t)
+	ctx := t.Context()
+	var last int64
+	for i := range 5 {
+		m, _, err := s.Send(ctx, "c", AgentSender("alice"), fmt.Sprint("n", i), store.MsgNote, "note")
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = m.Seq
+	}
+	after, _, err := s.Send(ctx, "c", AgentSender("alice"), "t", store.MsgText, "visible")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, upTo, full, err := s.HistoryPage(ctx, "c", SenderVisitor, last-5, 5)
+	if err != nil || len(msgs) != 0 || upTo != last || !full {
+		t.Fatalf("a page of notes: %d messages, upTo %d (want %d), full %v, %v", len(msgs), upTo, last, full, err)
+	}
+	msgs, upTo, full, err = s.HistoryPage(ctx, "c", SenderVisitor, upTo, 5)
+	if err != nil || len(msgs) != 1 || msgs[0].Seq != after.Seq || upTo != after.Seq || full {
+		t.Fatalf("the next page: %v, upTo %d, full %v, %v", msgs, upTo, full, err)
+	}
+	if msgs, _, _, _ := s.HistoryPage(ctx, "c", AgentSender("alice"), last-5, 5); len(msgs) != 5 {
+		t.Fatalf("the agent's page holds %d notes, want 5", len(msgs))
 	}
 }

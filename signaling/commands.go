@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/contactd/contactd/chat"
@@ -64,6 +65,10 @@ func errorReply(id, code, msg string) errorOut {
 // sender may send it, how it decodes, what it acts on and what a repeated
 // id does.
 func (s *Server) handle(c *conn, data []byte) {
+	if !validText(data) {
+		c.send(errorReply(peekID(data), CodeInvalidText, "the command is not valid UTF-8 text (or escapes half of a surrogate pair); nothing was done"))
+		return
+	}
 	var env envelope
 	if err := json.Unmarshal(data, &env); err != nil {
 		c.send(errorReply(peekID(data), CodeBadRequest, "not a valid command: "+err.Error()))
@@ -142,7 +147,7 @@ func (s *Server) route(c *conn, env envelope, row command, run bound) error {
 // reply answers a command, and remembers the answer when a repeat of its
 // id is to get it again.
 func (s *Server) reply(c *conn, env envelope, row command, result any, err error, st idem) {
-	if err == nil && row.Silent {
+	if err == nil && row.Silent || errors.Is(err, errReplyLater) {
 		return
 	}
 	var b []byte
@@ -266,7 +271,7 @@ func cmdEnd(ctx context.Context, s *Server, r *req, _ *noFields) (any, error) {
 
 func cmdResume(ctx context.Context, s *Server, r *req, m *resumeCmd) (any, error) {
 	if r.agent != "" {
-		return nil, s.replay(ctx, r.c, r.who, m.Conversations)
+		return nil, s.startReplay(ctx, r.c, r.id, r.who, m.Conversations)
 	}
 	var after int64
 	if m.After != nil {
@@ -274,7 +279,7 @@ func cmdResume(ctx context.Context, s *Server, r *req, m *resumeCmd) (any, error
 	} else if v, ok := m.Conversations[string(r.conv)]; ok {
 		after = v
 	}
-	return nil, s.replay(ctx, r.c, r.who, map[string]int64{string(r.conv): after})
+	return nil, s.startReplay(ctx, r.c, r.id, r.who, map[string]int64{string(r.conv): after})
 }
 
 func cmdHistory(ctx context.Context, s *Server, r *req, m *historyCmd) (any, error) {
@@ -282,7 +287,7 @@ func cmdHistory(ctx context.Context, s *Server, r *req, m *historyCmd) (any, err
 	if m.After != nil {
 		after = *m.After
 	}
-	return nil, s.replay(ctx, r.c, r.who, map[string]int64{string(r.conv): after})
+	return nil, s.startReplay(ctx, r.c, r.id, r.who, map[string]int64{string(r.conv): after})
 }
 
 // toRouting runs a routing command for the agent.
@@ -444,42 +449,6 @@ func (s *Server) mustOwn(ctx context.Context, r *req) error {
 	case role != chat.RoleOwner:
 		return chat.ErrWrongRole
 	}
-	return nil
-}
-
-// replay sends the messages after each given seq, then synced.
-func (s *Server) replay(ctx context.Context, c *conn, who chat.Sender, convs map[string]int64) error {
-	if len(convs) > 200 {
-		return badRequest("at most 200 conversations per resume")
-	}
-	synced := map[string]int64{}
-	for id, after := range convs {
-		rec, _, err := s.chat.Info(ctx, store.ConversationID(id))
-		if err != nil {
-			return err
-		}
-		last := after
-		for {
-			msgs, err := s.chat.History(ctx, store.ConversationID(id), who, last, 500)
-			if err != nil {
-				return err
-			}
-			s.hub.mu.Lock()
-			for _, m := range msgs {
-				c.send(s.hub.msgPayload(m, rec.VisitorName))
-			}
-			s.hub.mu.Unlock()
-			if len(msgs) < 500 {
-				if len(msgs) > 0 {
-					last = msgs[len(msgs)-1].Seq
-				}
-				break
-			}
-			last = msgs[len(msgs)-1].Seq
-		}
-		synced[id] = max(last, rec.LastSeq)
-	}
-	c.send(syncedOut{Conversations: synced, Type: "synced"})
 	return nil
 }
 

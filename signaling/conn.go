@@ -85,6 +85,7 @@ type conn struct {
 	busy      bool          // it runs a command
 	cmdWake   chan struct{} // wakes it (capacity 1)
 	cmdDone   chan struct{} // it finished cmd (capacity 1)
+	rp        replays       // resume and history under way (replay.go)
 }
 
 var errSlowConsumer = errors.New("slow consumer")
@@ -94,6 +95,7 @@ func newConn(ctx context.Context, ws *websocket.Conn, cork *corker, log *slog.Lo
 	ws.SetReadLimit(ReadLimit)
 	c := &conn{ws: ws, cork: cork, log: log, ctx: ctx, cancel: cancel, ip: ip, linger: linger, maxHold: maxHold,
 		wrote: make(chan struct{}, 1), cmdWake: make(chan struct{}, 1), cmdDone: make(chan struct{}, 1)}
+	c.rp.room = make(chan struct{}, 1)
 	c.limit.init(rate, burst, time.Now())
 	c.ping = time.AfterFunc(PingInterval, c.heartbeat)
 	return c
@@ -113,6 +115,11 @@ func (c *conn) send(v any) {
 // sendRaw queues an encoded message, like send.
 func (c *conn) sendRaw(b []byte) {
 	c.mu.Lock()
+	c.push(b)
+}
+
+// push is sendRaw with c.mu held; it releases it.
+func (c *conn) push(b []byte) {
 	switch {
 	case c.closing:
 		c.mu.Unlock()
@@ -153,6 +160,7 @@ func (c *conn) close(code websocket.StatusCode, reason string, cause error) {
 	c.closing = true
 	c.outbox = nil
 	c.mu.Unlock()
+	wake(c.rp.room)
 	go func() {
 		c.ws.Close(code, reason)
 		c.cancel(cause)
@@ -189,6 +197,9 @@ func (c *conn) next(idle *time.Timer) (b []byte, more, done bool) {
 				c.outbox = nil
 			}
 			more := len(c.outbox) > 0 || replyDue
+			if c.rp.waiting && len(c.outbox) < replayWindow {
+				wake(c.rp.room)
+			}
 			c.mu.Unlock()
 			return b, more, false
 		}

@@ -295,7 +295,7 @@ func TestTheProtocolListsEveryErrorCode(t *testing.T) {
 }
 
 func TestACallThatChangesSomethingWithASessionNeedsAnAllowedOrigin(t *testing.T) {
-	e := newEdge(t, Config{})
+	e := newEdge(t, Config{Queues: []routing.QueueConfig{{ID: "sales"}}})
 	body := `{"queue":"sales","name":"V","email":"v@example.com","text":"call me"}`
 	for _, tc := range []struct {
 		name    string

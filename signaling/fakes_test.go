@@ -130,9 +130,9 @@ func (f *fakes) Hold(context.Context, store.ConversationID, routing.AgentID, boo
 	f.called("Hold")
 	return store.Message{}, nil
 }
-func (f *fakes) History(context.Context, store.ConversationID, chat.Sender, int64, int) ([]store.Message, error) {
+func (f *fakes) HistoryPage(_ context.Context, _ store.ConversationID, _ chat.Sender, after int64, _ int) ([]store.Message, int64, bool, error) {
 	f.called("History")
-	return nil, nil
+	return nil, after, false, nil
 }
 func (f *fakes) RoleOf(ctx context.Context, id store.ConversationID, who chat.Sender) (chat.Role, bool, error) {
 	f.called("RoleOf")

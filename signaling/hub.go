@@ -230,17 +230,19 @@ func (h *hub) message(m store.Message) {
 		h.s.log.Error("encoding a message", "err", err)
 		return
 	}
+	conv := string(m.Conversation)
 	for who, role := range parts {
+		b := b
 		if !chat.Visible(m, role) {
-			continue
+			b = nil // not sent, but counted as seen: no gap to fill on a resume
 		}
 		if who == chat.SenderVisitor {
-			for c := range h.visitors[string(m.Conversation)] {
-				c.sendRaw(b)
+			for c := range h.visitors[conv] {
+				c.sendMessage(conv, m.Seq, b)
 			}
 		} else if a, ok := chat.AgentOf(who); ok {
 			for c := range h.agents[string(a)] {
-				c.sendRaw(b)
+				c.sendMessage(conv, m.Seq, b)
 			}
 		}
 	}
@@ -249,7 +251,7 @@ func (h *hub) message(m store.Message) {
 		if a, ok := chat.AgentOf(chat.Sender(m.Sender)); ok {
 			if _, still := parts[chat.Sender(m.Sender)]; !still {
 				for c := range h.agents[string(a)] {
-					c.sendRaw(b)
+					c.sendMessage(conv, m.Seq, b)
 				}
 			}
 		}

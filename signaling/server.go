@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -97,7 +98,7 @@ type Store interface {
 type Chat interface {
 	Send(ctx context.Context, id store.ConversationID, who chat.Sender, clientID, kind, text string) (store.Message, bool, error)
 	Hold(ctx context.Context, id store.ConversationID, agent routing.AgentID, on bool) (store.Message, error)
-	History(ctx context.Context, id store.ConversationID, who chat.Sender, after int64, limit int) ([]store.Message, error)
+	HistoryPage(ctx context.Context, id store.ConversationID, who chat.Sender, after int64, limit int) (msgs []store.Message, upTo int64, full bool, err error)
 	RoleOf(ctx context.Context, id store.ConversationID, who chat.Sender) (chat.Role, bool, error)
 	Info(ctx context.Context, id store.ConversationID) (store.Conversation, map[chat.Sender]chat.Role, error)
 	CallEvent(ctx context.Context, id store.ConversationID, who chat.Sender, ev string, data map[string]string) (store.Message, error)
@@ -207,6 +208,10 @@ func readBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
 	if err != nil {
 		fail(w, http.StatusRequestEntityTooLarge, "too_long", "the body is larger than 64 KiB")
+		return false
+	}
+	if !validText(body) {
+		fail(w, http.StatusBadRequest, CodeInvalidText, "the body is not valid UTF-8 text (or escapes half of a surrogate pair)")
 		return false
 	}
 	if err := json.Unmarshal(body, v); err != nil {
@@ -517,6 +522,10 @@ func (s *Server) leaveMessage(w http.ResponseWriter, r *http.Request, _ caller) 
 	}
 	if err != nil {
 		fail(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	if !slices.ContainsFunc(s.cfg.Queues, func(q routing.QueueConfig) bool { return string(q.ID) == req.Queue }) {
+		fail(w, http.StatusBadRequest, CodeNotFound, "unknown queue "+strconv.Quote(req.Queue))
 		return
 	}
 	m := store.LeftMessage{ID: chat.NewID("m_"), Queue: routing.QueueID(req.Queue), Name: req.Name, Email: req.Email, Text: req.Text,
