@@ -273,9 +273,11 @@ func (c *Coordinator) OperatorRoom(ctx context.Context, a, b routing.AgentID) (s
 	return id, nil
 }
 
-// VisitorLeft handles a visitor who went away: still queued, the
-// conversation leaves the queue and ends; with an agent, the agent is told
-// (a "left" event) and decides when to end.
+// VisitorLeft handles a visitor who went away (closed the page, or never
+// connected, and did not come back within the grace period): still queued,
+// the conversation leaves the queue as abandoned and ends; with an agent,
+// the agent is told (a "left" event) and the conversation ends for the
+// agent, who goes into wrap-up.
 func (c *Coordinator) VisitorLeft(ctx context.Context, id store.ConversationID) error {
 	rec, _, err := c.chat.Info(ctx, id)
 	if err != nil {
@@ -293,6 +295,14 @@ func (c *Coordinator) VisitorLeft(ctx context.Context, id store.ConversationID) 
 		}
 		return nil
 	}
-	_, err = c.chat.VisitorLeft(ctx, id)
-	return err
+	if _, err := c.chat.VisitorLeft(ctx, id); err != nil && !errors.Is(err, ErrNotParticipant) {
+		return err
+	}
+	if _, err := c.chat.End(ctx, id, SenderSystem, "visitor_left"); err != nil && !errors.Is(err, ErrEnded) {
+		return err
+	}
+	if err := c.r.Do(ctx, routing.Abandon{Interaction: routing.InteractionID(id)}); err != nil && !isGone(err) {
+		return err
+	}
+	return nil
 }

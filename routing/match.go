@@ -61,11 +61,12 @@ func candidate(a *agent, in *interaction, q *queue) bool {
 }
 
 // othersCould says whether an agent who has not declined or missed in could
-// take it, now or once free: then those who declined are not asked again.
+// take it, now or once free or back from away (logged in, eligible, with
+// capacity on its channel): then those who declined are not asked again.
 func (e *Engine) othersCould(in *interaction) bool {
 	for _, q := range in.lists {
 		for _, ai := range q.members {
-			if a := e.tab.agents[ai]; a.presence == PresenceAvailable && !in.skip[a.cfg.ID] && a.capacity(in.ch) > 0 &&
+			if a := e.tab.agents[ai]; a.presence != PresenceOffline && !in.skip[a.cfg.ID] && a.capacity(in.ch) > 0 &&
 				reqOK(a, in, q) && (in.xfer == nil || in.xfer.from != a) {
 				return true
 			}

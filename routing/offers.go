@@ -102,6 +102,7 @@ func (e *Engine) decline(agentID AgentID, id InteractionID) error {
 	e.removeOffer(in, o)
 	e.skip(in, a, false)
 	e.emitIn(e.inEvent(EvDeclined, in, a), in, a)
+	e.emit(OfferEnded{Interaction: in.id, Agent: a.cfg.ID, Reason: ReasonDeclined})
 	e.afterLostOffer(in, o)
 	e.wantAgent(a)
 	return nil
@@ -152,6 +153,7 @@ func (e *Engine) park(agentID AgentID, id InteractionID) error {
 	in.status = stParked
 	e.parked++
 	e.emitIn(e.inEvent(EvParked, in, a), in, a)
+	e.emit(OfferEnded{Interaction: in.id, Agent: a.cfg.ID, Reason: ReasonParked})
 	e.changed(in)
 	e.wantAgent(a)
 	return nil

@@ -91,6 +91,21 @@ func (e *Engine) setPresence(a *agent, p Presence, reason string) {
 	}
 	if p == PresenceOffline && was != PresenceOffline {
 		e.leaveIfNobody(a)
+		e.rematchDeclined(a)
+	}
+}
+
+// rematchDeclined looks again for an agent for the waiting interactions of
+// a's queues that somebody declined or let lapse: a, who logged out, may
+// have been the last one who could take them besides those agents, who
+// are asked again now.
+func (e *Engine) rematchDeclined(a *agent) {
+	for _, qi := range a.queues {
+		for _, w := range e.tab.queues[qi].waiting.entries() {
+			if in := e.slots[w.slot]; len(in.skip) > 0 && len(in.offers) == 0 && !in.gone {
+				e.wantMatch(in)
+			}
+		}
 	}
 }
 

@@ -109,10 +109,7 @@ func (h *hub) remove(c *conn) {
 		})
 		return
 	}
-	id := c.conversation
-	h.lastGone(h.visitors, h.gone, id, c, func(ctx context.Context) error {
-		return h.s.coord.VisitorLeft(ctx, store.ConversationID(id))
-	})
+	h.lastGone(h.visitors, h.gone, c.conversation, c, h.visitorGone(c.conversation))
 }
 
 // lastGone takes c out of conns[key]; when it was the last one, act runs
@@ -124,6 +121,12 @@ func (h *hub) lastGone(conns map[string]map[*conn]struct{}, timers map[string]*t
 		return
 	}
 	delete(conns, key)
+	h.afterGrace(conns, timers, key, act)
+}
+
+// afterGrace runs act after the grace period unless a connection for key
+// came back meanwhile. The caller holds h.mu.
+func (h *hub) afterGrace(conns map[string]map[*conn]struct{}, timers map[string]*time.Timer, key string, act func(context.Context) error) {
 	timers[key] = time.AfterFunc(h.s.cfg.VisitorGrace, func() {
 		h.mu.Lock()
 		_, back := conns[key]

@@ -52,6 +52,11 @@ type Config struct {
 	// second, burst); defaults 20/40 and 200/400.
 	ConnRate, ConnBurst float64
 	IPRate, IPBurst     float64
+	// Widget sessions per client address: at most SessionsPerAddress
+	// waiting in queues at once, and SessionRate new ones a minute (also
+	// the burst). Defaults DefaultSessionsPerAddress and DefaultSessionRate.
+	SessionsPerAddress int
+	SessionRate        float64
 	// BeforeAnswer, when set, runs before a new leg's SDP offer is
 	// answered. It is for tests, which hold an offer there to order what
 	// happens meanwhile; leave it nil.
@@ -76,6 +81,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IPRate <= 0 {
 		c.IPRate, c.IPBurst = 200, 400
+	}
+	if c.SessionsPerAddress <= 0 {
+		c.SessionsPerAddress = DefaultSessionsPerAddress
+	}
+	if c.SessionRate <= 0 {
+		c.SessionRate = DefaultSessionRate
 	}
 	return c
 }
@@ -107,6 +118,8 @@ type Server struct {
 
 	loginLimits *ipLimits
 	cmdLimits   *ipLimits
+	sessLimits  *ipLimits      // widget sessions made per address
+	waiting     *waitingLimits // widget sessions waiting per address
 	wg          sync.WaitGroup
 	baseCtx     context.Context
 }
@@ -118,6 +131,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, st Store, cs *chat.S
 		loginLimits: newIPLimits(10.0/60, 10), baseCtx: ctx,
 	}
 	s.cmdLimits = newIPLimits(s.cfg.IPRate, s.cfg.IPBurst)
+	s.sessLimits = newIPLimits(s.cfg.SessionRate/60, s.cfg.SessionRate)
+	s.waiting = newWaitingLimits(s.cfg.SessionsPerAddress)
 	s.hub = newHub(s)
 	s.calls = newCalls(s)
 	return s
@@ -456,8 +471,18 @@ func (s *Server) widgetSession(w http.ResponseWriter, r *http.Request) {
 		}
 		attrs["channel"] = string(routing.ChannelVoice)
 	}
+	ip := clientIP(r)
+	if !s.sessLimits.allow(ip, s.now()) {
+		fail(w, http.StatusTooManyRequests, "rate_limited", "too many new chats from this address; try again in a minute")
+		return
+	}
+	if !s.waiting.reserve(r.Context(), ip, s.stillQueued) {
+		fail(w, http.StatusTooManyRequests, "rate_limited", "too many chats waiting from this address; try again later")
+		return
+	}
 	rec, err := s.coord.StartVisitor(r.Context(), routing.QueueID(req.Queue), channel, strings.TrimSpace(req.Name), attrs)
 	if err != nil {
+		s.waiting.cancel(ip)
 		code, msg := classify(err)
 		status := http.StatusBadRequest
 		switch code {
@@ -467,6 +492,8 @@ func (s *Server) widgetSession(w http.ResponseWriter, r *http.Request) {
 		fail(w, status, code, msg)
 		return
 	}
+	s.waiting.done(ip, rec.ID)
+	s.hub.expectVisitor(string(rec.ID)) // one who never connects leaves after the grace
 	exp := s.now().Add(s.cfg.VisitorTTL)
 	tok, err := s.signer.Sign(string(rec.ID), exp)
 	if err != nil {

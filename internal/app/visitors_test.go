@@ -1,0 +1,177 @@
+package app
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/contactd/contactd/routing"
+	"github.com/contactd/contactd/signaling"
+)
+
+// waitingNow is how many interactions wait in queues (parked included).
+func waitingNow(t *testing.T, a *App) int {
+	var n int
+	a.Router().Query(t.Context(), func(e *routing.Engine) {
+		for _, q := range e.QueueViews() {
+			n += q.Waiting + q.Parked
+		}
+	})
+	return n
+}
+
+// fromAddress is an HTTP client whose connections come from ip (another
+// loopback address), so the server sees another client.
+func fromAddress(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 16}}
+}
+
+// newSession asks hc for a widget session and returns its status and
+// conversation.
+func newSession(t *testing.T, hc *http.Client, base, name string) (int, string, string) {
+	body, _ := json.Marshal(map[string]any{"queue": "sales", "name": name})
+	req, _ := http.NewRequest("POST", base+"/api/widget/session", bytes.NewReader(body))
+	req.Header.Set("Origin", base)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Error(err)
+		return 0, "", ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out struct{ Conversation, Token string }
+	json.Unmarshal(b, &out)
+	return resp.StatusCode, out.Conversation, out.Token
+}
+
+func TestADeclinedRequestWaitsForTheAgentWhoBecomesAvailable(t *testing.T) {
+	_, base, alice, bob := chatWorld(t, testConfig(t, ""))
+	bob.must("presence", map[string]any{"presence": "away", "reason": "Lunch"})
+	alice2, _ := staff(t, base, "alice", "pw-alice") // a second desk of alice's
+	conv, token := visitorSession(t, base, "sales", "Di")
+	visitor(t, base, token)
+	alice.waitFor("offer", map[string]any{"conversation": conv})
+	alice2.waitFor("offer", map[string]any{"conversation": conv})
+	alice.must("decline", map[string]any{"interaction": conv})
+	// Both of alice's desks clear the offer.
+	alice.waitFor("offer_ended", map[string]any{"interaction": conv, "reason": "declined"})
+	alice2.waitFor("offer_ended", map[string]any{"interaction": conv, "reason": "declined"})
+	// Bob is logged in, so it waits for him rather than going back to alice.
+	bob.must("presence", map[string]any{"presence": "available"})
+	bob.waitFor("offer", map[string]any{"conversation": conv})
+	var n int
+	for _, o := range alice.all("offer") {
+		if o["conversation"] == conv {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("alice was offered the request %d times; it went back to her after she declined while bob could take it", n)
+	}
+}
+
+func TestAVisitorWhoLeftAnAcceptedChatEndsItForTheAgentAfterTheGrace(t *testing.T) {
+	cfg := testConfig(t, "")
+	cfg.VisitorGrace = 200 * time.Millisecond
+	_, base, alice, _ := chatWorld(t, cfg)
+	conv, _, vis := connected(t, base, alice)
+	vis.close()
+	alice.waitFor("message", map[string]any{"conversation": conv, "event": "left", "sender": "visitor"})
+	alice.waitFor("message", map[string]any{"conversation": conv, "event": "ended"})
+	alice.waitFor("wrapup", map[string]any{"conversation": conv}) // the sales queue has wrap-up
+}
+
+func TestAWidgetSessionThatNeverConnectsLeavesTheQueue(t *testing.T) {
+	cfg := testConfig(t, "")
+	cfg.VisitorGrace = 200 * time.Millisecond
+	a, base, alice, _ := chatWorld(t, cfg)
+	alice.must("presence", map[string]any{"presence": "away", "reason": "Break"})
+	alice.waitFor("state", map[string]any{"presence": "away"})
+	ghost, _ := visitorSession(t, base, "sales", "Ghost")
+	waitUntil(t, "the session that never connected left the queue", func() bool { return waitingNow(t, a) == 0 })
+	conv, token := visitorSession(t, base, "sales", "Real")
+	visitor(t, base, token)
+	alice.must("presence", map[string]any{"presence": "available"})
+	if o := alice.waitFor("offer", nil); o["conversation"] != conv {
+		t.Fatalf("offered %v, want the visitor who is there (%s), not %s", o["conversation"], conv, ghost)
+	}
+}
+
+func TestAFloodOfSessionsFromOneAddressDoesNotPushARealVisitorBack(t *testing.T) {
+	cfg := testConfig(t, "")
+	cfg.VisitorGrace = 300 * time.Millisecond
+	a, base, alice, _ := chatWorld(t, cfg)
+	alice.must("presence", map[string]any{"presence": "away", "reason": "Break"})
+	alice.waitFor("state", map[string]any{"presence": "away"})
+
+	// The real visitor from another address is there first.
+	_, real1, tok1 := newSession(t, fromAddress("127.0.0.2"), base, "First")
+	if real1 == "" {
+		t.Fatal("no session for the real visitor")
+	}
+	v1 := visitor(t, base, tok1)
+	v1.waitFor("position", map[string]any{"position": 1})
+
+	// 6,000 sessions from one address, 16 at a time.
+	flood := fromAddress("127.0.0.1")
+	var made, refused atomic.Int64
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for range 16 {
+		wg.Go(func() {
+			for i := range work {
+				switch st, _, _ := newSession(t, flood, base, fmt.Sprint("bot", i)); st {
+				case http.StatusCreated:
+					made.Add(1)
+				case http.StatusTooManyRequests:
+					refused.Add(1)
+				default:
+					t.Errorf("flood session %d: status %d", i, st)
+				}
+			}
+		})
+	}
+	for i := range 6000 {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	// At most the rate's burst is made, and of those at most the cap of
+	// 10 wait at once (the others left already, never connected).
+	if made.Load() > signaling.DefaultSessionRate || made.Load()+refused.Load() != 6000 {
+		t.Fatalf("the flood made %d sessions (%d refused), want at most %d", made.Load(), refused.Load(), signaling.DefaultSessionRate)
+	}
+	if n := waitingNow(t, a); n > 1+signaling.DefaultSessionsPerAddress {
+		t.Fatalf("%d waiting after the flood, want at most the real visitor and the per-address cap", n)
+	}
+
+	// Another real visitor, from a third address, still gets a session
+	// and is not behind thousands.
+	_, real2, tok2 := newSession(t, fromAddress("127.0.0.3"), base, "Second")
+	if real2 == "" {
+		t.Fatal("the second real visitor got no session after the flood")
+	}
+	v2 := visitor(t, base, tok2)
+	if p := v2.waitFor("position", nil); p["position"].(float64) > 12 {
+		t.Fatalf("the second real visitor is at position %v behind the flood", p["position"])
+	}
+	// The flood's sessions never connect: they leave, and the real
+	// visitors are served in their order.
+	waitUntil(t, "only the two real visitors wait", func() bool { return waitingNow(t, a) == 2 })
+	alice.must("presence", map[string]any{"presence": "available"})
+	if o := alice.waitFor("offer", nil); o["conversation"] != real1 {
+		t.Fatalf("offered %v first, want the first real visitor %s", o["conversation"], real1)
+	}
+	alice.must("accept", map[string]any{"interaction": real1})
+	if o := alice.waitFor("offer", nil); o["conversation"] != real2 {
+		t.Fatalf("offered %v next, want the second real visitor %s", o["conversation"], real2)
+	}
+}
