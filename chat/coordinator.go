@@ -170,6 +170,8 @@ func NewID(prefix string) string {
 // StartVisitor opens a conversation for a visitor and queues it on the
 // given channel (chat, or voice for a visitor who chose to talk). If
 // routing refuses it, the conversation is ended and the error returned.
+// It waits absent (offered to nobody, counted ahead of nobody) until the
+// visitor's page connects.
 func (c *Coordinator) StartVisitor(ctx context.Context, queue routing.QueueID, channel routing.Channel, name string, attrs map[string]string) (store.Conversation, error) {
 	id := store.ConversationID(NewID("c_"))
 	rec, err := c.chat.Open(ctx, Spec{ID: id, Interaction: routing.InteractionID(id), Queue: queue, VisitorName: name, Attributes: attrs})
@@ -179,7 +181,7 @@ func (c *Coordinator) StartVisitor(ctx context.Context, queue routing.QueueID, c
 	if name != "" {
 		attrs = cloneWith(attrs, "name", name)
 	}
-	err = c.r.Enqueue(ctx, routing.Enqueue{Interaction: routing.InteractionID(id), Queue: queue, Channel: channel}, attrs)
+	err = c.r.Enqueue(ctx, routing.Enqueue{Interaction: routing.InteractionID(id), Queue: queue, Channel: channel, Absent: true}, attrs)
 	if err != nil {
 		if _, e := c.chat.End(ctx, id, SenderSystem, "not_routed"); e != nil {
 			c.log.Warn("could not end an unrouted conversation", "conversation", id, "err", e)

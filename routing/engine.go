@@ -139,6 +139,8 @@ func (e *Engine) Apply(now time.Time, c Command) error {
 		err = e.cancelTransfer(c.Agent, c.Interaction)
 	case SetChannel:
 		err = e.setChannel(c.Interaction, c.Channel, c.Return)
+	case SetAbsent:
+		err = e.setAbsent(c.Interaction, c.Absent)
 	default:
 		err = errf(CodeInvalid, "unknown command %T", c)
 	}

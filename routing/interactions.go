@@ -42,6 +42,7 @@ func (e *Engine) enqueue(c Enqueue) error {
 	in := e.newInteraction()
 	in.id, in.ch, in.home, in.own, in.preferred = c.Interaction, c.Channel, q, slices.Clone(c.Skills), c.PreferredAgent
 	in.prio, in.order, in.status, in.lastPos = c.Priority, e.order, stWaiting, -1
+	in.absent = c.Absent
 	e.open(in)
 	e.place(in, q)
 	return nil
@@ -54,7 +55,9 @@ func (e *Engine) place(in *interaction, q *queue) {
 	in.skip, in.expired, in.overflow = nil, nil, nil
 	in.lastPos = -1
 	e.stopWaitTimers(in)
-	in.addToList(q)
+	if !in.absent {
+		in.addToList(q)
+	}
 	ev := e.inEvent(EvEntered, in, nil)
 	ev.Priority = in.prio
 	e.emitIn(ev, in, nil)
@@ -64,8 +67,45 @@ func (e *Engine) place(in *interaction, q *queue) {
 		return
 	}
 	e.armWaitTimers(in)
+	if in.absent {
+		return // no place to tell, nobody to offer it to, until it is back
+	}
 	e.wantMatch(in)
 	e.firstPosition(in)
+}
+
+// setAbsent marks in's customer away or back (see SetAbsent).
+func (e *Engine) setAbsent(id InteractionID, absent bool) error {
+	in, err := e.interaction(id)
+	if err != nil {
+		return err
+	}
+	if in.absent == absent {
+		return nil
+	}
+	in.absent = absent
+	if in.status != stWaiting {
+		return nil
+	}
+	if absent {
+		for _, o := range slices.Clone(in.offers) {
+			e.endOffer(in, o, ReasonWithdrawn)
+		}
+		in.removeFromLists()
+		return nil
+	}
+	q := in.home
+	if q.cfg.NoAgents == NoAgentsLeave && !e.tab.loggedIn(q) {
+		e.leave(in, EvNoAgents, ReasonNoAgents)
+		return nil
+	}
+	in.addToList(q)
+	for _, fq := range in.overflow {
+		in.addToList(fq)
+	}
+	e.wantMatch(in)
+	e.firstPosition(in)
+	return nil
 }
 
 // firstPosition tells a newly waiting interaction where it stands without

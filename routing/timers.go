@@ -159,7 +159,9 @@ func (e *Engine) applyStep(in *interaction, log bool) {
 	}
 	if fq := e.queues[s.Fallback]; fq != nil && !slices.Contains(in.overflow, fq) {
 		in.overflow = append(in.overflow, fq)
-		in.addToList(fq)
+		if !in.absent || in.status != stWaiting {
+			in.addToList(fq)
+		}
 		if log {
 			ev := e.inEvent(EvOverflowed, in, nil)
 			ev.Target, ev.Step = string(fq.cfg.ID), int(in.step)

@@ -35,6 +35,7 @@ type hub struct {
 	gone     map[string]*time.Timer           // visitors who disconnected, by conversation
 	away     map[string]*time.Timer           // agents whose last desk closed, by agent
 	replies  map[string]*replyCache           // recent replies by principal, for retried command ids
+	absent   absentSync                       // tells routing whether visitors are connected
 }
 
 func newHub(s *Server) *hub {
@@ -90,6 +91,7 @@ func (h *hub) add(c *conn, a store.Agent) {
 		h.visitors[c.conversation] = map[*conn]struct{}{}
 	}
 	h.visitors[c.conversation][c] = struct{}{}
+	go h.syncAbsent(c.conversation)
 	rec, _, _ := h.s.chat.Info(c.ctx, store.ConversationID(c.conversation))
 	c.send(payload{"type": "hello", "v": 1, "role": "visitor", "conversation": c.conversation, "lastSeq": rec.LastSeq, "status": rec.Status})
 	if p, ok := h.position[c.conversation]; ok {
@@ -110,6 +112,7 @@ func (h *hub) remove(c *conn) {
 		return
 	}
 	h.lastGone(h.visitors, h.gone, c.conversation, c, h.visitorGone(c.conversation))
+	go h.syncAbsent(c.conversation)
 }
 
 // lastGone takes c out of conns[key]; when it was the last one, act runs

@@ -2,10 +2,13 @@ package signaling
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/contactd/contactd/internal/store"
+	"github.com/contactd/contactd/routing"
 )
 
 // Defaults of the per-address widget session limits.
@@ -100,5 +103,50 @@ func (h *hub) expectVisitor(conv string) {
 func (h *hub) visitorGone(conv string) func(context.Context) error {
 	return func(ctx context.Context) error {
 		return h.s.coord.VisitorLeft(ctx, store.ConversationID(conv))
+	}
+}
+
+// absentSync tells routing whether each visitor is connected (SetAbsent):
+// one command at a time per conversation, repeated until routing has what
+// is true after the last change, so that a close and a quick reconnect
+// cannot arrive in the wrong order.
+type absentSync struct {
+	mu    sync.Mutex
+	busy  map[string]bool // a goroutine is telling routing about it
+	again map[string]bool // it changed meanwhile
+}
+
+// syncAbsent tells routing whether conv's visitor is connected now.
+func (h *hub) syncAbsent(conv string) {
+	a := &h.absent
+	a.mu.Lock()
+	if a.busy == nil {
+		a.busy, a.again = map[string]bool{}, map[string]bool{}
+	}
+	if a.busy[conv] {
+		a.again[conv] = true
+		a.mu.Unlock()
+		return
+	}
+	a.busy[conv] = true
+	a.mu.Unlock()
+	for {
+		h.mu.Lock()
+		absent := len(h.visitors[conv]) == 0
+		h.mu.Unlock()
+		ctx, cancel := context.WithTimeout(h.s.baseCtx, 15*time.Second)
+		err := h.s.router.Do(ctx, routing.SetAbsent{Interaction: routing.InteractionID(conv), Absent: absent})
+		cancel()
+		if err != nil && !errors.Is(err, routing.ErrUnknownInteraction) {
+			h.s.log.Debug("telling routing whether the visitor is there", "conversation", conv, "absent", absent, "err", err)
+		}
+		a.mu.Lock()
+		if !a.again[conv] {
+			delete(a.busy, conv)
+			a.mu.Unlock()
+			return
+		}
+		delete(a.again, conv)
+		a.mu.Unlock()
 	}
 }

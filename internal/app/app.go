@@ -163,7 +163,8 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 		canned[i] = signaling.Canned{Shortcut: c.Shortcut, Text: c.Text}
 	}
 	ecfg := signaling.Config{
-		AllowedOrigins: a.cfg.AllowedOrigins, VisitorGrace: a.cfg.VisitorGrace, Canned: canned,
+		AllowedOrigins: a.cfg.AllowedOrigins, VisitorGrace: a.cfg.VisitorGrace,
+		SessionsPerAddress: a.cfg.WidgetSessionsPerAddress, SessionRate: float64(a.cfg.WidgetSessionRate), Canned: canned,
 		Invitation: a.cfg.Invitation, Queues: state.Queues,
 	}
 	if a.edgeCfg != nil {

@@ -416,7 +416,8 @@ func TestAnAnsweredOfferIsNotShownAgainAfterAReconnect(t *testing.T) {
 	_, base, alice, bob := chatWorld(t, testConfig(t, ""))
 	bob.must("presence", map[string]any{"presence": "away", "reason": "Lunch"})
 	for _, answer := range []string{"decline", "park", "accept"} {
-		conv, _ := visitorSession(t, base, "sales", "Ed")
+		conv, token := visitorSession(t, base, "sales", "Ed")
+		visitor(t, base, token) // offered once the visitor's page is connected
 		first := alice.waitFor("offer", map[string]any{"conversation": conv})
 		alice.must(answer, map[string]any{"interaction": conv})
 		if answer == "decline" {

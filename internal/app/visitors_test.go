@@ -16,14 +16,11 @@ import (
 	"github.com/contactd/contactd/signaling"
 )
 
-// waitingNow is how many interactions wait in queues (parked included).
-func waitingNow(t *testing.T, a *App) int {
+// openNow is how many interactions routing holds (waiting, absent,
+// connected or in wrap-up).
+func openNow(t *testing.T, a *App) int {
 	var n int
-	a.Router().Query(t.Context(), func(e *routing.Engine) {
-		for _, q := range e.QueueViews() {
-			n += q.Waiting + q.Parked
-		}
-	})
+	a.Router().Query(t.Context(), func(e *routing.Engine) { n = e.OpenInteractions() })
 	return n
 }
 
@@ -96,13 +93,43 @@ func TestAWidgetSessionThatNeverConnectsLeavesTheQueue(t *testing.T) {
 	alice.must("presence", map[string]any{"presence": "away", "reason": "Break"})
 	alice.waitFor("state", map[string]any{"presence": "away"})
 	ghost, _ := visitorSession(t, base, "sales", "Ghost")
-	waitUntil(t, "the session that never connected left the queue", func() bool { return waitingNow(t, a) == 0 })
 	conv, token := visitorSession(t, base, "sales", "Real")
-	visitor(t, base, token)
+	v := visitor(t, base, token)
+	// The ghost is not counted ahead of the visitor who is there.
+	v.waitFor("position", map[string]any{"position": 1})
 	alice.must("presence", map[string]any{"presence": "available"})
 	if o := alice.waitFor("offer", nil); o["conversation"] != conv {
 		t.Fatalf("offered %v, want the visitor who is there (%s), not %s", o["conversation"], conv, ghost)
 	}
+	alice.must("accept", map[string]any{"interaction": conv})
+	// And after the grace it is gone for good.
+	waitUntil(t, "the session that never connected left", func() bool { return openNow(t, a) == 1 })
+	if o := alice.all("offer"); len(o) != 1 {
+		t.Fatalf("offers %v, want only the visitor who is there", o)
+	}
+}
+
+func TestAVisitorWhosePageClosedIsOfferedToNobody(t *testing.T) {
+	cfg := testConfig(t, "")
+	cfg.VisitorGrace = time.Hour // nothing here waits for the grace
+	_, base, alice, _ := chatWorld(t, cfg)
+	alice.must("presence", map[string]any{"presence": "away", "reason": "Break"})
+	conv, token := visitorSession(t, base, "sales", "Gone")
+	v := visitor(t, base, token)
+	v.waitFor("position", map[string]any{"position": 1})
+	v.close()
+	conv2, token2 := visitorSession(t, base, "sales", "There")
+	v2 := visitor(t, base, token2)
+	// The visitor who closed the page is not ahead of the one who is there.
+	v2.waitFor("position", map[string]any{"position": 1})
+	alice.must("presence", map[string]any{"presence": "available"})
+	if o := alice.waitFor("offer", nil); o["conversation"] != conv2 {
+		t.Fatalf("offered %v, want the visitor who is there (%s), not %s whose page closed", o["conversation"], conv2, conv)
+	}
+	// Back within the grace, the first visitor has its place and its offer.
+	alice.must("accept", map[string]any{"interaction": conv2})
+	visitor(t, base, token)
+	alice.waitFor("offer", map[string]any{"conversation": conv})
 }
 
 func TestAFloodOfSessionsFromOneAddressDoesNotPushARealVisitorBack(t *testing.T) {
@@ -149,23 +176,21 @@ func TestAFloodOfSessionsFromOneAddressDoesNotPushARealVisitorBack(t *testing.T)
 	if made.Load() > signaling.DefaultSessionRate || made.Load()+refused.Load() != 6000 {
 		t.Fatalf("the flood made %d sessions (%d refused), want at most %d", made.Load(), refused.Load(), signaling.DefaultSessionRate)
 	}
-	if n := waitingNow(t, a); n > 1+signaling.DefaultSessionsPerAddress {
-		t.Fatalf("%d waiting after the flood, want at most the real visitor and the per-address cap", n)
+	if n := openNow(t, a); n > 1+signaling.DefaultSessionsPerAddress {
+		t.Fatalf("%d in routing after the flood, want at most the real visitor and the per-address cap", n)
 	}
 
 	// Another real visitor, from a third address, still gets a session
-	// and is not behind thousands.
+	// and is next: the flood's sessions never connected, they count ahead
+	// of nobody.
 	_, real2, tok2 := newSession(t, fromAddress("127.0.0.3"), base, "Second")
 	if real2 == "" {
 		t.Fatal("the second real visitor got no session after the flood")
 	}
 	v2 := visitor(t, base, tok2)
-	if p := v2.waitFor("position", nil); p["position"].(float64) > 12 {
-		t.Fatalf("the second real visitor is at position %v behind the flood", p["position"])
+	if p := v2.waitFor("position", nil); p["position"] != 2.0 {
+		t.Fatalf("the second real visitor is at position %v, want 2", p["position"])
 	}
-	// The flood's sessions never connect: they leave, and the real
-	// visitors are served in their order.
-	waitUntil(t, "only the two real visitors wait", func() bool { return waitingNow(t, a) == 2 })
 	alice.must("presence", map[string]any{"presence": "available"})
 	if o := alice.waitFor("offer", nil); o["conversation"] != real1 {
 		t.Fatalf("offered %v first, want the first real visitor %s", o["conversation"], real1)
@@ -174,4 +199,6 @@ func TestAFloodOfSessionsFromOneAddressDoesNotPushARealVisitorBack(t *testing.T)
 	if o := alice.waitFor("offer", nil); o["conversation"] != real2 {
 		t.Fatalf("offered %v next, want the second real visitor %s", o["conversation"], real2)
 	}
+	// The flood's sessions leave after the grace.
+	waitUntil(t, "only the two real visitors left in routing", func() bool { return openNow(t, a) == 2 })
 }

@@ -509,6 +509,12 @@ function applyEvent(m, live) {
       if (live) announce(el.live, t('resumedLine'));
       break;
     case 'ended':
+      // Left the queue unanswered (nobody logged in, or waited too long),
+      // perhaps before this page connected: offer to leave a message.
+      if (!ui.agent && (data.reason === 'no_agents' || data.reason === 'timeout')) {
+        onLeft({ reason: data.reason });
+        return;
+      }
       addSystem(t('chatEnded'), m.seq);
       setEnded(live);
       return;
@@ -857,8 +863,14 @@ function openLeave(reason) {
     t('leaveIntro');
   el.leaveBack.hidden = !!reason; // nothing to go back to
   el.leaveRestart.hidden = !reason;
-  el.leaveForm.hidden = false;
-  el.leaveDone.hidden = true;
+  // A message already left for this conversation: the thank-you stays.
+  const sent = !!reason && !!rec?.messageLeft;
+  el.leaveForm.hidden = sent;
+  el.leaveDone.hidden = !sent;
+  if (sent) {
+    showView('leave');
+    return;
+  }
   if (!el.leaveName.value) el.leaveName.value = rec?.name || el.name.value.trim();
   showView('leave');
   (el.leaveName.value ? el.leaveEmail : el.leaveName).focus();
@@ -919,6 +931,7 @@ el.leaveForm.addEventListener('submit', async (ev) => {
     el.leaveText.value = '';
     if (rec && ui.phase !== 'chatting') {
       rec.ended = true;
+      rec.messageLeft = true;
       save();
     }
     el.leaveNewChat.focus();
