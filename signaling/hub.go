@@ -463,6 +463,9 @@ func (s *Server) Seed(ctx context.Context, agents []store.Agent, views []routing
 				s.hub.effect(routing.Assigned{Interaction: routing.InteractionID(rec.ID), Agent: a, Channel: routing.ChannelChat, Consult: role == chat.RoleConsult})
 			}
 		}
+		if _, ok := parts[chat.SenderVisitor]; ok {
+			s.hub.expectVisitor(string(rec.ID)) // not back after the restart within the grace: gone
+		}
 	}
 	return nil
 }

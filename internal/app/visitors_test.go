@@ -202,3 +202,26 @@ func TestAFloodOfSessionsFromOneAddressDoesNotPushARealVisitorBack(t *testing.T)
 	// The flood's sessions leave after the grace.
 	waitUntil(t, "only the two real visitors left in routing", func() bool { return openNow(t, a) == 2 })
 }
+
+func TestAVisitorWhoDoesNotReconnectAfterARestartHasLeft(t *testing.T) {
+	cfg := testConfig(t, "")
+	cfg.VisitorGrace = 300 * time.Millisecond
+	a, base, alice, _ := chatWorld(t, cfg)
+	_, _, vis := connected(t, base, alice) // in a chat with alice
+	alice.must("presence", map[string]any{"presence": "away", "reason": "Break"})
+	_, token := visitorSession(t, base, "sales", "Queued")
+	visitor(t, base, token).waitFor("position", nil)
+	vis.close()
+	a.Close()
+
+	b := start(t, cfg, io.Discard)
+	if n := openNow(t, b); n != 2 {
+		t.Fatalf("%d interactions restored, want the chat and the queued one", n)
+	}
+	// Neither visitor comes back: both conversations end after the grace
+	// (the chat's agent goes into wrap-up).
+	waitUntil(t, "the visitors who did not come back left", func() bool {
+		open, err := b.Store().ListOpenConversations(t.Context())
+		return err == nil && len(open) == 0
+	})
+}
