@@ -11,7 +11,7 @@ import (
 type QueueView struct {
 	ID              QueueID
 	Name            string
-	Waiting         int // waiting for an offer or offered, parked excluded
+	Waiting         int // waiting for an offer or offered; parked and absent (customer not connected) excluded
 	Parked          int
 	LongestWait     time.Duration
 	AgentsLoggedIn  int
