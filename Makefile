@@ -54,6 +54,7 @@ loadtest:
 	BENCH_NOTE="$(BENCH_NOTE)" GO="$(GO)" ./scripts/loadtest.sh
 
 lint:
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest ./...
 

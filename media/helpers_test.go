@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/contactd/contactd/internal/testutil"
 	"github.com/contactd/contactd/media"
 	"github.com/contactd/contactd/media/mediatest"
 	"github.com/pion/webrtc/v4"
@@ -30,22 +31,7 @@ const settle = 15 * time.Second
 func noLeaks(t *testing.T) {
 	t.Helper()
 	base := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			n := runtime.NumGoroutine()
-			if n <= base {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("%d goroutines left behind (baseline %d):\n%s", n-base, base, buf)
-				return
-			}
-			time.Sleep(10 * time.Millisecond) // polling with a deadline, not waiting for a signal
-		}
-	})
+	t.Cleanup(func() { testutil.GoroutinesAtMost(t, base) })
 }
 
 func testLogger(t *testing.T) *slog.Logger {

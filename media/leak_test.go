@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/contactd/contactd/internal/testutil"
 	"github.com/contactd/contactd/media"
 	"github.com/contactd/contactd/media/mediatest"
 )
@@ -58,12 +59,5 @@ func TestClosingTheEngineLeavesNoGoroutine(t *testing.T) {
 		_ = c.peer.Close()
 	}
 	pacer.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > base {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines left (baseline %d):\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.GoroutinesAtMost(t, base)
 }

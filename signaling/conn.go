@@ -63,8 +63,11 @@ type conn struct {
 	cancel context.CancelCauseFunc
 	ping   *time.Timer
 	linger time.Duration
-	limit  bucket
-	ip     string
+	// maxHold: how long held frames wait for the answer to a visitor's
+	// command.
+	maxHold time.Duration
+	limit   bucket
+	ip      string
 	// who it is
 	agent        string // agent id for staff
 	conversation string // conversation for visitors
@@ -88,7 +91,7 @@ var errSlowConsumer = errors.New("slow consumer")
 func newConn(ctx context.Context, ws *websocket.Conn, cork *corker, log *slog.Logger, ip string, rate, burst float64) *conn {
 	ctx, cancel := context.WithCancelCause(ctx)
 	ws.SetReadLimit(ReadLimit)
-	c := &conn{ws: ws, cork: cork, log: log, ctx: ctx, cancel: cancel, ip: ip, linger: linger,
+	c := &conn{ws: ws, cork: cork, log: log, ctx: ctx, cancel: cancel, ip: ip, linger: linger, maxHold: maxHold,
 		wrote: make(chan struct{}, 1), cmdWake: make(chan struct{}, 1), cmdDone: make(chan struct{}, 1)}
 	c.limit.init(rate, burst, time.Now())
 	c.ping = time.AfterFunc(PingInterval, c.heartbeat)
@@ -156,7 +159,7 @@ func (c *conn) close(code websocket.StatusCode, reason string, cause error) {
 }
 
 // maxHold bounds how long frames wait in the corker for a visitor's
-// answer.
+// answer (conn.maxHold; tests change it).
 const maxHold = 20 * time.Millisecond
 
 // next takes the next frame for the writer, and says whether more are to
@@ -170,7 +173,7 @@ const maxHold = 20 * time.Millisecond
 func (c *conn) next(idle *time.Timer) (b []byte, more, done bool) {
 	for waited := false; ; {
 		c.mu.Lock()
-		replyDue := c.busy && c.agent == ""
+		replyDue, hold := c.busy && c.agent == "", c.maxHold
 		switch {
 		case c.closing || c.ctx.Err() != nil || (waited && len(c.outbox) == 0):
 			c.writing = false
@@ -192,7 +195,7 @@ func (c *conn) next(idle *time.Timer) (b []byte, more, done bool) {
 		wait := c.linger
 		if c.cork.holding() {
 			if replyDue {
-				wait = maxHold
+				wait = hold
 			} else {
 				c.cork.release()
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/contactd/contactd/internal/app"
 	"github.com/contactd/contactd/internal/auth"
 	"github.com/contactd/contactd/internal/config"
+	"github.com/contactd/contactd/internal/testutil"
 	"github.com/contactd/contactd/routing"
 )
 
@@ -325,12 +326,7 @@ func TestChatAndIdleAgainstARealServer(t *testing.T) {
 			t.Fatalf("%d interactions still open after the run", open)
 		}
 		// Every connection is closed, on both sides.
-		for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > before+2; {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d goroutines after the run, %d before", runtime.NumGoroutine(), before)
-			}
-			time.Sleep(10 * time.Millisecond) // polling with a deadline
-		}
+		testutil.GoroutinesAtMost(t, before+2)
 	})
 
 	t.Run("thirty idle visitors connect", func(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/contactd/contactd/internal/app"
+	"github.com/contactd/contactd/internal/testutil"
 	"github.com/contactd/contactd/media/mediatest"
 	"github.com/contactd/contactd/routing"
 )
@@ -242,11 +243,5 @@ func TestVoiceCallsThroughARealServer(t *testing.T) {
 	if open != 0 {
 		t.Fatalf("%d interactions still open after the run", open)
 	}
-	for deadline := time.Now().Add(10 * time.Second); runtime.NumGoroutine() > before+2; {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines after the run, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(20 * time.Millisecond) // polling with a deadline
-	}
+	testutil.GoroutinesAtMost(t, before+2)
 }

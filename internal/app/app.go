@@ -104,6 +104,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		return fail(err)
 	}
 	printCredentials(out, creds)
+	a.purgeSessions(ctx, now)
 	for _, c := range creds {
 		log.Info("account created with a generated password (printed once on standard output)", "account", c.id, "roles", c.roles)
 	}
@@ -244,6 +245,8 @@ func (a *App) Start(ctx context.Context) error {
 	a.wg.Add(2)
 	go func() { defer a.wg.Done(); a.rec.run(rctx, 10*time.Second) }()
 	go func() { defer a.wg.Done(); a.loop.Run(lctx) }()
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); every(lctx, SessionPurgeEvery, a.purgeSessions) }()
 	go func() {
 		defer close(a.chatDone)
 		done := make(chan struct{})
