@@ -173,15 +173,17 @@ func TestParkTakeAndTransfers(t *testing.T) {
 		// Park: the request waits in the communication queue for anybody.
 		conv, token := visitorSession(t, base, "sales", "Pat")
 		vis := visitor(t, base, token)
-		first := alice
-		if _, ok := func() (map[string]any, bool) {
-			for _, o := range alice.all("offer") {
+		offered := func(c *wsClient) bool {
+			for _, o := range c.all("offer") {
 				if o["conversation"] == conv {
-					return o, true
+					return true
 				}
 			}
-			return nil, false
-		}(); !ok {
+			return false
+		}
+		waitUntil(t, "an offer to alice or bob", func() bool { return offered(alice) || offered(bob) })
+		first := alice
+		if !offered(alice) {
 			first = bob
 		}
 		first.waitFor("offer", map[string]any{"conversation": conv})

@@ -134,6 +134,7 @@ func TestAVisitorWhosePageClosedIsOfferedToNobody(t *testing.T) {
 
 func TestAFloodOfSessionsFromOneAddressDoesNotPushARealVisitorBack(t *testing.T) {
 	cfg := testConfig(t, "")
+	cfg.WidgetSessionsPerAddress, cfg.WidgetSessionRate = signaling.DefaultSessionsPerAddress, signaling.DefaultSessionRate
 	cfg.VisitorGrace = 300 * time.Millisecond
 	a, base, alice, _ := chatWorld(t, cfg)
 	alice.must("presence", map[string]any{"presence": "away", "reason": "Break"})
