@@ -28,7 +28,7 @@ build:
 
 # The environment (TEST_DATABASE_URL, REQUIRE_*) reaches the tests unchanged.
 test:
-	$(GO) test -race -count=1 $(TESTFLAGS) ./...
+	$(GO) test -race -count=1 -timeout 30m $(TESTFLAGS) ./...
 
 # Benchmarks: routing decisions on one core (-cpu 1), memory per waiting
 # interaction, arrival-to-offer latency through the event loop, and the

@@ -3,7 +3,6 @@ package signaling
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/contactd/contactd/chat"
@@ -11,32 +10,24 @@ import (
 	"github.com/contactd/contactd/routing"
 )
 
-// ErrDraining is what the app's router returns for new work while the
-// server shuts down; set by the wiring so classify can recognise it.
-var ErrDraining = errors.New("draining")
+// CommandTimeout bounds one command, store included.
+const CommandTimeout = 15 * time.Second
 
-// command is every field a client command may carry. Decoding fails on a
-// field of the wrong type, which the client hears about.
-type command struct {
-	Type          string           `json:"type"`
-	ID            string           `json:"id"`
-	Text          *string          `json:"text"`
-	On            *bool            `json:"on"`
-	After         *int64           `json:"after"`
-	Conversation  string           `json:"conversation"`
-	Conversations map[string]int64 `json:"conversations"`
-	Interaction   string           `json:"interaction"`
-	Presence      string           `json:"presence"`
-	Reason        string           `json:"reason"`
-	Note          json.RawMessage  `json:"note"`
-	ToAgent       string           `json:"toAgent"`
-	ToQueue       string           `json:"toQueue"`
-	Mode          string           `json:"mode"`
-	Agent         string           `json:"agent"`
-	SDP           string           `json:"sdp"`
-	Candidate     json.RawMessage  `json:"candidate"`
-	Renew         bool             `json:"renew"`
-	Gain          *float64         `json:"gain"`
+// envelope is what every command carries, read before its type is known.
+type envelope struct {
+	Type         string `json:"type"`
+	ID           string `json:"id"`
+	Conversation string `json:"conversation"`
+}
+
+// req is a command on its way: who sent it, and the conversation it acts
+// on when its row says it acts on one.
+type req struct {
+	c     *conn
+	id    string
+	agent routing.AgentID // "" for a visitor
+	who   chat.Sender     // the sender in chat
+	conv  store.ConversationID
 }
 
 func peekID(data []byte) string {
@@ -49,228 +40,410 @@ func peekID(data []byte) string {
 	return v.ID
 }
 
-func errorReply(id, code, msg string) payload {
-	p := payload{"type": "error", "code": code, "message": msg}
-	if id != "" {
-		p["id"] = id
-	}
-	return p
+// ackOut and errorOut are the replies to a command (fields in the order
+// encoding/json gives a map's keys, as the protocol always had them).
+type ackOut struct {
+	ID     string `json:"id"`
+	Result any    `json:"result"`
+	Type   string `json:"type"`
 }
 
-// badRequest is an error of the client's making, with its message.
-type badRequest string
-
-func (b badRequest) Error() string { return string(b) }
-
-// classify turns an error into a protocol error code and message.
-func classify(err error) (string, string) {
-	var br badRequest
-	var re *routing.Error
-	switch {
-	case errors.As(err, &br):
-		return "bad_request", string(br)
-	case errors.Is(err, ErrDraining):
-		return "draining", "the server is shutting down; try again in a moment"
-	case errors.Is(err, chat.ErrUnknownConversation):
-		return "not_found", err.Error()
-	case errors.Is(err, chat.ErrNotParticipant), errors.Is(err, chat.ErrWrongRole):
-		return "forbidden", err.Error()
-	case errors.Is(err, chat.ErrOnHold):
-		return "on_hold", "the operator has put the chat on hold"
-	case errors.Is(err, chat.ErrEnded):
-		return "ended", "the conversation has ended"
-	case errors.Is(err, chat.ErrTooLong):
-		return "too_long", err.Error()
-	case errors.Is(err, chat.ErrEmpty), errors.Is(err, chat.ErrBadClientID):
-		return "bad_request", err.Error()
-	case errors.Is(err, chat.ErrInvalidText):
-		return "invalid_text", err.Error()
-	case errors.Is(err, chat.ErrConflict):
-		return "conflict", err.Error()
-	case errors.Is(err, ErrNoVoice):
-		return "unavailable", err.Error()
-	case errors.Is(err, errNoCall):
-		return "not_found", err.Error()
-	case errors.Is(err, errWrongCallState):
-		return "wrong_state", err.Error()
-	case errors.As(err, &re):
-		switch re.Code {
-		case routing.CodeUnknownQueue, routing.CodeUnknownAgent, routing.CodeUnknownInteraction, routing.CodeUnknownSkill:
-			return "not_found", re.Msg
-		case routing.CodeNotOffered:
-			return "not_offered", re.Msg
-		case routing.CodeOfferExpired:
-			return "offer_expired", re.Msg
-		case routing.CodeAlreadyAccepted:
-			return "already_accepted", re.Msg
-		case routing.CodeAgentUnavailable, routing.CodeNoCapacity:
-			return "unavailable", re.Msg
-		case routing.CodeNotAssigned, routing.CodeNotEligible:
-			return "forbidden", re.Msg
-		case routing.CodeWrongState, routing.CodeDuplicate:
-			return "wrong_state", re.Msg
-		case routing.CodeInvalid:
-			return "bad_request", re.Msg
-		case routing.CodeClosed:
-			return "unavailable", re.Msg
-		}
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, chat.ErrNotCommitted):
-		return "unavailable", "not stored in time; send again with the same id"
-	}
-	return "internal", "something went wrong on the server"
+type errorOut struct {
+	Code    string `json:"code"`
+	ID      string `json:"id,omitempty"`
+	Message string `json:"message"`
+	Type    string `json:"type"`
 }
 
-// CommandTimeout bounds one command, store included.
-const CommandTimeout = 15 * time.Second
+func errorReply(id, code, msg string) errorOut {
+	return errorOut{Code: code, ID: id, Message: msg, Type: "error"}
+}
 
+// handle runs one command: its row in the table decides whether the
+// sender may send it, how it decodes, what it acts on and what a repeated
+// id does.
 func (s *Server) handle(c *conn, data []byte) {
-	var cmd command
-	if err := json.Unmarshal(data, &cmd); err != nil {
-		c.send(errorReply(peekID(data), "bad_request", "not a valid command: "+err.Error()))
+	var env envelope
+	if err := json.Unmarshal(data, &env); err != nil {
+		c.send(errorReply(peekID(data), CodeBadRequest, "not a valid command: "+err.Error()))
 		return
+	}
+	if len(env.ID) > 64 {
+		c.send(errorReply("", CodeBadRequest, "the id is longer than 64 bytes"))
+		return
+	}
+	if env.Type == "" {
+		c.send(errorReply(env.ID, CodeBadRequest, "the field type is missing"))
+		return
+	}
+	row, ok := commands[env.Type]
+	if !ok {
+		t := env.Type
+		if len(t) > 40 {
+			t = t[:40]
+		}
+		c.send(errorReply(env.ID, CodeUnknownType, "unknown command type "+t))
+		return
+	}
+	if env.ID == "" && !row.Silent {
+		c.send(errorReply("", CodeBadRequest, "the field id is missing"))
+		return
+	}
+	if !c.roles.has(row.Roles) {
+		c.send(errorReply(env.ID, CodeForbidden, env.Type+" is for "+row.Roles.String()))
+		return
+	}
+	run, err := row.decode(data)
+	if err != nil {
+		c.send(errorReply(env.ID, CodeBadRequest, err.Error())) // not remembered: it acted on nothing
+		return
+	}
+	if err := s.route(c, env, row, run); err != nil {
+		s.reply(c, env, row, nil, err)
+	}
+}
+
+// route resolves what the command acts on, answers a repeated id, and
+// runs it.
+func (s *Server) route(c *conn, env envelope, row command, run bound) error {
+	r := &req{c: c, id: env.ID, agent: routing.AgentID(c.agent), who: chat.SenderVisitor}
+	if c.agent != "" {
+		r.who = chat.AgentSender(r.agent)
 	}
 	switch {
-	case cmd.Type == "":
-		c.send(errorReply(cmd.ID, "bad_request", "the field type is missing"))
-		return
-	case len(cmd.ID) > 64:
-		c.send(errorReply("", "bad_request", "the id is longer than 64 bytes"))
-		return
-	case cmd.ID == "" && cmd.Type != "typing" && cmd.Type != "ice":
-		c.send(errorReply("", "bad_request", "the field id is missing"))
-		return
+	case c.agent == "":
+		// A visitor acts on their own conversation only.
+		if env.Conversation != "" && env.Conversation != c.conversation {
+			return chat.ErrNotParticipant
+		}
+		r.conv = store.ConversationID(c.conversation)
+	case row.Conv:
+		if env.Conversation == "" || len(env.Conversation) > 128 {
+			return badRequest("the field conversation is missing")
+		}
+		r.conv = store.ConversationID(env.Conversation)
 	}
-	who := principal(c)
-	// Reads run again; commands that change something answer a repeated id
-	// from the cache (send is deduplicated by the chat service itself).
-	// A call_offer is not remembered either: its answer is large, and an
-	// offer sent again makes a new leg that replaces the first.
-	readOnly := cmd.Type == "resume" || cmd.Type == "history" || cmd.Type == "typing" || cmd.Type == "ice" || cmd.Type == "call_offer"
-	if !readOnly && cmd.Type != "send" {
-		if b, ok := s.hub.cachedReply(who, cmd.ID); ok {
+	if row.Repeat == repeatCached {
+		if b, ok := s.hub.cachedReply(principal(c), env.ID); ok {
 			c.sendRaw(b)
-			return
+			return nil
 		}
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, CommandTimeout)
 	defer cancel()
-	var result payload
-	var err error
-	if c.agent != "" {
-		result, err = s.agentCommand(ctx, c, cmd)
-	} else {
-		result, err = s.visitorCommand(ctx, c, cmd)
+	result, err := run(ctx, s, r)
+	if err == nil {
+		s.reply(c, env, row, result, nil)
 	}
-	if (cmd.Type == "typing" || cmd.Type == "ice") && err == nil {
+	return err
+}
+
+// reply answers a command, and remembers the answer when a repeat of its
+// id is to get it again.
+func (s *Server) reply(c *conn, env envelope, row command, result any, err error) {
+	if err == nil && row.Silent {
 		return
 	}
-	var reply payload
+	var b []byte
 	if err != nil {
-		code, msg := classify(err)
-		if code == "internal" {
-			c.log.Error("command failed", "type", cmd.Type, "err", err)
+		code, msg := codeOf(err)
+		if code == CodeInternal {
+			c.log.Error("command failed", "type", env.Type, "err", err)
 		}
-		reply = errorReply(cmd.ID, code, msg)
+		b, _ = json.Marshal(errorReply(env.ID, code, msg))
 	} else {
 		if result == nil {
-			result = payload{}
+			result = struct{}{}
 		}
-		reply = payload{"type": "ack", "id": cmd.ID, "result": result}
+		b, _ = json.Marshal(ackOut{ID: env.ID, Result: result, Type: "ack"})
 	}
-	b, _ := json.Marshal(reply)
-	if !readOnly && cmd.Type != "send" && (err == nil || !retryable(err)) {
-		s.hub.remember(who, cmd.ID, b)
+	if row.Repeat == repeatCached && env.ID != "" && (err == nil || !retryable(err)) {
+		s.hub.remember(principal(c), env.ID, b)
 	}
 	c.sendRaw(b)
 }
 
-// retryable errors are not remembered: sending the same id again may work.
-func retryable(err error) bool {
-	code, _ := classify(err)
-	switch code {
-	case "unavailable", "internal", "rate_limited", "draining":
-		return true
+// Results of commands.
+type (
+	seqResult struct {
+		Seq int64 `json:"seq"`
 	}
-	return false
+	sdpResult struct {
+		SDP string `json:"sdp"`
+	}
+	convResult struct {
+		Conversation store.ConversationID `json:"conversation"`
+	}
+)
+
+// Commands, each with its own message type.
+type (
+	sendCmd struct {
+		Text *string `json:"text"`
+		Note *bool   `json:"note"` // agents: a private note
+	}
+	typingCmd struct {
+		On *bool `json:"on"`
+	}
+	resumeCmd struct {
+		After         *int64           `json:"after"` // visitors may send this instead of conversations
+		Conversations map[string]int64 `json:"conversations"`
+	}
+	presenceCmd struct {
+		Presence string `json:"presence"`
+		Reason   string `json:"reason"`
+	}
+	interactionCmd struct { // accept, decline, park, take
+		Interaction string `json:"interaction"`
+	}
+	transferCmd struct {
+		ToAgent string `json:"toAgent"`
+		ToQueue string `json:"toQueue"`
+		Mode    string `json:"mode"`
+		Note    string `json:"note"`
+	}
+	historyCmd struct {
+		After *int64 `json:"after"`
+	}
+	operatorChatCmd struct {
+		Agent string `json:"agent"`
+	}
+	callOfferCmd struct {
+		SDP   string `json:"sdp"`
+		Renew bool   `json:"renew"`
+	}
+	iceCmd struct {
+		Candidate json.RawMessage `json:"candidate"`
+	}
+	callGainCmd struct {
+		Gain *float64 `json:"gain"`
+	}
+	noFields struct{} // the command says all with its type (and conversation)
+)
+
+func cmdSend(ctx context.Context, s *Server, r *req, m *sendCmd) (any, error) {
+	if m.Text == nil {
+		return nil, badRequest("the field text is missing")
+	}
+	kind := store.MsgText
+	if m.Note != nil && *m.Note {
+		if r.agent == "" {
+			return nil, forbidden("notes are for agents")
+		}
+		kind = store.MsgNote
+	}
+	msg, _, err := s.chat.Send(ctx, r.conv, r.who, r.id, kind, *m.Text)
+	if err != nil {
+		return nil, err
+	}
+	return seqResult{msg.Seq}, nil
 }
 
-func needText(cmd command) (string, error) {
-	if cmd.Text == nil {
-		return "", badRequest("the field text is missing")
-	}
-	return *cmd.Text, nil
+func cmdTyping(ctx context.Context, s *Server, r *req, m *typingCmd) (any, error) {
+	s.typing(ctx, r.conv, r.who, m.On != nil && *m.On)
+	return nil, nil
 }
 
-func needConversation(cmd command) (store.ConversationID, error) {
-	if cmd.Conversation == "" || len(cmd.Conversation) > 128 {
-		return "", badRequest("the field conversation is missing")
+func cmdEnd(ctx context.Context, s *Server, r *req, _ *noFields) (any, error) {
+	var msg store.Message
+	var err error
+	if r.agent == "" {
+		// The call ends first, so its end is in the log before the chat's.
+		s.calls.endWith(ctx, r.conv, "visitor_ended")
+		msg, err = s.coord.EndByVisitor(ctx, r.conv)
+	} else {
+		if role, ok, err := s.chat.RoleOf(ctx, r.conv, r.who); err == nil && ok && role == chat.RoleOwner {
+			s.calls.endWith(ctx, r.conv, "agent_ended")
+		}
+		msg, err = s.coord.EndByAgent(ctx, r.conv, r.agent)
 	}
-	return store.ConversationID(cmd.Conversation), nil
+	if err != nil {
+		return nil, err
+	}
+	return seqResult{msg.Seq}, nil
 }
 
-func needInteraction(cmd command) (routing.InteractionID, error) {
-	if cmd.Interaction == "" || len(cmd.Interaction) > 128 {
+func cmdResume(ctx context.Context, s *Server, r *req, m *resumeCmd) (any, error) {
+	if r.agent != "" {
+		return nil, s.replay(ctx, r.c, r.who, m.Conversations)
+	}
+	var after int64
+	if m.After != nil {
+		after = *m.After
+	} else if v, ok := m.Conversations[string(r.conv)]; ok {
+		after = v
+	}
+	return nil, s.replay(ctx, r.c, r.who, map[string]int64{string(r.conv): after})
+}
+
+func cmdHistory(ctx context.Context, s *Server, r *req, m *historyCmd) (any, error) {
+	var after int64
+	if m.After != nil {
+		after = *m.After
+	}
+	return nil, s.replay(ctx, r.c, r.who, map[string]int64{string(r.conv): after})
+}
+
+// toRouting runs a routing command for the agent.
+func (s *Server) toRouting(ctx context.Context, rc routing.Command) (any, error) {
+	return nil, s.router.Do(ctx, rc)
+}
+
+func cmdPresence(ctx context.Context, s *Server, r *req, m *presenceCmd) (any, error) {
+	return s.toRouting(ctx, routing.SetPresence{Agent: r.agent, Presence: routing.Presence(m.Presence), Reason: m.Reason})
+}
+
+func (m *interactionCmd) id() (routing.InteractionID, error) {
+	if m.Interaction == "" || len(m.Interaction) > 128 {
 		return "", badRequest("the field interaction is missing")
 	}
-	return routing.InteractionID(cmd.Interaction), nil
+	return routing.InteractionID(m.Interaction), nil
 }
 
-func (s *Server) visitorCommand(ctx context.Context, c *conn, cmd command) (payload, error) {
-	id := store.ConversationID(c.conversation)
-	if cmd.Conversation != "" && cmd.Conversation != c.conversation {
-		return nil, chat.ErrNotParticipant
+// onInteraction makes the handler of accept, decline, park and take.
+func onInteraction(mk func(routing.AgentID, routing.InteractionID) routing.Command) func(context.Context, *Server, *req, *interactionCmd) (any, error) {
+	return func(ctx context.Context, s *Server, r *req, m *interactionCmd) (any, error) {
+		in, err := m.id()
+		if err != nil {
+			return nil, err
+		}
+		return s.toRouting(ctx, mk(r.agent, in))
 	}
-	switch cmd.Type {
-	case "send":
-		text, err := needText(cmd)
-		if err != nil {
-			return nil, err
-		}
-		m, _, err := s.chat.Send(ctx, id, chat.SenderVisitor, cmd.ID, store.MsgText, text)
-		if err != nil {
-			return nil, err
-		}
-		return payload{"seq": m.Seq}, nil
-	case "typing":
-		s.typing(ctx, id, chat.SenderVisitor, cmd.On != nil && *cmd.On)
-		return nil, nil
-	case "end":
-		// The call ends first, so its end is in the log before the chat's.
-		s.calls.endWith(ctx, id, "visitor_ended")
-		m, err := s.coord.EndByVisitor(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		return payload{"seq": m.Seq}, nil
-	case "call_offer":
-		ans, err := s.calls.offer(ctx, id, chat.SenderVisitor, cmd.SDP, cmd.Renew)
-		if err != nil {
-			return nil, err
-		}
-		return payload{"sdp": ans}, nil
-	case "ice":
-		return nil, s.calls.candidate(id, chat.SenderVisitor, cmd.Candidate)
-	case "call_hangup":
-		return nil, s.calls.hangup(ctx, id, chat.SenderVisitor)
-	case "call_decline":
-		return nil, s.calls.decline(ctx, id)
-	case "resume":
-		var after int64
-		if cmd.After != nil {
-			after = *cmd.After
-		} else if v, ok := cmd.Conversations[c.conversation]; ok {
-			after = v
-		}
-		return nil, s.replay(ctx, c, chat.SenderVisitor, map[string]int64{c.conversation: after})
-	}
-	return nil, errUnknownType(cmd.Type)
 }
 
-func errUnknownType(t string) error {
-	if len(t) > 40 {
-		t = t[:40]
+var (
+	cmdAccept = onInteraction(func(a routing.AgentID, in routing.InteractionID) routing.Command {
+		return routing.Accept{Agent: a, Interaction: in}
+	})
+	cmdDecline = onInteraction(func(a routing.AgentID, in routing.InteractionID) routing.Command {
+		return routing.Decline{Agent: a, Interaction: in}
+	})
+	cmdPark = onInteraction(func(a routing.AgentID, in routing.InteractionID) routing.Command {
+		return routing.Park{Agent: a, Interaction: in}
+	})
+	cmdTake = onInteraction(func(a routing.AgentID, in routing.InteractionID) routing.Command {
+		return routing.Take{Agent: a, Interaction: in}
+	})
+)
+
+func cmdHold(ctx context.Context, s *Server, r *req, _ *noFields) (any, error) {
+	return s.hold(ctx, r, true)
+}
+
+func cmdUnhold(ctx context.Context, s *Server, r *req, _ *noFields) (any, error) {
+	return s.hold(ctx, r, false)
+}
+
+func (s *Server) hold(ctx context.Context, r *req, on bool) (any, error) {
+	m, err := s.chat.Hold(ctx, r.conv, r.agent, on)
+	if err != nil {
+		return nil, err
 	}
-	return badRequest("unknown command type " + t)
+	return seqResult{m.Seq}, nil
+}
+
+func cmdWrapUpDone(ctx context.Context, s *Server, r *req, _ *noFields) (any, error) {
+	return s.toRouting(ctx, routing.WrapUpDone{Agent: r.agent, Interaction: routing.InteractionID(r.conv)})
+}
+
+func cmdTransfer(ctx context.Context, s *Server, r *req, m *transferCmd) (any, error) {
+	in := routing.InteractionID(r.conv)
+	// Only the owner hands a conversation over: a stranger must not leave
+	// a note in it, nor replace the note of a transfer under way.
+	if err := s.mustOwn(ctx, r); err != nil {
+		return nil, err
+	}
+	if m.Note != "" {
+		if _, _, err := s.chat.Send(ctx, r.conv, r.who, r.id+":note", store.MsgNote, m.Note); err != nil {
+			return nil, err
+		}
+	}
+	s.hub.mu.Lock()
+	s.hub.notes[in] = m.Note // shown with the offer to the colleague
+	s.hub.mu.Unlock()
+	return s.toRouting(ctx, routing.Transfer{Agent: r.agent, Interaction: in, ToAgent: routing.AgentID(m.ToAgent), ToQueue: routing.QueueID(m.ToQueue), Mode: routing.TransferMode(m.Mode)})
+}
+
+func cmdTransferComplete(ctx context.Context, s *Server, r *req, _ *noFields) (any, error) {
+	return s.toRouting(ctx, routing.CompleteTransfer{Agent: r.agent, Interaction: routing.InteractionID(r.conv)})
+}
+
+func cmdTransferCancel(ctx context.Context, s *Server, r *req, _ *noFields) (any, error) {
+	return s.toRouting(ctx, routing.CancelTransfer{Agent: r.agent, Interaction: routing.InteractionID(r.conv)})
+}
+
+func cmdOperatorChat(ctx context.Context, s *Server, r *req, m *operatorChatCmd) (any, error) {
+	if m.Agent == "" {
+		return nil, badRequest("the field agent is missing")
+	}
+	other, err := s.st.GetAgent(ctx, routing.AgentID(m.Agent))
+	if err != nil || !rolesOf(other).has(roleAgent) {
+		return nil, &routing.Error{Code: routing.CodeUnknownAgent, Msg: "unknown agent " + m.Agent}
+	}
+	id, err := s.coord.OperatorRoom(ctx, r.agent, other.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range []routing.AgentID{r.agent, other.ID} {
+		s.hub.effect(routing.Assigned{Interaction: routing.InteractionID(id), Agent: a, Channel: routing.ChannelChat})
+	}
+	return convResult{id}, nil
+}
+
+func cmdCallOffer(ctx context.Context, s *Server, r *req, m *callOfferCmd) (any, error) {
+	ans, err := s.calls.offer(ctx, r.conv, r.who, m.SDP, m.Renew)
+	if err != nil {
+		return nil, err
+	}
+	return sdpResult{ans}, nil
+}
+
+func cmdICE(ctx context.Context, s *Server, r *req, m *iceCmd) (any, error) {
+	return nil, s.calls.candidate(r.conv, r.who, m.Candidate)
+}
+
+func cmdCallHangup(ctx context.Context, s *Server, r *req, _ *noFields) (any, error) {
+	return nil, s.calls.hangup(ctx, r.conv, r.who)
+}
+
+func cmdCallDecline(ctx context.Context, s *Server, r *req, _ *noFields) (any, error) {
+	return nil, s.calls.decline(ctx, r.conv)
+}
+
+// cmdCallInvite: only the agent handling the conversation asks its
+// visitor to talk, whether or not the server has voice.
+func cmdCallInvite(ctx context.Context, s *Server, r *req, _ *noFields) (any, error) {
+	if err := s.mustOwn(ctx, r); err != nil {
+		return nil, err
+	}
+	return nil, s.calls.invite(ctx, r.conv, r.agent)
+}
+
+func cmdCallGain(ctx context.Context, s *Server, r *req, m *callGainCmd) (any, error) {
+	if m.Gain == nil {
+		return nil, badRequest("the field gain is missing")
+	}
+	if _, ok, err := s.chat.RoleOf(ctx, r.conv, r.who); err != nil || !ok {
+		if err == nil {
+			err = chat.ErrNotParticipant
+		}
+		return nil, err
+	}
+	return nil, s.calls.gain(r.conv, r.agent, *m.Gain)
+}
+
+// mustOwn refuses a command of an agent who does not own the conversation.
+func (s *Server) mustOwn(ctx context.Context, r *req) error {
+	role, ok, err := s.chat.RoleOf(ctx, r.conv, r.who)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return chat.ErrNotParticipant
+	case role != chat.RoleOwner:
+		return chat.ErrWrongRole
+	}
+	return nil
 }
 
 // replay sends the messages after each given seq, then synced.
@@ -317,7 +490,7 @@ func (s *Server) typing(ctx context.Context, id store.ConversationID, who chat.S
 	if _, ok := parts[who]; !ok {
 		return
 	}
-	p := payload{"type": "typing", "conversation": id, "sender": who, "on": on}
+	p := typingOut{Conversation: id, On: on, Sender: who, Type: "typing"}
 	s.hub.mu.Lock()
 	defer s.hub.mu.Unlock()
 	for other, role := range parts {
@@ -331,145 +504,4 @@ func (s *Server) typing(ctx context.Context, id store.ConversationID, who chat.S
 			s.hub.toAgent(a, p)
 		}
 	}
-}
-
-func (s *Server) agentCommand(ctx context.Context, c *conn, cmd command) (payload, error) {
-	me := routing.AgentID(c.agent)
-	do := func(rc routing.Command) (payload, error) { return nil, s.router.Do(ctx, rc) }
-	switch cmd.Type {
-	case "presence":
-		return do(routing.SetPresence{Agent: me, Presence: routing.Presence(cmd.Presence), Reason: cmd.Reason})
-	case "accept", "decline", "park", "take":
-		in, err := needInteraction(cmd)
-		if err != nil {
-			return nil, err
-		}
-		switch cmd.Type {
-		case "accept":
-			return do(routing.Accept{Agent: me, Interaction: in})
-		case "decline":
-			return do(routing.Decline{Agent: me, Interaction: in})
-		case "park":
-			return do(routing.Park{Agent: me, Interaction: in})
-		}
-		return do(routing.Take{Agent: me, Interaction: in})
-	case "operator_chat":
-		if cmd.Agent == "" {
-			return nil, badRequest("the field agent is missing")
-		}
-		if _, err := s.st.GetAgent(ctx, routing.AgentID(cmd.Agent)); err != nil {
-			return nil, &routing.Error{Code: routing.CodeUnknownAgent, Msg: "unknown agent " + cmd.Agent}
-		}
-		id, err := s.coord.OperatorRoom(ctx, me, routing.AgentID(cmd.Agent))
-		if err != nil {
-			return nil, err
-		}
-		for _, a := range []routing.AgentID{me, routing.AgentID(cmd.Agent)} {
-			s.hub.effect(routing.Assigned{Interaction: routing.InteractionID(id), Agent: a, Channel: routing.ChannelChat})
-		}
-		return payload{"conversation": id}, nil
-	case "resume":
-		return nil, s.replay(ctx, c, chat.AgentSender(me), cmd.Conversations)
-	}
-	id, err := needConversation(cmd)
-	if err != nil {
-		switch cmd.Type {
-		case "send", "typing", "hold", "unhold", "end", "wrapup_done", "transfer", "transfer_complete", "transfer_cancel", "history",
-			"call_offer", "ice", "call_hangup", "call_invite", "call_gain":
-			return nil, err
-		}
-		return nil, errUnknownType(cmd.Type)
-	}
-	in := routing.InteractionID(id)
-	switch cmd.Type {
-	case "send":
-		text, err := needText(cmd)
-		if err != nil {
-			return nil, err
-		}
-		kind := store.MsgText
-		if len(cmd.Note) > 0 {
-			var note bool
-			if json.Unmarshal(cmd.Note, &note) != nil {
-				return nil, badRequest("note is true or false")
-			}
-			if note {
-				kind = store.MsgNote
-			}
-		}
-		m, _, err := s.chat.Send(ctx, id, chat.AgentSender(me), cmd.ID, kind, text)
-		if err != nil {
-			return nil, err
-		}
-		return payload{"seq": m.Seq}, nil
-	case "typing":
-		s.typing(ctx, id, chat.AgentSender(me), cmd.On != nil && *cmd.On)
-		return nil, nil
-	case "hold", "unhold":
-		m, err := s.chat.Hold(ctx, id, me, cmd.Type == "hold")
-		if err != nil {
-			return nil, err
-		}
-		return payload{"seq": m.Seq}, nil
-	case "end":
-		if role, ok, err := s.chat.RoleOf(ctx, id, chat.AgentSender(me)); err == nil && ok && role == chat.RoleOwner {
-			s.calls.endWith(ctx, id, "agent_ended")
-		}
-		m, err := s.coord.EndByAgent(ctx, id, me)
-		if err != nil {
-			return nil, err
-		}
-		return payload{"seq": m.Seq}, nil
-	case "wrapup_done":
-		return do(routing.WrapUpDone{Agent: me, Interaction: in})
-	case "transfer":
-		var note string
-		if len(cmd.Note) > 0 && json.Unmarshal(cmd.Note, &note) != nil {
-			return nil, badRequest("note is a string")
-		}
-		mode := routing.TransferMode(cmd.Mode)
-		if note != "" {
-			if _, _, err := s.chat.Send(ctx, id, chat.AgentSender(me), cmd.ID+":note", store.MsgNote, note); err != nil {
-				return nil, err
-			}
-		}
-		s.hub.mu.Lock()
-		s.hub.notes[in] = note // shown with the offer to the colleague
-		s.hub.mu.Unlock()
-		return do(routing.Transfer{Agent: me, Interaction: in, ToAgent: routing.AgentID(cmd.ToAgent), ToQueue: routing.QueueID(cmd.ToQueue), Mode: mode})
-	case "transfer_complete":
-		return do(routing.CompleteTransfer{Agent: me, Interaction: in})
-	case "transfer_cancel":
-		return do(routing.CancelTransfer{Agent: me, Interaction: in})
-	case "history":
-		var after int64
-		if cmd.After != nil {
-			after = *cmd.After
-		}
-		return nil, s.replay(ctx, c, chat.AgentSender(me), map[string]int64{string(id): after})
-	case "call_offer":
-		ans, err := s.calls.offer(ctx, id, chat.AgentSender(me), cmd.SDP, cmd.Renew)
-		if err != nil {
-			return nil, err
-		}
-		return payload{"sdp": ans}, nil
-	case "ice":
-		return nil, s.calls.candidate(id, chat.AgentSender(me), cmd.Candidate)
-	case "call_hangup":
-		return nil, s.calls.hangup(ctx, id, chat.AgentSender(me))
-	case "call_invite":
-		return nil, s.calls.invite(ctx, id, me)
-	case "call_gain":
-		if cmd.Gain == nil {
-			return nil, badRequest("the field gain is missing")
-		}
-		if _, ok, err := s.chat.RoleOf(ctx, id, chat.AgentSender(me)); err != nil || !ok {
-			if err == nil {
-				err = chat.ErrNotParticipant
-			}
-			return nil, err
-		}
-		return nil, s.calls.gain(id, me, *cmd.Gain)
-	}
-	return nil, errUnknownType(cmd.Type)
 }

@@ -69,8 +69,9 @@ type conn struct {
 	limit   bucket
 	ip      string
 	// who it is
-	agent        string // agent id for staff
+	agent        string // account id for staff
 	conversation string // conversation for visitors
+	roles        roles  // what the commands table lets it send
 
 	mu      sync.Mutex
 	outbox  [][]byte // frames not yet taken by the writer

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +14,8 @@ import (
 	"github.com/contactd/contactd/routing"
 )
 
+// payload is a message as a map: what the call messages (calls.go) and
+// synced still use; every other message has a type in messages.go.
 type payload = map[string]any
 
 // hub knows who is connected and what each connection should hear: the
@@ -27,10 +30,10 @@ type hub struct {
 	visitors map[string]map[*conn]struct{}
 	names    map[routing.AgentID]string
 	states   map[routing.AgentID]routing.AgentInfo
-	offers   map[routing.AgentID]map[routing.InteractionID]payload
-	assigned map[routing.AgentID]map[store.ConversationID]payload
-	parked   map[routing.InteractionID]payload
-	position map[string]payload               // the last position of each waiting conversation
+	offers   map[routing.AgentID]map[routing.InteractionID]offerOut
+	assigned map[routing.AgentID]map[store.ConversationID]assignedOut
+	parked   map[routing.InteractionID]parkedItem
+	position map[string]positionOut           // the last position of each waiting conversation
 	notes    map[routing.InteractionID]string // the note of a transfer under way
 	gone     map[string]*time.Timer           // visitors who disconnected, by conversation
 	away     map[string]*time.Timer           // agents whose last desk closed, by agent
@@ -42,8 +45,8 @@ func newHub(s *Server) *hub {
 	return &hub{
 		s: s, agents: map[string]map[*conn]struct{}{}, visitors: map[string]map[*conn]struct{}{},
 		names: map[routing.AgentID]string{}, states: map[routing.AgentID]routing.AgentInfo{},
-		offers: map[routing.AgentID]map[routing.InteractionID]payload{}, assigned: map[routing.AgentID]map[store.ConversationID]payload{},
-		parked: map[routing.InteractionID]payload{}, position: map[string]payload{}, notes: map[routing.InteractionID]string{}, gone: map[string]*time.Timer{}, away: map[string]*time.Timer{}, replies: map[string]*replyCache{},
+		offers: map[routing.AgentID]map[routing.InteractionID]offerOut{}, assigned: map[routing.AgentID]map[store.ConversationID]assignedOut{},
+		parked: map[routing.InteractionID]parkedItem{}, position: map[string]positionOut{}, notes: map[routing.InteractionID]string{}, gone: map[string]*time.Timer{}, away: map[string]*time.Timer{}, replies: map[string]*replyCache{},
 	}
 }
 
@@ -67,11 +70,19 @@ func (h *hub) add(c *conn, a store.Agent) {
 		}
 		h.agents[c.agent][c] = struct{}{}
 		h.names[a.ID] = a.DisplayName
-		c.send(payload{"type": "hello", "v": 1, "role": "agent", "agent": accountOf(a)})
+		if !c.roles.has(roleAgent) {
+			// Supervisors and administrators see the shared views, and
+			// have no presence, offers or conversations of their own.
+			c.send(helloStaffOut{Agent: accountOf(a), Role: "staff", Type: "hello", V: 1})
+			c.send(h.parkedMsg())
+			c.send(h.operatorsMsg())
+			return
+		}
+		c.send(helloStaffOut{Agent: accountOf(a), Role: "agent", Type: "hello", V: 1})
 		if st, ok := h.states[a.ID]; ok {
 			c.send(stateMsg(st))
 		} else {
-			c.send(payload{"type": "state", "presence": a.Presence, "reason": a.AwayReason, "state": a.Presence})
+			c.send(stateOut{Presence: a.Presence, Reason: a.AwayReason, State: string(a.Presence), Type: "state"})
 		}
 		for _, p := range h.assigned[a.ID] {
 			c.send(p)
@@ -93,7 +104,7 @@ func (h *hub) add(c *conn, a store.Agent) {
 	h.visitors[c.conversation][c] = struct{}{}
 	go h.syncAbsent(c.conversation)
 	rec, _, _ := h.s.chat.Info(c.ctx, store.ConversationID(c.conversation))
-	c.send(payload{"type": "hello", "v": 1, "role": "visitor", "conversation": c.conversation, "lastSeq": rec.LastSeq, "status": rec.Status})
+	c.send(helloVisitorOut{Conversation: c.conversation, LastSeq: rec.LastSeq, Role: "visitor", Status: rec.Status, Type: "hello", V: 1})
 	if p, ok := h.position[c.conversation]; ok {
 		c.send(p)
 	}
@@ -105,8 +116,11 @@ func (h *hub) remove(c *conn) {
 	if c.agent != "" {
 		// An agent whose desk stays closed is signed out, so that offers do
 		// not go to nobody; a reload within the grace period changes nothing.
-		id := c.agent
+		id, agent := c.agent, c.roles.has(roleAgent)
 		h.lastGone(h.agents, h.away, id, c, func(ctx context.Context) error {
+			if !agent {
+				return nil
+			}
 			return h.s.router.Do(ctx, routing.SetPresence{Agent: routing.AgentID(id), Presence: routing.PresenceOffline})
 		})
 		return
@@ -146,14 +160,14 @@ func (h *hub) afterGrace(conns map[string]map[*conn]struct{}, timers map[string]
 	})
 }
 
-func (h *hub) toAgent(id routing.AgentID, p payload) {
+func (h *hub) toAgent(id routing.AgentID, p any) {
 	for c := range h.agents[string(id)] {
 		c.send(p)
 	}
 }
 
 // toAllAgents encodes p once and sends it to every desk.
-func (h *hub) toAllAgents(p payload) {
+func (h *hub) toAllAgents(p any) {
 	b, err := json.Marshal(p)
 	if err != nil {
 		h.s.log.Error("encoding a message", "err", err)
@@ -166,7 +180,7 @@ func (h *hub) toAllAgents(p payload) {
 	}
 }
 
-func (h *hub) toVisitor(conv string, p payload) {
+func (h *hub) toVisitor(conv string, p any) {
 	for c := range h.visitors[conv] {
 		c.send(p)
 	}
@@ -252,12 +266,9 @@ func (h *hub) message(m store.Message) {
 	}
 }
 
-func (h *hub) visitorInfo(conv store.ConversationID) (payload, store.Conversation) {
-	rec, _, err := h.s.chat.Info(h.s.baseCtx, conv)
-	if err != nil {
-		return payload{}, rec
-	}
-	return payload{"name": rec.VisitorName, "attributes": rec.Attributes}, rec
+func (h *hub) visitorInfo(conv store.ConversationID) (visitorOut, store.Conversation) {
+	rec, _, _ := h.s.chat.Info(h.s.baseCtx, conv)
+	return visitorOut{Attributes: rec.Attributes, Name: rec.VisitorName}, rec
 }
 
 // effect turns a routing effect into messages for the connections.
@@ -266,20 +277,20 @@ func (h *hub) effect(f routing.Effect) {
 	case routing.Offer:
 		conv := store.ConversationID(f.Interaction)
 		vis, rec := h.visitorInfo(conv)
-		p := payload{"type": "offer", "interaction": f.Interaction, "conversation": conv, "queue": f.Queue, "channel": f.Channel,
-			"deadline": f.Deadline.UTC().Format(time.RFC3339Nano), "visitor": vis, "waited": int(h.s.now().Sub(rec.CreatedAt).Seconds())}
+		p := offerOut{Channel: f.Channel, Conversation: conv, Deadline: rfc3339(f.Deadline), Interaction: f.Interaction, Queue: f.Queue,
+			Type: "offer", Visitor: vis, Waited: int(h.s.now().Sub(rec.CreatedAt).Seconds())}
 		if f.Transfer {
 			mode := routing.TransferBlind
 			if f.Consult {
 				mode = routing.TransferWarm
 			}
 			h.mu.Lock()
-			p["transfer"] = payload{"from": f.From, "mode": mode, "note": h.notes[f.Interaction]}
+			p.Transfer = &transferOut{From: f.From, Mode: mode, Note: h.notes[f.Interaction]}
 			h.mu.Unlock()
 		}
 		h.mu.Lock()
 		if h.offers[f.Agent] == nil {
-			h.offers[f.Agent] = map[routing.InteractionID]payload{}
+			h.offers[f.Agent] = map[routing.InteractionID]offerOut{}
 		}
 		h.offers[f.Agent][f.Interaction] = p
 		h.toAgent(f.Agent, p)
@@ -288,7 +299,7 @@ func (h *hub) effect(f routing.Effect) {
 		h.mu.Lock()
 		delete(h.offers[f.Agent], f.Interaction)
 		delete(h.notes, f.Interaction)
-		h.toAgent(f.Agent, payload{"type": "offer_ended", "interaction": f.Interaction, "reason": f.Reason})
+		h.toAgent(f.Agent, offerEndedOut{Interaction: f.Interaction, Reason: f.Reason, Type: "offer_ended"})
 		h.mu.Unlock()
 	case routing.Assigned:
 		conv := store.ConversationID(f.Interaction)
@@ -297,11 +308,11 @@ func (h *hub) effect(f routing.Effect) {
 		if f.Consult {
 			role = chat.RoleConsult
 		}
-		p := payload{"type": "assigned", "conversation": conv, "role": role, "visitor": vis, "queue": rec.Queue, "from": f.From}
+		p := assignedOut{Conversation: conv, From: f.From, Queue: rec.Queue, Role: role, Type: "assigned", Visitor: vis}
 		h.mu.Lock()
 		delete(h.notes, f.Interaction)
 		if h.assigned[f.Agent] == nil {
-			h.assigned[f.Agent] = map[store.ConversationID]payload{}
+			h.assigned[f.Agent] = map[store.ConversationID]assignedOut{}
 		}
 		h.assigned[f.Agent][conv] = p
 		h.toAgent(f.Agent, p)
@@ -314,13 +325,13 @@ func (h *hub) effect(f routing.Effect) {
 		if f.EstimatedWait >= 0 {
 			ewt = int(f.EstimatedWait.Seconds())
 		}
-		p := payload{"type": "position", "position": f.Position, "estimatedWait": ewt}
+		p := positionOut{EstimatedWait: ewt, Position: f.Position, Type: "position"}
 		h.position[string(f.Interaction)] = p
 		h.toVisitor(string(f.Interaction), p)
 		h.mu.Unlock()
 	case routing.Left:
 		h.mu.Lock()
-		h.toVisitor(string(f.Interaction), payload{"type": "left", "reason": f.Reason})
+		h.toVisitor(string(f.Interaction), reasonOut{Reason: f.Reason, Type: "left"})
 		h.mu.Unlock()
 	case *routing.Event:
 		h.event(f)
@@ -352,7 +363,7 @@ func (h *hub) effect(f routing.Effect) {
 				}
 			}
 			h.mu.Lock()
-			h.toAgent(f.Agent, payload{"type": "wrapup", "conversation": conv, "deadline": f.EndedAt.Add(wrap).UTC().Format(time.RFC3339Nano)})
+			h.toAgent(f.Agent, wrapupOut{Conversation: conv, Deadline: rfc3339(f.EndedAt.Add(wrap)), Type: "wrapup"})
 			h.mu.Unlock()
 		case routing.StatusEnded:
 			if f.Agent != "" {
@@ -369,15 +380,14 @@ func (h *hub) unassign(a routing.AgentID, conv store.ConversationID, reason stri
 		return
 	}
 	delete(h.assigned[a], conv)
-	h.toAgent(a, payload{"type": "unassigned", "conversation": conv, "reason": reason})
+	h.toAgent(a, unassignedOut{Conversation: conv, Reason: reason, Type: "unassigned"})
 }
 
 func (h *hub) event(ev *routing.Event) {
-	var parkedItem payload
+	var item parkedItem
 	if ev.Type == routing.EvParked {
 		vis, _ := h.visitorInfo(store.ConversationID(ev.Interaction))
-		parkedItem = payload{"interaction": ev.Interaction, "conversation": ev.Interaction, "queue": ev.Queue,
-			"visitor": vis, "since": ev.Time.UTC().Format(time.RFC3339Nano)}
+		item = parkedItem{Conversation: ev.Interaction, Interaction: ev.Interaction, Queue: ev.Queue, Since: rfc3339(ev.Time), Visitor: vis}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -388,11 +398,11 @@ func (h *hub) event(ev *routing.Event) {
 	}
 	switch ev.Type {
 	case routing.EvDeclined, routing.EvParked:
-		h.toVisitor(string(ev.Interaction), payload{"type": "busy"})
+		h.toVisitor(string(ev.Interaction), typeOut{Type: "busy"})
 	}
 	switch ev.Type {
 	case routing.EvParked:
-		h.parked[ev.Interaction] = parkedItem
+		h.parked[ev.Interaction] = item
 		h.toAllAgents(h.parkedMsg())
 	case routing.EvTaken, routing.EvAbandoned, routing.EvTimedOut, routing.EvNoAgents, routing.EvClosed:
 		if _, ok := h.parked[ev.Interaction]; ok {
@@ -402,29 +412,17 @@ func (h *hub) event(ev *routing.Event) {
 	}
 }
 
-func (h *hub) parkedMsg() payload {
+func (h *hub) parkedMsg() parkedOut {
 	items := slices.Collect(maps.Values(h.parked))
-	slices.SortFunc(items, func(a, b payload) int {
-		return compareStrings(a["since"].(string), b["since"].(string))
-	})
+	slices.SortFunc(items, func(a, b parkedItem) int { return strings.Compare(a.Since, b.Since) })
 	if items == nil {
-		items = []payload{}
+		items = []parkedItem{}
 	}
-	return payload{"type": "parked", "items": items}
+	return parkedOut{Items: items, Type: "parked"}
 }
 
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func (h *hub) operatorsMsg() payload {
-	items := []payload{}
+func (h *hub) operatorsMsg() operatorsOut {
+	items := []operatorItem{}
 	ids := slices.Sorted(maps.Keys(h.states))
 	for _, id := range ids {
 		st := h.states[id]
@@ -435,13 +433,9 @@ func (h *hub) operatorsMsg() payload {
 		if name == "" {
 			name = string(id)
 		}
-		items = append(items, payload{"id": id, "displayName": name, "presence": st.Presence, "state": st.Presence})
+		items = append(items, operatorItem{DisplayName: name, ID: id, Presence: st.Presence, State: st.Presence})
 	}
-	return payload{"type": "operators", "items": items}
-}
-
-func stateMsg(st routing.AgentInfo) payload {
-	return payload{"type": "state", "presence": st.Presence, "reason": st.AwayReason, "state": st.State}
+	return operatorsOut{Items: items, Type: "operators"}
 }
 
 // Seed tells the edges the accounts and agent states at start, and which

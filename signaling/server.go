@@ -57,10 +57,6 @@ type Config struct {
 	// the burst). Defaults DefaultSessionsPerAddress and DefaultSessionRate.
 	SessionsPerAddress int
 	SessionRate        float64
-	// BeforeAnswer, when set, runs before a new leg's SDP offer is
-	// answered. It is for tests, which hold an offer there to order what
-	// happens meanwhile; leave it nil.
-	BeforeAnswer func(conv store.ConversationID, who chat.Sender)
 }
 
 func (c Config) withDefaults() Config {
@@ -103,13 +99,40 @@ type Store interface {
 	ListOpenConversations(ctx context.Context) ([]store.Conversation, error)
 }
 
+// Chat is what the edges use of the chat service.
+type Chat interface {
+	Send(ctx context.Context, id store.ConversationID, who chat.Sender, clientID, kind, text string) (store.Message, bool, error)
+	Hold(ctx context.Context, id store.ConversationID, agent routing.AgentID, on bool) (store.Message, error)
+	History(ctx context.Context, id store.ConversationID, who chat.Sender, after int64, limit int) ([]store.Message, error)
+	RoleOf(ctx context.Context, id store.ConversationID, who chat.Sender) (chat.Role, bool, error)
+	Info(ctx context.Context, id store.ConversationID) (store.Conversation, map[chat.Sender]chat.Role, error)
+	CallEvent(ctx context.Context, id store.ConversationID, who chat.Sender, ev string, data map[string]string) (store.Message, error)
+	Held(ctx context.Context, id store.ConversationID) (bool, error)
+}
+
+// Coordinator is what the edges use of the chat coordinator: the
+// hand-offs between a conversation and routing.
+type Coordinator interface {
+	StartVisitor(ctx context.Context, queue routing.QueueID, channel routing.Channel, name string, attrs map[string]string) (store.Conversation, error)
+	EndByVisitor(ctx context.Context, id store.ConversationID) (store.Message, error)
+	EndByAgent(ctx context.Context, id store.ConversationID, agent routing.AgentID) (store.Message, error)
+	EndBySystem(ctx context.Context, id store.ConversationID, reason string) error
+	OperatorRoom(ctx context.Context, a, b routing.AgentID) (store.ConversationID, error)
+	VisitorLeft(ctx context.Context, id store.ConversationID) error
+}
+
+var (
+	_ Chat        = (*chat.Service)(nil)
+	_ Coordinator = (*chat.Coordinator)(nil)
+)
+
 // Server serves /ws and /api.
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	st     Store
-	chat   *chat.Service
-	coord  *chat.Coordinator
+	chat   Chat
+	coord  Coordinator
 	router chat.Router
 	signer *auth.Signer
 	hub    *hub
@@ -125,7 +148,7 @@ type Server struct {
 }
 
 // New returns the server. ctx bounds the life of its connections.
-func New(ctx context.Context, cfg Config, log *slog.Logger, st Store, cs *chat.Service, coord *chat.Coordinator, r chat.Router, signer *auth.Signer) *Server {
+func New(ctx context.Context, cfg Config, log *slog.Logger, st Store, cs Chat, coord Coordinator, r chat.Router, signer *auth.Signer) *Server {
 	s := &Server{
 		cfg: cfg.withDefaults(), log: log, st: st, chat: cs, coord: coord, router: r, signer: signer, now: time.Now,
 		loginLimits: newIPLimits(10.0/60, 10), baseCtx: ctx,
@@ -138,9 +161,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, st Store, cs *chat.S
 	return s
 }
 
-// EnableVoice turns voice calls on: legs on v.Media, the ICE servers
-// handed to browsers. Call it before serving.
-func (s *Server) EnableVoice(v Voice) { s.calls.voice = v }
+// EnableVoice turns voice calls on: browser legs from v.Legs, the ICE
+// servers handed to browsers. Call it before serving.
+func (s *Server) EnableVoice(v Voice) { s.calls.voice = v.withDefaults() }
 
 // CloseCalls ends every call in progress (the server stops).
 func (s *Server) CloseCalls() { s.calls.closeAll("server_stopped") }
@@ -165,20 +188,6 @@ func (s *Server) Deliver(m store.Message) {
 // Effect passes a routing effect, after its chat side, to the connections
 // concerned. It is the coordinator's onEffect.
 func (s *Server) Effect(f routing.Effect) { s.hub.effect(f) }
-
-// Register adds the routes to mux.
-func (s *Server) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /ws", s.serveWS)
-	mux.HandleFunc("POST /api/login", s.login)
-	mux.HandleFunc("POST /api/logout", s.logout)
-	mux.HandleFunc("GET /api/me", s.me)
-	mux.HandleFunc("GET /api/config/desk", s.deskConfig)
-	mux.HandleFunc("GET /api/left-messages", s.leftMessages)
-	mux.HandleFunc("POST /api/widget/session", s.widgetSession)
-	mux.HandleFunc("GET /api/widget/config", s.widgetConfig)
-	mux.HandleFunc("POST /api/widget/leave-message", s.leaveMessage)
-	mux.HandleFunc("OPTIONS /api/widget/", s.preflight)
-}
 
 // Wait waits for the connections' goroutines after ctx ended.
 func (s *Server) Wait() { s.wg.Wait() }
@@ -241,6 +250,13 @@ func (s *Server) originAllowed(r *http.Request) bool {
 	return slices.ContainsFunc(s.cfg.AllowedOrigins, func(a string) bool { return strings.EqualFold(strings.TrimSuffix(a, "/"), o) })
 }
 
+// staffOrigin says whether a staff call that changes something (log in,
+// log out) comes from an allowed page: a browser always sends Origin with
+// a POST, so a request without one is refused, not waved through.
+func (s *Server) staffOrigin(r *http.Request) bool {
+	return r.Header.Get("Origin") != "" && s.originAllowed(r)
+}
+
 // --- staff sessions ---
 
 const sessionCookie = "cc_session"
@@ -272,8 +288,8 @@ func accountOf(a store.Agent) account {
 	return account{ID: a.ID, DisplayName: a.DisplayName, Roles: a.Roles}
 }
 
-func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	if !s.originAllowed(r) {
+func (s *Server) login(w http.ResponseWriter, r *http.Request, _ caller) {
+	if !s.staffOrigin(r) {
 		fail(w, http.StatusForbidden, "forbidden", "origin not allowed")
 		return
 	}
@@ -313,33 +329,24 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, accountOf(a))
 }
 
-func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	if !s.originAllowed(r) {
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, who caller) {
+	if !s.staffOrigin(r) {
 		fail(w, http.StatusForbidden, "forbidden", "origin not allowed")
 		return
 	}
-	if _, hash, ok := s.session(r); ok {
-		s.st.DeleteSession(r.Context(), hash)
+	if who.session != "" {
+		s.st.DeleteSession(r.Context(), who.session)
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) me(w http.ResponseWriter, r *http.Request) {
-	a, _, ok := s.session(r)
-	if !ok {
-		fail(w, http.StatusUnauthorized, "unauthorized", "log in first")
-		return
-	}
-	writeJSON(w, http.StatusOK, accountOf(a))
+func (s *Server) me(w http.ResponseWriter, r *http.Request, who caller) {
+	writeJSON(w, http.StatusOK, accountOf(who.account))
 }
 
-func (s *Server) deskConfig(w http.ResponseWriter, r *http.Request) {
-	a, _, ok := s.session(r)
-	if !ok {
-		fail(w, http.StatusUnauthorized, "unauthorized", "log in first")
-		return
-	}
+func (s *Server) deskConfig(w http.ResponseWriter, r *http.Request, who caller) {
+	a := who.account
 	type q struct {
 		ID   routing.QueueID `json:"id"`
 		Name string          `json:"name"`
@@ -355,17 +362,23 @@ func (s *Server) deskConfig(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Server) leftMessages(w http.ResponseWriter, r *http.Request) {
-	if _, _, ok := s.session(r); !ok {
-		fail(w, http.StatusUnauthorized, "unauthorized", "log in first")
-		return
-	}
+// leftMessages lists the messages left for the queues the agent serves;
+// one left for a queue that is not configured (any more) is for every
+// agent, so that it is not lost.
+func (s *Server) leftMessages(w http.ResponseWriter, r *http.Request, who caller) {
 	ms, err := s.st.ListLeftMessages(r.Context(), false, 200)
 	if err != nil {
 		fail(w, http.StatusServiceUnavailable, "unavailable", "could not read the messages")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": ms})
+	mine := []store.LeftMessage{}
+	for _, m := range ms {
+		i := slices.IndexFunc(s.cfg.Queues, func(q routing.QueueConfig) bool { return q.ID == m.Queue })
+		if i < 0 || serves(who.account, s.cfg.Queues[i]) {
+			mine = append(mine, m)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": mine})
 }
 
 // --- visitors ---
@@ -383,7 +396,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
+func (s *Server) preflight(w http.ResponseWriter, r *http.Request, _ caller) {
 	if !s.cors(w, r) {
 		return
 	}
@@ -435,7 +448,7 @@ func (s *Server) visitorCall(w http.ResponseWriter, r *http.Request, v any) bool
 	return readBody(w, r, v)
 }
 
-func (s *Server) widgetSession(w http.ResponseWriter, r *http.Request) {
+func (s *Server) widgetSession(w http.ResponseWriter, r *http.Request, _ caller) {
 	var req struct {
 		Queue      string            `json:"queue"`
 		Name       string            `json:"name"`
@@ -483,7 +496,7 @@ func (s *Server) widgetSession(w http.ResponseWriter, r *http.Request) {
 	rec, err := s.coord.StartVisitor(r.Context(), routing.QueueID(req.Queue), channel, strings.TrimSpace(req.Name), attrs)
 	if err != nil {
 		s.waiting.cancel(ip)
-		code, msg := classify(err)
+		code, msg := codeOf(err)
 		status := http.StatusBadRequest
 		switch code {
 		case "draining", "unavailable", "internal":
@@ -506,14 +519,14 @@ func (s *Server) widgetSession(w http.ResponseWriter, r *http.Request) {
 
 // widgetConfig tells the widget what the server offers: voice or not, and
 // the ICE servers for calls.
-func (s *Server) widgetConfig(w http.ResponseWriter, r *http.Request) {
+func (s *Server) widgetConfig(w http.ResponseWriter, r *http.Request, _ caller) {
 	if !s.cors(w, r) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"voice": s.calls.enabled(), "iceServers": s.iceServers()})
 }
 
-func (s *Server) leaveMessage(w http.ResponseWriter, r *http.Request) {
+func (s *Server) leaveMessage(w http.ResponseWriter, r *http.Request, _ caller) {
 	var req struct {
 		Queue        string            `json:"queue"`
 		Name         string            `json:"name"`
@@ -546,7 +559,7 @@ func (s *Server) leaveMessage(w http.ResponseWriter, r *http.Request) {
 
 // --- WebSocket ---
 
-func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, who caller) {
 	if !s.originAllowed(r) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
@@ -561,12 +574,15 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		conversation = sub
 	} else {
-		a, _, ok := s.session(r)
-		if !ok {
+		switch {
+		case who.roles == 0:
 			http.Error(w, "log in first", http.StatusUnauthorized)
 			return
+		case !who.roles.has(anyStaff):
+			http.Error(w, "this account holds no staff role", http.StatusForbidden)
+			return
 		}
-		agent = a
+		agent = who.account
 	}
 	up := &upgrade{ResponseWriter: w}
 	ws, err := websocket.Accept(up, r, &websocket.AcceptOptions{Subprotocols: []string{"cc.v1"}, InsecureSkipVerify: true})
@@ -582,6 +598,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c := newConn(s.baseCtx, ws, up.cork, log, ip, s.cfg.ConnRate, s.cfg.ConnBurst)
 	c.conversation, c.agent = conversation, string(agent.ID)
+	c.roles = roleVisitor
+	if c.agent != "" {
+		c.roles = rolesOf(agent)
+	}
 	context.AfterFunc(c.ctx, func() { ws.CloseNow() })
 	s.hub.add(c, agent)
 	s.calls.snapshot(c)

@@ -61,6 +61,9 @@ type App struct {
 	chatDone  chan struct{}
 	// edgeCfg, when set, adjusts the edges' settings (tests raise limits).
 	edgeCfg func(*signaling.Config)
+	// voiceCfg, when set, adjusts the calls' settings (tests shorten the
+	// reload grace or wrap the legs).
+	voiceCfg func(*signaling.Voice)
 
 	ln       net.Listener
 	srv      *http.Server
@@ -188,7 +191,11 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 		for i, s := range a.cfg.ICEServers {
 			ice[i] = signaling.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential}
 		}
-		edges.EnableVoice(signaling.Voice{Media: eng, ICEServers: ice})
+		vcfg := signaling.Voice{Legs: signaling.BrowserLegsOn(eng), ICEServers: ice}
+		if a.voiceCfg != nil {
+			a.voiceCfg(&vcfg)
+		}
+		edges.EnableVoice(vcfg)
 		a.reg.MustRegister(
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "cc", Subsystem: "voice", Name: "calls_active",
 				Help: "Voice calls in progress."}, func() float64 { return float64(edges.ActiveCalls()) }),

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/contactd/contactd/chat"
 	"github.com/contactd/contactd/internal/config"
 	"github.com/contactd/contactd/internal/store"
+	"github.com/contactd/contactd/media"
 	"github.com/contactd/contactd/media/mediatest"
 	"github.com/contactd/contactd/routing"
 	"github.com/contactd/contactd/signaling"
@@ -288,10 +290,9 @@ func waitUntilOr(t *testing.T, what string, ok func() bool, saw func() string) {
 func TestACallWhoseAudioStopsEndsAndFreesTheAgent(t *testing.T) {
 	cfg := testConfig(t, "")
 	cfg.MediaTimeout = 2 * time.Second
-	grace := signaling.ReloadGrace
-	signaling.ReloadGrace = time.Second // ICE may notice before the media timeout
-	t.Cleanup(func() { signaling.ReloadGrace = grace })
-	a, base, alice, _ := chatWorld(t, cfg)
+	a, base, alice, _ := chatWorld(t, cfg, func(a *App) {
+		a.voiceCfg = func(v *signaling.Voice) { v.ReloadGrace = time.Second } // ICE may notice before the media timeout
+	})
 	conv, token := visitorSessionOn(t, base, "sales", "Vic", "voice")
 	vis := visitor(t, base, token)
 	v := joinCall(t, vis, conv, 0xA1)
@@ -479,12 +480,12 @@ func TestAnAgentMayOfferWhileTheVisitorsFirstOfferIsAnswered(t *testing.T) {
 	held, release := make(chan struct{}), make(chan struct{})
 	var holdOnce sync.Once
 	_, base, alice, _ := chatWorld(t, testConfig(t, ""), func(a *App) {
-		a.edgeCfg = func(c *signaling.Config) {
-			c.BeforeAnswer = func(_ store.ConversationID, who chat.Sender) {
-				if who == chat.SenderVisitor {
+		a.voiceCfg = func(v *signaling.Voice) {
+			v.Legs = holdingLegs{v.Legs, func(id string) {
+				if strings.Contains(id, "/visitor/") {
 					holdOnce.Do(func() { close(held); <-release })
 				}
-			}
+			}}
 		}
 	})
 	defer func() {
@@ -517,4 +518,29 @@ func TestAnAgentMayOfferWhileTheVisitorsFirstOfferIsAnswered(t *testing.T) {
 	al.hears("the agent hears the visitor", 0xA1, 30)
 	v.hears("the visitor hears the agent", 0xB2, 30)
 
+}
+
+// holdingLegs makes legs whose offers wait for hold(the leg's id) before
+// they are answered, so that a test orders what happens meanwhile.
+type holdingLegs struct {
+	signaling.BrowserLegs
+	hold func(id string)
+}
+
+func (h holdingLegs) NewBrowserLeg(id string, lh media.LegHandler) (signaling.BrowserLeg, error) {
+	l, err := h.BrowserLegs.NewBrowserLeg(id, lh)
+	if err != nil {
+		return nil, err
+	}
+	return &holdingLeg{BrowserLeg: l, before: func() { h.hold(id) }}, nil
+}
+
+type holdingLeg struct {
+	signaling.BrowserLeg
+	before func()
+}
+
+func (l *holdingLeg) HandleOffer(sdp string) (string, error) {
+	l.before()
+	return l.BrowserLeg.HandleOffer(sdp)
 }

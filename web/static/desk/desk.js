@@ -397,6 +397,11 @@ function onHello(m) {
   }
   S.quietUntil = Date.now() + 2000;
   S.offers?.resync();
+  // An account without the agent role (a supervisor or administrator
+  // only) takes no chats: the server refuses agent commands from it.
+  const staffOnly = m.role === 'staff';
+  el.presence.disabled = staffOnly;
+  if (staffOnly) toast('This account has no agent role: it can see the queues but not take chats.', 'info');
 }
 
 // ---------------------------------------------------------------- presence
