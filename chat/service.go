@@ -520,7 +520,17 @@ func (s *Service) queueLeave(ctx context.Context, id store.ConversationID, agent
 	who := AgentSender(agent)
 	return s.queueEvent(ctx, id, who, EvLeft, nil,
 		func(c *conversation) error { return s.agentRole(c, who, "") },
-		func(c *conversation) { delete(c.parts, who) })
+		func(c *conversation) {
+			delete(c.parts, who)
+			// Without an owner it waits for one again (a transfer to a
+			// queue, or a restart that found routing had queued it again).
+			for _, r := range c.parts {
+				if r == RoleOwner {
+					return
+				}
+			}
+			c.rec.Status = store.ConvQueued
+		})
 }
 
 // HandOver makes a consulted colleague the owner; the first agent leaves

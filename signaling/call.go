@@ -72,19 +72,17 @@ func newCall(conv store.ConversationID, now time.Time, voiceFirst bool) *call {
 }
 
 // msgFor is the call's state as who sees it; the caller holds c.mu.
-func (c *call) msgFor(who chat.Sender, cause string) payload {
-	p := payload{"type": "call", "conversation": c.conv, "state": c.state}
-	if cause != "" {
-		p["cause"] = cause
-	}
+func (c *call) msgFor(who chat.Sender, cause string) callOut {
+	p := callOut{Cause: cause, Conversation: c.conv, State: c.state, Type: "call"}
 	if !c.talking.IsZero() {
-		p["since"] = c.talking.UTC().Format(time.RFC3339Nano)
+		p.Since = rfc3339(c.talking)
 	}
 	if _, ok := chat.AgentOf(who); ok && c.state != CallEnded && c.state != CallDeclined && c.state != CallInvited {
 		// The desk opens its leg when the server says so: after accepting
 		// a call, on a transfer, or after a reload.
 		_, has := c.legs[who]
-		p["needLeg"] = !has
+		need := !has
+		p.NeedLeg = &need
 	}
 	return p
 }

@@ -89,7 +89,7 @@ func (cs *calls) agentLeft(conv store.ConversationID, a routing.AgentID) {
 	if cl != nil {
 		cl.leg.Close()
 	}
-	cs.sendTo(conv, who, payload{"type": "call", "conversation": conv, "state": CallEnded, "cause": "left"})
+	cs.sendTo(conv, who, callOut{Cause: "left", Conversation: conv, State: CallEnded, Type: "call"})
 	cs.rearrange(conv, false)
 }
 

@@ -83,7 +83,7 @@ func (cs *calls) newLeg(c *call, who chat.Sender) (BrowserLeg, error) {
 	conv := c.conv
 	h := media.LegHandler{
 		OnCandidate: func(ci webrtc.ICECandidateInit) {
-			cs.sendTo(conv, who, payload{"type": "ice", "conversation": conv, "candidate": ci})
+			cs.sendTo(conv, who, iceOut{Candidate: ci, Conversation: conv, Type: "ice"})
 		},
 		// Media callbacks run on media's goroutines: the call's work runs
 		// on its own so no lock of media's is held while the call takes

@@ -83,7 +83,7 @@ func (cs *calls) active() int {
 }
 
 // sendTo delivers p to a participant's connections.
-func (cs *calls) sendTo(conv store.ConversationID, who chat.Sender, p payload) {
+func (cs *calls) sendTo(conv store.ConversationID, who chat.Sender, p any) {
 	h := cs.s.hub
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -96,7 +96,7 @@ func (cs *calls) sendTo(conv store.ConversationID, who chat.Sender, p payload) {
 
 type outMsg struct {
 	who chat.Sender
-	p   payload
+	p   callOut
 }
 
 func (cs *calls) flush(conv store.ConversationID, msgs []outMsg) {
@@ -148,17 +148,19 @@ func (cs *calls) snapshot(c *conn) {
 			}
 		}
 		cl.mu.Lock()
-		var p payload
+		var p *callOut
 		if !cl.ended && (cl.state != CallInvited || who == chat.SenderVisitor) {
-			p = cl.msgFor(who, "")
+			m := cl.msgFor(who, "")
 			if cl.invited && who == chat.SenderVisitor {
-				p["state"] = CallInvited
+				m.State = CallInvited
 			}
-			if _, ok := p["needLeg"]; ok {
+			if m.NeedLeg != nil {
 				// A desk that connects again has no leg of its own: the
 				// server's may belong to the page that was closed.
-				p["needLeg"] = true
+				need := true
+				m.NeedLeg = &need
 			}
+			p = &m
 		}
 		cl.mu.Unlock()
 		if p != nil {

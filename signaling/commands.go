@@ -18,6 +18,7 @@ type envelope struct {
 	Type         string `json:"type"`
 	ID           string `json:"id"`
 	Conversation string `json:"conversation"`
+	Interaction  string `json:"interaction"` // bound to the id with the type (see admit)
 }
 
 // req is a command on its way: who sent it, and the conversation it acts
@@ -99,7 +100,7 @@ func (s *Server) handle(c *conn, data []byte) {
 		return
 	}
 	if err := s.route(c, env, row, run); err != nil {
-		s.reply(c, env, row, nil, err)
+		s.reply(c, env, row, nil, err, idem{})
 	}
 }
 
@@ -123,24 +124,24 @@ func (s *Server) route(c *conn, env envelope, row command, run bound) error {
 		}
 		r.conv = store.ConversationID(env.Conversation)
 	}
-	if row.Repeat == repeatCached {
-		if b, ok := s.hub.cachedReply(principal(c), env.ID); ok {
-			c.sendRaw(b)
-			return nil
-		}
-	}
 	ctx, cancel := context.WithTimeout(c.ctx, CommandTimeout)
 	defer cancel()
-	result, err := run(ctx, s, r)
-	if err == nil {
-		s.reply(c, env, row, result, nil)
+	st := s.admit(ctx, principal(c), env, row)
+	if st.reply != nil {
+		c.sendRaw(st.reply)
+		return nil
 	}
-	return err
+	result, err := run(ctx, s, r)
+	if err != nil && st.resumed && s.resumedDone(ctx, c, env) {
+		result, err = nil, nil // it had taken effect before the restart
+	}
+	s.reply(c, env, row, result, err, st)
+	return nil
 }
 
 // reply answers a command, and remembers the answer when a repeat of its
 // id is to get it again.
-func (s *Server) reply(c *conn, env envelope, row command, result any, err error) {
+func (s *Server) reply(c *conn, env envelope, row command, result any, err error, st idem) {
 	if err == nil && row.Silent {
 		return
 	}
@@ -157,8 +158,8 @@ func (s *Server) reply(c *conn, env envelope, row command, result any, err error
 		}
 		b, _ = json.Marshal(ackOut{ID: env.ID, Result: result, Type: "ack"})
 	}
-	if row.Repeat == repeatCached && env.ID != "" && (err == nil || !retryable(err)) {
-		s.hub.remember(principal(c), env.ID, b)
+	if row.Repeat == repeatCached || row.Repeat == repeatStored {
+		s.settle(c.ctx, principal(c), env, st, b, err)
 	}
 	c.sendRaw(b)
 }
@@ -451,7 +452,7 @@ func (s *Server) replay(ctx context.Context, c *conn, who chat.Sender, convs map
 	if len(convs) > 200 {
 		return badRequest("at most 200 conversations per resume")
 	}
-	synced := payload{}
+	synced := map[string]int64{}
 	for id, after := range convs {
 		rec, _, err := s.chat.Info(ctx, store.ConversationID(id))
 		if err != nil {
@@ -478,7 +479,7 @@ func (s *Server) replay(ctx context.Context, c *conn, who chat.Sender, convs map
 		}
 		synced[id] = max(last, rec.LastSeq)
 	}
-	c.send(payload{"type": "synced", "conversations": synced})
+	c.send(syncedOut{Conversations: synced, Type: "synced"})
 	return nil
 }
 

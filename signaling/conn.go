@@ -399,7 +399,10 @@ func (w *upgrade) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nc, brw, err
 	}
-	if tc, ok := nc.(*net.TCPConn); ok {
+	// The server's read and write timeouts are for requests; a WebSocket
+	// lives on (its heartbeat and write timeout watch it).
+	nc.SetDeadline(time.Time{})
+	if tc, ok := nc.(interface{ SetWriteBuffer(int) error }); ok { // *net.TCPConn, or a wrapper of one
 		tc.SetWriteBuffer(socketSendBuffer) // best effort
 	}
 	if brw.Reader.Buffered() > 0 {

@@ -253,7 +253,8 @@ func TestTheProtocolDocumentsTheCommandTableAndNothingElse(t *testing.T) {
 }
 
 // repeatDoc is how docs/PROTOCOL.md says what a repeated id does.
-var repeatDoc = map[repeat]string{repeatCached: "first reply", repeatRead: "runs again", repeatChat: "first reply", repeatActs: "acts again"}
+var repeatDoc = map[repeat]string{repeatCached: "first reply", repeatRead: "runs again", repeatChat: "first reply", repeatActs: "acts again",
+	repeatStored: "first reply, after a restart too"}
 
 func TestTheProtocolDocumentsTheHTTPTableAndNothingElse(t *testing.T) {
 	rows := docTable(t, "HTTP")

@@ -14,10 +14,6 @@ import (
 	"github.com/contactd/contactd/routing"
 )
 
-// payload is a message as a map: what the call messages (calls.go) and
-// synced still use; every other message has a type in messages.go.
-type payload = map[string]any
-
 // hub knows who is connected and what each connection should hear: the
 // committed messages of the conversations they take part in, and the
 // routing news that concerns them. It keeps what a reconnecting desk must
@@ -202,7 +198,7 @@ func (h *hub) senderName(m store.Message, visitorName string) string {
 	return ""
 }
 
-// messageOut is a message on the wire: a struct, not a payload map, as
+// messageOut is a message on the wire: a struct, not a map, as
 // every chat message is encoded once and the map's encoding was several
 // times slower.
 type messageOut struct {
@@ -386,8 +382,12 @@ func (h *hub) unassign(a routing.AgentID, conv store.ConversationID, reason stri
 func (h *hub) event(ev *routing.Event) {
 	var item parkedItem
 	if ev.Type == routing.EvParked {
-		vis, _ := h.visitorInfo(store.ConversationID(ev.Interaction))
+		vis, rec := h.visitorInfo(store.ConversationID(ev.Interaction))
 		item = parkedItem{Conversation: ev.Interaction, Interaction: ev.Interaction, Queue: ev.Queue, Since: rfc3339(ev.Time), Visitor: vis}
+		if !rec.CreatedAt.IsZero() {
+			// The visitor's wait goes on through the park: desks count from here.
+			item.WaitingSince = rfc3339(rec.CreatedAt)
+		}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -476,41 +476,50 @@ func (h *hub) seed(agents []store.Agent, views []routing.AgentInfo) {
 	}
 }
 
-// replyCache remembers the last replies of a principal, so a command sent
-// again with the same id gets the same answer without acting twice.
+// replyCache remembers the last command ids of a principal: what each is
+// bound to (type and target) and, once answered, its reply. A command sent
+// again with the same id gets the same answer without acting twice; the id
+// with another command is a conflict (see admit).
 type replyCache struct {
 	order []string
-	byID  map[string][]byte
+	byID  map[string]*idBinding
+}
+
+type idBinding struct {
+	typ, target string
+	reply       []byte // nil until answered, and for commands run again
 }
 
 const replyCacheSize = 512
 
-func (h *hub) cachedReply(who, id string) ([]byte, bool) {
+// boundTo returns what id is bound to; an id not bound yet is bound to typ
+// and target (ok false).
+func (h *hub) boundTo(who, id, typ, target string) (idBinding, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	rc := h.replies[who]
 	if rc == nil {
-		return nil, false
-	}
-	b, ok := rc.byID[id]
-	return b, ok
-}
-
-func (h *hub) remember(who, id string, reply []byte) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	rc := h.replies[who]
-	if rc == nil {
-		rc = &replyCache{byID: map[string][]byte{}}
+		rc = &replyCache{byID: map[string]*idBinding{}}
 		h.replies[who] = rc
 	}
-	if _, ok := rc.byID[id]; ok {
-		return
+	if b, ok := rc.byID[id]; ok {
+		return *b, true
 	}
 	rc.order = append(rc.order, id)
-	rc.byID[id] = reply
+	rc.byID[id] = &idBinding{typ: typ, target: target}
 	if len(rc.order) > replyCacheSize {
 		delete(rc.byID, rc.order[0])
 		rc.order = rc.order[1:]
+	}
+	return idBinding{}, false
+}
+
+// remember keeps the first reply to a command.
+func (h *hub) remember(who, id, typ, target string, reply []byte) {
+	h.boundTo(who, id, typ, target)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if b := h.replies[who].byID[id]; b != nil && b.reply == nil && b.typ == typ && b.target == target {
+		b.reply = reply
 	}
 }

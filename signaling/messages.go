@@ -121,6 +121,8 @@ type parkedItem struct {
 	Queue        routing.QueueID       `json:"queue"`
 	Since        string                `json:"since"`
 	Visitor      visitorOut            `json:"visitor"`
+	// WaitingSince is when the visitor began to wait: the wait goes on through the park.
+	WaitingSince string `json:"waitingSince,omitempty"`
 }
 
 type parkedOut struct {
@@ -138,6 +140,29 @@ type operatorItem struct {
 type operatorsOut struct {
 	Items []operatorItem `json:"items"`
 	Type  string         `json:"type"`
+}
+
+// callOut is a call's state as one participant sees it.
+type callOut struct {
+	Cause        string               `json:"cause,omitempty"`
+	Conversation store.ConversationID `json:"conversation"`
+	NeedLeg      *bool                `json:"needLeg,omitempty"` // agents only
+	Since        string               `json:"since,omitempty"`
+	State        string               `json:"state"`
+	Type         string               `json:"type"`
+}
+
+// iceOut is one of the server's ICE candidates for a leg.
+type iceOut struct {
+	Candidate    any                  `json:"candidate"`
+	Conversation store.ConversationID `json:"conversation"`
+	Type         string               `json:"type"`
+}
+
+// syncedOut ends a replay: the last seq sent of each conversation.
+type syncedOut struct {
+	Conversations map[string]int64 `json:"conversations"`
+	Type          string           `json:"type"`
 }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

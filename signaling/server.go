@@ -10,7 +10,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -57,6 +56,11 @@ type Config struct {
 	// the burst). Defaults DefaultSessionsPerAddress and DefaultSessionRate.
 	SessionsPerAddress int
 	SessionRate        float64
+	// Commands, when set, keeps the ids and first results of accept,
+	// take, transfer, transfer_complete and end across restarts.
+	Commands CommandLog
+	// Security: origins, login limits, socket bounds (security.go).
+	Security
 }
 
 func (c Config) withDefaults() Config {
@@ -84,6 +88,7 @@ func (c Config) withDefaults() Config {
 	if c.SessionRate <= 0 {
 		c.SessionRate = DefaultSessionRate
 	}
+	c.Security = c.Security.withDefaults()
 	return c
 }
 
@@ -143,6 +148,7 @@ type Server struct {
 	cmdLimits   *ipLimits
 	sessLimits  *ipLimits      // widget sessions made per address
 	waiting     *waitingLimits // widget sessions waiting per address
+	sec         *guard
 	wg          sync.WaitGroup
 	baseCtx     context.Context
 }
@@ -156,6 +162,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, st Store, cs Chat, c
 	s.cmdLimits = newIPLimits(s.cfg.IPRate, s.cfg.IPBurst)
 	s.sessLimits = newIPLimits(s.cfg.SessionRate/60, s.cfg.SessionRate)
 	s.waiting = newWaitingLimits(s.cfg.SessionsPerAddress)
+	s.sec = newGuard(s.cfg, log)
 	s.hub = newHub(s)
 	s.calls = newCalls(s)
 	return s
@@ -233,29 +240,17 @@ func clientIP(r *http.Request) string {
 }
 
 // originAllowed says whether the request's Origin is the server itself or
-// an allowed embedding site. A request without Origin (not from a
-// browser) is allowed; browsers always send it on WebSocket and CORS.
-func (s *Server) originAllowed(r *http.Request) bool {
-	o := r.Header.Get("Origin")
-	if o == "" {
-		return true
-	}
-	u, err := url.Parse(o)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	return slices.ContainsFunc(s.cfg.AllowedOrigins, func(a string) bool { return strings.EqualFold(strings.TrimSuffix(a, "/"), o) })
-}
+// an allowed embedding site (origins compared with their scheme). A
+// request without Origin (not from a browser) is allowed; browsers always
+// send it on WebSocket and CORS. Staff calls use staffOrigin instead.
+func (s *Server) originAllowed(r *http.Request) bool { return s.sec.widget.Allowed(r) }
 
 // staffOrigin says whether a staff call that changes something (log in,
-// log out) comes from an allowed page: a browser always sends Origin with
-// a POST, so a request without one is refused, not waved through.
-func (s *Server) staffOrigin(r *http.Request) bool {
-	return r.Header.Get("Origin") != "" && s.originAllowed(r)
-}
+// log out, the desk's socket) comes from an allowed page: the server's own
+// origin or staff_origins, never the widget's embedding sites. A browser
+// always sends Origin with a POST and a WebSocket, so a request without
+// one is refused, not waved through.
+func (s *Server) staffOrigin(r *http.Request) bool { return s.sec.staff.Allowed(r) }
 
 // --- staff sessions ---
 
@@ -304,13 +299,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ caller) {
 	if !readBody(w, r, &req) {
 		return
 	}
-	a, err := s.st.GetAgent(r.Context(), routing.AgentID(req.ID))
-	ok := false
-	if err == nil {
-		ok, _ = auth.VerifyPassword(a.PasswordHash, req.Password)
-	}
+	a, ok := s.checkLogin(w, r, req.ID, req.Password)
 	if !ok {
-		fail(w, http.StatusUnauthorized, "unauthorized", "wrong login or password")
 		return
 	}
 	tok, err := auth.NewToken(32)
@@ -325,7 +315,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ caller) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: r.TLS != nil, Expires: now.Add(s.cfg.SessionTTL)})
+		Secure: s.sec.secure(r), Expires: now.Add(s.cfg.SessionTTL)})
 	writeJSON(w, http.StatusOK, accountOf(a))
 }
 
@@ -336,8 +326,10 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, who caller) {
 	}
 	if who.session != "" {
 		s.st.DeleteSession(r.Context(), who.session)
+		s.CloseAccount(who.account.ID, "logged out")
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1,
+		Secure: s.sec.secure(r)})
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -454,6 +446,8 @@ func (s *Server) widgetSession(w http.ResponseWriter, r *http.Request, _ caller)
 		Name       string            `json:"name"`
 		Channel    string            `json:"channel"`
 		Attributes map[string]string `json:"attributes"`
+		// SignedContext is context signed by the embedding site (context.go).
+		SignedContext string `json:"signedContext"`
 	}
 	if !s.visitorCall(w, r, &req) {
 		return
@@ -478,6 +472,11 @@ func (s *Server) widgetSession(w http.ResponseWriter, r *http.Request, _ caller)
 	// "channel" is the server's to set: it says the visitor chose Voice.
 	attrs := maps.Clone(req.Attributes)
 	delete(attrs, "channel")
+	attrs = s.visitorContext(attrs, req.SignedContext)
+	if err := checkAttrs(attrs); err != nil {
+		fail(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
 	if channel == routing.ChannelVoice {
 		if attrs == nil {
 			attrs = map[string]string{}
@@ -560,13 +559,13 @@ func (s *Server) leaveMessage(w http.ResponseWriter, r *http.Request, _ caller) 
 // --- WebSocket ---
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, who caller) {
-	if !s.originAllowed(r) {
-		http.Error(w, "origin not allowed", http.StatusForbidden)
-		return
-	}
 	var agent store.Agent
 	var conversation string
 	if tok := r.URL.Query().Get("token"); tok != "" {
+		if !s.originAllowed(r) {
+			http.Error(w, "origin not allowed", http.StatusForbidden)
+			return
+		}
 		sub, err := s.signer.Verify(tok, s.now())
 		if err != nil {
 			http.Error(w, "invalid or expired visitor token", http.StatusUnauthorized)
@@ -574,6 +573,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, who caller) {
 		}
 		conversation = sub
 	} else {
+		// The desk: the server's own origin and staff_origins only, never
+		// the widget's embedding sites.
+		if !s.staffOrigin(r) {
+			http.Error(w, "origin not allowed", http.StatusForbidden)
+			return
+		}
 		switch {
 		case who.roles == 0:
 			http.Error(w, "log in first", http.StatusUnauthorized)
@@ -584,9 +589,16 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, who caller) {
 		}
 		agent = who.account
 	}
+	release, ok := s.sec.admitSocket(clientIP(r), conversation)
+	if !ok {
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, "too many connections", http.StatusTooManyRequests)
+		return
+	}
 	up := &upgrade{ResponseWriter: w}
 	ws, err := websocket.Accept(up, r, &websocket.AcceptOptions{Subprotocols: []string{"cc.v1"}, InsecureSkipVerify: true})
 	if err != nil {
+		release()
 		return // Accept wrote the answer
 	}
 	ip := clientIP(r)
@@ -611,6 +623,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, who caller) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer release()
 		defer s.hub.remove(c)
 		defer c.ping.Stop()
 		s.readLoop(c)

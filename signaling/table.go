@@ -72,6 +72,10 @@ const (
 	repeatRead                 // a read: it runs again
 	repeatChat                 // the chat service knows the id (send): it answers the first result
 	repeatActs                 // it acts again (call_offer: a new leg replaces the first)
+	// repeatStored is repeatCached across restarts too: the id and the
+	// first reply are kept in the store (Config.Commands). For the
+	// commands that hand a conversation between routing and chat.
+	repeatStored
 )
 
 // command is one row of the command table: everything the edge knows of
@@ -121,18 +125,18 @@ const (
 var commands = tableOf(
 	def("send", talk, onConv, repeatChat, cmdSend),
 	silent(def("typing", talk, onConv, repeatRead, cmdTyping)),
-	def("end", talk, onConv, repeatCached, cmdEnd),
+	def("end", talk, onConv, repeatStored, cmdEnd),
 	def("resume", talk, noConv, repeatRead, cmdResume),
 	def("presence", roleAgent, noConv, repeatCached, cmdPresence),
-	def("accept", roleAgent, noConv, repeatCached, cmdAccept),
+	def("accept", roleAgent, noConv, repeatStored, cmdAccept),
 	def("decline", roleAgent, noConv, repeatCached, cmdDecline),
 	def("park", roleAgent, noConv, repeatCached, cmdPark),
-	def("take", roleAgent, noConv, repeatCached, cmdTake),
+	def("take", roleAgent, noConv, repeatStored, cmdTake),
 	def("hold", roleAgent, onConv, repeatCached, cmdHold),
 	def("unhold", roleAgent, onConv, repeatCached, cmdUnhold),
 	def("wrapup_done", roleAgent, onConv, repeatCached, cmdWrapUpDone),
-	def("transfer", roleAgent, onConv, repeatCached, cmdTransfer),
-	def("transfer_complete", roleAgent, onConv, repeatCached, cmdTransferComplete),
+	def("transfer", roleAgent, onConv, repeatStored, cmdTransfer),
+	def("transfer_complete", roleAgent, onConv, repeatStored, cmdTransferComplete),
 	def("transfer_cancel", roleAgent, onConv, repeatCached, cmdTransferCancel),
 	def("history", roleAgent, onConv, repeatRead, cmdHistory),
 	def("operator_chat", roleAgent, noConv, repeatCached, cmdOperatorChat),

@@ -6,6 +6,8 @@ package web
 import (
 	"embed"
 	"io/fs"
+	"path"
+	"strings"
 )
 
 //go:embed static
@@ -18,4 +20,36 @@ func FS() fs.FS {
 		panic(err) // the embedded tree is fixed at build time
 	}
 	return sub
+}
+
+// Served is the tree the web server serves: FS without the JavaScript
+// self-tests (*.test.mjs and the like), and without listings: a directory
+// is served only through its index.html, and one without is not found.
+func Served() fs.FS { return served{FS()} }
+
+type served struct{ fsys fs.FS }
+
+func notFound(name string) error { return &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist} }
+
+// IsTestFile says whether name is a test file, never served.
+func IsTestFile(name string) bool {
+	base := path.Base(name)
+	return strings.Contains(base, ".test.") || strings.Contains(base, "_test.")
+}
+
+func (s served) Open(name string) (fs.File, error) {
+	if IsTestFile(name) {
+		return nil, notFound(name)
+	}
+	f, err := s.fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		if _, err := fs.Stat(s.fsys, path.Join(name, "index.html")); err != nil {
+			f.Close()
+			return nil, notFound(name)
+		}
+	}
+	return f, nil
 }

@@ -17,11 +17,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/contactd/contactd/chat"
 	"github.com/contactd/contactd/internal/auth"
+	"github.com/contactd/contactd/internal/clientip"
 	"github.com/contactd/contactd/internal/config"
+	"github.com/contactd/contactd/internal/limit"
 	"github.com/contactd/contactd/internal/metrics"
 	"github.com/contactd/contactd/internal/store"
 	"github.com/contactd/contactd/media"
@@ -50,6 +51,9 @@ type App struct {
 	// recStore, when set, wraps the store the recorder writes through
 	// (tests use it to inject failures).
 	recStore func(store.Store) store.Store
+	// wrapStore, when set, wraps the store every part uses (WithStore).
+	wrapStore func(store.Store) store.Store
+	agents    []store.Agent // read at New, for the desks (Seed at Start)
 
 	chat      *chat.Service
 	coord     *chat.Coordinator
@@ -65,14 +69,17 @@ type App struct {
 	// reload grace or wrap the legs).
 	voiceCfg func(*signaling.Voice)
 
-	ln       net.Listener
-	srv      *http.Server
-	ready    atomic.Bool
-	draining atomic.Bool
-	stopLoop context.CancelFunc
-	stopRec  context.CancelFunc
-	wg       sync.WaitGroup
-	closed   sync.Once
+	ln        net.Listener
+	srv       *http.Server
+	metricsLn net.Listener // metrics_addr, when set
+	metricsSv *http.Server
+	proxies   *clientip.Resolver
+	ready     atomic.Bool
+	draining  atomic.Bool
+	stopLoop  context.CancelFunc
+	stopRec   context.CancelFunc
+	wg        sync.WaitGroup
+	closed    sync.Once
 }
 
 // Option configures an App.
@@ -95,6 +102,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	st, where, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
+	}
+	if a.wrapStore != nil {
+		st = a.wrapStore(st)
 	}
 	a.st, a.where = st, where
 	fail := func(err error) (*App, error) {
@@ -123,7 +133,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	if err := a.eng.Restore(now, state); err != nil {
 		return fail(fmt.Errorf("restore routing: %w", err))
 	}
-	a.m = metrics.New(a.reg, a.snapshot)
+	var mopts []metrics.Option
+	if cfg.MetricsPerAgent {
+		mopts = append(mopts, metrics.WithPerAgent())
+	}
+	a.m = metrics.New(a.reg, a.snapshot, mopts...)
+	if a.proxies, err = clientip.New(cfg.TrustedProxies); err != nil {
+		return fail(fmt.Errorf("trusted_proxies: %w", err))
+	}
 	recSt := st
 	if a.recStore != nil {
 		recSt = a.recStore(st)
@@ -167,9 +184,9 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 		canned[i] = signaling.Canned{Shortcut: c.Shortcut, Text: c.Text}
 	}
 	ecfg := signaling.Config{
-		AllowedOrigins: a.cfg.AllowedOrigins, VisitorGrace: a.cfg.VisitorGrace,
-		SessionsPerAddress: a.cfg.WidgetSessionsPerAddress, SessionRate: float64(a.cfg.WidgetSessionRate), Canned: canned,
-		Invitation: a.cfg.Invitation, Queues: state.Queues,
+		AllowedOrigins: a.cfg.AllowedOrigins, VisitorGrace: a.cfg.VisitorGrace, Canned: canned,
+		SessionsPerAddress: a.cfg.WidgetSessionsPerAddress, SessionRate: float64(a.cfg.WidgetSessionRate),
+		Invitation: a.cfg.Invitation, Queues: state.Queues, Commands: a.st, Security: securityConfig(a.cfg),
 	}
 	if a.edgeCfg != nil {
 		a.edgeCfg(&ecfg)
@@ -204,9 +221,7 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 		)
 		a.log.Info("voice on", "media_addr", eng.Addr().String(), "codec", a.cfg.MediaCodec)
 	}
-	if err := edges.Seed(ctx, agents, a.eng.AgentViews()); err != nil {
-		return fmt.Errorf("restore the desks' conversations: %w", err)
-	}
+	a.agents = agents
 	return nil
 }
 
@@ -242,7 +257,29 @@ func (a *App) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", a.cfg.HTTPAddr, err)
 	}
+	if a.cfg.MaxConnsPerAddress > 0 {
+		ln = &capListener{Listener: ln, counts: limit.NewCounter(a.cfg.MaxConnsPerAddress), proxies: a.proxies}
+	}
 	a.ln = ln
+	if a.cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", a.cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s (metrics_addr): %w", a.cfg.MetricsAddr, err)
+		}
+		a.metricsLn = mln
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.metricsHandler())
+		a.metricsSv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			if err := a.metricsSv.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("metrics server stopped", "err", err)
+			}
+		}()
+	}
 	lctx, stopLoop := context.WithCancel(context.WithoutCancel(ctx))
 	rctx, stopRec := context.WithCancel(context.WithoutCancel(ctx))
 	a.stopLoop, a.stopRec = stopLoop, stopRec
@@ -262,7 +299,17 @@ func (a *App) Start(ctx context.Context) error {
 		<-done
 	}()
 	<-a.loop.Started()
-	a.srv = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	if err := a.reconcile(ctx); err != nil {
+		a.Close()
+		return err
+	}
+	a.purgeCommands(ctx, time.Now())
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); every(lctx, SessionPurgeEvery, a.purgeCommands) }()
+	// Read and write timeouts bound a request and its answer; a WebSocket
+	// clears them once upgraded (signaling).
+	a.srv = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: a.cfg.ReadTimeout,
+		WriteTimeout: a.cfg.WriteTimeout, IdleTimeout: a.cfg.IdleTimeout, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -273,7 +320,11 @@ func (a *App) Start(ctx context.Context) error {
 	a.ready.Store(true)
 	a.log.Info("contactd is ready", "addr", ln.Addr().String(), "store", a.where)
 	base := "http://" + hostPort(ln.Addr())
-	fmt.Fprintf(a.out, "contactd is ready on %s\n  agent desk %s/desk/\n  widget demo %s/demo/\n  health     %s/healthz, %s/readyz\n  metrics    %s/metrics\n", base, base, base, base, base, base)
+	metricsAt := base
+	if a.metricsLn != nil {
+		metricsAt = "http://" + hostPort(a.metricsLn.Addr())
+	}
+	fmt.Fprintf(a.out, "contactd is ready on %s\n  agent desk %s/desk/\n  widget demo %s/demo/\n  health     %s/healthz, %s/readyz\n  metrics    %s/metrics\n", base, base, base, base, base, metricsAt)
 	return nil
 }
 
@@ -307,15 +358,19 @@ func (a *App) handler() http.Handler {
 			io.WriteString(w, "ready\n")
 		}
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
-	mux.Handle("GET /", http.FileServerFS(web.FS()))
+	if a.cfg.MetricsAddr == "" {
+		mux.Handle("GET /metrics", a.metricsHandler())
+	}
+	mux.Handle("GET /", http.FileServerFS(web.Served()))
 	a.edges.Register(mux)
-	return securityHeaders(mux, a.cfg.AllowedOrigins)
+	return a.proxies.Middleware(securityHeaders(mux, a.cfg.AllowedOrigins, publicHTTPS(a.cfg)))
 }
 
 // securityHeaders sets the headers every response carries. Only the
-// widget's frame may be embedded, and only by the allowed sites.
-func securityHeaders(next http.Handler, embedders []string) http.Handler {
+// widget's frame may be embedded, and only by the allowed sites. With an
+// https public URL, browsers are told to use https only (HSTS), also when
+// a proxy terminates TLS.
+func securityHeaders(next http.Handler, embedders []string, hsts bool) http.Handler {
 	const csp = "default-src 'self'; img-src 'self' data:; media-src 'self' data: blob:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors "
 	frame := csp + strings.Join(append([]string{"'self'"}, embedders...), " ")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -327,6 +382,9 @@ func securityHeaders(next http.Handler, embedders []string) http.Handler {
 		}
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
+		if hsts {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -383,6 +441,9 @@ func (a *App) Close() error {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			if e := a.srv.Shutdown(ctx); e != nil {
 				a.log.Warn("HTTP shutdown", "err", e)
+			}
+			if a.metricsSv != nil {
+				a.metricsSv.Shutdown(ctx)
 			}
 			cancel()
 		}

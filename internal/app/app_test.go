@@ -99,10 +99,13 @@ func TestFirstStartPrintsGeneratedPasswordsOnceAndServes(t *testing.T) {
 		t.Fatalf("security headers missing: %v", resp.Header)
 	}
 	_, metrics := get(t, base+"/metrics")
-	for _, want := range []string{`cc_queue_waiting{queue="sales"} 0`, `cc_agents{state="offline"} 4`, `cc_agent_state{agent="alice",state="offline"} 1`, "cc_store_backlog_effects"} {
+	for _, want := range []string{`cc_queue_waiting{queue="sales"} 0`, `cc_agents{state="offline"} 4`, "cc_store_backlog_effects"} {
 		if !strings.Contains(metrics, want) {
 			t.Fatalf("metrics lack %q", want)
 		}
+	}
+	if strings.Contains(metrics, `agent="alice"`) {
+		t.Fatal("an agent login is a label value without metrics_per_agent")
 	}
 	a.Close()
 

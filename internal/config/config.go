@@ -73,6 +73,8 @@ type Config struct {
 	Canned []CannedMessage `yaml:"canned"`
 	// Invitation is the invitation template; %name% is the agent's name.
 	Invitation string `yaml:"invitation"`
+	// Security settings (README, Security).
+	Security `yaml:",inline"`
 	// Routing holds engine-wide routing settings.
 	Routing RoutingSettings `yaml:"routing"`
 	// Queues are the queues defined in the file, in file order. Unset
@@ -81,6 +83,54 @@ type Config struct {
 	// Agents are the staff accounts defined in the file, in file order.
 	Agents []AgentSpec `yaml:"agents"`
 }
+
+// Security holds the settings of the HTTP edge's defences.
+type Security struct {
+	// PublicURL is the address browsers use (https://contact.example.com);
+	// when https, cookies are Secure and HSTS is sent even behind a
+	// TLS-terminating proxy. It is the server's own origin when set.
+	PublicURL string `yaml:"public_url"`
+	// StaffOrigins may log staff in besides the server's own origin.
+	StaffOrigins []string `yaml:"staff_origins"`
+	// TrustedProxies are CIDRs whose X-Forwarded-For and
+	// X-Forwarded-Proto are believed.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// HTTP server timeouts (WebSockets are exempt from read and write).
+	ReadTimeout  time.Duration `yaml:"http_read_timeout"`
+	WriteTimeout time.Duration `yaml:"http_write_timeout"`
+	IdleTimeout  time.Duration `yaml:"http_idle_timeout"`
+	// MaxConnsPerAddress bounds the connections (TCP, from a client that
+	// is not a trusted proxy) and the WebSockets of one client address;
+	// 0: no bound.
+	MaxConnsPerAddress int `yaml:"max_conns_per_address"`
+	// MaxSocketsPerVisitor bounds the WebSockets of one visitor token.
+	MaxSocketsPerVisitor int `yaml:"max_sockets_per_visitor"`
+	// LoginConcurrency bounds the password checks at once; 0: one per CPU.
+	LoginConcurrency int `yaml:"login_concurrency"`
+	// MetricsAddr serves /metrics on its own host:port (and not on
+	// http_addr); MetricsToken requires "Authorization: Bearer <token>".
+	MetricsAddr  string `yaml:"metrics_addr"`
+	MetricsToken string `yaml:"metrics_token"`
+	// MetricsPerAgent adds the per-agent series (labelled with logins).
+	MetricsPerAgent bool `yaml:"metrics_per_agent"`
+	// Sites are the embedding sites that sign visitor context.
+	Sites []Site `yaml:"sites"`
+}
+
+// Site is an embedding site with its key for signing visitor context.
+type Site struct {
+	Origin string `yaml:"origin"`
+	Secret string `yaml:"secret"`
+}
+
+// Security defaults.
+const (
+	DefaultReadTimeout          = 30 * time.Second
+	DefaultWriteTimeout         = 60 * time.Second
+	DefaultIdleTimeout          = 120 * time.Second
+	DefaultMaxConnsPerAddress   = 256
+	DefaultMaxSocketsPerVisitor = 4
+)
 
 // CannedMessage is a canned message with its shortcut.
 type CannedMessage struct {
@@ -166,6 +216,8 @@ func Default() Config {
 		MediaTimeout:             DefaultMediaTimeout,
 		MediaCodec:               DefaultMediaCodec,
 		Routing:                  RoutingSettings{MaxMissedOffers: routing.DefaultMaxMissedOffers},
+		Security: Security{ReadTimeout: DefaultReadTimeout, WriteTimeout: DefaultWriteTimeout, IdleTimeout: DefaultIdleTimeout,
+			MaxConnsPerAddress: DefaultMaxConnsPerAddress, MaxSocketsPerVisitor: DefaultMaxSocketsPerVisitor},
 	}
 }
 

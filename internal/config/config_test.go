@@ -52,7 +52,9 @@ func TestLoadWithNothingGivenReturnsTheDefaults(t *testing.T) {
 	}
 	want := Config{HTTPAddr: ":8080", DataDir: "./data", DrainTimeout: 30 * time.Second,
 		LogLevel: "info", LogFormat: "text", VisitorGrace: time.Minute, WidgetSessionsPerAddress: 10, WidgetSessionRate: 30, Routing: RoutingSettings{MaxMissedOffers: 2},
-		MediaAddr: ":40000", MediaTimeout: 20 * time.Second, MediaCodec: "PCMU"}
+		MediaAddr: ":40000", MediaTimeout: 20 * time.Second, MediaCodec: "PCMU",
+		Security: Security{ReadTimeout: 30 * time.Second, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
+			MaxConnsPerAddress: 256, MaxSocketsPerVisitor: 4}}
 	if !reflect.DeepEqual(Default(), want) {
 		t.Errorf("Default() = %+v, want %+v", Default(), want)
 	}
@@ -128,13 +130,27 @@ func TestEverySettingIsReadFromItsFlagAndItsVariable(t *testing.T) {
 		MediaTimeout:             7 * time.Second,
 		MediaCodec:               "PCMA",
 		Routing:                  RoutingSettings{MaxMissedOffers: 2},
+		Security: Security{PublicURL: "https://contact.example.com", StaffOrigins: []string{"https://admin.example.com"},
+			TrustedProxies: []string{"10.0.0.0/8", "192.0.2.1"}, ReadTimeout: 11 * time.Second, WriteTimeout: 12 * time.Second,
+			IdleTimeout: 13 * time.Second, MaxConnsPerAddress: 50, MaxSocketsPerVisitor: 3, LoginConcurrency: 2,
+			MetricsAddr: "127.0.0.1:9100", MetricsToken: "s3cret", MetricsPerAgent: true},
 	}
+	secArgs := []string{"--public-url", "https://contact.example.com", "--staff-origins", "https://admin.example.com",
+		"--trusted-proxies", "10.0.0.0/8,192.0.2.1", "--http-read-timeout", "11s", "--http-write-timeout", "12s",
+		"--http-idle-timeout", "13s", "--max-conns-per-address", "50", "--max-sockets-per-visitor", "3", "--login-concurrency", "2",
+		"--metrics-addr", "127.0.0.1:9100", "--metrics-token", "s3cret", "--metrics-per-agent"}
 	args := []string{"--media-addr", "127.0.0.1:40100", "--media-public-ips", "203.0.113.7", "--media-timeout", "7s", "--media-codec", "PCMA", "--http-addr", want.HTTPAddr, "--data-dir", want.DataDir, "--database-url", want.DatabaseURL,
 		"--drain-timeout", "5s", "--log-level", "debug", "--log-format", "json", "--demo",
 		"--allowed-origins", "https://shop.example.com, http://localhost:3000", "--visitor-grace", "90s",
 		"--widget-sessions-per-address", "3", "--widget-session-rate", "12"}
+	args = append(args, secArgs...)
 	environ := map[string]string{
-		"CONTACTD_HTTP_ADDR": want.HTTPAddr, "CONTACTD_DATA_DIR": want.DataDir, "DATABASE_URL": want.DatabaseURL,
+		"CONTACTD_PUBLIC_URL": "https://contact.example.com", "CONTACTD_STAFF_ORIGINS": "https://admin.example.com",
+		"CONTACTD_TRUSTED_PROXIES": "10.0.0.0/8,192.0.2.1", "CONTACTD_HTTP_READ_TIMEOUT": "11s", "CONTACTD_HTTP_WRITE_TIMEOUT": "12s",
+		"CONTACTD_HTTP_IDLE_TIMEOUT": "13s", "CONTACTD_MAX_CONNS_PER_ADDRESS": "50", "CONTACTD_MAX_SOCKETS_PER_VISITOR": "3",
+		"CONTACTD_LOGIN_CONCURRENCY": "2", "CONTACTD_METRICS_ADDR": "127.0.0.1:9100", "CONTACTD_METRICS_TOKEN": "s3cret",
+		"CONTACTD_METRICS_PER_AGENT": "true",
+		"CONTACTD_HTTP_ADDR":         want.HTTPAddr, "CONTACTD_DATA_DIR": want.DataDir, "DATABASE_URL": want.DatabaseURL,
 		"CONTACTD_DRAIN_TIMEOUT": "5s", "CONTACTD_LOG_LEVEL": "debug", "CONTACTD_LOG_FORMAT": "json", "CONTACTD_DEMO": "true",
 		"CONTACTD_ALLOWED_ORIGINS": "https://shop.example.com,http://localhost:3000", "CONTACTD_VISITOR_GRACE": "90s",
 		"CONTACTD_WIDGET_SESSIONS_PER_ADDRESS": "3", "CONTACTD_WIDGET_SESSION_RATE": "12",

@@ -78,6 +78,42 @@ func settings() []setting {
 		{"media-codec", "CODEC", "CONTACTD_MEDIA_CODEC", "media_codec",
 			"voice codec of every leg: PCMU or PCMA (G.711, so no leg needs transcoding)",
 			func(c *Config) any { return &c.MediaCodec }},
+		{"public-url", "URL", "CONTACTD_PUBLIC_URL", "public_url",
+			"the address browsers use (https://contact.example.com): the server's own origin; when https, cookies are Secure and HSTS is sent, also behind a TLS-terminating proxy",
+			func(c *Config) any { return &c.PublicURL }},
+		{"staff-origins", "ORIGINS", "CONTACTD_STAFF_ORIGINS", "staff_origins",
+			"comma-separated origins besides the server's own from which staff may log in and open the desk (never the widget's allowed origins)",
+			func(c *Config) any { return &c.StaffOrigins }},
+		{"trusted-proxies", "CIDRS", "CONTACTD_TRUSTED_PROXIES", "trusted_proxies",
+			"comma-separated CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (every per-address limit uses the address found)",
+			func(c *Config) any { return &c.TrustedProxies }},
+		{"http-read-timeout", "DURATION", "CONTACTD_HTTP_READ_TIMEOUT", "http_read_timeout",
+			"longest time to read a request, body included (WebSockets are exempt)",
+			func(c *Config) any { return &c.ReadTimeout }},
+		{"http-write-timeout", "DURATION", "CONTACTD_HTTP_WRITE_TIMEOUT", "http_write_timeout",
+			"longest time to write a response (WebSockets are exempt)",
+			func(c *Config) any { return &c.WriteTimeout }},
+		{"http-idle-timeout", "DURATION", "CONTACTD_HTTP_IDLE_TIMEOUT", "http_idle_timeout",
+			"an idle keep-alive connection is closed after this",
+			func(c *Config) any { return &c.IdleTimeout }},
+		{"max-conns-per-address", "N", "CONTACTD_MAX_CONNS_PER_ADDRESS", "max_conns_per_address",
+			"connections and WebSockets open at once from one client address; 0 means no bound",
+			func(c *Config) any { return &c.MaxConnsPerAddress }},
+		{"max-sockets-per-visitor", "N", "CONTACTD_MAX_SOCKETS_PER_VISITOR", "max_sockets_per_visitor",
+			"WebSockets open at once with one visitor token (tabs of one chat); 0 means no bound",
+			func(c *Config) any { return &c.MaxSocketsPerVisitor }},
+		{"login-concurrency", "N", "CONTACTD_LOGIN_CONCURRENCY", "login_concurrency",
+			"password checks at once (each takes 19 MiB and tens of ms); more wait briefly, then get 503; 0 means one per CPU",
+			func(c *Config) any { return &c.LoginConcurrency }},
+		{"metrics-addr", "ADDR", "CONTACTD_METRICS_ADDR", "metrics_addr",
+			"serve /metrics on this host:port instead of on http_addr",
+			func(c *Config) any { return &c.MetricsAddr }},
+		{"metrics-token", "TOKEN", "CONTACTD_METRICS_TOKEN", "metrics_token",
+			"require Authorization: Bearer TOKEN on /metrics (prefer the environment variable)",
+			func(c *Config) any { return &c.MetricsToken }},
+		{"metrics-per-agent", "", "CONTACTD_METRICS_PER_AGENT", "metrics_per_agent",
+			"add per-agent series (cc_agent_*, labelled with agent logins); off by default",
+			func(c *Config) any { return &c.MetricsPerAgent }},
 		{"demo", "", "CONTACTD_DEMO", "demo",
 			"seed demo queues (sales, support) and demo agents when the store has none",
 			func(c *Config) any { return &c.Demo }},
@@ -94,18 +130,18 @@ func (s setting) set(c *Config, v string) error {
 			return fmt.Errorf("%q is not a duration: want a number with a unit such as 30s, 2m or 1h30m", v)
 		}
 		*p = d
-	case *int:
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return fmt.Errorf("%q is not a whole number", v)
-		}
-		*p = n
 	case *bool:
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			return fmt.Errorf("%q is not a boolean: want true or false", v)
 		}
 		*p = b
+	case *int:
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", v)
+		}
+		*p = n
 	case *[]string:
 		*p = nil
 		for _, part := range strings.Split(v, ",") {
@@ -125,10 +161,10 @@ func (s setting) get(c Config) string {
 		return strconv.Quote(*p)
 	case *time.Duration:
 		return p.String()
-	case *int:
-		return strconv.Itoa(*p)
 	case *bool:
 		return strconv.FormatBool(*p)
+	case *int:
+		return strconv.Itoa(*p)
 	case *[]string:
 		if len(*p) == 0 {
 			return "none"
@@ -314,6 +350,7 @@ func placeOf(goType string) (string, reflect.Type) {
 		{reflect.TypeFor[routing.Step](), "in a queue step"},
 		{reflect.TypeFor[routing.SkillReq](), "in a skill requirement"},
 		{reflect.TypeFor[AgentSpec](), "in an agent"},
+		{reflect.TypeFor[Site](), "in a site"},
 	} {
 		if p.t.String() == goType {
 			return p.where, p.t
@@ -326,8 +363,12 @@ func placeOf(goType string) (string, reflect.Type) {
 func yamlKeys(t reflect.Type) []string {
 	var keys []string
 	for f := range t.Fields() {
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if opts == "inline" {
+			keys = append(keys, yamlKeys(f.Type)...)
 			continue
 		}
 		if name == "" {

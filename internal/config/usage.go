@@ -37,6 +37,8 @@ Flags:
 				"default_handle_time, and steps that relax skills or add a fallback queue after a wait"},
 		{"ice_servers", "none", "STUN/TURN servers handed to browsers for voice: a list of {urls, username, credential}"},
 		{"canned", "none", "canned messages for agents: a list of {shortcut, text}"},
+		{"sites", "none", "embedding sites that sign visitor context (shown as verified): a list of {origin, secret};\n" +
+			"see docs/INTEGRATION.md"},
 		{"invitation", "\"Hello! I'm %name%. ...\"", "the invitation template; %name% becomes the agent's display name"},
 		{"agents", "none",
 			"staff accounts created when missing: id, display_name, roles (agent, supervisor, admin; default agent),\n" +

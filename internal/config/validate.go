@@ -46,6 +46,7 @@ func (c Config) Validate() error {
 			add("allowed_origins %q: want scheme://host[:port] such as https://shop.example.com", o)
 		}
 	}
+	c.Security.validate(add)
 	if c.VisitorGrace <= 0 {
 		add("visitor_grace %s: want more than zero, such as 60s", c.VisitorGrace)
 	}

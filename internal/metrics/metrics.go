@@ -1,8 +1,9 @@
 // Package metrics owns contactd's Prometheus collectors. Everything is in
 // the namespace "cc", in base units (seconds), with "_total" only on
-// counters. Label values come from fixed vocabularies: queue ids and agent
-// logins are configured by the administrator, states and operations are
-// enums; never a visitor, interaction or phone number.
+// counters. Label values come from fixed vocabularies: queue ids are
+// configured by the administrator, states and operations are enums; never
+// a visitor, interaction or phone number. Agent logins label the per-agent
+// series (cc_agent_*) only when WithPerAgent asks for them.
 package metrics
 
 import (
@@ -39,8 +40,21 @@ type Metrics struct {
 	Draining        prometheus.Gauge
 }
 
+// Option adjusts what New collects.
+type Option func(*routingCollector)
+
+// WithPerAgent adds the per-agent series (cc_agent_state,
+// cc_agent_state_seconds, cc_agent_handled_total), labelled with agent
+// logins. Off by default: logins are personal data, and one series per
+// agent grows with the staff.
+func WithPerAgent() Option { return func(c *routingCollector) { c.perAgent = true } }
+
 // New registers every collector on reg.
-func New(reg prometheus.Registerer, snap SnapshotFunc) *Metrics {
+func New(reg prometheus.Registerer, snap SnapshotFunc, opts ...Option) *Metrics {
+	rc := &routingCollector{snap: snap}
+	for _, o := range opts {
+		o(rc)
+	}
 	m := &Metrics{
 		StoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: "store", Name: "errors_total",
@@ -72,7 +86,7 @@ func New(reg prometheus.Registerer, snap SnapshotFunc) *Metrics {
 	m.StoreWrite.WithLabelValues("chat_commit")
 	reg.MustRegister(m.StoreErrors, m.RecorderBacklog, m.StoreWrite, m.ChatBatch, m.Draining,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&routingCollector{snap: snap})
+		rc)
 	return m
 }
 
@@ -108,15 +122,20 @@ var (
 var agentStates = []routing.AgentState{routing.StateOffline, routing.StateAvailable, routing.StateAway, routing.StateBusy, routing.StateWrapUp}
 
 type routingCollector struct {
-	snap   SnapshotFunc
-	errors float64
+	snap     SnapshotFunc
+	perAgent bool
+	errors   float64
 }
 
 func (c *routingCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dWaiting, dParked, dLongest, dLoggedIn, dAvailable, dSL, dSLT, dAHTEst, dEntered,
-		dOffers, dAnswered, dAnsweredSL, dLeft, dTransferred, dHandled, dAnswerWait, dHandleTime, dAgents, dAgentState,
-		dAgentSince, dAgentDone, dScrapeErr} {
+		dOffers, dAnswered, dAnsweredSL, dLeft, dTransferred, dHandled, dAnswerWait, dHandleTime, dAgents, dScrapeErr} {
 		ch <- d
+	}
+	if c.perAgent {
+		ch <- dAgentState
+		ch <- dAgentSince
+		ch <- dAgentDone
 	}
 }
 
@@ -163,6 +182,9 @@ func (c *routingCollector) Collect(ch chan<- prometheus.Metric) {
 	byState := map[routing.AgentState]int{}
 	for _, a := range s.Agents {
 		byState[a.State]++
+		if !c.perAgent {
+			continue
+		}
 		for _, st := range agentStates {
 			v := 0.0
 			if a.State == st {

@@ -27,7 +27,7 @@ func TestRoutingFiguresAreExposedWithLintCleanNames(t *testing.T) {
 		}, nil
 	}
 	reg := prometheus.NewRegistry()
-	New(reg, snap)
+	New(reg, snap, WithPerAgent())
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +57,37 @@ cc_agent_handled_total{agent="alice"} 7
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "cc_queue_waiting", "cc_queue_longest_wait_seconds",
 		"cc_queue_service_level_ratio", "cc_agent_state_seconds", "cc_agent_handled_total"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestNoAgentLoginIsALabelValueUnlessPerAgentSeriesAreAskedFor(t *testing.T) {
+	snap := func(context.Context) (Snapshot, error) {
+		return Snapshot{Now: time.Now(), Agents: []routing.AgentInfo{{ID: "alice.login", State: routing.StateBusy}}, Stats: routing.NewStats(nil)}, nil
+	}
+	reg := prometheus.NewRegistry()
+	New(reg, snap)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	agents := false
+	for _, mf := range mfs {
+		if strings.HasPrefix(mf.GetName(), "cc_agent_") {
+			t.Errorf("%s is exposed without WithPerAgent", mf.GetName())
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetValue() == "alice.login" {
+					t.Errorf("%s has the login as the value of label %s", mf.GetName(), l.GetName())
+				}
+			}
+		}
+		if mf.GetName() == "cc_agents" {
+			agents = true
+		}
+	}
+	if !agents {
+		t.Error("cc_agents (agents by state) is missing")
 	}
 }
 

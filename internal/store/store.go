@@ -139,6 +139,7 @@ type Store interface {
 	WriteRouting(ctx context.Context, b RoutingBatch) error
 
 	ChatStore
+	CommandStore
 }
 
 // RoutingBatch is one group commit of the routing recorder.

@@ -44,6 +44,8 @@
     u.searchParams.set('queue', queue);
     u.searchParams.set('lang', lang);
     u.searchParams.set('ctx', JSON.stringify(context()));
+    // Context signed by the site's server (docs/INTEGRATION.md), passed as is.
+    if (data.signedContext) u.searchParams.set('sctx', String(data.signedContext).slice(0, 16384));
     return u.href;
   }
 

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	cases = append(cases, secretCases...)
 	cases = append(cases, chatBatchCases...)
 	cases = append(cases, routingBatchCases...)
+	cases = append(cases, commandCases...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

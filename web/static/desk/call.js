@@ -5,6 +5,7 @@
 // transfer, or a reload); the desk then asks for the microphone and offers.
 import { h, $, icon, clear, announce } from '/shared/dom.js';
 import { VoiceLeg, getMicrophone, formatDuration } from '/shared/voice.js';
+import { errText } from '/desk/util.js';
 
 const STATE_TEXT = {
   waiting: 'Connecting the call…',
@@ -107,7 +108,7 @@ export function createCalls(o) {
     } catch (err) {
       leg.close();
       if (c.leg === leg) c.leg = null;
-      o.toast(`The call could not connect: ${err.message || err.code || 'error'}`, 'error');
+      o.toast(`The call could not connect: ${errText(err)}`, 'error');
     }
     render();
   }
@@ -164,7 +165,7 @@ export function createCalls(o) {
     try {
       await o.client().request('call_hangup', { conversation: id });
     } catch (err) {
-      o.toast(`Could not hang up: ${err.message || err.code}`, 'error');
+      o.toast(`Could not hang up: ${errText(err)}`, 'error');
       return;
     }
     c.leg?.close();
@@ -181,7 +182,7 @@ export function createCalls(o) {
     el.gainOut.textContent = `${Math.round(c.gain * 100)}%`;
     clearTimeout(gainTimer);
     gainTimer = setTimeout(() => {
-      o.client().request('call_gain', { conversation: id, gain: c.gain }).catch((err) => o.toast(`Could not change the level: ${err.message || err.code}`, 'error'));
+      o.client().request('call_gain', { conversation: id, gain: c.gain }).catch((err) => o.toast(`Could not change the level: ${errText(err)}`, 'error'));
     }, 150);
   });
   el.volume.addEventListener('input', () => {
@@ -197,7 +198,7 @@ export function createCalls(o) {
       await o.client().request('call_invite', { conversation: id });
       o.toast('The visitor was asked to talk by voice.');
     } catch (err) {
-      o.toast(`Could not start a call: ${err.message || err.code}`, 'error');
+      o.toast(`Could not start a call: ${errText(err)}`, 'error');
     } finally {
       el.invite.disabled = false;
     }

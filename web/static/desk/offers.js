@@ -1,10 +1,10 @@
 // Incoming requests: one card per `offer`, stacked, non-blocking. Accept,
 // Decline and Queue (park) buttons, also on the keys A, D and Q (when the
-// focus is on a card, or anywhere that is not a text field); a countdown to
+// focus is on a card, or anywhere that is not a text field; Alt+A/D/Q in one); a countdown to
 // the offer's deadline; a chime and a browser notification. A card leaves on
 // `offer_ended` or when its command is answered.
 import { h, clear, announce } from '/shared/dom.js';
-import { clock, parseTime, safeHttpURL } from '/shared/format.js';
+import { clock, parseTime, safeHttpURL, visitorLabel } from '/shared/format.js';
 import { chime } from '/desk/sound.js';
 
 /**
@@ -33,7 +33,7 @@ export function createOffers(o) {
     const total = Math.max(1000, deadline - received);
     const v = offer.visitor && typeof offer.visitor === 'object' ? offer.visitor : {};
     const attrs = v.attributes && typeof v.attributes === 'object' ? v.attributes : {};
-    const name = str(v.name) || 'Visitor';
+    const name = visitorLabel(str(v.name), str(offer.conversation));
     const queue = str(offer.queue);
     const tr = offer.transfer && typeof offer.transfer === 'object' ? offer.transfer : null;
     const headingId = `offer-h-${offers.size}-${received}`;
@@ -81,7 +81,7 @@ export function createOffers(o) {
     ensureTimer();
 
     chime();
-    announce(o.liveUrgent, `${tr ? 'Transfer' : 'Incoming request'} from ${name}${queue ? ' in ' + queue : ''}. Press A to accept, D to decline, Q to queue.`);
+    announce(o.liveUrgent, `${tr ? 'Transfer' : 'Incoming request'} from ${name}${queue ? ' in ' + queue : ''}. Press A to accept, D to decline, Q to queue (Alt with the letter while writing).`);
     notify(entry, name, queue, tr);
 
     async function act(kind) {
@@ -105,7 +105,7 @@ export function createOffers(o) {
           not_found: 'This request no longer exists.',
           unavailable: 'You have no free capacity for this request.',
           timeout: 'No answer from the server. Try again.',
-        }[err.code] || `Could not ${kind === 'park' ? 'queue' : kind}: ${err.message || err.code}`;
+        }[err.code] || `Could not ${kind === 'park' ? 'queue' : kind} this request. Please try again.`;
         setBusy(entry, '');
         els.status.textContent = msg;
         card.classList.add('has-error');
@@ -116,7 +116,7 @@ export function createOffers(o) {
   }
 
   function button(label, key, cls, onclick) {
-    return h('button', { type: 'button', class: cls, onclick, 'aria-keyshortcuts': key },
+    return h('button', { type: 'button', class: cls, onclick, 'aria-keyshortcuts': `${key} Alt+${key}` },
       h('span', { text: label }), h('kbd', { 'aria-hidden': 'true', text: key }));
   }
 
@@ -177,7 +177,7 @@ export function createOffers(o) {
     const hadFocus = e.card.contains(document.activeElement);
     e.card.classList.add('is-leaving');
     setTimeout(() => e.card.remove(), 160);
-    if (reason === 'offer_timeout') o.toast(`You missed a request from ${str(e.offer.visitor?.name) || 'a visitor'}.`, 'warn');
+    if (reason === 'offer_timeout') o.toast(`You missed a request from ${visitorLabel(str(e.offer.visitor?.name), str(e.offer.conversation))}.`, 'warn');
     if (reason === 'withdrawn') announce(o.liveUrgent, 'The request was withdrawn.');
     if (hadFocus) {
       const next = offers.values().next().value;
@@ -186,16 +186,17 @@ export function createOffers(o) {
     }
   }
 
-  // A/D/Q: for the card that has the focus, else the oldest card, unless
-  // the focus is in a text field (then the letter is typed).
+  // A/D/Q: for the card that has the focus, else the oldest card. In a
+  // text field (the reply box) the letter is typed: there Alt+A/D/Q acts.
   function onKey(ev) {
-    if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat || offers.size === 0) return;
-    const key = ev.key.toLowerCase();
+    if (ev.ctrlKey || ev.metaKey || ev.repeat || offers.size === 0) return;
+    // ev.code, not ev.key: Alt+letter types another character on some layouts.
+    const key = /^Key[ADQ]$/.test(ev.code) ? ev.code.slice(3).toLowerCase() : ev.key.toLowerCase();
     const kind = key === 'a' ? 'accept' : key === 'd' ? 'decline' : key === 'q' ? 'park' : '';
     if (!kind) return;
     const t = ev.target;
     const inCard = t instanceof Element ? t.closest('.offer') : null;
-    if (!inCard && isTextField(t)) return;
+    if (!inCard && isTextField(t) && !ev.altKey) return;
     if (document.querySelector('dialog[open]')) return;
     const entry = inCard ? offers.get(inCard.dataset.interaction) : offers.values().next().value;
     if (!entry || entry.busy || entry.expired) return;

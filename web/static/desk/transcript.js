@@ -1,5 +1,5 @@
-// Transcript rendering for the desk: one <ol> per conversation, messages in
-// seq order (unsent ones last), runs of one sender grouped, notes marked as
+// Transcript items for the desk: one <ol> per conversation, kept in seq
+// order (unsent ones last) by shared/transcript-view.js; runs of one sender grouped, notes marked as
 // private, events as centered grey lines. Text goes in as text; links are
 // made by linkify with DOM APIs.
 import { h, icon } from '/shared/dom.js';
@@ -43,32 +43,6 @@ export function systemItem(text, m) {
   return h('li', { class: 'sys', dataset: { sender: 'system' } },
     h('span', { text }),
     time && h('span', { class: 'sys-time', text: time }));
-}
-
-/** insert puts li into ol in seq order (seq null: at the end). */
-export function insert(ol, li, seq) {
-  if (seq !== null && seq !== undefined) {
-    li.dataset.seq = String(seq);
-    let before = null;
-    for (const n of ol.children) {
-      const s = n.dataset.seq ? Number(n.dataset.seq) : Infinity;
-      if (s > seq) { before = n; break; }
-    }
-    ol.insertBefore(li, before);
-  } else {
-    ol.append(li);
-  }
-  regroup(li);
-}
-
-function regroup(li) {
-  for (const n of [li.previousElementSibling, li, li.nextElementSibling]) {
-    if (!n || !n.classList.contains('msg')) continue;
-    const prev = n.previousElementSibling;
-    const next = n.nextElementSibling;
-    n.classList.toggle('run-first', !(prev && prev.classList.contains('msg') && prev.dataset.sender === n.dataset.sender));
-    n.classList.toggle('run-last', !(next && next.classList.contains('msg') && next.dataset.sender === n.dataset.sender));
-  }
 }
 
 /** nearBottom says whether a scroller is (almost) at its end. */

@@ -53,6 +53,18 @@ export function truncateBytes(s, max) {
   return out + '…';
 }
 
+/**
+ * visitorLabel names a visitor who gave no name: "Visitor" and four
+ * characters of the conversation id, the same on every desk, so that two
+ * unnamed visitors are never both just "Visitor".
+ */
+export function visitorLabel(name, conversation) {
+  const n = typeof name === 'string' ? name.trim() : '';
+  if (n) return n;
+  const id = typeof conversation === 'string' ? conversation.replace(/^c_/u, '') : '';
+  return id ? `Visitor ${id.slice(0, 4).toUpperCase()}` : 'Visitor';
+}
+
 /** initials returns up to two letters for an avatar. */
 export function initials(name) {
   const parts = String(name || '').trim().split(/\s+/u).filter(Boolean);

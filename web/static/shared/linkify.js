@@ -1,7 +1,8 @@
 // linkify turns the links in a chat message into <a> elements built with
 // DOM APIs. Nothing is ever parsed as HTML: the text is split into text
 // nodes and anchors whose href went through the URL parser and whose
-// scheme is on the allowlist. Everything else, javascript: and data: URLs
+// scheme is on the allowlist (a bare www.host link is taken as https).
+// Everything else, javascript: and data: URLs
 // included, stays plain text.
 //
 //   import { linkify } from '/shared/linkify.js';
@@ -21,6 +22,7 @@ const MAX_LINK = 2048;
 const CANDIDATE = new RegExp(
   '(?<![\\p{L}\\p{N}_+.\\-:/@%])(?:' +
     '(?<web>https?://[^\\s<>"\'`]+)' +
+    '|(?<www>www\\.[\\p{L}\\p{N}\\-]+(?:\\.[\\p{L}\\p{N}\\-]+)*\\.\\p{L}{2,}(?:[/?#][^\\s<>"\'`]*)?(?![\\p{L}\\p{N}_\\-@]))' +
     '|(?<mailto>mailto:[^\\s<>"\'`]+)' +
     '|(?<tel>tel:\\+?[0-9][0-9().\\-]{2,31})' +
     '|(?<email>[\\p{L}\\p{N}._%+\\-]+@[\\p{L}\\p{N}\\-]+(?:\\.[\\p{L}\\p{N}\\-]+)*\\.\\p{L}{2,}(?![\\p{L}\\p{N}_\\-]))' +
@@ -54,7 +56,7 @@ function trimEnd(s) {
 function safeHref(raw, kind, allowed) {
   let url;
   try {
-    url = new URL(kind === 'email' ? 'mailto:' + raw : raw);
+    url = new URL(kind === 'email' ? 'mailto:' + raw : kind === 'www' ? 'https://' + raw : raw);
   } catch {
     return null;
   }
@@ -89,7 +91,7 @@ export function findLinks(text, { schemes = WIDGET_SCHEMES } = {}) {
     const kind = Object.keys(m.groups).find((k) => m.groups[k] !== undefined);
     const raw = trimEnd(m[0]);
     if (raw.length === 0 || raw.length > MAX_LINK) continue;
-    const scheme = kind === 'web' ? raw.slice(0, raw.indexOf(':')).toLowerCase() : kind === 'email' ? 'mailto' : kind;
+    const scheme = kind === 'web' ? raw.slice(0, raw.indexOf(':')).toLowerCase() : kind === 'email' ? 'mailto' : kind === 'www' ? 'https' : kind;
     if (!allowed.has(scheme)) continue;
     const href = safeHref(raw, kind, allowed);
     if (!href) continue;

@@ -37,6 +37,14 @@ const texts = (text, schemes = WIDGET_SCHEMES) => findLinks(text, { schemes }).m
 
 // Links that must be made.
 check('plain https', hrefs('see https://example.com/a?b=1#c now'), ['https://example.com/a?b=1#c']);
+check('a bare www. link is taken as https', hrefs('see www.example.com/help?x=1 now'), ['https://www.example.com/help?x=1']);
+check('www. at the end of a sentence', texts('Go to www.example.co.uk.'), ['www.example.co.uk']);
+check('www. in brackets', texts('(www.example.com)'), ['www.example.com']);
+check('www. with an upper-case host', hrefs('WWW.Example.COM'), ['https://www.example.com/']);
+check('www. alone is not a link', hrefs('the www. prefix and www.localhost'), []);
+check('an address starting with www. stays an e-mail link', hrefs('mail www.jo@example.com'), ['mailto:www.jo@example.com']);
+check('www. inside a word is not a link', hrefs('xwww.example.com'), []);
+check('www. in an http link is one link', hrefs('https://www.example.com/a'), ['https://www.example.com/a']);
 check('plain http', hrefs('http://example.com'), ['http://example.com/']);
 check('upper-case scheme', hrefs('HTTPS://EXAMPLE.COM/x'), ['https://example.com/x']);
 check('trailing period dropped', texts('Go to https://example.com/help.'), ['https://example.com/help']);

@@ -273,3 +273,35 @@ func CheckSecret(name string, value []byte) error {
 	}
 	return nil
 }
+
+// CommandColumns lists the commands columns in the order of CommandArgs
+// and ScanCommand.
+const CommandColumns = "principal, id, type, target, reply, created_at"
+
+// CommandArgs returns c's values in CommandColumns order ($1..$6), the
+// reply left out (NULL).
+func CommandArgs(c store.Command, enc TimeEncoder) ([]any, error) {
+	for _, f := range []struct{ name, v string }{{"principal", c.Principal}, {"id", c.ID}, {"type", c.Type}, {"target", c.Target}} {
+		if err := CheckText(f.name, f.v); err != nil {
+			return nil, fmt.Errorf("command %q: %w", c.ID, err)
+		}
+	}
+	times, err := encodeTimes(enc, c.CreatedAt)
+	if err != nil {
+		return nil, fmt.Errorf("command %q: %w", c.ID, err)
+	}
+	return []any{c.Principal, c.ID, c.Type, c.Target, nil, times[0]}, nil
+}
+
+// ScanCommand scans a row of CommandColumns.
+func ScanCommand(r Row) (store.Command, error) {
+	var (
+		c         store.Command
+		createdAt Time
+	)
+	if err := r.Scan(&c.Principal, &c.ID, &c.Type, &c.Target, &c.Reply, &createdAt); err != nil {
+		return store.Command{}, err
+	}
+	c.CreatedAt = createdAt.T
+	return c, nil
+}
