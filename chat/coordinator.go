@@ -170,6 +170,8 @@ func NewID(prefix string) string {
 // StartVisitor opens a conversation for a visitor and queues it on the
 // given channel (chat, or voice for a visitor who chose to talk). If
 // routing refuses it, the conversation is ended and the error returned.
+// It waits absent (offered to nobody, counted ahead of nobody) until the
+// visitor's page connects.
 func (c *Coordinator) StartVisitor(ctx context.Context, queue routing.QueueID, channel routing.Channel, name string, attrs map[string]string) (store.Conversation, error) {
 	id := store.ConversationID(NewID("c_"))
 	rec, err := c.chat.Open(ctx, Spec{ID: id, Interaction: routing.InteractionID(id), Queue: queue, VisitorName: name, Attributes: attrs})
@@ -179,7 +181,7 @@ func (c *Coordinator) StartVisitor(ctx context.Context, queue routing.QueueID, c
 	if name != "" {
 		attrs = cloneWith(attrs, "name", name)
 	}
-	err = c.r.Enqueue(ctx, routing.Enqueue{Interaction: routing.InteractionID(id), Queue: queue, Channel: channel}, attrs)
+	err = c.r.Enqueue(ctx, routing.Enqueue{Interaction: routing.InteractionID(id), Queue: queue, Channel: channel, Absent: true}, attrs)
 	if err != nil {
 		if _, e := c.chat.End(ctx, id, SenderSystem, "not_routed"); e != nil {
 			c.log.Warn("could not end an unrouted conversation", "conversation", id, "err", e)
@@ -273,9 +275,11 @@ func (c *Coordinator) OperatorRoom(ctx context.Context, a, b routing.AgentID) (s
 	return id, nil
 }
 
-// VisitorLeft handles a visitor who went away: still queued, the
-// conversation leaves the queue and ends; with an agent, the agent is told
-// (a "left" event) and decides when to end.
+// VisitorLeft handles a visitor who went away (closed the page, or never
+// connected, and did not come back within the grace period): still queued,
+// the conversation leaves the queue as abandoned and ends; with an agent,
+// the agent is told (a "left" event) and the conversation ends for the
+// agent, who goes into wrap-up.
 func (c *Coordinator) VisitorLeft(ctx context.Context, id store.ConversationID) error {
 	rec, _, err := c.chat.Info(ctx, id)
 	if err != nil {
@@ -293,6 +297,14 @@ func (c *Coordinator) VisitorLeft(ctx context.Context, id store.ConversationID) 
 		}
 		return nil
 	}
-	_, err = c.chat.VisitorLeft(ctx, id)
-	return err
+	if _, err := c.chat.VisitorLeft(ctx, id); err != nil && !errors.Is(err, ErrNotParticipant) {
+		return err
+	}
+	if _, err := c.chat.End(ctx, id, SenderSystem, "visitor_left"); err != nil && !errors.Is(err, ErrEnded) {
+		return err
+	}
+	if err := c.r.Do(ctx, routing.Abandon{Interaction: routing.InteractionID(id)}); err != nil && !isGone(err) {
+		return err
+	}
+	return nil
 }

@@ -33,6 +33,23 @@ type Enqueue struct {
 	Skills         []SkillReq // on top of the queue's
 	PreferredAgent AgentID
 	Priority       int // higher first; default 0
+	// Absent says the customer is not connected yet (a widget session
+	// whose page has not opened its connection): it waits, keeping its
+	// place, but is offered to nobody and counted ahead of nobody until
+	// SetAbsent makes it present.
+	Absent bool
+}
+
+// SetAbsent says whether the customer of an interaction is away (page
+// closed, connection lost) or back. While away, a waiting interaction
+// keeps its place but is taken out of the waiting lists: pending offers
+// are withdrawn, nobody is offered it, and it counts ahead of nobody; back,
+// it is offered again from where it was. For interactions not waiting it
+// is only remembered (a blind transfer of an away customer's chat waits
+// away).
+type SetAbsent struct {
+	Interaction InteractionID
+	Absent      bool
 }
 
 // Accept answers an offer with yes.
@@ -165,6 +182,7 @@ func (Transfer) isCommand()         {}
 func (CompleteTransfer) isCommand() {}
 func (CancelTransfer) isCommand()   {}
 func (SetChannel) isCommand()       {}
+func (SetAbsent) isCommand()        {}
 func (Tick) isCommand()             {}
 
 // timer kinds

@@ -23,8 +23,10 @@ type Offer struct {
 	Consult     bool
 }
 
-// OfferEnded withdraws an offer without the agent having answered it, or
-// reports that it lapsed (Reason offer_timeout, taken, withdrawn).
+// OfferEnded says an offer is over without having been accepted: it was
+// withdrawn, lapsed or was answered by declining or parking it (Reason
+// withdrawn, taken, offer_timeout, declined, parked), so that every desk of
+// the agent clears it.
 type OfferEnded struct {
 	Interaction InteractionID
 	Agent       AgentID

@@ -101,7 +101,7 @@ func randomRun(t *testing.T, seed uint64, steps int, idMask uint64) {
 			n++
 			id := InteractionID(fmt.Sprint("i", n))
 			created[id] = true
-			c = Enqueue{Interaction: id, Queue: queues[r.IntN(len(queues))], Channel: channels[r.IntN(2)], Priority: r.IntN(3)}
+			c = Enqueue{Interaction: id, Queue: queues[r.IntN(len(queues))], Channel: channels[r.IntN(2)], Priority: r.IntN(3), Absent: r.IntN(4) == 0}
 		case 2, 3, 16:
 			a, in := pickOffer()
 			c = Accept{Agent: a, Interaction: in}
@@ -143,6 +143,13 @@ func randomRun(t *testing.T, seed uint64, steps int, idMask uint64) {
 			// Voice added to a chat or dropped, mostly on a held one.
 			_, in := pickHeld()
 			c = SetChannel{Interaction: in, Channel: channels[r.IntN(2)]}
+		case 14:
+			// The customer closes the page or comes back.
+			if r.IntN(2) == 0 {
+				c = SetAbsent{Interaction: pickIn(), Absent: r.IntN(2) == 0}
+				break
+			}
+			c = Tick{}
 		case 13:
 			c = SetPresence{Agent: pickAg(), Presence: presences[r.IntN(len(presences))], Reason: "r"}
 		default:
@@ -302,7 +309,7 @@ func checkInvariants(t *testing.T, e *Engine) {
 				t.Fatalf("%s %s but its owner does not hold it", in.status, in.id)
 			}
 		}
-		if (in.status == stWaiting) != slices.Contains(in.lists, in.home) && in.xfer == nil {
+		if (in.status == stWaiting && !in.absent) != slices.Contains(in.lists, in.home) && in.xfer == nil {
 			t.Fatalf("%s is %s but in its queue's list: %v", in.id, in.status, slices.Contains(in.lists, in.home))
 		}
 	}

@@ -445,6 +445,7 @@ type interaction struct {
 	step      int32 // steps applied
 	status    status
 	gone      bool     // left routing
+	absent    bool     // the customer is away: waiting, it is in no list
 	lists     []*queue // waiting lists holding it
 	overflow  []*queue // fallback queues added by steps
 	offers    []*offer
@@ -509,7 +510,7 @@ func (e *Engine) removeOffer(in *interaction, o *offer) {
 // routable says whether in is looking for an agent: waiting, or a warm
 // transfer routed through a queue.
 func (in *interaction) routable() bool {
-	return in.status == stWaiting || (in.xfer != nil && in.xfer.toQueue != nil && in.consult == nil)
+	return (in.status == stWaiting && !in.absent) || (in.xfer != nil && in.xfer.toQueue != nil && in.consult == nil)
 }
 
 // infoInto fills inf, a zero InteractionInfo, with in's state; fields that

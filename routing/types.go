@@ -113,6 +113,7 @@ const (
 	ReasonNoAgents  Reason = "no_agents" // nobody logged in who could take it
 	ReasonRestart   Reason = "restart"   // closed while restoring after a restart
 	ReasonDeclined  Reason = "declined"
+	ReasonParked    Reason = "parked" // the agent put it in the communication queue
 	ReasonExpired   Reason = "offer_timeout"
 	ReasonTaken     Reason = "taken"         // ring-all: another agent accepted first
 	ReasonWithdrawn Reason = "withdrawn"     // the agent went away or offline, or the interaction left

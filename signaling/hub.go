@@ -34,6 +34,7 @@ type hub struct {
 	gone     map[string]*time.Timer           // visitors who disconnected, by conversation
 	away     map[string]*time.Timer           // agents whose last desk closed, by agent
 	replies  map[string]*replyCache           // recent replies by principal, for retried command ids
+	absent   absentSync                       // tells routing whether visitors are connected
 }
 
 func newHub(s *Server) *hub {
@@ -97,6 +98,7 @@ func (h *hub) add(c *conn, a store.Agent) {
 		h.visitors[c.conversation] = map[*conn]struct{}{}
 	}
 	h.visitors[c.conversation][c] = struct{}{}
+	go h.syncAbsent(c.conversation)
 	rec, _, _ := h.s.chat.Info(c.ctx, store.ConversationID(c.conversation))
 	c.send(helloVisitorOut{Conversation: c.conversation, LastSeq: rec.LastSeq, Role: "visitor", Status: rec.Status, Type: "hello", V: 1})
 	if p, ok := h.position[c.conversation]; ok {
@@ -119,10 +121,8 @@ func (h *hub) remove(c *conn) {
 		})
 		return
 	}
-	id := c.conversation
-	h.lastGone(h.visitors, h.gone, id, c, func(ctx context.Context) error {
-		return h.s.coord.VisitorLeft(ctx, store.ConversationID(id))
-	})
+	h.lastGone(h.visitors, h.gone, c.conversation, c, h.visitorGone(c.conversation))
+	go h.syncAbsent(c.conversation)
 }
 
 // lastGone takes c out of conns[key]; when it was the last one, act runs
@@ -134,6 +134,12 @@ func (h *hub) lastGone(conns map[string]map[*conn]struct{}, timers map[string]*t
 		return
 	}
 	delete(conns, key)
+	h.afterGrace(conns, timers, key, act)
+}
+
+// afterGrace runs act after the grace period unless a connection for key
+// came back meanwhile. The caller holds h.mu.
+func (h *hub) afterGrace(conns map[string]map[*conn]struct{}, timers map[string]*time.Timer, key string, act func(context.Context) error) {
 	timers[key] = time.AfterFunc(h.s.cfg.VisitorGrace, func() {
 		h.mu.Lock()
 		_, back := conns[key]
@@ -452,6 +458,9 @@ func (s *Server) Seed(ctx context.Context, agents []store.Agent, views []routing
 			if a, ok := chat.AgentOf(who); ok {
 				s.hub.effect(routing.Assigned{Interaction: routing.InteractionID(rec.ID), Agent: a, Channel: routing.ChannelChat, Consult: role == chat.RoleConsult})
 			}
+		}
+		if _, ok := parts[chat.SenderVisitor]; ok {
+			s.hub.expectVisitor(string(rec.ID)) // not back after the restart within the grace: gone
 		}
 	}
 	return nil

@@ -52,6 +52,11 @@ type Config struct {
 	// second, burst); defaults 20/40 and 200/400.
 	ConnRate, ConnBurst float64
 	IPRate, IPBurst     float64
+	// Widget sessions per client address: at most SessionsPerAddress
+	// waiting in queues at once, and SessionRate new ones a minute (also
+	// the burst). Defaults DefaultSessionsPerAddress and DefaultSessionRate.
+	SessionsPerAddress int
+	SessionRate        float64
 	// Commands, when set, keeps the ids and first results of accept,
 	// take, transfer, transfer_complete and end across restarts.
 	Commands CommandLog
@@ -77,6 +82,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IPRate <= 0 {
 		c.IPRate, c.IPBurst = 200, 400
+	}
+	if c.SessionsPerAddress <= 0 {
+		c.SessionsPerAddress = DefaultSessionsPerAddress
+	}
+	if c.SessionRate <= 0 {
+		c.SessionRate = DefaultSessionRate
 	}
 	c.Security = c.Security.withDefaults()
 	return c
@@ -136,6 +147,8 @@ type Server struct {
 
 	loginLimits *ipLimits
 	cmdLimits   *ipLimits
+	sessLimits  *ipLimits      // widget sessions made per address
+	waiting     *waitingLimits // widget sessions waiting per address
 	sec         *guard
 	wg          sync.WaitGroup
 	baseCtx     context.Context
@@ -148,6 +161,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, st Store, cs Chat, c
 		loginLimits: newIPLimits(10.0/60, 10), baseCtx: ctx,
 	}
 	s.cmdLimits = newIPLimits(s.cfg.IPRate, s.cfg.IPBurst)
+	s.sessLimits = newIPLimits(s.cfg.SessionRate/60, s.cfg.SessionRate)
+	s.waiting = newWaitingLimits(s.cfg.SessionsPerAddress)
 	s.sec = newGuard(s.cfg, log)
 	s.hub = newHub(s)
 	s.calls = newCalls(s)
@@ -473,8 +488,18 @@ func (s *Server) widgetSession(w http.ResponseWriter, r *http.Request, _ caller)
 		}
 		attrs["channel"] = string(routing.ChannelVoice)
 	}
+	ip := clientIP(r)
+	if !s.sessLimits.allow(ip, s.now()) {
+		fail(w, http.StatusTooManyRequests, "rate_limited", "too many new chats from this address; try again in a minute")
+		return
+	}
+	if !s.waiting.reserve(r.Context(), ip, s.stillQueued) {
+		fail(w, http.StatusTooManyRequests, "rate_limited", "too many chats waiting from this address; try again later")
+		return
+	}
 	rec, err := s.coord.StartVisitor(r.Context(), routing.QueueID(req.Queue), channel, strings.TrimSpace(req.Name), attrs)
 	if err != nil {
+		s.waiting.cancel(ip)
 		code, msg := codeOf(err)
 		status := http.StatusBadRequest
 		switch code {
@@ -484,6 +509,8 @@ func (s *Server) widgetSession(w http.ResponseWriter, r *http.Request, _ caller)
 		fail(w, status, code, msg)
 		return
 	}
+	s.waiting.done(ip, rec.ID)
+	s.hub.expectVisitor(string(rec.ID)) // one who never connects leaves after the grace
 	exp := s.now().Add(s.cfg.VisitorTTL)
 	tok, err := s.signer.Sign(string(rec.ID), exp)
 	if err != nil {

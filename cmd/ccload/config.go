@@ -32,8 +32,14 @@ queues:
     offer_timeout: 2m
     # No wrap-up: a chat's slot is free as soon as it ends.
     wrap_up: 0s
+    # Visitors may arrive before the agents have logged in.
+    no_agents: wait
 # Voice (ccload -mode voice) on a free port of the loopback interface.
 media_addr: "127.0.0.1:0"
+# Every visitor comes from this one machine: lift the per-address limits
+# of widget sessions.
+widget_sessions_per_address: 1000000
+widget_session_rate: 1000000
 agents:
 `, o.agents, o.capacity, o.agentPrefix, o.agentPrefix, o.agents, strconv.Quote(o.queue))
 	hq := strconv.Quote(hash)

@@ -185,6 +185,7 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 	}
 	ecfg := signaling.Config{
 		AllowedOrigins: a.cfg.AllowedOrigins, VisitorGrace: a.cfg.VisitorGrace, Canned: canned,
+		SessionsPerAddress: a.cfg.WidgetSessionsPerAddress, SessionRate: float64(a.cfg.WidgetSessionRate),
 		Invitation: a.cfg.Invitation, Queues: state.Queues, Commands: a.st, Security: securityConfig(a.cfg),
 	}
 	if a.edgeCfg != nil {

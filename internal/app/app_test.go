@@ -29,7 +29,16 @@ func testConfig(t *testing.T, dbURL string) config.Config {
 	cfg.DatabaseURL = dbURL
 	cfg.Demo = true
 	cfg.DrainTimeout = time.Minute
+	// Every test visitor comes from 127.0.0.1: lift the per-address widget
+	// limits (the flood test sets them back).
+	cfg.WidgetSessionsPerAddress, cfg.WidgetSessionRate = 100000, 100000
 	return cfg
+}
+
+// waitingQueue configures one queue, sales, whose interactions wait when
+// nobody is logged in (the sample queues let them leave).
+func waitingQueue(cfg *config.Config) {
+	cfg.Queues = []routing.QueueConfig{{ID: "sales", NoAgents: routing.NoAgentsWait}}
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -163,6 +172,7 @@ func TestRestartRestoresQueuedAndConnectedInteractions(t *testing.T) {
 
 func TestDrainWaitsForOpenInteractionsAndRefusesNewOnes(t *testing.T) {
 	cfg := testConfig(t, "")
+	waitingQueue(&cfg)
 	a := start(t, cfg, io.Discard)
 	ctx := t.Context()
 	if err := a.Router().Enqueue(ctx, routing.Enqueue{Interaction: "chat-1", Queue: "sales", Channel: routing.ChannelChat}, nil); err != nil {
@@ -203,6 +213,7 @@ func TestDrainWaitsForOpenInteractionsAndRefusesNewOnes(t *testing.T) {
 func TestDrainStopsAtItsLimit(t *testing.T) {
 	cfg := testConfig(t, "")
 	cfg.DrainTimeout = 50 * time.Millisecond
+	waitingQueue(&cfg)
 	a := start(t, cfg, io.Discard)
 	if err := a.Router().Enqueue(t.Context(), routing.Enqueue{Interaction: "stuck", Queue: "sales", Channel: routing.ChannelChat}, nil); err != nil {
 		t.Fatal(err)

@@ -47,7 +47,7 @@ func openStore(ctx context.Context, cfg config.Config) (store.Store, string, err
 func SampleQueues() []routing.QueueConfig {
 	return []routing.QueueConfig{
 		{
-			ID: "sales", Name: "Sales", Strategy: routing.StrategyLongestIdle,
+			ID: "sales", Name: "Sales", Strategy: routing.StrategyLongestIdle, NoAgents: routing.NoAgentsLeave,
 			Skills: []routing.SkillReq{{Skill: "english", MinLevel: 3}},
 			WrapUp: 30 * time.Second, ServiceLevel: 20 * time.Second,
 			Steps: []routing.Step{
@@ -56,7 +56,7 @@ func SampleQueues() []routing.QueueConfig {
 			},
 		},
 		{
-			ID: "support", Name: "Customer support", Strategy: routing.StrategyBestSkill,
+			ID: "support", Name: "Customer support", Strategy: routing.StrategyBestSkill, NoAgents: routing.NoAgentsLeave,
 			Skills: []routing.SkillReq{{Skill: "technical", MinLevel: 2}},
 			WrapUp: time.Minute, ServiceLevel: 30 * time.Second, DefaultHandleTime: 5 * time.Minute,
 			Steps: []routing.Step{{After: 2 * time.Minute, Skills: []routing.SkillReq{}, Fallback: "sales"}},

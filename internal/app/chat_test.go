@@ -173,15 +173,17 @@ func TestParkTakeAndTransfers(t *testing.T) {
 		// Park: the request waits in the communication queue for anybody.
 		conv, token := visitorSession(t, base, "sales", "Pat")
 		vis := visitor(t, base, token)
-		first := alice
-		if _, ok := func() (map[string]any, bool) {
-			for _, o := range alice.all("offer") {
+		offered := func(c *wsClient) bool {
+			for _, o := range c.all("offer") {
 				if o["conversation"] == conv {
-					return o, true
+					return true
 				}
 			}
-			return nil, false
-		}(); !ok {
+			return false
+		}
+		waitUntil(t, "an offer to alice or bob", func() bool { return offered(alice) || offered(bob) })
+		first := alice
+		if !offered(alice) {
 			first = bob
 		}
 		first.waitFor("offer", map[string]any{"conversation": conv})
@@ -269,10 +271,12 @@ func TestAVisitorWhoDoesNotComeBackHasLeft(t *testing.T) {
 	vis.must("send", map[string]any{"text": "sorry, reloaded"})
 	alice.waitFor("message", map[string]any{"text": "sorry, reloaded"})
 
-	// Gone for good: the agent is told; the conversation stays theirs to end.
+	// Gone for good: the agent is told, and the conversation ends for the
+	// agent, who goes into wrap-up.
 	vis.close()
 	alice.waitFor("message", map[string]any{"conversation": conv, "event": "left", "sender": "visitor"})
-	alice.must("end", map[string]any{"conversation": conv})
+	alice.waitFor("wrapup", map[string]any{"conversation": conv})
+	alice.must("wrapup_done", map[string]any{"conversation": conv})
 
 	// A visitor who leaves while still queued leaves the queue: once alice
 	// is back, the next visitor is offered first.
@@ -300,7 +304,8 @@ func TestAVisitorWhoDoesNotComeBackHasLeft(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // polling with a deadline
 	}
-	conv3, _ := visitorSession(t, base, "sales", "Cy")
+	conv3, token3 := visitorSession(t, base, "sales", "Cy")
+	visitor(t, base, token3) // one who never connects would leave too
 	alice.must("presence", map[string]any{"presence": "available"})
 	if o := alice.waitFor("offer", nil); o["conversation"] != conv3 {
 		t.Fatalf("offered %v, want the visitor still there (%s)", o["conversation"], conv3)
@@ -413,17 +418,20 @@ func TestAnAnsweredOfferIsNotShownAgainAfterAReconnect(t *testing.T) {
 	_, base, alice, bob := chatWorld(t, testConfig(t, ""))
 	bob.must("presence", map[string]any{"presence": "away", "reason": "Lunch"})
 	for _, answer := range []string{"decline", "park", "accept"} {
-		conv, _ := visitorSession(t, base, "sales", "Ed")
+		conv, token := visitorSession(t, base, "sales", "Ed")
+		visitor(t, base, token) // offered once the visitor's page is connected
 		first := alice.waitFor("offer", map[string]any{"conversation": conv})
 		alice.must(answer, map[string]any{"interaction": conv})
 		if answer == "decline" {
-			// Nobody else is available, so it is offered to alice anew;
-			// she parks that one.
-			second := alice.waitFor("offer", map[string]any{"conversation": conv})
+			// Bob is away but logged in: it waits for him, not for alice.
+			// Once back he parks it.
+			bob.must("presence", map[string]any{"presence": "available"})
+			second := bob.waitFor("offer", map[string]any{"conversation": conv})
 			if second["deadline"] == first["deadline"] {
 				t.Fatal("the new offer has the old deadline")
 			}
-			alice.must("park", map[string]any{"interaction": conv})
+			bob.must("park", map[string]any{"interaction": conv})
+			bob.must("presence", map[string]any{"presence": "away", "reason": "Lunch"})
 		}
 		again, _ := staff(t, base, "alice", "pw-alice")
 		again.waitFor("operators", nil)

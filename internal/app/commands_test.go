@@ -59,7 +59,8 @@ func TestACommandIDIsBoundToItsCommand(t *testing.T) {
 func TestAcceptTakeAndTransferIDsAnswerTheirFirstResultAfterARestart(t *testing.T) {
 	eachStore(t, func(t *testing.T, cfg config.Config) {
 		a, base, alice, _ := chatWorld(t, cfg)
-		conv, _ := visitorSession(t, base, "sales", "Ann")
+		conv, token := visitorSession(t, base, "sales", "Ann")
+		visitor(t, base, token) // offered once the visitor's page is connected
 		alice.waitFor("offer", map[string]any{"conversation": conv})
 		// An accept of something never offered fails; its id keeps that
 		// answer.

@@ -227,6 +227,7 @@ type crashCase struct {
 // offered starts a visitor's conversation and waits for alice's offer.
 func offered(t *testing.T, base string, alice *wsClient) crashRun {
 	conv, token := visitorSession(t, base, "sales", "Ann")
+	visitor(t, base, token) // offered once the visitor's page is connected
 	alice.waitFor("offer", map[string]any{"conversation": conv})
 	return crashRun{conv: conv, token: token}
 }

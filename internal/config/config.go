@@ -51,6 +51,12 @@ type Config struct {
 	// VisitorGrace is how long a visitor may be away before the agent is
 	// told they left.
 	VisitorGrace time.Duration `yaml:"visitor_grace"`
+	// WidgetSessionsPerAddress is how many widget sessions from one client
+	// address may wait in queues at once.
+	WidgetSessionsPerAddress int `yaml:"widget_sessions_per_address"`
+	// WidgetSessionRate is how many widget sessions one client address may
+	// start a minute (also the burst).
+	WidgetSessionRate int `yaml:"widget_session_rate"`
 	// MediaAddr is the UDP host:port of every voice leg (one port for all
 	// calls); "off" turns voice off.
 	MediaAddr string `yaml:"media_addr"`
@@ -152,6 +158,12 @@ func (c Config) VoiceOn() bool { return c.MediaAddr != "" && c.MediaAddr != "off
 // DefaultVisitorGrace is the default VisitorGrace.
 const DefaultVisitorGrace = 60 * time.Second
 
+// Defaults of the per-address widget session limits.
+const (
+	DefaultWidgetSessionsPerAddress = 10
+	DefaultWidgetSessionRate        = 30
+)
+
 // RoutingSettings are routing settings that apply to every queue.
 type RoutingSettings struct {
 	// MaxMissedOffers is how many offers in a row an agent may let lapse
@@ -192,16 +204,18 @@ func (a AgentSpec) AgentConfig() routing.AgentConfig {
 // runs, on the embedded store in ./data.
 func Default() Config {
 	return Config{
-		HTTPAddr:     DefaultHTTPAddr,
-		DataDir:      DefaultDataDir,
-		DrainTimeout: DefaultDrainTimeout,
-		LogLevel:     DefaultLogLevel,
-		LogFormat:    DefaultLogFormat,
-		VisitorGrace: DefaultVisitorGrace,
-		MediaAddr:    DefaultMediaAddr,
-		MediaTimeout: DefaultMediaTimeout,
-		MediaCodec:   DefaultMediaCodec,
-		Routing:      RoutingSettings{MaxMissedOffers: routing.DefaultMaxMissedOffers},
+		HTTPAddr:                 DefaultHTTPAddr,
+		DataDir:                  DefaultDataDir,
+		DrainTimeout:             DefaultDrainTimeout,
+		LogLevel:                 DefaultLogLevel,
+		LogFormat:                DefaultLogFormat,
+		VisitorGrace:             DefaultVisitorGrace,
+		WidgetSessionsPerAddress: DefaultWidgetSessionsPerAddress,
+		WidgetSessionRate:        DefaultWidgetSessionRate,
+		MediaAddr:                DefaultMediaAddr,
+		MediaTimeout:             DefaultMediaTimeout,
+		MediaCodec:               DefaultMediaCodec,
+		Routing:                  RoutingSettings{MaxMissedOffers: routing.DefaultMaxMissedOffers},
 		Security: Security{ReadTimeout: DefaultReadTimeout, WriteTimeout: DefaultWriteTimeout, IdleTimeout: DefaultIdleTimeout,
 			MaxConnsPerAddress: DefaultMaxConnsPerAddress, MaxSocketsPerVisitor: DefaultMaxSocketsPerVisitor},
 	}

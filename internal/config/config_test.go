@@ -51,7 +51,7 @@ func TestLoadWithNothingGivenReturnsTheDefaults(t *testing.T) {
 		t.Errorf("printed %q, want nothing", out)
 	}
 	want := Config{HTTPAddr: ":8080", DataDir: "./data", DrainTimeout: 30 * time.Second,
-		LogLevel: "info", LogFormat: "text", VisitorGrace: time.Minute, Routing: RoutingSettings{MaxMissedOffers: 2},
+		LogLevel: "info", LogFormat: "text", VisitorGrace: time.Minute, WidgetSessionsPerAddress: 10, WidgetSessionRate: 30, Routing: RoutingSettings{MaxMissedOffers: 2},
 		MediaAddr: ":40000", MediaTimeout: 20 * time.Second, MediaCodec: "PCMU",
 		Security: Security{ReadTimeout: 30 * time.Second, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
 			MaxConnsPerAddress: 256, MaxSocketsPerVisitor: 4}}
@@ -114,20 +114,22 @@ func TestTheConfigFlagWinsOverTheEnvironment(t *testing.T) {
 // Every setting can be given as a flag and as an environment variable.
 func TestEverySettingIsReadFromItsFlagAndItsVariable(t *testing.T) {
 	want := Config{
-		HTTPAddr:       "127.0.0.1:9090",
-		DataDir:        "/var/lib/contactd",
-		DatabaseURL:    "postgres://u@127.0.0.1:5432/db",
-		DrainTimeout:   5 * time.Second,
-		LogLevel:       "debug",
-		LogFormat:      "json",
-		Demo:           true,
-		AllowedOrigins: []string{"https://shop.example.com", "http://localhost:3000"},
-		VisitorGrace:   90 * time.Second,
-		MediaAddr:      "127.0.0.1:40100",
-		MediaPublicIPs: []string{"203.0.113.7"},
-		MediaTimeout:   7 * time.Second,
-		MediaCodec:     "PCMA",
-		Routing:        RoutingSettings{MaxMissedOffers: 2},
+		HTTPAddr:                 "127.0.0.1:9090",
+		DataDir:                  "/var/lib/contactd",
+		DatabaseURL:              "postgres://u@127.0.0.1:5432/db",
+		DrainTimeout:             5 * time.Second,
+		LogLevel:                 "debug",
+		LogFormat:                "json",
+		Demo:                     true,
+		AllowedOrigins:           []string{"https://shop.example.com", "http://localhost:3000"},
+		VisitorGrace:             90 * time.Second,
+		WidgetSessionsPerAddress: 3,
+		WidgetSessionRate:        12,
+		MediaAddr:                "127.0.0.1:40100",
+		MediaPublicIPs:           []string{"203.0.113.7"},
+		MediaTimeout:             7 * time.Second,
+		MediaCodec:               "PCMA",
+		Routing:                  RoutingSettings{MaxMissedOffers: 2},
 		Security: Security{PublicURL: "https://contact.example.com", StaffOrigins: []string{"https://admin.example.com"},
 			TrustedProxies: []string{"10.0.0.0/8", "192.0.2.1"}, ReadTimeout: 11 * time.Second, WriteTimeout: 12 * time.Second,
 			IdleTimeout: 13 * time.Second, MaxConnsPerAddress: 50, MaxSocketsPerVisitor: 3, LoginConcurrency: 2,
@@ -139,7 +141,8 @@ func TestEverySettingIsReadFromItsFlagAndItsVariable(t *testing.T) {
 		"--metrics-addr", "127.0.0.1:9100", "--metrics-token", "s3cret", "--metrics-per-agent"}
 	args := []string{"--media-addr", "127.0.0.1:40100", "--media-public-ips", "203.0.113.7", "--media-timeout", "7s", "--media-codec", "PCMA", "--http-addr", want.HTTPAddr, "--data-dir", want.DataDir, "--database-url", want.DatabaseURL,
 		"--drain-timeout", "5s", "--log-level", "debug", "--log-format", "json", "--demo",
-		"--allowed-origins", "https://shop.example.com, http://localhost:3000", "--visitor-grace", "90s"}
+		"--allowed-origins", "https://shop.example.com, http://localhost:3000", "--visitor-grace", "90s",
+		"--widget-sessions-per-address", "3", "--widget-session-rate", "12"}
 	args = append(args, secArgs...)
 	environ := map[string]string{
 		"CONTACTD_PUBLIC_URL": "https://contact.example.com", "CONTACTD_STAFF_ORIGINS": "https://admin.example.com",
@@ -150,6 +153,7 @@ func TestEverySettingIsReadFromItsFlagAndItsVariable(t *testing.T) {
 		"CONTACTD_HTTP_ADDR":         want.HTTPAddr, "CONTACTD_DATA_DIR": want.DataDir, "DATABASE_URL": want.DatabaseURL,
 		"CONTACTD_DRAIN_TIMEOUT": "5s", "CONTACTD_LOG_LEVEL": "debug", "CONTACTD_LOG_FORMAT": "json", "CONTACTD_DEMO": "true",
 		"CONTACTD_ALLOWED_ORIGINS": "https://shop.example.com,http://localhost:3000", "CONTACTD_VISITOR_GRACE": "90s",
+		"CONTACTD_WIDGET_SESSIONS_PER_ADDRESS": "3", "CONTACTD_WIDGET_SESSION_RATE": "12",
 		"CONTACTD_MEDIA_ADDR": "127.0.0.1:40100", "CONTACTD_MEDIA_PUBLIC_IPS": "203.0.113.7", "CONTACTD_MEDIA_TIMEOUT": "7s", "CONTACTD_MEDIA_CODEC": "PCMA",
 	}
 	t.Run("from flags", func(t *testing.T) {
@@ -465,5 +469,16 @@ func TestBadVoiceSettingsAreNamed(t *testing.T) {
 	c, _, err := load(t, []string{"--config", off}, nil)
 	if err != nil || c.VoiceOn() {
 		t.Errorf("media_addr off: err %v, voice on %t; want no error (the other voice settings do not matter) and voice off", err, c.VoiceOn())
+	}
+}
+
+func TestAQueueOfTheFileWithoutNoAgentsLetsVisitorsLeaveAMessage(t *testing.T) {
+	path := writeFile(t, "queues:\n  - id: plain\n  - id: patient\n    no_agents: wait\n")
+	c, _, err := load(t, []string{"--config", path}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := []routing.NoAgentsPolicy{c.Queues[0].NoAgents, c.Queues[1].NoAgents}; got[0] != routing.NoAgentsLeave || got[1] != routing.NoAgentsWait {
+		t.Fatalf("no_agents %v, want leave by default and wait where the file says so", got)
 	}
 }

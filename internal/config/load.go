@@ -60,6 +60,12 @@ func settings() []setting {
 		{"visitor-grace", "DURATION", "CONTACTD_VISITOR_GRACE", "visitor_grace",
 			"a visitor who closed the page and is not back within this time has left (the agent is told)",
 			func(c *Config) any { return &c.VisitorGrace }},
+		{"widget-sessions-per-address", "N", "CONTACTD_WIDGET_SESSIONS_PER_ADDRESS", "widget_sessions_per_address",
+			"widget sessions from one client address that may wait in queues at once (more are refused with 429)",
+			func(c *Config) any { return &c.WidgetSessionsPerAddress }},
+		{"widget-session-rate", "N", "CONTACTD_WIDGET_SESSION_RATE", "widget_session_rate",
+			"widget sessions one client address may start a minute (also the burst; more are refused with 429)",
+			func(c *Config) any { return &c.WidgetSessionRate }},
 		{"media-addr", "ADDR", "CONTACTD_MEDIA_ADDR", "media_addr",
 			"UDP host:port for the audio of every voice call (WebRTC, one port for all); off turns voice off",
 			func(c *Config) any { return &c.MediaAddr }},
@@ -275,6 +281,13 @@ func readFile(path string, c *Config) error {
 	for i := range c.Agents {
 		if len(c.Agents[i].Roles) == 0 {
 			c.Agents[i].Roles = []store.Role{store.RoleAgent}
+		}
+	}
+	for i := range c.Queues {
+		if c.Queues[i].NoAgents == "" {
+			// With nobody logged in (out of hours), the visitor is offered
+			// to leave a message rather than waiting for nobody.
+			c.Queues[i].NoAgents = routing.NoAgentsLeave
 		}
 	}
 	return nil

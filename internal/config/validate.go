@@ -50,6 +50,12 @@ func (c Config) Validate() error {
 	if c.VisitorGrace <= 0 {
 		add("visitor_grace %s: want more than zero, such as 60s", c.VisitorGrace)
 	}
+	if c.WidgetSessionsPerAddress <= 0 {
+		add("widget_sessions_per_address %d: want 1 or more, such as %d", c.WidgetSessionsPerAddress, DefaultWidgetSessionsPerAddress)
+	}
+	if c.WidgetSessionRate <= 0 {
+		add("widget_session_rate %d: want 1 or more a minute, such as %d", c.WidgetSessionRate, DefaultWidgetSessionRate)
+	}
 	if c.VoiceOn() {
 		if _, _, err := net.SplitHostPort(c.MediaAddr); err != nil {
 			add("media_addr %q: want host:port such as :40000 (or off)", c.MediaAddr)

@@ -93,7 +93,8 @@ export function createOffers(o) {
       try {
         await o.client.request(kind, { interaction: offer.interaction }, { timeout: 15000 });
         if (kind === 'park') o.toast(`${name} is in the communication queue.`);
-        remove(offer.interaction);
+        // Not a newer offer of the same request that came before this reply.
+        if (offers.get(offer.interaction) === entry) remove(offer.interaction);
       } catch (err) {
         entry.busy = false;
         const gone = ['offer_expired', 'not_offered', 'already_accepted', 'not_found'].includes(err.code);
@@ -108,7 +109,7 @@ export function createOffers(o) {
         setBusy(entry, '');
         els.status.textContent = msg;
         card.classList.add('has-error');
-        if (gone) setTimeout(() => remove(offer.interaction), 2500);
+        if (gone) setTimeout(() => { if (offers.get(offer.interaction) === entry) remove(offer.interaction); }, 2500);
       }
     }
     entry.act = act;

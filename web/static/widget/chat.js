@@ -293,6 +293,12 @@ export function createChat(w) {
         if (live) announce(el.live, t('resumedLine'));
         break;
       case 'ended':
+        // Left the queue unanswered (nobody logged in, or waited too long),
+        // perhaps before this page connected: offer to leave a message.
+        if (!ui.agent && (data.reason === 'no_agents' || data.reason === 'timeout')) {
+          w.onLeft({ reason: data.reason });
+          return;
+        }
         w.addSystem(t('chatEnded'), m.seq, before);
         setEnded(live);
         return;

@@ -51,8 +51,14 @@ export function createLeave(w) {
       t('leaveIntro');
     el.leaveBack.hidden = !!reason; // nothing to go back to
     el.leaveRestart.hidden = !reason;
-    el.leaveForm.hidden = false;
-    el.leaveDone.hidden = true;
+    // A message already left for this conversation: the thank-you stays.
+    const sent = !!reason && !!w.rec?.messageLeft;
+    el.leaveForm.hidden = sent;
+    el.leaveDone.hidden = !sent;
+    if (sent) {
+      w.showView('leave');
+      return;
+    }
     if (!el.leaveName.value) el.leaveName.value = w.rec?.name || el.name.value.trim();
     w.showView('leave');
     (el.leaveName.value ? el.leaveEmail : el.leaveName).focus();
@@ -113,6 +119,7 @@ export function createLeave(w) {
       el.leaveText.value = '';
       if (w.rec && ui.phase !== 'chatting') {
         w.rec.ended = true;
+        w.rec.messageLeft = true;
         w.save();
       }
       el.leaveNewChat.focus();
