@@ -136,6 +136,9 @@ func (s *Server) route(c *conn, env envelope, row command, run bound) error {
 		c.sendRaw(st.reply)
 		return nil
 	}
+	if env.ID != "" {
+		defer s.hub.finish(principal(c), env.ID)
+	}
 	result, err := run(ctx, s, r)
 	if err != nil && st.resumed && s.resumedDone(ctx, c, env) {
 		result, err = nil, nil // it had taken effect before the restart

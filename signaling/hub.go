@@ -489,7 +489,9 @@ type replyCache struct {
 
 type idBinding struct {
 	typ, target string
-	reply       []byte // nil until answered, and for commands run again
+	reply       []byte        // nil until answered, and for commands run again
+	done        chan struct{} // closed once the first run answered (finish)
+	waiting     int           // resends waiting for it (awaitFirst)
 }
 
 const replyCacheSize = 512
@@ -508,12 +510,51 @@ func (h *hub) boundTo(who, id, typ, target string) (idBinding, bool) {
 		return *b, true
 	}
 	rc.order = append(rc.order, id)
-	rc.byID[id] = &idBinding{typ: typ, target: target}
+	rc.byID[id] = &idBinding{typ: typ, target: target, done: make(chan struct{})}
 	if len(rc.order) > replyCacheSize {
 		delete(rc.byID, rc.order[0])
 		rc.order = rc.order[1:]
 	}
 	return idBinding{}, false
+}
+
+// finish says that a run of the command with this id has answered (or
+// ended without an answer to keep): whoever waits for it goes on.
+func (h *hub) finish(who, id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if rc := h.replies[who]; rc != nil {
+		if b := rc.byID[id]; b != nil {
+			select {
+			case <-b.done:
+			default:
+				close(b.done)
+			}
+		}
+	}
+}
+
+// awaitFirst waits until done closes (true) or ctx ends (false).
+func (h *hub) awaitFirst(ctx context.Context, who, id string, done chan struct{}) bool {
+	h.mu.Lock()
+	b := h.replies[who].byID[id]
+	if b != nil {
+		b.waiting++
+	}
+	h.mu.Unlock()
+	defer func() {
+		if b != nil {
+			h.mu.Lock()
+			b.waiting--
+			h.mu.Unlock()
+		}
+	}()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // remember keeps the first reply to a command.

@@ -48,6 +48,16 @@ func (s *Server) admit(ctx context.Context, who string, env envelope, row comman
 	tgt := target(env)
 	replays := row.Repeat == repeatCached || row.Repeat == repeatStored
 	if e, ok := s.hub.boundTo(who, env.ID, env.Type, tgt); ok {
+		if e.typ == env.Type && e.target == tgt && e.reply == nil && replays {
+			// The first run of this id is still under way (another desk
+			// of the same account sent it again): its answer is the
+			// answer, not a second run.
+			if !s.hub.awaitFirst(ctx, who, env.ID, e.done) {
+				b, _ := json.Marshal(errorReply(env.ID, CodeUnavailable, "the first command with this id is still running; send again with the same id"))
+				return idem{reply: b}
+			}
+			e, _ = s.hub.boundTo(who, env.ID, env.Type, tgt)
+		}
 		switch {
 		case e.typ != env.Type || e.target != tgt:
 			return idem{reply: conflictReply(env)}

@@ -1,0 +1,66 @@
+package signaling
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/contactd/contactd/internal/testutil"
+	"github.com/contactd/contactd/routing"
+)
+
+// A desk that reconnects resends what it had not heard back about, while
+// the first run on the old socket may still be under way: the resend gets
+// the first run's answer and acts on nothing (it ran twice before).
+func TestAnIDSentAgainWhileItsFirstRunIsUnderWayAnswersTheFirstResult(t *testing.T) {
+	e := newEdge(t, Config{})
+	entered, release := make(chan struct{}, 4), make(chan struct{})
+	e.f.do = func(cmd routing.Command) error {
+		if _, ok := cmd.(routing.Decline); ok {
+			entered <- struct{}{}
+			<-release
+		}
+		return nil
+	}
+	first, _, err := e.dial(t, "ann", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.next("hello")
+	second, _, err := e.dial(t, "ann", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.next("hello")
+	e.f.reset()
+	cmd, _ := json.Marshal(map[string]any{"type": "decline", "id": "d-1", "interaction": "x"})
+	first.sendRaw(string(cmd))
+	<-entered // the first run is inside routing
+	second.sendRaw(string(cmd))
+	// Release the first run once the resend waits for it, or (the old
+	// code) ran into routing a second time.
+	testutil.Eventually(t, "the resend waits for the first run or runs again", func() bool {
+		e.s.hub.mu.Lock()
+		defer e.s.hub.mu.Unlock()
+		return len(entered) > 0 || e.s.hub.replies["agent:ann"].byID["d-1"].waiting > 0
+	})
+	close(release)
+	a, b := first.reply("d-1"), second.reply("d-1")
+	if a["type"] != "ack" || fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Fatalf("first run answered %v, the resend %v; want the same ack", a, b)
+	}
+	declines := 0
+	for _, c := range e.f.acted() {
+		if c == "Do" {
+			declines++
+		}
+	}
+	if declines != 1 {
+		t.Fatalf("routing was asked %d times for one decline id, want once (%v)", declines, e.f.acted())
+	}
+	select {
+	case <-entered:
+		t.Fatal("the resend ran the decline a second time")
+	default:
+	}
+}
