@@ -2,6 +2,8 @@ package signaling
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"time"
@@ -362,15 +364,44 @@ func cmdTransfer(ctx context.Context, s *Server, r *req, m *transferCmd) (any, e
 	if err := s.mustOwn(ctx, r); err != nil {
 		return nil, err
 	}
+	// The note goes with the colleague's offer (set before routing makes
+	// it); a transfer that routing refuses leaves the note of the one
+	// under way, and stores nothing.
+	s.hub.mu.Lock()
+	prev, had := s.hub.notes[in]
+	s.hub.notes[in] = m.Note
+	s.hub.mu.Unlock()
+	res, err := s.toRouting(ctx, routing.Transfer{Agent: r.agent, Interaction: in, ToAgent: routing.AgentID(m.ToAgent), ToQueue: routing.QueueID(m.ToQueue), Mode: routing.TransferMode(m.Mode)})
+	if err != nil {
+		s.hub.mu.Lock()
+		if s.hub.notes[in] == m.Note {
+			if had {
+				s.hub.notes[in] = prev
+			} else {
+				delete(s.hub.notes, in)
+			}
+		}
+		s.hub.mu.Unlock()
+		return nil, err
+	}
 	if m.Note != "" {
-		if _, _, err := s.chat.Send(ctx, r.conv, r.who, r.id+":note", store.MsgNote, m.Note); err != nil {
-			return nil, err
+		// In the transcript too, as a private note; the transfer stands
+		// even when this fails (the colleague has the note with the offer).
+		if _, _, err := s.chat.Send(ctx, r.conv, r.who, noteID(r.id), store.MsgNote, m.Note); err != nil {
+			s.log.Warn("the transfer note was not stored", "conversation", r.conv, "err", err)
 		}
 	}
-	s.hub.mu.Lock()
-	s.hub.notes[in] = m.Note // shown with the offer to the colleague
-	s.hub.mu.Unlock()
-	return s.toRouting(ctx, routing.Transfer{Agent: r.agent, Interaction: in, ToAgent: routing.AgentID(m.ToAgent), ToQueue: routing.QueueID(m.ToQueue), Mode: routing.TransferMode(m.Mode)})
+	return res, nil
+}
+
+// noteID is the client id of a transfer's note: the command's id with
+// ":note", or a digest of it when that would pass the 64-byte bound.
+func noteID(id string) string {
+	if len(id)+len(":note") <= 64 {
+		return id + ":note"
+	}
+	sum := sha256.Sum256([]byte(id))
+	return "note:" + hex.EncodeToString(sum[:16])
 }
 
 func cmdTransferComplete(ctx context.Context, s *Server, r *req, _ *noFields) (any, error) {

@@ -3,8 +3,11 @@ package signaling
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/contactd/contactd/chat"
+	"github.com/contactd/contactd/internal/store"
 	"github.com/contactd/contactd/internal/testutil"
 	"github.com/contactd/contactd/routing"
 )
@@ -62,5 +65,55 @@ func TestAnIDSentAgainWhileItsFirstRunIsUnderWayAnswersTheFirstResult(t *testing
 	case <-entered:
 		t.Fatal("the resend ran the decline a second time")
 	default:
+	}
+}
+
+func TestATransferThatRoutingRefusesStoresNoNoteAndKeepsTheNoteUnderWay(t *testing.T) {
+	e := newEdge(t, Config{})
+	e.f.info = roomWithConsult
+	var clientIDs []string
+	e.f.send = func(id store.ConversationID, _ chat.Sender, clientID, _, _ string) (store.Message, error) {
+		clientIDs = append(clientIDs, clientID)
+		return store.Message{Conversation: id, Seq: 1}, nil
+	}
+	refuse := false
+	e.f.do = func(cmd routing.Command) error {
+		if _, ok := cmd.(routing.Transfer); ok && refuse {
+			return &routing.Error{Code: routing.CodeUnknownAgent, Msg: "unknown agent zed"}
+		}
+		return nil
+	}
+	c, _, err := e.dial(t, "ann", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.next("hello")
+	transfer := func(id, to, note string) map[string]any {
+		b, _ := json.Marshal(map[string]any{"type": "transfer", "id": id, "conversation": "c1", "toAgent": to, "mode": "warm", "note": note})
+		c.sendRaw(string(b))
+		return c.reply(id)
+	}
+	long := strings.Repeat("i", 64) // a valid id: its note's id must stay within 64 bytes too
+	if r := transfer(long, "bob", "VIP customer"); r["type"] != "ack" {
+		t.Fatalf("transfer: %v", r)
+	}
+	if len(clientIDs) != 1 || len(clientIDs[0]) > 64 {
+		t.Fatalf("note stored under client ids %q, want one of at most 64 bytes", clientIDs)
+	}
+	refuse = true
+	e.f.reset()
+	if r := transfer("t-2", "zed", "replaced?"); r["code"] != CodeNotFound {
+		t.Fatalf("transfer to an unknown agent: %v, want not_found", r)
+	}
+	for _, a := range e.f.acted() {
+		if a == "Send" {
+			t.Fatalf("a refused transfer stored its note (%v)", e.f.acted())
+		}
+	}
+	e.s.hub.mu.Lock()
+	note := e.s.hub.notes["c1"]
+	e.s.hub.mu.Unlock()
+	if note != "VIP customer" {
+		t.Fatalf("the note of the transfer under way is now %q", note)
 	}
 }
