@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/contactd/contactd/chat"
 	"github.com/contactd/contactd/internal/store"
@@ -115,5 +116,40 @@ func TestATransferThatRoutingRefusesStoresNoNoteAndKeepsTheNoteUnderWay(t *testi
 	e.s.hub.mu.Unlock()
 	if note != "VIP customer" {
 		t.Fatalf("the note of the transfer under way is now %q", note)
+	}
+}
+
+func TestAVisitorsCommandIDsAreForgottenOnceTheVisitorHasLeft(t *testing.T) {
+	e := newEdge(t, Config{VisitorGrace: time.Millisecond})
+	e.f.info = roomWithConsult
+	v, _, err := e.dial(t, "", "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.next("hello")
+	v.sendRaw(`{"type":"send","id":"m-1","text":"hello"}`)
+	if r := v.reply("m-1"); r["type"] != "ack" {
+		t.Fatalf("send: %v", r)
+	}
+	e.s.hub.mu.Lock()
+	_, kept := e.s.hub.replies["visitor:c1"]
+	e.s.hub.mu.Unlock()
+	if !kept {
+		t.Fatal("the send's id is not bound while the visitor is there")
+	}
+	v.ws.CloseNow()
+	testutil.Eventually(t, "the visitor has left", func() bool {
+		for _, a := range e.f.acted() {
+			if a == "VisitorLeft" {
+				return true
+			}
+		}
+		return false
+	})
+	e.s.hub.mu.Lock()
+	_, kept = e.s.hub.replies["visitor:c1"]
+	e.s.hub.mu.Unlock()
+	if kept {
+		t.Fatal("the ids of a visitor who left are kept for the life of the process")
 	}
 }

@@ -102,6 +102,11 @@ func (h *hub) expectVisitor(conv string) {
 // visitorGone is what happens to a visitor away past the grace period.
 func (h *hub) visitorGone(conv string) func(context.Context) error {
 	return func(ctx context.Context) error {
+		// The ids of the visitor's commands go with them: a page that
+		// comes back this late starts afresh (the cache grew without end).
+		h.mu.Lock()
+		delete(h.replies, "visitor:"+conv)
+		h.mu.Unlock()
 		return h.s.coord.VisitorLeft(ctx, store.ConversationID(conv))
 	}
 }
