@@ -80,9 +80,14 @@ func (r *Resolver) Resolve(req *http.Request) (netip.Addr, bool) {
 	if !ok || !r.Trusted(addr) {
 		return addr, https
 	}
-	if proto := req.Header.Get("X-Forwarded-Proto"); proto != "" {
-		first, _, _ := strings.Cut(proto, ",")
-		https = strings.EqualFold(strings.TrimSpace(first), "https")
+	if protos := req.Header.Values("X-Forwarded-Proto"); len(protos) > 0 {
+		// The right-most value is the one the trusted proxy next to us
+		// set; a proxy that appends leaves the client's own value first.
+		last := protos[len(protos)-1]
+		if i := strings.LastIndexByte(last, ','); i >= 0 {
+			last = last[i+1:]
+		}
+		https = strings.EqualFold(strings.TrimSpace(last), "https")
 	}
 	var hops []string
 	for _, h := range req.Header.Values("X-Forwarded-For") {

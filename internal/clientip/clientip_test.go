@@ -22,6 +22,7 @@ func TestResolveTrustsForwardingHeadersOnlyFromTrustedProxies(t *testing.T) {
 		{"a single trusted address", "192.0.2.1:1", "198.51.100.8", "", "198.51.100.8", false},
 		{"garbage stops the walk", "10.1.2.3:4000", "198.51.100.7, junk", "", "10.1.2.3", false},
 		{"all trusted: the left-most", "10.1.2.3:4000", "10.0.0.9", "", "10.0.0.9", false},
+		{"the proxy's appended scheme counts, not the client's", "10.1.2.3:4000", "198.51.100.7", "https, http", "198.51.100.7", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := httptest.NewRequest("GET", "/", nil)
