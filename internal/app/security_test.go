@@ -409,6 +409,7 @@ func TestConnectionsPerAddressAreBoundedAtAccept(t *testing.T) {
 func TestServerTimeoutsCutSlowRequestsButNotWebSockets(t *testing.T) {
 	cfg := secConfig(t)
 	cfg.ReadTimeout, cfg.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond
+	waitingQueue(&cfg) // the visitor waits with nobody logged in, and can write
 	a := start(t, cfg, io.Discard)
 	base := "http://" + a.Addr()
 	_, token := visitorSession(t, base, "sales", "Ann")
