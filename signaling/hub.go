@@ -498,7 +498,7 @@ const replyCacheSize = 512
 
 // boundTo returns what id is bound to; an id not bound yet is bound to typ
 // and target (ok false).
-func (h *hub) boundTo(who, id, typ, target string) (idBinding, bool) {
+func (h *hub) boundTo(who, id, typ, target string, waitable bool) (idBinding, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	rc := h.replies[who]
@@ -510,7 +510,11 @@ func (h *hub) boundTo(who, id, typ, target string) (idBinding, bool) {
 		return *b, true
 	}
 	rc.order = append(rc.order, id)
-	rc.byID[id] = &idBinding{typ: typ, target: target, done: make(chan struct{})}
+	b := &idBinding{typ: typ, target: target}
+	if waitable {
+		b.done = make(chan struct{}) // only where a resend waits: not for every send
+	}
+	rc.byID[id] = b
 	if len(rc.order) > replyCacheSize {
 		delete(rc.byID, rc.order[0])
 		rc.order = rc.order[1:]
@@ -524,7 +528,7 @@ func (h *hub) finish(who, id string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if rc := h.replies[who]; rc != nil {
-		if b := rc.byID[id]; b != nil {
+		if b := rc.byID[id]; b != nil && b.done != nil {
 			select {
 			case <-b.done:
 			default:
@@ -559,7 +563,7 @@ func (h *hub) awaitFirst(ctx context.Context, who, id string, done chan struct{}
 
 // remember keeps the first reply to a command.
 func (h *hub) remember(who, id, typ, target string, reply []byte) {
-	h.boundTo(who, id, typ, target)
+	h.boundTo(who, id, typ, target, false)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if b := h.replies[who].byID[id]; b != nil && b.reply == nil && b.typ == typ && b.target == target {

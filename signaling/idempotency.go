@@ -47,8 +47,8 @@ func (s *Server) admit(ctx context.Context, who string, env envelope, row comman
 	}
 	tgt := target(env)
 	replays := row.Repeat == repeatCached || row.Repeat == repeatStored
-	if e, ok := s.hub.boundTo(who, env.ID, env.Type, tgt); ok {
-		if e.typ == env.Type && e.target == tgt && e.reply == nil && replays {
+	if e, ok := s.hub.boundTo(who, env.ID, env.Type, tgt, replays); ok {
+		if e.typ == env.Type && e.target == tgt && e.reply == nil && replays && e.done != nil {
 			// The first run of this id is still under way (another desk
 			// of the same account sent it again): its answer is the
 			// answer, not a second run.
@@ -56,7 +56,7 @@ func (s *Server) admit(ctx context.Context, who string, env envelope, row comman
 				b, _ := json.Marshal(errorReply(env.ID, CodeUnavailable, "the first command with this id is still running; send again with the same id"))
 				return idem{reply: b}
 			}
-			e, _ = s.hub.boundTo(who, env.ID, env.Type, tgt)
+			e, _ = s.hub.boundTo(who, env.ID, env.Type, tgt, false)
 		}
 		switch {
 		case e.typ != env.Type || e.target != tgt:
