@@ -134,12 +134,14 @@ func (s *Server) route(c *conn, env envelope, row command, run bound) error {
 	ctx, cancel := context.WithTimeout(c.ctx, CommandTimeout)
 	defer cancel()
 	st := s.admit(ctx, principal(c), env, row)
+	if st.owns {
+		// Resends of this id wait for this run (admit): release them once
+		// it answered. Other commands take no lock for it.
+		defer s.hub.finish(principal(c), env.ID)
+	}
 	if st.reply != nil {
 		c.sendRaw(st.reply)
 		return nil
-	}
-	if env.ID != "" {
-		defer s.hub.finish(principal(c), env.ID)
 	}
 	result, err := run(ctx, s, r)
 	if err != nil && st.resumed && s.resumedDone(ctx, c, env) {

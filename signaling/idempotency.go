@@ -34,6 +34,7 @@ type idem struct {
 	reply   []byte // send this instead of running the command
 	resumed bool   // a repeatStored command started before a restart, never answered
 	logged  bool   // in the CommandLog: finish it with the reply
+	owns    bool   // the first run of a waitable id: call hub.finish when answered
 }
 
 // admit checks a command's id against what it was bound to: the same id
@@ -47,7 +48,9 @@ func (s *Server) admit(ctx context.Context, who string, env envelope, row comman
 	}
 	tgt := target(env)
 	replays := row.Repeat == repeatCached || row.Repeat == repeatStored
-	if e, ok := s.hub.boundTo(who, env.ID, env.Type, tgt, replays); ok {
+	e, ok := s.hub.boundTo(who, env.ID, env.Type, tgt, replays)
+	owns := !ok && replays
+	if ok {
 		if e.typ == env.Type && e.target == tgt && e.reply == nil && replays && e.done != nil {
 			// The first run of this id is still under way (another desk
 			// of the same account sent it again): its answer is the
@@ -66,22 +69,22 @@ func (s *Server) admit(ctx context.Context, who string, env envelope, row comman
 		}
 	}
 	if row.Repeat != repeatStored || s.cfg.Commands == nil {
-		return idem{}
+		return idem{owns: owns}
 	}
 	rec, created, err := s.cfg.Commands.StartCommand(ctx, store.Command{Principal: who, ID: env.ID, Type: env.Type, Target: tgt, CreatedAt: time.Now().UTC()})
 	if err != nil {
 		s.log.Warn("could not record a command", "type", env.Type, "err", err)
 		b, _ := json.Marshal(errorReply(env.ID, CodeUnavailable, "not stored in time; send again with the same id"))
-		return idem{reply: b}
+		return idem{reply: b, owns: owns}
 	}
 	switch {
 	case rec.Type != env.Type || rec.Target != tgt:
-		return idem{reply: conflictReply(env)}
+		return idem{reply: conflictReply(env), owns: owns}
 	case rec.Reply != nil:
 		s.hub.remember(who, env.ID, env.Type, tgt, rec.Reply)
-		return idem{reply: rec.Reply}
+		return idem{reply: rec.Reply, owns: owns}
 	}
-	return idem{resumed: !created, logged: true}
+	return idem{resumed: !created, logged: true, owns: owns}
 }
 
 func conflictReply(env envelope) []byte {

@@ -22,14 +22,12 @@ func (s *Store) StartCommand(ctx context.Context, c store.Command) (store.Comman
 	var out store.Command
 	created := false
 	err = s.do(ctx, idempotent, func(ctx context.Context) error {
-		tag, err := s.pool.Exec(ctx, `INSERT INTO commands (`+sqlutil.CommandColumns+`) VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (principal, id) DO NOTHING`, args...)
+		tag, err := s.pool.Exec(ctx, sqlutil.InsertCommand, args...)
 		if err != nil {
 			return err
 		}
 		created = created || tag.RowsAffected() == 1
-		out, err = sqlutil.ScanCommand(s.pool.QueryRow(ctx, `SELECT `+sqlutil.CommandColumns+` FROM commands
-			WHERE principal = $1 AND id = $2`, c.Principal, c.ID))
+		out, err = sqlutil.ScanCommand(s.pool.QueryRow(ctx, sqlutil.SelectCommand, c.Principal, c.ID))
 		return err
 	})
 	if err != nil {
@@ -46,7 +44,7 @@ func (s *Store) FinishCommand(ctx context.Context, principal, id string, reply [
 	}
 	var n int64
 	err := s.do(ctx, idempotent, func(ctx context.Context) error {
-		tag, err := s.pool.Exec(ctx, `UPDATE commands SET reply = COALESCE(reply, $3) WHERE principal = $1 AND id = $2`, principal, id, reply)
+		tag, err := s.pool.Exec(ctx, sqlutil.FinishCommand, principal, id, reply)
 		n = tag.RowsAffected()
 		return err
 	})
@@ -67,7 +65,7 @@ func (s *Store) DeleteCommandsBefore(ctx context.Context, t time.Time) (int, err
 	}
 	var n int64
 	err = s.do(ctx, idempotent, func(ctx context.Context) error {
-		tag, err := s.pool.Exec(ctx, `DELETE FROM commands WHERE created_at < $1 OR created_at IS NULL`, at)
+		tag, err := s.pool.Exec(ctx, sqlutil.DeleteCommandsBefore, at)
 		n = tag.RowsAffected()
 		return err
 	})

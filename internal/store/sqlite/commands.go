@@ -21,8 +21,7 @@ func (s *Store) StartCommand(ctx context.Context, c store.Command) (store.Comman
 	var out store.Command
 	var created bool
 	err = inTx(ctx, s.db, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO commands (`+sqlutil.CommandColumns+`) VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (principal, id) DO NOTHING`, args...)
+		res, err := tx.ExecContext(ctx, sqlutil.InsertCommand, args...)
 		if err != nil {
 			return err
 		}
@@ -31,8 +30,7 @@ func (s *Store) StartCommand(ctx context.Context, c store.Command) (store.Comman
 			return err
 		}
 		created = n == 1
-		out, err = sqlutil.ScanCommand(tx.QueryRowContext(ctx, `SELECT `+sqlutil.CommandColumns+` FROM commands
-			WHERE principal = $1 AND id = $2`, c.Principal, c.ID))
+		out, err = sqlutil.ScanCommand(tx.QueryRowContext(ctx, sqlutil.SelectCommand, c.Principal, c.ID))
 		return err
 	})
 	if err != nil {
@@ -46,7 +44,7 @@ func (s *Store) FinishCommand(ctx context.Context, principal, id string, reply [
 	if len(reply) == 0 {
 		return fmt.Errorf("sqlite: finish command %q: the reply is empty: %w", id, store.ErrInvalid)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE commands SET reply = COALESCE(reply, $3) WHERE principal = $1 AND id = $2`, principal, id, reply)
+	res, err := s.db.ExecContext(ctx, sqlutil.FinishCommand, principal, id, reply)
 	if err != nil {
 		return fmt.Errorf("sqlite: finish command %q: %w", id, err)
 	}
@@ -65,7 +63,7 @@ func (s *Store) DeleteCommandsBefore(ctx context.Context, t time.Time) (int, err
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: delete commands: %w", err)
 	}
-	res, err := s.db.ExecContext(ctx, `DELETE FROM commands WHERE created_at < $1 OR created_at IS NULL`, at)
+	res, err := s.db.ExecContext(ctx, sqlutil.DeleteCommandsBefore, at)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: delete commands: %w", err)
 	}

@@ -278,6 +278,19 @@ func CheckSecret(name string, value []byte) error {
 // and ScanCommand.
 const CommandColumns = "principal, id, type, target, reply, created_at"
 
+// The command statements, the same on both stores ($n placeholders).
+const (
+	// InsertCommand takes CommandArgs; a stored id is left as it is.
+	InsertCommand = `INSERT INTO commands (` + CommandColumns + `) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (principal, id) DO NOTHING`
+	// SelectCommand takes principal and id.
+	SelectCommand = `SELECT ` + CommandColumns + ` FROM commands WHERE principal = $1 AND id = $2`
+	// FinishCommand takes principal, id and the reply; a reply once set stays.
+	FinishCommand = `UPDATE commands SET reply = COALESCE(reply, $3) WHERE principal = $1 AND id = $2`
+	// DeleteCommandsBefore takes the encoded time.
+	DeleteCommandsBefore = `DELETE FROM commands WHERE created_at < $1 OR created_at IS NULL`
+)
+
 // CommandArgs returns c's values in CommandColumns order ($1..$6), the
 // reply left out (NULL).
 func CommandArgs(c store.Command, enc TimeEncoder) ([]any, error) {
