@@ -117,7 +117,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		return fail(err)
 	}
 	printCredentials(out, creds)
-	a.purgeSessions(ctx, now)
 	for _, c := range creds {
 		log.Info("account created with a generated password (printed once on standard output)", "account", c.id, "roles", c.roles)
 	}
@@ -289,8 +288,6 @@ func (a *App) Start(ctx context.Context) error {
 	a.wg.Add(2)
 	go func() { defer a.wg.Done(); a.rec.run(rctx, 10*time.Second) }()
 	go func() { defer a.wg.Done(); a.loop.Run(lctx) }()
-	a.wg.Add(1)
-	go func() { defer a.wg.Done(); every(lctx, SessionPurgeEvery, a.purgeSessions) }()
 	go func() {
 		defer close(a.chatDone)
 		done := make(chan struct{})
@@ -303,9 +300,9 @@ func (a *App) Start(ctx context.Context) error {
 		a.Close()
 		return err
 	}
-	a.purgeCommands(ctx, time.Now())
+	a.housekeep(ctx, time.Now())
 	a.wg.Add(1)
-	go func() { defer a.wg.Done(); every(lctx, SessionPurgeEvery, a.purgeCommands) }()
+	go func() { defer a.wg.Done(); every(lctx, SessionPurgeEvery, a.housekeep) }()
 	// Read and write timeouts bound a request and its answer; a WebSocket
 	// clears them once upgraded (signaling).
 	a.srv = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: a.cfg.ReadTimeout,

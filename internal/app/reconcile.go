@@ -3,11 +3,9 @@ package app
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/contactd/contactd/internal/store"
 	"github.com/contactd/contactd/routing"
-	"github.com/contactd/contactd/signaling"
 )
 
 // WithStore wraps the store every part of the app uses (tests use it to
@@ -44,17 +42,4 @@ func (a *App) reconcile(ctx context.Context) error {
 		return fmt.Errorf("restore the desks' conversations: %w", err)
 	}
 	return nil
-}
-
-// purgeCommands deletes the command ids older than
-// signaling.CommandLogFor at now (at start, then every
-// SessionPurgeEvery along with the sessions).
-func (a *App) purgeCommands(ctx context.Context, now time.Time) {
-	n, err := a.st.DeleteCommandsBefore(ctx, now.Add(-signaling.CommandLogFor))
-	switch {
-	case err != nil && ctx.Err() == nil:
-		a.log.Warn("deleting old command ids failed; trying again later", "err", err)
-	case n > 0:
-		a.log.Info("old command ids deleted", "commands", n)
-	}
 }
