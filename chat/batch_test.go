@@ -45,9 +45,7 @@ func (m *memStore) callCount() int {
 func waitWrites(t *testing.T, s *Service, st *memStore, n int) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		s.commit.mu.Lock()
-		queued := len(s.commit.queue)
-		s.commit.mu.Unlock()
+		queued := s.commit.queue.Len()
 		st.mu.Lock()
 		held := st.held
 		st.mu.Unlock()

@@ -397,9 +397,7 @@ func TestMessagesOfManyConversationsAreCommittedTogether(t *testing.T) {
 	// Wait until the first batch is held at the gate and the rest queued.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		s.commit.mu.Lock()
-		queued := len(s.commit.queue)
-		s.commit.mu.Unlock()
+		queued := s.commit.queue.Len()
 		st.mu.Lock()
 		calls, held := st.calls, st.held
 		st.mu.Unlock()
