@@ -75,9 +75,6 @@ type committer struct {
 	queue    *mailbox.Box[*pending]
 }
 
-// commitRetry spaces the attempts of a failed commit.
-var commitRetry = retry.Backoff{First: 20 * time.Millisecond, Max: 2 * time.Second}
-
 func newCommitter(st Committer, log *slog.Logger, onCommit func([]store.Message)) *committer {
 	return &committer{st: st, log: log, onCommit: onCommit, interval: MinCommitInterval, queue: mailbox.New[*pending]()}
 }
@@ -140,7 +137,7 @@ func (c *committer) commitSome(ctx context.Context) bool {
 	}
 	var taken []store.ConversationID
 	start := time.Now()
-	err := retry.Do(ctx, commitRetry, func(ctx context.Context) (err error) {
+	err := retry.Do(ctx, retry.Backoff{First: 20 * time.Millisecond, Max: 2 * time.Second}, func(ctx context.Context) (err error) {
 		taken, err = c.st.CommitChat(ctx, b)
 		return err
 	}, func(err error, wait time.Duration) {

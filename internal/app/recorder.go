@@ -124,9 +124,6 @@ func (r *recorder) run(ctx context.Context, flushTimeout time.Duration) {
 	}
 }
 
-// recorderRetry spaces the attempts of a failed write.
-var recorderRetry = retry.Backoff{First: 25 * time.Millisecond, Max: 2 * time.Second}
-
 // writePending writes everything pending, retrying with backoff until it
 // is committed or ctx ends.
 func (r *recorder) writePending(ctx context.Context) error {
@@ -134,7 +131,7 @@ func (r *recorder) writePending(ctx context.Context) error {
 	batch, target := r.pending.Take(0), r.added
 	r.mu.Unlock()
 	if len(batch) > 0 {
-		err := retry.Do(ctx, recorderRetry, func(ctx context.Context) error { return r.write(ctx, batch) },
+		err := retry.Do(ctx, retry.Backoff{First: 25 * time.Millisecond, Max: 2 * time.Second}, func(ctx context.Context) error { return r.write(ctx, batch) },
 			func(err error, wait time.Duration) {
 				r.log.Warn("store write failed; retrying", "err", err, "effects", len(batch), "retryIn", wait)
 			})
