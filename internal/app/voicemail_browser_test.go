@@ -35,6 +35,13 @@ func TestTheDeskPlaysAVoiceMessage(t *testing.T) {
 		Email: "zoe@example.com", Text: "Please call me back about my invoice, any time after 3 pm.", CreatedAt: time.Now().Add(-2 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
+	if err := a.Store().CreateLeftMessage(t.Context(), store.LeftMessage{ID: "m_done", Queue: "sales", Name: "Sam",
+		Email: "sam@example.com", Text: "Answered already.", CreatedAt: time.Now().Add(-26 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Store().MarkLeftMessageHandled(t.Context(), "m_done", "bob", time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	length := fmt.Sprintf("0:%02d", len(speech)/prompts.SampleRate) // the desk's clock() floors
 
 	alice := newPage(t, browser, "alice")
@@ -58,6 +65,11 @@ func TestTheDeskPlaysAVoiceMessage(t *testing.T) {
 		t.Fatalf("the recording answered %q, want %q", got, want)
 	}
 
+	if got := alice.js(`document.querySelector('#left-count').textContent`); got != "2" {
+		t.Errorf("the count of open messages is %v, want 2", got)
+	}
+	alice.until("the handled message, marked", `document.querySelector('#left-list [data-id="m_done"]')?.classList.contains('is-handled')`)
+	alice.noContrastFailures("the left messages")
 	alice.shoot("desk-left-messages")
 	// Tab to Play and press Enter: it plays and the position moves.
 	alice.do(chromedp.Focus(`#left-list [data-id="`+id+`"] .lm-play`), chromedp.KeyEvent("\r"))
@@ -65,4 +77,5 @@ func TestTheDeskPlaysAVoiceMessage(t *testing.T) {
 	alice.shoot("desk-left-messages-playing")
 	alice.do(chromedp.KeyEvent(" ")) // Space pauses
 	alice.until("the message to pause", `!`+player+`.classList.contains('is-playing')`)
+	alice.noContrastFailures("the left messages, a message paused")
 }

@@ -74,7 +74,7 @@ export function createLeftMessages(d) {
       sub.length > 0 && h('p', { class: 'lm-sub', text: sub.join(' · ') }),
       !voice && str(m.text) && h('p', { class: 'lm-text', text: str(m.text) }),
       voice && player(id, name, Number(m.audioMs) / 1000 || 0),
-      m.handledBy && h('p', { class: 'lm-handled', text: `Handled by ${d.agentName(str(m.handledBy))}` }));
+      m.handledBy && h('p', { class: 'lm-handled' }, icon('check'), `Handled by ${d.agentName(str(m.handledBy))}`));
     return li;
   }
 
