@@ -13,6 +13,7 @@ const REFRESH_MS = 60000;
 export function createLeftMessages(d) {
   const { S, el } = d;
   let timer = 0;
+  let gen = 0; // stopLeftMessages moves it: an answer of an earlier round is dropped
   let playing = null; // the player whose audio plays
 
   function forAgent() {
@@ -23,17 +24,22 @@ export function createLeftMessages(d) {
     clearTimeout(timer);
     el.leftPanel.hidden = !forAgent();
     if (!forAgent()) return;
+    const round = gen;
     try {
       const r = await fetch('/api/left-messages', { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+      if (round !== gen) return;
+      if (r.status === 401) return; // signed out: the session's check shows the sign-in
       if (r.ok) {
         const body = await r.json();
+        if (round !== gen) return;
         renderLeftMessages(Array.isArray(body.items) ? body.items : []);
       }
     } catch { /* offline: the next refresh tries again */ }
-    if (S.me) timer = setTimeout(loadLeftMessages, REFRESH_MS);
+    if (round === gen) timer = setTimeout(loadLeftMessages, REFRESH_MS);
   }
 
   function stopLeftMessages() {
+    gen++;
     clearTimeout(timer);
     playing?.stop();
     clear(el.leftList);
