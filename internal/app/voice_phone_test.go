@@ -19,7 +19,6 @@ type phoneLeg struct {
 	mu     sync.Mutex
 	asked  []string
 	gain   float64
-	closed bool
 	wake   chan struct{}
 }
 
