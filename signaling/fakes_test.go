@@ -31,6 +31,7 @@ type fakes struct {
 	agents   map[routing.AgentID]store.Agent
 	sessions map[string]store.Session
 	left     []store.LeftMessage
+	attrs    []map[string]string // of each StartVisitor
 
 	info   func(id store.ConversationID) (store.Conversation, map[chat.Sender]chat.Role, error)
 	send   func(id store.ConversationID, who chat.Sender, clientID, kind, text string) (store.Message, error)
@@ -57,6 +58,16 @@ func (f *fakes) acted() []string {
 		}
 	}
 	return out
+}
+
+// started is the attributes of the last StartVisitor.
+func (f *fakes) started() map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.attrs) == 0 {
+		return nil
+	}
+	return f.attrs[len(f.attrs)-1]
 }
 
 func (f *fakes) reset() {
@@ -160,8 +171,11 @@ func (f *fakes) Held(context.Context, store.ConversationID) (bool, error) {
 }
 
 // Coordinator
-func (f *fakes) StartVisitor(_ context.Context, q routing.QueueID, _ routing.Channel, _ string, _ map[string]string) (store.Conversation, error) {
+func (f *fakes) StartVisitor(_ context.Context, q routing.QueueID, _ routing.Channel, _ string, attrs map[string]string) (store.Conversation, error) {
 	f.called("StartVisitor")
+	f.mu.Lock()
+	f.attrs = append(f.attrs, attrs)
+	f.mu.Unlock()
 	return store.Conversation{ID: "c_new", Queue: q}, nil
 }
 func (f *fakes) EndByVisitor(context.Context, store.ConversationID) (store.Message, error) {
