@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -32,6 +33,7 @@ type fakes struct {
 	sessions map[string]store.Session
 	left     []store.LeftMessage
 	attrs    []map[string]string // of each StartVisitor
+	numbered bool                // StartVisitor makes c_1, c_2, … (else always c_new)
 
 	info   func(id store.ConversationID) (store.Conversation, map[chat.Sender]chat.Role, error)
 	send   func(id store.ConversationID, who chat.Sender, clientID, kind, text string) (store.Message, error)
@@ -175,8 +177,12 @@ func (f *fakes) StartVisitor(_ context.Context, q routing.QueueID, _ routing.Cha
 	f.called("StartVisitor")
 	f.mu.Lock()
 	f.attrs = append(f.attrs, attrs)
+	id := store.ConversationID("c_new")
+	if f.numbered {
+		id = store.ConversationID(fmt.Sprintf("c_%d", len(f.attrs)))
+	}
 	f.mu.Unlock()
-	return store.Conversation{ID: "c_new", Queue: q}, nil
+	return store.Conversation{ID: id, Queue: q}, nil
 }
 func (f *fakes) EndByVisitor(context.Context, store.ConversationID) (store.Message, error) {
 	f.called("EndByVisitor")

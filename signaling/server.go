@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -244,6 +245,27 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
+// addressOf is the key of r's client in the per-address limits: the IPv4
+// address, or the /64 an IPv6 address is in (one subscriber holds a whole
+// /64: keyed by /128, one machine would have 2^64 budgets).
+func addressOf(r *http.Request) string { return addressKey(clientIP(r)) }
+
+func addressKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, err := a.WithZone("").Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
+}
+
 // originAllowed says whether the request's Origin is the server itself or
 // an allowed embedding site (origins compared with their scheme). A
 // request without Origin (not from a browser) is allowed; browsers always
@@ -293,7 +315,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ caller) {
 		fail(w, http.StatusForbidden, "forbidden", "origin not allowed")
 		return
 	}
-	if !s.loginLimits.allow(clientIP(r), s.now()) {
+	if !s.loginLimits.allow(addressOf(r), s.now()) {
 		fail(w, http.StatusTooManyRequests, "rate_limited", "too many login attempts; wait a minute")
 		return
 	}
@@ -438,7 +460,7 @@ func (s *Server) visitorCall(w http.ResponseWriter, r *http.Request, v any) bool
 	if !s.cors(w, r) {
 		return false
 	}
-	if !s.cmdLimits.allow(clientIP(r), s.now()) {
+	if !s.cmdLimits.allow(addressOf(r), s.now()) {
 		fail(w, http.StatusTooManyRequests, "rate_limited", "slow down")
 		return false
 	}
@@ -488,10 +510,13 @@ func (s *Server) widgetSession(w http.ResponseWriter, r *http.Request, _ caller)
 		}
 		attrs["channel"] = string(routing.ChannelVoice)
 	}
-	ip := clientIP(r)
+	ip := addressOf(r)
 	if !s.sessLimits.allow(ip, s.now()) {
 		fail(w, http.StatusTooManyRequests, "rate_limited", "too many new chats from this address; try again in a minute")
 		return
+	}
+	if s.waiting.sweepDue(s.now()) {
+		s.wg.Go(func() { s.waiting.sweep(s.baseCtx, s.stillQueued) })
 	}
 	if !s.waiting.reserve(r.Context(), ip, s.stillQueued) {
 		fail(w, http.StatusTooManyRequests, "rate_limited", "too many chats waiting from this address; try again later")
@@ -598,7 +623,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, who caller) {
 		}
 		agent = who.account
 	}
-	release, ok := s.sec.admitSocket(clientIP(r), conversation)
+	release, ok := s.sec.admitSocket(addressOf(r), conversation)
 	if !ok {
 		w.Header().Set("Retry-After", "10")
 		http.Error(w, "too many connections", http.StatusTooManyRequests)
@@ -617,7 +642,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, who caller) {
 	} else {
 		log = s.log.With("ip", ip, "agent", agent.ID)
 	}
-	c := newConn(s.baseCtx, ws, up.cork, log, ip, s.cfg.ConnRate, s.cfg.ConnBurst)
+	c := newConn(s.baseCtx, ws, up.cork, log, addressOf(r), s.cfg.ConnRate, s.cfg.ConnBurst)
 	c.conversation, c.agent = conversation, string(agent.ID)
 	c.roles = roleVisitor
 	if c.agent != "" {
