@@ -133,6 +133,10 @@ type ChatStore interface {
 	// those of an unknown conversation are an empty list. A limit below 1
 	// is an error.
 	ListMessages(ctx context.Context, id ConversationID, after int64, limit int) ([]Message, error)
+	// ListMessageEvents is ListMessages of the messages of kind MsgEvent
+	// only: what a conversation's state (participants, hold, end) is made
+	// of, without its text.
+	ListMessageEvents(ctx context.Context, id ConversationID, after int64, limit int) ([]Message, error)
 	// FindMessageByClientID returns the stored message a sender sent with
 	// that client id; ErrNotFound if none.
 	FindMessageByClientID(ctx context.Context, id ConversationID, sender, clientID string) (Message, error)
