@@ -121,9 +121,29 @@ func (f *fakes) CreateLeftMessage(context.Context, store.LeftMessage) error {
 	f.called("CreateLeftMessage")
 	return nil
 }
-func (f *fakes) ListLeftMessages(context.Context, bool, int) ([]store.LeftMessage, error) {
+func (f *fakes) ListLeftMessages(_ context.Context, filter store.LeftMessageFilter, limit int) ([]store.LeftMessage, error) {
 	f.called("ListLeftMessages")
-	return f.left, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := []store.LeftMessage{}
+	for _, m := range f.left {
+		if filter.Match(m) && len(out) < limit {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+func (f *fakes) MarkLeftMessageHandled(_ context.Context, id string, by routing.AgentID, at time.Time) error {
+	f.called("MarkLeftMessageHandled")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, m := range f.left {
+		if m.ID == id {
+			f.left[i].HandledBy, f.left[i].HandledAt = by, at
+			return nil
+		}
+	}
+	return store.ErrNotFound
 }
 func (f *fakes) ListOpenConversations(context.Context) ([]store.Conversation, error) {
 	f.called("ListOpenConversations")

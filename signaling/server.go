@@ -102,7 +102,8 @@ type Store interface {
 	GetSession(ctx context.Context, tokenHash string, now time.Time) (store.Session, error)
 	DeleteSession(ctx context.Context, tokenHash string) error
 	CreateLeftMessage(ctx context.Context, m store.LeftMessage) error
-	ListLeftMessages(ctx context.Context, onlyOpen bool, limit int) ([]store.LeftMessage, error)
+	ListLeftMessages(ctx context.Context, f store.LeftMessageFilter, limit int) ([]store.LeftMessage, error)
+	MarkLeftMessageHandled(ctx context.Context, id string, by routing.AgentID, at time.Time) error
 	ListOpenConversations(ctx context.Context) ([]store.Conversation, error)
 }
 
@@ -384,20 +385,78 @@ func (s *Server) deskConfig(w http.ResponseWriter, r *http.Request, who caller) 
 // leftMessages lists the messages left for the queues the agent serves;
 // one left for a queue that is not configured (any more) is for every
 // agent, so that it is not lost.
+// Bounds of the left messages listing.
+const (
+	leftOpenShown    = 500 // open ones, newest first
+	leftHandledShown = 50  // recently handled ones
+)
+
+// leftFilter is what an account sees of the left messages: those of the
+// queues it serves, and of queues no longer configured.
+func (s *Server) leftFilter(a store.Agent) store.LeftMessageFilter {
+	f := store.LeftMessageFilter{Queues: []routing.QueueID{}, Known: []routing.QueueID{}}
+	for _, q := range s.cfg.Queues {
+		f.Known = append(f.Known, q.ID)
+		if serves(a, q) {
+			f.Queues = append(f.Queues, q.ID)
+		}
+	}
+	return f
+}
+
+// leftMessages lists the caller's open left messages (up to
+// leftOpenShown) and the most recently handled ones (leftHandledShown),
+// newest first: filtered in the store, so that handled messages or other
+// queues' never crowd open ones out.
 func (s *Server) leftMessages(w http.ResponseWriter, r *http.Request, who caller) {
-	ms, err := s.st.ListLeftMessages(r.Context(), false, 200)
+	f := s.leftFilter(who.account)
+	f.OnlyOpen = true
+	open, err := s.st.ListLeftMessages(r.Context(), f, leftOpenShown)
+	if err == nil {
+		f.OnlyOpen, f.OnlyHandled = false, true
+		var handled []store.LeftMessage
+		handled, err = s.st.ListLeftMessages(r.Context(), f, leftHandledShown)
+		open = append(open, handled...)
+	}
 	if err != nil {
 		fail(w, http.StatusServiceUnavailable, "unavailable", "could not read the messages")
 		return
 	}
-	mine := []store.LeftMessage{}
-	for _, m := range ms {
-		i := slices.IndexFunc(s.cfg.Queues, func(q routing.QueueConfig) bool { return q.ID == m.Queue })
-		if i < 0 || serves(who.account, s.cfg.Queues[i]) {
-			mine = append(mine, m)
+	slices.SortStableFunc(open, func(a, b store.LeftMessage) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
 		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	writeJSON(w, http.StatusOK, map[string]any{"items": append([]store.LeftMessage{}, open...)})
+}
+
+// markLeftMessageHandled marks a left message the caller sees as handled
+// by the caller (again: the last mark stands).
+func (s *Server) markLeftMessageHandled(w http.ResponseWriter, r *http.Request, who caller) {
+	id := r.PathValue("id")
+	f := s.leftFilter(who.account)
+	f.ID = id
+	ms, err := s.st.ListLeftMessages(r.Context(), f, 1)
+	if err != nil {
+		fail(w, http.StatusServiceUnavailable, "unavailable", "could not read the message")
+		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": mine})
+	if len(ms) == 0 {
+		fail(w, http.StatusNotFound, CodeNotFound, "no left message "+strconv.Quote(id)+" of your queues")
+		return
+	}
+	m := ms[0]
+	m.HandledBy, m.HandledAt = who.account.ID, s.now().UTC()
+	if err := s.st.MarkLeftMessageHandled(r.Context(), id, m.HandledBy, m.HandledAt); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			fail(w, http.StatusNotFound, CodeNotFound, "no left message "+strconv.Quote(id))
+			return
+		}
+		fail(w, http.StatusServiceUnavailable, "unavailable", "could not mark the message")
+		return
+	}
+	writeJSON(w, http.StatusOK, m)
 }
 
 // --- visitors ---

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/contactd/contactd/routing"
@@ -81,6 +82,31 @@ type LeftMessage struct {
 	HandledAt time.Time       `json:"handledAt,omitzero"`
 }
 
+// LeftMessageFilter says which left messages ListLeftMessages returns. The
+// zero filter returns every one.
+type LeftMessageFilter struct {
+	ID          string // only the one of this id; "" for any
+	OnlyOpen    bool   // only those nobody marked handled
+	OnlyHandled bool   // only those marked handled
+	// Queues, when not nil, keeps only the messages of these queues, and
+	// of any queue not in Known when Known is not nil (a queue removed
+	// from the configuration: its messages are nobody's in particular).
+	Queues, Known []routing.QueueID
+}
+
+// Match says whether m passes f: what the stores decide in SQL.
+func (f LeftMessageFilter) Match(m LeftMessage) bool {
+	switch {
+	case f.ID != "" && m.ID != f.ID,
+		f.OnlyOpen && m.HandledBy != "",
+		f.OnlyHandled && m.HandledBy == "":
+		return false
+	case f.Queues == nil:
+		return true
+	}
+	return slices.Contains(f.Queues, m.Queue) || (f.Known != nil && !slices.Contains(f.Known, m.Queue))
+}
+
 // Session is a staff login. Only a hash of the cookie's token is stored.
 type Session struct {
 	TokenHash string          `json:"-"`
@@ -144,9 +170,10 @@ type ChatStore interface {
 	// CreateLeftMessage stores a left message; ErrConflict if the id is
 	// taken.
 	CreateLeftMessage(ctx context.Context, m LeftMessage) error
-	// ListLeftMessages returns the newest first (by CreatedAt, then id),
-	// up to limit; open only when onlyOpen. A limit below 1 is an error.
-	ListLeftMessages(ctx context.Context, onlyOpen bool, limit int) ([]LeftMessage, error)
+	// ListLeftMessages returns those f matches, newest first (by
+	// CreatedAt, then id), up to limit; the filter is applied before the
+	// limit. A limit below 1 is an error.
+	ListLeftMessages(ctx context.Context, f LeftMessageFilter, limit int) ([]LeftMessage, error)
 	// MarkLeftMessageHandled records who handled it, replacing an earlier
 	// mark; ErrNotFound if absent.
 	MarkLeftMessageHandled(ctx context.Context, id string, by routing.AgentID, at time.Time) error

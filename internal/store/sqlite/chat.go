@@ -285,17 +285,12 @@ func (s *Store) CreateLeftMessage(ctx context.Context, m store.LeftMessage) erro
 }
 
 // ListLeftMessages implements store.ChatStore. A limit below 1 is an error.
-func (s *Store) ListLeftMessages(ctx context.Context, onlyOpen bool, limit int) ([]store.LeftMessage, error) {
+func (s *Store) ListLeftMessages(ctx context.Context, f store.LeftMessageFilter, limit int) ([]store.LeftMessage, error) {
 	if limit < 1 {
 		return nil, fmt.Errorf("sqlite: list left messages: limit %d is not positive", limit)
 	}
-	where := ""
-	if onlyOpen {
-		where = `WHERE handled_by = ''`
-	}
-	return listAll(ctx, s, "list left messages", sqlutil.ScanLeftMessage,
-		`SELECT `+sqlutil.LeftMessageColumns+` FROM left_messages `+where+`
-		ORDER BY created_at DESC NULLS LAST, id DESC LIMIT $1`, limit)
+	q, args := sqlutil.ListLeftMessages(f, limit)
+	return listAll(ctx, s, "list left messages", sqlutil.ScanLeftMessage, q, args...)
 }
 
 // MarkLeftMessageHandled implements store.ChatStore.

@@ -112,7 +112,7 @@ var conversationCases = []testCase{
 	{"a new store has no conversations, left messages or sessions", func(t *testing.T, ctx context.Context, s store.Store) {
 		open, err := s.ListOpenConversations(ctx)
 		must(t, err)
-		left, err := s.ListLeftMessages(ctx, false, 10)
+		left, err := s.ListLeftMessages(ctx, store.LeftMessageFilter{}, 10)
 		must(t, err)
 		expired, err := s.DeleteExpiredSessions(ctx, base.Add(1000*time.Hour))
 		must(t, err)
