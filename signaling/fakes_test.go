@@ -34,6 +34,7 @@ type fakes struct {
 	left     []store.LeftMessage
 	attrs    []map[string]string // of each StartVisitor
 	numbered bool                // StartVisitor makes c_1, c_2, … (else always c_new)
+	created  []store.LeftMessage // by CreateLeftMessage
 
 	info   func(id store.ConversationID) (store.Conversation, map[chat.Sender]chat.Role, error)
 	send   func(id store.ConversationID, who chat.Sender, clientID, kind, text string) (store.Message, error)
@@ -54,7 +55,7 @@ func (f *fakes) acted() []string {
 	var out []string
 	for _, c := range f.calls {
 		switch c {
-		case "Info", "RoleOf", "GetAgent", "GetSession", "Held", "History", "ListLeftMessages", "ListAgents", "ListOpenConversations":
+		case "Info", "RoleOf", "GetAgent", "GetSession", "Held", "History", "ListLeftMessages", "GetLeftMessage", "ListAgents", "ListOpenConversations":
 		default:
 			out = append(out, c)
 		}
@@ -117,9 +118,21 @@ func (f *fakes) DeleteSession(_ context.Context, hash string) error {
 	f.mu.Unlock()
 	return nil
 }
-func (f *fakes) CreateLeftMessage(context.Context, store.LeftMessage) error {
+func (f *fakes) CreateLeftMessage(_ context.Context, m store.LeftMessage) error {
 	f.called("CreateLeftMessage")
+	f.mu.Lock()
+	f.created = append(f.created, m)
+	f.mu.Unlock()
 	return nil
+}
+func (f *fakes) GetLeftMessage(_ context.Context, id string) (store.LeftMessage, error) {
+	f.called("GetLeftMessage")
+	for _, m := range f.left {
+		if m.ID == id {
+			return m, nil
+		}
+	}
+	return store.LeftMessage{}, store.ErrNotFound
 }
 func (f *fakes) ListLeftMessages(_ context.Context, filter store.LeftMessageFilter, limit int) ([]store.LeftMessage, error) {
 	f.called("ListLeftMessages")

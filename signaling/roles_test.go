@@ -158,6 +158,7 @@ func TestEveryEndpointUnderEveryRole(t *testing.T) {
 		"GET /api/me":                          "any account",
 		"GET /api/config/desk":                 "agent supervisor admin",
 		"GET /api/left-messages":               "agent",
+		"GET /api/left-messages/{id}/audio":    "agent",
 		"POST /api/left-messages/{id}/handled": "agent",
 		"POST /api/widget/session":             "anyone",
 		"GET /api/widget/config":               "anyone",

@@ -104,6 +104,7 @@ type Store interface {
 	CreateLeftMessage(ctx context.Context, m store.LeftMessage) error
 	ListLeftMessages(ctx context.Context, f store.LeftMessageFilter, limit int) ([]store.LeftMessage, error)
 	MarkLeftMessageHandled(ctx context.Context, id string, by routing.AgentID, at time.Time) error
+	GetLeftMessage(ctx context.Context, id string) (store.LeftMessage, error)
 	ListOpenConversations(ctx context.Context) ([]store.Conversation, error)
 }
 
