@@ -83,7 +83,7 @@ func (m *memStore) CommitChat(ctx context.Context, b store.ChatBatch) ([]store.C
 	}
 	for _, c := range b.Update {
 		if have, ok := m.convs[c.ID]; ok {
-			c.LastSeq, c.CreatedAt = have.LastSeq, have.CreatedAt // UpdateConversation keeps them
+			c.LastSeq, c.CreatedAt = have.LastSeq, have.CreatedAt // a batch update keeps them
 			m.convs[c.ID] = c
 		}
 	}
