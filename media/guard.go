@@ -24,6 +24,7 @@ type guardConn struct {
 	sources   map[netip.AddrPort]*window
 	overflow  window // shared by new addresses while the table is full
 	lastSweep int64
+	limit     int // datagrams per source per guardWindow; 0: guardLimit
 	passed    atomic.Uint64
 	dropped   atomic.Uint64
 }
@@ -43,7 +44,7 @@ type window struct {
 }
 
 func newGuardConn(c *net.UDPConn) *guardConn {
-	return &guardConn{UDPConn: c, epoch: time.Now(), sources: map[netip.AddrPort]*window{}}
+	return &guardConn{UDPConn: c, epoch: time.Now(), sources: map[netip.AddrPort]*window{}, limit: guardLimit}
 }
 
 // ReadFromAddrPort returns the next datagram within its source's budget.
@@ -93,9 +94,12 @@ func (g *guardConn) admit(addr netip.AddrPort) bool {
 		w.start, w.n = now, 0
 	}
 	w.n++
-	limit := guardLimit
+	limit := g.limit
+	if limit == 0 {
+		limit = guardLimit
+	}
 	if w == &g.overflow {
-		limit = 20 * guardLimit
+		limit *= 20
 	}
 	return w.n <= limit
 }

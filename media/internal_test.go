@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -364,4 +365,48 @@ func TestAReaderThatFallsBehindLosesPacketsNotTime(t *testing.T) {
 	if _, err := b.Write(pkt); err != nil {
 		t.Fatalf("write after reading: %v", err)
 	}
+}
+
+func FuzzParseRTPSDP(f *testing.F) {
+	law, _ := lawFor("PCMU")
+	good := "v=0\r\no=x 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+		"m=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=rtcp:4001 IN IP4 127.0.0.1\r\na=sendonly\r\n"
+	f.Add(good)
+	f.Add(strings.Replace(good, "a=rtcp:4001 IN IP4 127.0.0.1", "a=rtcp:", 1))
+	f.Add(strings.Replace(good, "a=rtcp:4001 IN IP4 127.0.0.1", "a=rtcp:99999 IN IP4 x", 1))
+	f.Add(strings.Replace(good, "c=IN IP4 127.0.0.1", "c=IN IP6 ::", 1))
+	f.Add(strings.Replace(good, "m=audio 4000", "m=audio 70000", 1))
+	f.Add(strings.Replace(good, "m=audio 4000 RTP/AVP 0 101", "m=audio 4000/2 RTP/AVP 300 0", 1))
+	f.Fuzz(func(t *testing.T, text string) {
+		r, err := parseRTPSDP(text, law)
+		if err != nil {
+			if !errors.Is(err, ErrBadSDP) && !errors.Is(err, ErrNoCommonCodec) {
+				t.Fatalf("untyped error: %v", err)
+			}
+			return
+		}
+		if r.index < 0 || r.index >= len(r.mlines) {
+			t.Fatalf("section %d of %d", r.index, len(r.mlines))
+		}
+		_ = localSDP{ip: netip.MustParseAddr("127.0.0.1"), port: 10000, law: law, tePT: r.tePT}.String(r)
+	})
+}
+
+func FuzzParseRTCP(f *testing.F) {
+	f.Add([]byte{0x81, 201, 0, 7, 0, 0, 0, 1, 0, 0, 0, 2, 64, 0, 0, 12, 0, 0, 0, 100, 0, 0, 0, 80, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{0x80, 200, 0, 6, 0, 0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{0x9F, 201, 0, 1, 0, 0, 0, 1})
+	f.Add([]byte{0x80, 202, 0xFF, 0xFF})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e := &Engine{epoch: time.Now()}
+		l := &Leg{e: e}
+		l.out.init(l, &codecLaw{payloadType: 0})
+		l.out.hdr.SSRC = 2
+		l.parseRTCP(b)
+		var s LegStats
+		l.rx.fill(&s)
+		if s.RemoteFractionLost < 0 || s.RemoteFractionLost >= 1 {
+			t.Fatalf("fraction %v", s.RemoteFractionLost)
+		}
+	})
 }

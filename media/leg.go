@@ -68,12 +68,15 @@ type LegStats struct {
 	// PacketsDropped counts packets received that were not forwarded
 	// because they were not audio in the negotiated codec or did not parse.
 	PacketsDropped uint64
-	LastIn         time.Time // when the last RTP packet arrived; zero before the first
-	Connected      bool      // OnConnected has happened and the leg is open
-	Closed         bool      // the leg has ended or was closed
-	BridgedTo      string    // the id of the leg this one is bridged to, if any
-	Sound          Sound     // what the leg hears when it is not bridged (after the clip, if one plays)
-	Clip           bool      // a clip (PlayClip) plays now
+	// Throttled counts the datagrams an RTP leg's sockets dropped unread
+	// because their source sent more than 500 a second.
+	Throttled uint64
+	LastIn    time.Time // when the last RTP packet arrived; zero before the first
+	Connected bool      // OnConnected has happened and the leg is open
+	Closed    bool      // the leg has ended or was closed
+	BridgedTo string    // the id of the leg this one is bridged to, if any
+	Sound     Sound     // what the leg hears when it is not bridged (after the clip, if one plays)
+	Clip      bool      // a clip (PlayClip) plays now
 
 	// What the leg receives, by RFC 3550 (A.3, A.8): packets lost
 	// (expected minus received, since the stream's first packet) and
@@ -520,6 +523,7 @@ func (l *Leg) Stats() LegStats {
 		}
 		s.RemoteDirection = l.RemoteDirection()
 		s.RTCPPackets = r.rtcpIn.Load()
+		s.Throttled = r.guard.dropped.Load() + r.rtcpGuard.dropped.Load()
 	}
 	return s
 }

@@ -65,10 +65,9 @@ type rtpLeg struct {
 	dtmfTS   uint32
 
 	// RTCP, sent by the engine clock.
-	rtcpOut   []byte
-	lastSR    int64
-	rtcpIn    atomic.Uint64
-	rtcpNoted atomic.Bool
+	rtcpOut []byte
+	lastSR  int64
+	rtcpIn  atomic.Uint64
 }
 
 // rtpPeer is one remote description, as the media path uses it.
@@ -115,6 +114,7 @@ func (e *Engine) NewRTPLeg(id string, h LegHandler) (*Leg, error) {
 		sessID:    rand.Uint64() >> 2,
 		lastSR:    e.now(),
 	}
+	r.guard.limit, r.rtcpGuard.limit = e.rtpGuard, e.rtpGuard
 	l.rtp = r
 	l.out.writer = rtpWriter{l}
 	l.out.hdr.SSRC = rand.Uint32()
