@@ -512,6 +512,9 @@ func (e *Engine) checkTimeouts() {
 			}
 		}
 		last := l.lastIn.Load()
+		if r := l.rtp; r != nil {
+			last = max(last, r.since.Load())
+		}
 		if last == 0 || now-last < limit {
 			continue
 		}

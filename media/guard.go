@@ -25,6 +25,7 @@ type guardConn struct {
 	overflow  window // shared by new addresses while the table is full
 	lastSweep int64
 	limit     int // datagrams per source per guardWindow; 0: guardLimit
+	tableSize int // sources tracked one by one; 0: guardSources
 	passed    atomic.Uint64
 	dropped   atomic.Uint64
 }
@@ -83,7 +84,11 @@ func (g *guardConn) admit(addr netip.AddrPort) bool {
 	}
 	w := g.sources[addr]
 	if w == nil {
-		if len(g.sources) >= guardSources {
+		size := g.tableSize
+		if size == 0 {
+			size = guardSources
+		}
+		if len(g.sources) >= size {
 			w = &g.overflow
 		} else {
 			w = &window{start: now}

@@ -63,6 +63,7 @@ type LegHandler struct {
 // LegStats is a snapshot of a leg's counters.
 type LegStats struct {
 	Kind                  LegKind
+	SSRC                  uint32 // of the stream the leg sends (0 for a WebRTC leg before its answer)
 	PacketsIn, PacketsOut uint64 // RTP packets received from and sent to the peer
 	BytesIn, BytesOut     uint64 // RTP audio payload bytes
 	// PacketsDropped counts packets received that were not forwarded
@@ -516,6 +517,9 @@ func (l *Leg) Stats() LegStats {
 	s.Sound = l.play.sound
 	s.Clip = l.play.clip != nil
 	l.e.routeMu.Unlock()
+	l.out.mu.Lock()
+	s.SSRC = l.out.hdr.SSRC
+	l.out.mu.Unlock()
 	l.rx.fill(&s)
 	if r := l.rtp; r != nil {
 		if d := r.dest.Load(); d != nil {

@@ -33,6 +33,10 @@ func (k LegKind) String() string {
 // larger one is dropped. G.711 at 20 ms is 172 bytes.
 const maxDatagram = 1500
 
+// rtpGuardSources is how many source addresses an RTP socket's guard
+// tracks one by one.
+const rtpGuardSources = 64
+
 // rtpLeg is what only RTP legs have: the port pair, the negotiated
 // session, the latched peer address and the RTCP state.
 type rtpLeg struct {
@@ -55,7 +59,8 @@ type rtpLeg struct {
 	// addresses the peer's packets come from once they came. Nil: nowhere.
 	dest, rtcpDest atomic.Pointer[netip.AddrPort]
 
-	up atomic.Bool // the first RTP packet arrived
+	up    atomic.Bool  // the first RTP packet arrived
+	since atomic.Int64 // engine clock when the session last became sendrecv: the media timeout counts from here at the earliest
 
 	wbuf [maxDatagram + 64]byte // outgoing RTP, used under Leg.out.mu
 
@@ -115,6 +120,9 @@ func (e *Engine) NewRTPLeg(id string, h LegHandler) (*Leg, error) {
 		lastSR:    e.now(),
 	}
 	r.guard.limit, r.rtcpGuard.limit = e.rtpGuard, e.rtpGuard
+	// A leg talks to one peer: a small table of sources, so a spray from
+	// many ports cannot grow each leg's memory (the rest share one budget).
+	r.guard.tableSize, r.rtcpGuard.tableSize = rtpGuardSources, rtpGuardSources
 	l.rtp = r
 	l.out.writer = rtpWriter{l}
 	l.out.hdr.SSRC = rand.Uint32()
@@ -297,7 +305,7 @@ func (l *Leg) applyRemote(p *rtpPeer) {
 		}
 	}
 	if (old == nil || old.dir != SendRecv) && p.dir == SendRecv {
-		l.lastIn.Store(l.e.now()) // the media timeout (re)starts now
+		r.since.Store(l.e.now()) // the media timeout (re)starts now
 	}
 	l.out.mu.Lock()
 	l.out.hdr.PayloadType = p.outAudio

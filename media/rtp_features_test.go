@@ -90,6 +90,36 @@ func TestDTMFFromThePeerIsReportedOncePerEvent(t *testing.T) {
 	}
 }
 
+func TestDTMFUsesThePeersPayloadTypeNumber(t *testing.T) {
+	noLeaks(t)
+	e := newRTPEngine(t, nil)
+	for _, dir := range []string{"they offer", "we offer"} {
+		ph := newPhone(t, e, dir)
+		ph.peer.SetEventPT(96)
+		var desc string
+		if dir == "they offer" {
+			desc = ph.callIn() // our answer keeps their 96
+		} else {
+			desc = ph.callOut() // we offer 101; they answer 96 and send with it
+		}
+		sendEvent(t, ph.peer, 5, ph.peer.Timestamp()+160)
+		if d := nextDigit(t, ph); d != '5' {
+			t.Errorf("%s: digit %q, want '5'", dir, d)
+		}
+		ph.capture()
+		if err := ph.leg.SendDTMF("7"); err != nil {
+			t.Fatal(err)
+		}
+		ps := ph.waitPackets(7, func(p mediatest.Packet) bool { return p.PayloadType == 96 })
+		for _, p := range ps {
+			if p.PayloadType != 96 || p.Payload[0] != 7 {
+				t.Errorf("%s: sent PT %d event %d, want 96 and 7 (description:\n%s)", dir, p.PayloadType, p.Payload[0], desc)
+				break
+			}
+		}
+	}
+}
+
 func TestSendDTMFSendsRFC4733Events(t *testing.T) {
 	noLeaks(t)
 	e := newRTPEngine(t, nil)
@@ -388,7 +418,8 @@ func TestHostileDatagramsAreDropped(t *testing.T) {
 		}
 	}
 	rtcpPort := netip.AddrPortFrom(port.Addr(), port.Port()+1)
-	if _, err := stranger.WriteToUDPAddrPort(mediatest.ReceiverReport(43, 1, 255, 1000, 1000), rtcpPort); err != nil {
+	ours := ph.leg.Stats().SSRC
+	if _, err := stranger.WriteToUDPAddrPort(mediatest.ReceiverReport(43, ours, 255, 1000, 1000), rtcpPort); err != nil {
 		t.Fatal(err)
 	}
 	for _, b := range [][]byte{{1, 2, 3}, {0x80, 201, 0xFF, 0xFF, 0, 0, 0, 0}, make([]byte, 1400)} {
@@ -409,7 +440,13 @@ func TestHostileDatagramsAreDropped(t *testing.T) {
 	testutil.Eventually(t, "every hostile RTP datagram is counted as dropped", func() bool {
 		return ph.leg.Stats().PacketsDropped >= 1+uint64(len(junk)-1)+5
 	})
-	if s := ph.leg.Stats(); s.RemoteAddr != ph.peer.Addr().String() || s.RemoteFractionLost != 0 || s.PacketsIn != 2 {
+	// The peer's own report, sent after the junk, is the only RTCP read.
+	if err := ph.peer.SendRTCP(mediatest.ReceiverReport(42, ours, 1, 1, 1), rtcpPort); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "the peer's report is read", func() bool { return ph.leg.Stats().RemotePacketsLost > 0 })
+	if s := ph.leg.Stats(); s.RemoteAddr != ph.peer.Addr().String() || s.RTCPPackets != 1 ||
+		s.RemoteFractionLost != 1.0/256 || s.RemotePacketsLost != 1 || s.PacketsIn != 2 {
 		t.Errorf("stats after the junk: %+v", s)
 	}
 	// A flood from the peer itself: past 125 datagrams a quarter second,
@@ -431,7 +468,11 @@ func TestSymmetricRTPLatchesOnThePeersSource(t *testing.T) {
 		name := map[bool]string{true: "symmetric", false: "not symmetric"}[symmetric]
 		t.Run(name, func(t *testing.T) {
 			noLeaks(t)
-			e := newRTPEngine(t, func(c *media.Config) { c.DisableSymmetricRTP = !symmetric })
+			e := newRTPEngine(t, func(c *media.Config) {
+				c.DisableSymmetricRTP = !symmetric
+				c.MediaTimeout = time.Second // RTCP goes out on the watchdog's tick
+			})
+			media.SetRTCPInterval(e, 50*time.Millisecond)
 			ph := newPhone(t, e, "p")
 			// The phone is behind a NAT: its SDP names an address it
 			// does not send from (the decoy).
@@ -461,6 +502,17 @@ func TestSymmetricRTPLatchesOnThePeersSource(t *testing.T) {
 				if s := ph.leg.Stats(); s.RemoteAddr != ph.peer.Addr().String() {
 					t.Errorf("RemoteAddr %q, want the source %s", s.RemoteAddr, ph.peer.Addr())
 				}
+				// RTCP from the host RTP latched on (another port than
+				// the description's) is read, and answered there.
+				rtcpPort := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(ph.leg.RTPPort()+1))
+				if err := ph.peer.SendRTCP(mediatest.ReceiverReport(1, ph.leg.Stats().SSRC, 0, 3, 0), rtcpPort); err != nil {
+					t.Fatal(err)
+				}
+				testutil.Eventually(t, "the NATed peer's RTCP is read", func() bool { return ph.leg.Stats().RemotePacketsLost == 3 })
+				testutil.Eventually(t, "RTCP goes to the NATed peer", func() bool {
+					_, _, rtcp := ph.peer.Stats()
+					return rtcp > 0
+				})
 				return
 			}
 			testutil.Eventually(t, "packets from elsewhere than the SDP address are dropped", func() bool {
