@@ -127,32 +127,38 @@ func (e *Engine) NewRTPLeg(id string, h LegHandler) (*Leg, error) {
 	l.out.writer = rtpWriter{l}
 	l.out.hdr.SSRC = rand.Uint32()
 
+	// The readers start before the leg is registered, so a Close that
+	// finds it always has them to wait for.
+	l.readerWG.Add(2)
+	go l.readRTP()
+	go l.readRTCP()
+
 	e.mu.Lock()
 	switch {
 	case e.closed:
 		e.mu.Unlock()
-		r.closeSockets(e)
+		r.closeSockets(l)
 		return nil, fmt.Errorf("media: new leg %s: engine: %w", id, ErrClosed)
 	case e.legs[id] != nil:
 		e.mu.Unlock()
-		r.closeSockets(e)
+		r.closeSockets(l)
 		return nil, fmt.Errorf("media: new leg %s: %w", id, ErrDuplicateLeg)
 	}
 	e.legs[id] = l
 	e.wg.Add(1)
 	e.mu.Unlock()
-	l.readerWG.Add(2)
-	go l.readRTP()
-	go l.readRTCP()
 	go l.run()
 	l.log.Debug("RTP leg opened", "port", port)
 	return l, nil
 }
 
-func (r *rtpLeg) closeSockets(e *Engine) {
+// closeSockets closes a leg that was never registered: its sockets, its
+// readers, its port pair (into quarantine).
+func (r *rtpLeg) closeSockets(l *Leg) {
 	_ = r.conn.Close()
 	_ = r.rtcpConn.Close()
-	e.ports.release(r.port)
+	l.readerWG.Wait()
+	l.e.ports.release(r.port)
 }
 
 // Kind tells a WebRTC leg from an RTP leg.

@@ -802,3 +802,73 @@ func TestClosingRTPLegsLeavesNoGoroutine(t *testing.T) {
 	}
 	_ = browser.peer.Close()
 }
+
+func TestRTPLegMisuse(t *testing.T) {
+	noLeaks(t)
+	e, err := media.New(media.Config{ListenAddr: "127.0.0.1:0", RTPAddr: "127.0.0.1", Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.NewRTPLeg("", media.LegHandler{}); !errorsIs(err, media.ErrConfig) {
+		t.Errorf("empty id: %v", err)
+	}
+	// Racing for one id: exactly one wins; the others free their ports
+	// and readers.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won, dup := 0, 0
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := e.NewRTPLeg("same", media.LegHandler{})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				won++
+			case errorsIs(err, media.ErrDuplicateLeg):
+				dup++
+			default:
+				t.Errorf("NewRTPLeg: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if won != 1 || dup != 7 {
+		t.Errorf("%d won, %d duplicates", won, dup)
+	}
+	// A closed leg refuses what would need it and ignores the rest.
+	c, err := e.NewRTPLeg("closed", media.LegHandler{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	c.Close()
+	if _, err := c.HandleRTPOffer("v=0"); !errorsIs(err, media.ErrClosed) {
+		t.Errorf("offer to a closed leg: %v", err)
+	}
+	if _, err := c.RTPOffer(); !errorsIs(err, media.ErrClosed) {
+		t.Errorf("RTPOffer on a closed leg: %v", err)
+	}
+	if err := c.SendDTMF("1"); !errorsIs(err, media.ErrClosed) {
+		t.Errorf("DTMF on a closed leg: %v", err)
+	}
+	c.PlayClip(e.NewClip(make([]int16, 160)), media.SoundMusic)
+	media.Bridge(c, c)
+	var rec syncBuffer
+	c.Record(&rec)() // returns at once
+	if s := c.Stats(); !s.Closed || s.Sound != media.SoundSilence || s.BridgedTo != "" {
+		t.Errorf("closed leg stats %+v", s)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.NewRTPLeg("late", media.LegHandler{}); !errorsIs(err, media.ErrClosed) {
+		t.Errorf("after Close: %v", err)
+	}
+	l, _ := e.NewRTPLeg("late", media.LegHandler{})
+	if l != nil {
+		t.Error("a leg after Close")
+	}
+}
