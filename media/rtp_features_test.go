@@ -870,3 +870,31 @@ func TestRTPLegMisuse(t *testing.T) {
 		t.Error("a leg after Close")
 	}
 }
+
+func TestRingbackBridgeAndHoldMusicPlayToAPhoneAsToABrowser(t *testing.T) {
+	noLeaks(t)
+	e := newRTPEngine(t, nil)
+	a := newPhone(t, e, "caller")
+	b := newPhone(t, e, "agent")
+	a.callIn()
+	b.callOut()
+	b.peer.StartSending(tagged(2))
+	a.capture()
+	a.leg.Play(media.SoundRingback)
+	ps := a.waitPackets(40, notTagged)
+	for i, p := range ps[:40] {
+		if r := rms("PCMU", p.Payload); r < 2000 || r > 6000 {
+			t.Fatalf("ringback packet %d has RMS %.0f, want about 3300", i, r)
+		}
+	}
+	media.Bridge(a.leg, b.leg)
+	n := len(a.waitPackets(20, from(2)))
+	a.leg.Play(media.SoundMusic) // hold
+	a.waitPackets(n+20, nil)
+	// One stream across ringback, the agent and the music: sequence
+	// numbers step by one, and each change of source is a talkspurt.
+	checkContinuous(t, a.packets())
+	if s := b.leg.Stats(); s.BridgedTo != "" {
+		t.Errorf("the agent is still bridged: %+v", s)
+	}
+}
