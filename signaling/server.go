@@ -689,9 +689,15 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, who caller) {
 		http.Error(w, "too many connections", http.StatusTooManyRequests)
 		return
 	}
+	// Count the connection before Accept hijacks it: once hijacked,
+	// http.Server.Shutdown no longer waits for this handler, and an Add
+	// from zero after Shutdown returned would race with Wait (and could
+	// let Wait return before this connection's goroutine started).
+	s.wg.Add(1)
 	up := &upgrade{ResponseWriter: w}
 	ws, err := websocket.Accept(up, r, &websocket.AcceptOptions{Subprotocols: []string{"cc.v1"}, InsecureSkipVerify: true})
 	if err != nil {
+		s.wg.Done()
 		release()
 		return // Accept wrote the answer
 	}
@@ -714,8 +720,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, who caller) {
 	// The handler returns and net/http lets go of the request, its buffers
 	// and this goroutine's stack (grown by the request's handling); the
 	// connection goes on with a fresh, shallow reader.
-	s.wg.Add(1)
-	go func() {
+	go func() { // counted by the s.wg.Add above
 		defer s.wg.Done()
 		defer release()
 		defer s.hub.remove(c)
