@@ -13,6 +13,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/contactd/contactd/internal/store"
+	"github.com/contactd/contactd/media"
 	"github.com/contactd/contactd/routing"
 	"github.com/contactd/contactd/signaling"
 	"github.com/contactd/contactd/signaling/callplan"
@@ -50,6 +51,8 @@ type Caller struct {
 // Leg is a phone call's plain RTP leg.
 type Leg interface {
 	signaling.Leg
+	// MediaLeg is the engine's leg: other legs bridge to it.
+	MediaLeg() *media.Leg
 	// Answer answers the caller's SDP offer (the first one, and those of
 	// re-INVITEs).
 	Answer(offer string) (answer string, err error)
@@ -171,7 +174,7 @@ func (c *inboundCall) run(req *sip.Request) outcome {
 	// A CANCEL ends the dialog (the transaction layer answered 200 and
 	// 487 already).
 	tx := d.tx
-	if !tx.OnCancel(func(*sip.Request) { go d.end(errCancelled) }) {
+	if !tx.OnCancel(func(*sip.Request) { e.goBG(func() { d.end(errCancelled) }) }) {
 		d.end(errCancelled)
 		return classOf(487)
 	}
@@ -275,7 +278,7 @@ func (c *inboundCall) legUp() {
 	}
 	rep := c.rep
 	c.mu.Unlock()
-	go rep.Up()
+	c.e.goBG(rep.Up)
 }
 
 // legEnded: the leg stopped by itself (media timeout): the call decides.
@@ -288,7 +291,7 @@ func (c *inboundCall) legEnded(cause string) {
 	}
 	rep := c.rep
 	c.mu.Unlock()
-	go rep.Ended(cause)
+	c.e.goBG(func() { rep.Ended(cause) })
 }
 
 // dtmf: a digit from the caller (RFC 4733). Menus use it later.
@@ -317,13 +320,13 @@ func (c *inboundCall) dialogEnded(cause *hangup) {
 		if c.conv == "" {
 			return
 		}
-		go func() {
+		c.e.goBG(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			if err := c.e.calls.CallerLeft(ctx, c.conv); err != nil {
 				c.d.log.Warn("caller's leaving not recorded", "err", err)
 			}
-		}()
+		})
 	})
 }
 
@@ -344,7 +347,7 @@ func (l *callLeg) Bridge(other callplan.Leg) {
 // answer if not answered yet), then close the media.
 func (l *callLeg) Close() {
 	l.Leg.Close()
-	go l.c.d.hangUp(l.c.e.ctx, &hangup{480, "call_ended"})
+	l.c.e.goBG(func() { l.c.d.hangUp(l.c.e.ctx, &hangup{480, "call_ended"}) })
 }
 
 // reinvite handles a re-INVITE: a new offer; sendonly or inactive puts
@@ -375,13 +378,13 @@ func (e *Edge) reinvite(d *dialog, req *sip.Request, tx sip.ServerTransaction) o
 	c.held = hold
 	c.mu.Unlock()
 	if changed {
-		go func() {
+		e.goBG(func() {
 			ctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
 			defer cancel()
 			if err := e.calls.Hold(ctx, c.conv, hold); err != nil {
 				d.log.Info("hold from the phone not applied", "hold", hold, "err", err)
 			}
-		}()
+		})
 	}
 	return classOf(200)
 }

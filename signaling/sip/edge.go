@@ -61,12 +61,14 @@ type Edge struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the serving goroutines
+	bg     sync.WaitGroup // hang-ups and reports under way (go)
 
 	mu       sync.Mutex
 	bound    []Listen
 	closers  []func() error
 	contacts map[string]sip.Uri // transport -> our contact URI
 	closing  bool
+	bgDone   bool
 }
 
 // New makes the edge; Start opens its transports. calls and legs may be
@@ -244,10 +246,43 @@ func (e *Edge) Close(ctx context.Context) error {
 	wg.Wait()
 	e.cancel()
 	e.dialogs.wait(ctx)
+	waitCtx(ctx, &e.bg)
+	e.mu.Lock()
+	e.bgDone = true
+	e.mu.Unlock()
 	e.closeTransports()
 	e.ua.Close()
 	e.wg.Wait()
 	return nil
+}
+
+// goBG runs f on a goroutine that Close waits for (once Close is done,
+// on one it does not).
+func (e *Edge) goBG(f func()) {
+	e.mu.Lock()
+	done := e.bgDone
+	if !done {
+		e.bg.Add(1)
+	}
+	e.mu.Unlock()
+	if done {
+		go f()
+		return
+	}
+	go func() {
+		defer e.bg.Done()
+		f()
+	}()
+}
+
+// waitCtx waits for wg, or until ctx ends.
+func waitCtx(ctx context.Context, wg *sync.WaitGroup) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 }
 
 func (e *Edge) closeTransports() {
