@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -23,6 +24,26 @@ import (
 // The guard wraps the sockets before sipgo sees them: PacketConn for UDP,
 // Listener for TCP (where it also bounds connections per source and sets a
 // read timeout on each connection).
+
+// Responses larger than the MTU over UDP. sipgo v1.7.3 refuses to send any
+// UDP message over sip.UDPMTUSize-200 bytes (1300) and returns
+// sip.ErrUDPMTUCongestion: a request that arrived as a large datagram (a
+// long Via chain, a big SDP: RFC 4475's longreq is 3.5 KB) would get no
+// answer at all, and its sender would retransmit until it gives up. RFC
+// 3261 18.1.1 (switch to TCP past 1300 bytes) is for requests; a response
+// goes back over the transport its request came on (18.2.2), so we send
+// large responses as the (fragmented) datagram they need, like the
+// request was. The registrar keeps its own 200 OK under 1300 bytes
+// (fitUDP); requests we send are the edge's to route over TCP when large
+// (FitsUDP).
+func init() {
+	sip.UDPMTUSize = 65507 + 200 // the largest UDP payload; sipgo subtracts 200
+}
+
+// FitsUDP reports whether a request may go over UDP (RFC 3261 18.1.1:
+// at most 1300 bytes when the path MTU is unknown; larger ones go over a
+// congestion-controlled transport such as TCP).
+func FitsUDP(m sip.Message) bool { return size(m) <= MaxUDPMessage }
 
 // Drop reasons (the label values of cc_sip_dropped_total).
 const (
@@ -281,7 +302,7 @@ func (g *FloodGuard) Sweep() {
 	g.mu.Unlock()
 }
 
-func addrOf(a net.Addr) netip.Addr {
+func netAddrOf(a net.Addr) netip.Addr {
 	switch v := a.(type) {
 	case *net.UDPAddr:
 		ip, _ := netip.AddrFromSlice(v.IP)
@@ -328,7 +349,7 @@ func (c *guardedPacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			c.g.cfg.Drops.Add(DropOversize)
 			continue
 		}
-		if !c.g.Allow(addrOf(addr)) {
+		if !c.g.Allow(netAddrOf(addr)) {
 			continue
 		}
 		if !direct {
@@ -360,7 +381,7 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return c, err
 		}
-		a := addrOf(c.RemoteAddr())
+		a := netAddrOf(c.RemoteAddr())
 		if !l.g.Allow(a) || !l.g.openConn(a) {
 			c.Close()
 			continue

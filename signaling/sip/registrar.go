@@ -2,6 +2,7 @@ package sip
 
 import (
 	"bytes"
+	"context"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/contactd/contactd/routing"
 )
 
 // The registrar (RFC 3261 §10.3): agents' phones REGISTER with digest
@@ -19,14 +22,14 @@ import (
 
 // Account is one agent's SIP credentials.
 type Account struct {
-	Agent    string
+	Agent    routing.AgentID
 	Username string
 	Password string
 }
 
 // Binding is one registered contact of an agent.
 type Binding struct {
-	Agent string
+	Agent routing.AgentID
 	// Contact is the contact URI as registered (kept as is, parameters
 	// included, RFC 4475 3.3.13/3.3.14).
 	Contact sip.Uri
@@ -138,10 +141,10 @@ type Registrar struct {
 
 	mu         sync.Mutex
 	byUser     map[string]Account // sip username -> account
-	byAgent    map[string][]*Binding
+	byAgent    map[routing.AgentID][]*Binding
 	bySource   map[netip.AddrPort]*Binding
 	bindings   int
-	onChange   func(agent string)
+	onChange   func(agent routing.AgentID)
 	nextExpiry time.Time
 }
 
@@ -152,7 +155,7 @@ func NewRegistrar(cfg RegistrarConfig, accounts []Account) *Registrar {
 		cfg:      cfg,
 		digest:   NewDigest(cfg.Realm, cfg.NonceSecret, cfg.NonceLifetime, cfg.Now),
 		fails:    newFailures(cfg.FailLimit, cfg.FailWindow, cfg.BlockFor),
-		byAgent:  map[string][]*Binding{},
+		byAgent:  map[routing.AgentID][]*Binding{},
 		bySource: map[netip.AddrPort]*Binding{},
 	}
 	r.SetAccounts(accounts)
@@ -169,7 +172,7 @@ func (r *Registrar) SetAccounts(accounts []Account) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.byUser = make(map[string]Account, len(accounts))
-	agents := map[string]bool{}
+	agents := map[routing.AgentID]bool{}
 	for _, a := range accounts {
 		if a.Username == "" || a.Password == "" {
 			continue
@@ -186,14 +189,14 @@ func (r *Registrar) SetAccounts(accounts []Account) {
 
 // OnChange sets a function called (outside the lock) with the agent whose
 // bindings changed.
-func (r *Registrar) OnChange(f func(agent string)) {
+func (r *Registrar) OnChange(f func(agent routing.AgentID)) {
 	r.mu.Lock()
 	r.onChange = f
 	r.mu.Unlock()
 }
 
 // Contacts returns the agent's live bindings, the latest registered first.
-func (r *Registrar) Contacts(agent string) []Binding {
+func (r *Registrar) Contacts(agent routing.AgentID) []Binding {
 	now := r.cfg.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -235,6 +238,12 @@ func (r *Registrar) Lookup(src netip.AddrPort) (Binding, bool) {
 	return Binding{}, false
 }
 
+// DeviceAt is Lookup for the edge's INVITE admission (Hooks.Devices).
+func (r *Registrar) DeviceAt(src netip.AddrPort) (routing.AgentID, bool) {
+	b, ok := r.Lookup(src)
+	return b.Agent, ok
+}
+
 // Count is the number of bindings (live or not yet swept).
 func (r *Registrar) Count() int {
 	r.mu.Lock()
@@ -242,10 +251,24 @@ func (r *Registrar) Count() int {
 	return r.bindings
 }
 
+// Run sweeps every interval until ctx ends.
+func (r *Registrar) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.Sweep()
+		}
+	}
+}
+
 // Sweep removes expired bindings and forgets old failures and nonce counts.
 func (r *Registrar) Sweep() {
 	now := r.cfg.Now()
-	var changed []string
+	var changed []routing.AgentID
 	r.mu.Lock()
 	for agent, bs := range r.byAgent {
 		n := len(bs)
@@ -269,7 +292,7 @@ func (r *Registrar) Sweep() {
 	}
 }
 
-func (r *Registrar) removeLocked(agent string, b *Binding) {
+func (r *Registrar) removeLocked(agent routing.AgentID, b *Binding) {
 	bs := r.byAgent[agent]
 	i := slices.Index(bs, b)
 	if i < 0 {
@@ -287,7 +310,7 @@ func (r *Registrar) removeLocked(agent string, b *Binding) {
 	r.bindings--
 }
 
-func (r *Registrar) removeAgentLocked(agent string) {
+func (r *Registrar) removeAgentLocked(agent routing.AgentID) {
 	for _, b := range slices.Clone(r.byAgent[agent]) {
 		r.removeLocked(agent, b)
 	}
@@ -445,9 +468,9 @@ type contactReq struct {
 }
 
 // update applies the REGISTER's contacts for the authenticated account.
-func (r *Registrar) update(req *sip.Request, acct Account, src netip.AddrPort, now time.Time) (res *sip.Response, agent string, changed bool) {
+func (r *Registrar) update(req *sip.Request, acct Account, src netip.AddrPort, now time.Time) (res *sip.Response, agent routing.AgentID, changed bool) {
 	agent = acct.Agent
-	bad := func(reason string) (*sip.Response, string, bool) {
+	bad := func(reason string) (*sip.Response, routing.AgentID, bool) {
 		return sip.NewResponseFromRequest(req, sip.StatusBadRequest, reason, nil), agent, false
 	}
 	def := r.cfg.DefaultExpires
@@ -576,7 +599,7 @@ func (r *Registrar) update(req *sip.Request, acct Account, src netip.AddrPort, n
 	return res, agent, changed
 }
 
-func (r *Registrar) findLocked(agent string, u sip.Uri) *Binding {
+func (r *Registrar) findLocked(agent routing.AgentID, u sip.Uri) *Binding {
 	key := contactKey(u)
 	for _, b := range r.byAgent[agent] {
 		if contactKey(b.Contact) == key {
