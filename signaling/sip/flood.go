@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"net/netip"
@@ -229,7 +230,10 @@ func (g *FloodGuard) limitFor(a netip.Addr) (rate float64, burst int) {
 }
 
 // Allow takes one message's token for source a; false means drop it.
-func (g *FloodGuard) Allow(a netip.Addr) bool {
+func (g *FloodGuard) Allow(a netip.Addr) bool { return g.AllowN(a, 1) }
+
+// AllowN takes n messages' tokens for source a (n >= 1).
+func (g *FloodGuard) AllowN(a netip.Addr, n int) bool {
 	a = a.Unmap()
 	rate, burst := g.limitFor(a)
 	if rate == 0 {
@@ -246,11 +250,12 @@ func (g *FloodGuard) Allow(a netip.Addr) bool {
 	}
 	b.tokens = min(float64(burst), b.tokens+now.Sub(b.last).Seconds()*rate)
 	b.last = now
-	if b.tokens < 1 {
+	if b.tokens < float64(n) {
+		b.tokens = 0
 		g.cfg.Drops.Add(DropFlood)
 		return false
 	}
-	b.tokens--
+	b.tokens -= float64(n)
 	return true
 }
 
@@ -423,6 +428,8 @@ func (g *FloodGuard) closeConn(a netip.Addr) {
 	g.mu.Unlock()
 }
 
+var crlf2 = []byte("\r\n\r\n")
+
 // errFlooded closes a TCP connection whose source is over its rate.
 var errFlooded = errors.New("sip: source over its message rate")
 
@@ -438,7 +445,9 @@ func (c *guardedConn) Read(b []byte) (int, error) {
 		return 0, err
 	}
 	n, err := c.Conn.Read(b)
-	if n > 0 && !c.g.Allow(c.src) {
+	// A read holds any number of messages: count the ends of header
+	// sections in it (at least one).
+	if n > 0 && !c.g.AllowN(c.src, max(1, bytes.Count(b[:n], crlf2))) {
 		c.Close()
 		return 0, errFlooded
 	}

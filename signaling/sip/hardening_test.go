@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -215,7 +216,7 @@ func tcpExchange(t *testing.T, edge netip.AddrPort, msg []byte, want int) (answe
 		} else if callKey(r.callID) == callKey(id) {
 			answers = append(answers, r)
 		}
-		if probed && (want == 0 || len(answers) > 0) {
+		if probed && (want == 0 || slices.ContainsFunc(answers, func(r rawResponse) bool { return r.code == want })) {
 			return answers, probed, false
 		}
 	}

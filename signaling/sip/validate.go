@@ -51,6 +51,15 @@ type Validator struct {
 // answer to send, or nil with drop true when nothing may be sent (an ACK
 // is never answered).
 func (v *Validator) Check(req *sip.Request) (res *sip.Response, drop bool) {
+	// sipgo splits lines at CRLF only: a bare CR or LF stays inside a
+	// header value, and an answer would copy it back out (From, To,
+	// Call-ID, Via). Such a request cannot be answered safely.
+	for _, h := range req.Headers() {
+		if strings.ContainsAny(h.Value(), "\r\n") {
+			v.Drops.Add(DropInvalid)
+			return nil, true
+		}
+	}
 	res = v.check(req)
 	if res == nil {
 		return nil, false

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -31,7 +32,7 @@ var vectorWants = map[string]vectorWant{
 	"rfc4475/esc02.dat":      {501, 501, false, "RE%47IST%45R is an unknown method: 501", false},
 	"rfc4475/lwsdisp.dat":    {200, 200, false, "valid OPTIONS", false},
 	"rfc4475/longreq.dat":    {403, 403, false, "valid INVITE, long values", false},
-	"rfc4475/dblreq.dat":     {401, 401, true, "UDP: trailing octets ignored; TCP: they are a broken second message, the connection closes and the 401 may not make it", true},
+	"rfc4475/dblreq.dat":     {401, 401, true, "UDP: trailing octets ignored (RFC 3261 18.3); TCP: the INVITE after it is a second message (answered 403) and the probe after that is its body: the connection closes on the read timeout", true},
 	"rfc4475/semiuri.dat":    {200, 200, false, "valid OPTIONS", false},
 	"rfc4475/transports.dat": {200, 200, false, "valid OPTIONS", false},
 	"rfc4475/mpart01.dat":    {405, 405, false, "valid MESSAGE, a method we do not handle", false},
@@ -135,7 +136,7 @@ func TestTortureVectorsOverUDPAndTCP(t *testing.T) {
 			answers, probed, closed := tcpExchange(t, tcp, msg, want.tcp)
 			switch {
 			case want.tcpMaybe && len(answers) == 0 && closed:
-			case want.tcp != 0 && (len(answers) == 0 || answers[0].code != want.tcp):
+			case want.tcp != 0 && !slices.ContainsFunc(answers, func(r rawResponse) bool { return r.code == want.tcp }):
 				t.Fatalf("answers %v, want %d (%s)", answers, want.tcp, want.why)
 			case want.tcp == 0 && len(answers) != 0:
 				t.Fatalf("answered %d, want no answer (%s)", answers[0].code, want.why)
