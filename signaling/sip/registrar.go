@@ -139,24 +139,25 @@ type Registrar struct {
 	digest *Digest
 	fails  *failures
 
-	mu         sync.Mutex
-	byUser     map[string]Account // sip username -> account
-	byAgent    map[routing.AgentID][]*Binding
-	bySource   map[netip.AddrPort]*Binding
-	bindings   int
-	onChange   func(agent routing.AgentID)
-	nextExpiry time.Time
+	mu        sync.Mutex
+	byUser    map[string]Account // sip username -> account
+	byAgent   map[routing.AgentID][]*Binding
+	bySource  map[netip.AddrPort]*Binding
+	bindings  int
+	onChange  func(agent routing.AgentID)
+	lastSweep time.Time
 }
 
 // NewRegistrar returns a registrar with accounts.
 func NewRegistrar(cfg RegistrarConfig, accounts []Account) *Registrar {
 	cfg = cfg.withDefaults()
 	r := &Registrar{
-		cfg:      cfg,
-		digest:   NewDigest(cfg.Realm, cfg.NonceSecret, cfg.NonceLifetime, cfg.Now),
-		fails:    newFailures(cfg.FailLimit, cfg.FailWindow, cfg.BlockFor),
-		byAgent:  map[routing.AgentID][]*Binding{},
-		bySource: map[netip.AddrPort]*Binding{},
+		cfg:       cfg,
+		digest:    NewDigest(cfg.Realm, cfg.NonceSecret, cfg.NonceLifetime, cfg.Now),
+		fails:     newFailures(cfg.FailLimit, cfg.FailWindow, cfg.BlockFor),
+		byAgent:   map[routing.AgentID][]*Binding{},
+		lastSweep: cfg.Now(),
+		bySource:  map[netip.AddrPort]*Binding{},
 	}
 	r.SetAccounts(accounts)
 	return r
@@ -244,6 +245,22 @@ func (r *Registrar) DeviceAt(src netip.AddrPort) (routing.AgentID, bool) {
 	return b.Agent, ok
 }
 
+// Live is the number of bindings not expired (cc_sip_registrations).
+func (r *Registrar) Live() int {
+	now := r.cfg.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, bs := range r.byAgent {
+		for _, b := range bs {
+			if b.Expires.After(now) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // Count is the number of bindings (live or not yet swept).
 func (r *Registrar) Count() int {
 	r.mu.Lock()
@@ -327,10 +344,23 @@ func (r *Registrar) Serve(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
+// sweepEvery: Handle sweeps expired bindings, failures and nonce counts
+// this often (no goroutine of its own).
+const sweepEvery = time.Minute
+
 // Handle processes a REGISTER and returns the answer, nil when the source is
 // blocked and DropBlocked is set.
 func (r *Registrar) Handle(req *sip.Request) *sip.Response {
 	now := r.cfg.Now()
+	r.mu.Lock()
+	sweep := now.Sub(r.lastSweep) >= sweepEvery
+	if sweep {
+		r.lastSweep = now
+	}
+	r.mu.Unlock()
+	if sweep {
+		r.Sweep()
+	}
 	src, _ := netip.ParseAddrPort(req.Source())
 	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 	if r.fails.blocked(src.Addr(), now) {
