@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,6 +63,7 @@ type rtpPeer struct {
 	from map[byte]int
 	bad  []string
 	dtmf int
+	sent atomic.Int64
 	more chan struct{}
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -144,8 +146,16 @@ func (p *rtpPeer) send(answer string, tag byte) {
 			tagged(tag)(pk.SequenceNumber, pk.Payload)
 			b, _ := pk.Marshal()
 			p.conn.WriteToUDP(b, to)
+			p.sent.Add(1)
 		}
 	}()
+}
+
+// sends waits until n more packets were sent.
+func (p *rtpPeer) sends(t *testing.T, n int64) {
+	t.Helper()
+	want := p.sent.Load() + n
+	waitUntil(t, "the phone sent more", func() bool { return p.sent.Load() >= want })
 }
 
 func (p *rtpPeer) close() {
@@ -534,7 +544,14 @@ func TestHoldFromThePhoneIsTheDesksHold(t *testing.T) {
 	}
 	reinvite("sendonly")
 	alice.waitFor("call", map[string]any{"conversation": conv, "state": "held"})
-	call.rtp.hears("music while held", 0, 20)
+	// The phone said sendonly: it gets nothing (our answer is recvonly);
+	// the agent hears silence (no packets) instead of the caller while the
+	// phone goes on sending.
+	before := agent.count(0xA1)
+	call.rtp.sends(t, 25)
+	if got := agent.count(0xA1) - before; got > 3 {
+		t.Fatalf("the agent heard %d packets of the caller while held", got)
+	}
 	reinvite("sendrecv")
 	alice.waitFor("call", map[string]any{"conversation": conv, "state": "connected"})
 	call.rtp.hears("bridged again after the hold", 0xB2, 10)

@@ -343,6 +343,14 @@ func (l *callLeg) Bridge(other callplan.Leg) {
 	l.c.bridged()
 }
 
+// MediaLeg is asked for by the other leg when the plan bridges it to
+// this one (the plan calls Bridge on one leg of a pair only, the agent's
+// when the agent sorts first): the caller is being bridged.
+func (l *callLeg) MediaLeg() *media.Leg {
+	l.c.bridged()
+	return l.Leg.MediaLeg()
+}
+
 // Close: the call is over for the caller: hang up (BYE, or a final
 // answer if not answered yet), then close the media.
 func (l *callLeg) Close() {
@@ -367,7 +375,7 @@ func (e *Edge) reinvite(d *dialog, req *sip.Request, tx sip.ServerTransaction) o
 	if err != nil {
 		return e.respond(tx, req, 488, "")
 	}
-	res := d.response(200, "", []byte(answer))
+	res := d.responseTo(req, 200, "", []byte(answer))
 	if err := tx.Respond(res); err != nil {
 		d.log.Debug("200 to a re-INVITE not sent", "err", err)
 	}

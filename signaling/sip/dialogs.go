@@ -174,15 +174,21 @@ func (e *Edge) newDialog(req *sip.Request, tx sip.ServerTransaction) *dialog {
 
 // response builds a response to the INVITE with our tag and Contact.
 func (d *dialog) response(code int, reason string, body []byte, hdrs ...sip.Header) *sip.Response {
+	return d.responseTo(d.invite, code, reason, body, hdrs...)
+}
+
+// responseTo builds a response to req (the INVITE or a re-INVITE) with
+// our tag and Contact.
+func (d *dialog) responseTo(req *sip.Request, code int, reason string, body []byte, hdrs ...sip.Header) *sip.Response {
 	if reason == "" {
 		reason = statusReason(code)
 	}
-	res := sip.NewResponseFromRequest(d.invite, code, reason, body)
+	res := sip.NewResponseFromRequest(req, code, reason, body)
 	if code > 100 {
 		res.To().Params.Add("tag", d.localTag)
 	}
 	if code > 100 && code < 300 {
-		c := d.e.contact(d.invite.Transport())
+		c := d.e.contact(req.Transport())
 		res.AppendHeader(&sip.ContactHeader{Address: c})
 		res.AppendHeader(sip.NewHeader("Allow", allow))
 	}
