@@ -605,3 +605,58 @@ func TestAnAnswerThatIsNeverAcknowledgedIsHungUp(t *testing.T) {
 	waitUntil(t, "the dialog gone", func() bool { return a.sip.Dialogs() == 0 })
 	waitUntil(t, "the leg closed", func() bool { return a.media.Legs() == 0 })
 }
+
+// sendDTMF sends digit (0-9) as RFC 4733 telephone-events: three
+// updates, then the end packet three times, on one timestamp.
+func (p *rtpPeer) sendDTMF(answer string, digit byte) {
+	p.t.Helper()
+	to := sdpAddr(p.t, answer)
+	pk := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 101, SSRC: 0x5151, SequenceNumber: 30000, Timestamp: 900000, Marker: true}}
+	for i := range 6 {
+		end := i >= 3
+		flags := byte(10) // volume
+		if end {
+			flags |= 0x80
+		}
+		dur := uint16(160 * (min(i, 3) + 1))
+		pk.Payload = []byte{digit, flags, byte(dur >> 8), byte(dur)}
+		pk.SequenceNumber++
+		b, _ := pk.Marshal()
+		if _, err := p.conn.WriteToUDP(b, to); err != nil {
+			p.t.Fatal(err)
+		}
+		pk.Marker = false
+	}
+}
+
+func TestDTMFFromTheCallerReachesTheEdge(t *testing.T) {
+	cfg := sipConfig(t)
+	waitingQueue(&cfg)
+	digits := make(chan rune, 4)
+	a := start(t, cfg, io.Discard, func(a *App) {
+		a.sipHooks.DTMF = func(conv store.ConversationID, d rune) {
+			if conv != "" {
+				digits <- d
+			}
+		}
+	})
+	ph := newCaller(t, a, "udp")
+	pc := ph.dial(t.Context(), numAnswer)
+	pc.established(t)
+	ans := pc.sdp(t)
+	pc.rtp.send(ans, 0xA1)
+	waitUntil(t, "the call queued", func() bool { return a.sip.Dialogs() == 1 })
+	pc.rtp.sendDTMF(ans, 5)
+	select {
+	case d := <-digits:
+		if d != '5' {
+			t.Fatalf("the edge got %q, want '5'", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no DTMF reached the edge")
+	}
+	if err := pc.s.Bye(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the dialog gone", func() bool { return a.sip.Dialogs() == 0 })
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -317,6 +318,14 @@ func (d *dialog) bye(ctx context.Context) error {
 		target = c.Address
 	}
 	req := sip.NewRequest(sip.BYE, target)
+	// Our sent-by: the contact address (public behind NAT), not the
+	// socket's (0.0.0.0 when listening on every interface).
+	c := d.e.contact(inv.Transport())
+	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: strings.ToUpper(inv.Transport()),
+		Host: c.Host, Port: c.Port, Params: sip.NewParams()}
+	via.Params.Add("branch", sip.GenerateBranch())
+	via.Params.Add("rport", "")
+	req.AppendHeader(via)
 	for _, rr := range inv.GetHeaders("Record-Route") {
 		req.AppendHeader(sip.NewHeader("Route", rr.Value()))
 	}
