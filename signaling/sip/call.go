@@ -226,10 +226,19 @@ func (c *inboundCall) run(req *sip.Request) outcome {
 		// way do not give up on the INVITE (RFC 3261 13.3.1.1, Timer C).
 		every := time.NewTicker(time.Minute)
 		defer every.Stop()
+		first := true
 	wait:
 		for {
 			if err := d.provisional(183, []byte(answer)); err != nil {
 				d.log.Info("183 not sent", "err", err)
+			}
+			if first {
+				// The caller has our SDP: its leg can carry ringback
+				// and music now, though many phones send nothing
+				// before the 200 (so the leg is up without waiting
+				// for its first packet).
+				first = false
+				c.legUp()
 			}
 			select {
 			case <-c.answerNow:
@@ -242,6 +251,14 @@ func (c *inboundCall) run(req *sip.Request) outcome {
 			case <-every.C:
 			}
 		}
+	}
+	if c.route.Answer != EarlyMedia {
+		// Up once the 200 is out: the caller has our SDP.
+		defer func() {
+			if d.ctx.Err() == nil {
+				c.legUp()
+			}
+		}()
 	}
 	if err := d.answer([]byte(answer)); err != nil {
 		var h *hangup
