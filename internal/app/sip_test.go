@@ -435,7 +435,14 @@ func TestAPhoneCallerReachesAnAgentInTheBrowser(t *testing.T) {
 			call.rtp.hears("the caller hears the agent, payloads unchanged", 0xB2, 25)
 
 			// The agent ends in the desk: the phone gets a BYE.
-			alice.must("end", map[string]any{"conversation": conv})
+			if r := alice.do("end", map[string]any{"conversation": conv}); r["type"] == "error" {
+				alice.mu.Lock()
+				for _, m := range alice.msgs {
+					t.Logf("%v", m)
+				}
+				alice.mu.Unlock()
+				t.Fatalf("end: %v", r)
+			}
 			select {
 			case <-ph.byes:
 			case <-time.After(10 * time.Second):

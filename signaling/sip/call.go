@@ -366,9 +366,9 @@ func (c *inboundCall) bridged() {
 	c.answerOne.Do(func() { close(c.answerNow) })
 }
 
-// dialogEnded: the dialog is over, whoever ended it. The caller has left
-// the conversation (an abandon while queued); the leg's metrics are
-// taken.
+// dialogEnded: the dialog is over, whoever ended it. Unless the call
+// ended it, the caller has left the conversation (an abandon while
+// queued); the leg's metrics are taken.
 func (c *inboundCall) dialogEnded(cause *hangup) {
 	c.e.m.CallsActive.WithLabelValues("inbound").Dec()
 	c.d.log.Info("phone call ended", "cause", cause.cause)
@@ -380,7 +380,10 @@ func (c *inboundCall) dialogEnded(cause *hangup) {
 		c.e.m.RTPLoss.Observe(loss)
 		c.e.m.RTPJitter.Observe(jitter.Seconds())
 	}
-	if conv != "" {
+	// A dialog the call ended (the agent ended, the queue gave up) needs
+	// no leaving: the conversation is ending already, and telling it the
+	// caller left would race the agent's own end.
+	if conv != "" && cause != errCallEnded {
 		c.left(conv)
 	}
 }
@@ -410,7 +413,7 @@ func (l *callLeg) MediaLeg() *media.Leg {
 // answer if not answered yet), then close the media.
 func (l *callLeg) Close() {
 	l.Leg.Close()
-	l.c.e.goBG(func() { l.c.d.hangUp(l.c.e.ctx, &hangup{480, "call_ended"}) })
+	l.c.e.goBG(func() { l.c.d.hangUp(l.c.e.ctx, errCallEnded) })
 }
 
 // reinvite handles a re-INVITE: a new offer; sendonly or inactive puts

@@ -129,6 +129,7 @@ var (
 	errCancelled = &hangup{487, "caller_cancelled"}
 	errCallerBye = &hangup{0, "caller_hung_up"}
 	errNoAck     = &hangup{0, "no_ack"}
+	errCallEnded = &hangup{480, "call_ended"} // the call closed the caller's leg
 )
 
 // dialog is the SIP side of a call: an INVITE we answer as UAS, its tags,
