@@ -454,6 +454,13 @@ func TestAPhoneCallerReachesAnAgentInTheBrowser(t *testing.T) {
 			if err != nil || rec.Status != store.ConvEnded {
 				t.Fatalf("the conversation: %+v, %v", rec, err)
 			}
+			// The metrics saw the call: the INVITE answered, no call
+			// active now, the leg's loss and jitter observed at its end.
+			waitUntil(t, "the call's metrics", func() bool {
+				n := metricValues(t, a)
+				return n["cc_sip_requests_total/INVITE/2xx"] >= 1 && n["cc_sip_calls_active/inbound"] == 0 &&
+					n["cc_rtp_leg_jitter_seconds"] >= 1 && n["cc_rtp_leg_loss_ratio"] >= 1
+			})
 			call.rtp.close()
 			ph.ua.Close()
 			waitUntil(t, "goroutines back to the baseline", func() bool { return runtime.NumGoroutine() <= baseline+5 })
@@ -666,4 +673,35 @@ func TestDTMFFromTheCallerReachesTheEdge(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil(t, "the dialog gone", func() bool { return a.sip.Dialogs() == 0 })
+}
+
+// metricValues reads the SIP and RTP metrics: counters and gauges by
+// name/label values, histograms by their sample count.
+func metricValues(t *testing.T, a *App) map[string]float64 {
+	t.Helper()
+	mfs, err := a.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if !strings.HasPrefix(mf.GetName(), "cc_sip_") && !strings.HasPrefix(mf.GetName(), "cc_rtp_") {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "/" + l.GetValue()
+			}
+			switch {
+			case m.Counter != nil:
+				out[key] = m.Counter.GetValue()
+			case m.Gauge != nil:
+				out[key] = m.Gauge.GetValue()
+			case m.Histogram != nil:
+				out[key] = float64(m.Histogram.GetSampleCount())
+			}
+		}
+	}
+	return out
 }

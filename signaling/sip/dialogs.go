@@ -65,19 +65,6 @@ func (r *registry) lookup(req *sip.Request) *dialog {
 	return r.m[dialogKey(cid.Value(), lt, rt)]
 }
 
-// byInvite finds the early dialog of an INVITE transaction (CANCEL: the
-// To of a CANCEL has no tag of ours).
-func (r *registry) byInvite(callID, remoteTag, branch string) *dialog {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, d := range r.m {
-		if d.callID == callID && d.remoteTag == remoteTag && d.branch == branch {
-			return d
-		}
-	}
-	return nil
-}
-
 func (r *registry) all() []*dialog {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -138,7 +125,7 @@ var (
 type dialog struct {
 	e              *Edge
 	key            string
-	callID, branch string
+	callID         string
 	localTag       string
 	remoteTag      string
 	invite         *sip.Request
@@ -161,11 +148,7 @@ type dialog struct {
 func (e *Edge) newDialog(req *sip.Request, tx sip.ServerTransaction) *dialog {
 	from := req.From()
 	rt, _ := from.Params.Get("tag")
-	branch := ""
-	if v := req.Via(); v != nil {
-		branch, _ = v.Params.Get("branch")
-	}
-	d := &dialog{e: e, callID: req.CallID().Value(), branch: branch, localTag: sip.GenerateTagN(16), remoteTag: rt,
+	d := &dialog{e: e, callID: req.CallID().Value(), localTag: sip.GenerateTagN(16), remoteTag: rt,
 		invite: req, tx: tx, acked: make(chan struct{}), cseq: rand.Uint32N(1 << 16), lastRemoteCSeq: req.CSeq().SeqNo}
 	d.key = dialogKey(d.callID, d.localTag, d.remoteTag)
 	d.ctx, d.cancel = context.WithCancelCause(e.ctx)
