@@ -705,3 +705,75 @@ func metricValues(t *testing.T, a *App) map[string]float64 {
 	}
 	return out
 }
+
+// Over UDP our 200 OK is sent again (T1, 2*T1, ... up to T2) until the
+// ACK comes, and no more after it: a raw socket plays a phone whose ACK
+// is late.
+func TestThe200IsRetransmittedOverUDPUntilTheACK(t *testing.T) {
+	cfg := sipConfig(t)
+	waitingQueue(&cfg)
+	a := start(t, cfg, io.Discard)
+	to := sipAddr(t, a, "udp")
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rtpPeer := newRTPPeer(t)
+	local := c.LocalAddr().String()
+	sdp := rtpPeer.offer("sendrecv")
+	invite := "INVITE sip:" + numAnswer + "@" + to.String() + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK-raw-1;rport\r\n" +
+		"From: <sip:+15557770000@127.0.0.1>;tag=raw1\r\n" +
+		"To: <sip:" + numAnswer + "@" + to.String() + ">\r\n" +
+		"Call-ID: raw-retransmit-1\r\nCSeq: 1 INVITE\r\n" +
+		"Contact: <sip:raw@" + local + ">\r\nMax-Forwards: 70\r\n" +
+		"Content-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(sdp)) + "\r\n\r\n" + sdp
+	if _, err := c.WriteToUDP([]byte(invite), net.UDPAddrFromAddrPort(to)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8192)
+	read := func() string {
+		t.Helper()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, _, err := c.ReadFromUDP(buf)
+		if err != nil {
+			t.Fatalf("reading the edge's answers: %v", err)
+		}
+		return string(buf[:n])
+	}
+	var oks []string
+	for len(oks) < 3 {
+		if m := read(); strings.HasPrefix(m, "SIP/2.0 200") {
+			oks = append(oks, m)
+		}
+	}
+	toTag := ""
+	for _, l := range strings.Split(oks[0], "\r\n") {
+		if strings.HasPrefix(strings.ToLower(l), "to:") {
+			_, toTag, _ = strings.Cut(l, ";tag=")
+		}
+	}
+	if toTag == "" {
+		t.Fatalf("no To tag in %q", oks[0])
+	}
+	for _, ok := range oks[1:] {
+		if !strings.Contains(ok, ";tag="+toTag) {
+			t.Fatalf("a retransmission with another tag: %q", ok)
+		}
+	}
+	ack := "ACK sip:" + to.String() + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK-raw-ack;rport\r\n" +
+		"From: <sip:+15557770000@127.0.0.1>;tag=raw1\r\n" +
+		"To: <sip:" + numAnswer + "@" + to.String() + ">;tag=" + toTag + "\r\n" +
+		"Call-ID: raw-retransmit-1\r\nCSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+	if _, err := c.WriteToUDP([]byte(ack), net.UDPAddrFromAddrPort(to)); err != nil {
+		t.Fatal(err)
+	}
+	// The ACK confirms the call: its leg is up and the caller hears the
+	// queue's tone (nothing is sent to a leg before it is up).
+	rtpPeer.hears("the queue's tone once the ACK came", 0, 5)
+	if a.sip.Dialogs() != 1 {
+		t.Fatalf("%d dialogs, want the call's", a.sip.Dialogs())
+	}
+}
