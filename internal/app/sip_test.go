@@ -64,9 +64,11 @@ type rtpPeer struct {
 	bad  []string
 	dtmf int
 	sent atomic.Int64
-	more chan struct{}
-	stop chan struct{}
-	wg   sync.WaitGroup
+	// sendStop stops the sender.
+	sendStop atomic.Bool
+	more     chan struct{}
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
 func newRTPPeer(t *testing.T) *rtpPeer {
@@ -141,6 +143,9 @@ func (p *rtpPeer) send(answer string, tag byte) {
 				return
 			case <-tick.C:
 			}
+			if p.sendStop.Load() {
+				return
+			}
 			pk.SequenceNumber++
 			pk.Timestamp += 160
 			tagged(tag)(pk.SequenceNumber, pk.Payload)
@@ -149,6 +154,11 @@ func (p *rtpPeer) send(answer string, tag byte) {
 			p.sent.Add(1)
 		}
 	}()
+}
+
+// stopSending stops the audio (the socket stays open).
+func (p *rtpPeer) stopSending() {
+	p.sendStop.Store(true)
 }
 
 // sends waits until n more packets were sent.
@@ -511,6 +521,9 @@ func TestACallerWhoHangsUpWhileQueuedAbandons(t *testing.T) {
 					case <-time.After(10 * time.Second):
 						t.Fatal("WaitAnswer did not return after the CANCEL")
 					}
+					if r := pc.s.InviteResponse; r == nil || r.StatusCode != tc.wantFinal {
+						t.Fatalf("the INVITE's final answer: %v, want %d", r, tc.wantFinal)
+					}
 				}
 				waitUntil(t, "the conversation ended as abandoned", func() bool {
 					rec, err := a.Store().GetConversation(t.Context(), store.ConversationID(conv))
@@ -776,4 +789,29 @@ func TestThe200IsRetransmittedOverUDPUntilTheACK(t *testing.T) {
 	if a.sip.Dialogs() != 1 {
 		t.Fatalf("%d dialogs, want the call's", a.sip.Dialogs())
 	}
+}
+
+// A phone whose audio stops (a caller gone without a BYE) ends the call
+// after media_timeout: the agent is told and the phone gets a BYE.
+func TestAPhoneWhoseAudioStopsIsHungUp(t *testing.T) {
+	cfg := sipConfig(t)
+	cfg.MediaTimeout = time.Second
+	a, _, alice := sipWorld(t, cfg)
+	ph := newCaller(t, a, "udp")
+	pc := ph.dial(t.Context(), numAnswer)
+	pc.established(t)
+	pc.rtp.send(pc.sdp(t), 0xA1)
+	conv, agent := acceptCall(t, alice, "test-phone")
+	agent.hears("connected", 0xA1, 10)
+	pc.rtp.stopSending()
+	m := alice.waitFor("call", map[string]any{"conversation": conv, "state": "ended"})
+	if m["cause"] != "media_timeout" {
+		t.Fatalf("the call ended with %v, want media_timeout", m)
+	}
+	select {
+	case <-ph.byes:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no BYE after the media timeout")
+	}
+	waitUntil(t, "the dialog gone", func() bool { return a.sip.Dialogs() == 0 })
 }

@@ -192,9 +192,10 @@ func (d *dialog) provisional(code int, body []byte) error {
 	return d.tx.Respond(d.response(code, "", body))
 }
 
-// answer sends 200 OK with our SDP and retransmits it (over UDP) until
-// the ACK, doubling from T1 to T2 (RFC 3261 13.3.1.4). No ACK within
-// AckTimeout: the dialog ends with errNoAck (the caller sends BYE).
+// answer sends 200 OK with our SDP and retransmits it until the ACK,
+// doubling from T1 to T2 (RFC 3261 13.3.1.4: the UAS core does it on any
+// transport, for the UDP hops a proxy may add). No ACK within AckTimeout:
+// errNoAck (the caller of answer hangs up with a BYE).
 func (d *dialog) answer(sdp []byte) error {
 	d.mu.Lock()
 	if d.state != early {
@@ -207,17 +208,6 @@ func (d *dialog) answer(sdp []byte) error {
 	d.mu.Unlock()
 	if err := d.tx.Respond(ok); err != nil {
 		return err
-	}
-	if sip.IsReliable(d.invite.Transport()) {
-		// TCP: no retransmission, but still wait for the ACK.
-		select {
-		case <-d.acked:
-			return nil
-		case <-d.ctx.Done():
-			return context.Cause(d.ctx)
-		case <-time.After(d.e.cfg.AckTimeout):
-			return errNoAck
-		}
 	}
 	interval := sip.T1
 	deadline := time.NewTimer(d.e.cfg.AckTimeout)
