@@ -84,13 +84,17 @@
 // source (a phone behind NAT): it latches. Once latched, packets from any
 // other source are dropped, except from the description's own address,
 // which takes the latch over. A new description with another address
-// starts over. RTCP is accepted from the description's RTCP address, or
-// with symmetric RTP from the latched address's host (and is then answered
-// there). Without symmetric RTP, only packets from the description's
+// starts over. RTCP is read from the description's RTCP address (a=rtcp,
+// or the RTP port + 1); with symmetric RTP, when RTP latched on another
+// address than the description's (a NAT), also from the first source on
+// the latched host, which then receives the leg's RTCP. Without symmetric RTP, only packets from the description's
 // address are taken. Each socket drops datagrams larger than 1500 bytes,
 // datagrams that are not RTP version 2 in a negotiated payload type, and,
 // per source address, what passes 500 datagrams a second (the same guard
-// as the WebRTC socket's).
+// as the WebRTC socket's, tracking 64 sources per socket one by one and
+// the rest in one shared budget, so a spray from many ports cannot grow a
+// leg's memory). Engine.NewRTPLeg logs nothing per packet; LegStats counts
+// what was dropped (PacketsDropped) and throttled (Throttled).
 //
 // Each RTP leg has two goroutines, one reader per socket; Close closes the
 // sockets and waits for both.

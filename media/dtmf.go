@@ -170,10 +170,8 @@ func (o *outStream) writeEvent(p *rtpPeer, code byte, dur uint16, end, first boo
 		o.mu.Unlock()
 		return
 	}
-	if first || !o.inEvent {
+	if first {
 		o.evTS = o.lastTS + o.step(now)
-		o.inEvent = true
-		first = true
 	}
 	o.sendingEvents = true
 	seq := o.lastSeq + 1
@@ -185,7 +183,6 @@ func (o *outStream) writeEvent(p *rtpPeer, code byte, dur uint16, end, first boo
 	flags := byte(dtmfVolume)
 	if end {
 		flags |= 0x80
-		o.inEvent = false
 	}
 	payload := [4]byte{code, flags, byte(dur >> 8), byte(dur)}
 	n, err := o.writer.WriteRTP(&h, payload[:])
@@ -200,7 +197,7 @@ func (o *outStream) writeEvent(p *rtpPeer, code byte, dur uint16, end, first boo
 // endEvents lets audio through again after the digits, as a new talkspurt.
 func (o *outStream) endEvents() {
 	o.mu.Lock()
-	o.sendingEvents, o.inEvent, o.inSegment = false, false, false
+	o.sendingEvents, o.inSegment = false, false
 	o.mu.Unlock()
 }
 

@@ -105,8 +105,10 @@ type Engine struct {
 	epoch time.Time
 	clips [numSounds]*clip
 
-	ports *portPool
-	rtpIP netip.Addr // written in RTP legs' SDP
+	ports     *portPool
+	rtpIP     netip.Addr   // written in RTP legs' SDP
+	rtcpEvery atomic.Int64 // ns between RTCP reports of RTP legs (tests shorten it)
+	rtpGuard  int          // datagrams per source per guardWindow on RTP sockets (benchmarks raise it)
 
 	mu      sync.Mutex // guards legs, closed, cert
 	legs    map[string]*Leg
@@ -167,6 +169,8 @@ func New(cfg Config) (*Engine, error) {
 		quit:  make(chan struct{}),
 	}
 	e.rtpIP = sdpIP
+	e.rtcpEvery.Store(int64(rtcpInterval))
+	e.rtpGuard = guardLimit
 	e.ports, err = newPortPool(bindIP, cfg.RTPPortMin, cfg.RTPPortMax, cfg.RTPQuarantine, e.now)
 	if err != nil {
 		return nil, err
@@ -497,7 +501,7 @@ func (e *Engine) checkTimeouts() {
 	for i, l := range legs {
 		legs[i] = nil
 		if r := l.rtp; r != nil {
-			if now-r.lastSR >= int64(rtcpInterval) {
+			if now-r.lastSR >= e.rtcpEvery.Load() {
 				r.lastSR = now
 				l.sendReport(now)
 			}
@@ -508,6 +512,9 @@ func (e *Engine) checkTimeouts() {
 			}
 		}
 		last := l.lastIn.Load()
+		if r := l.rtp; r != nil {
+			last = max(last, r.since.Load())
+		}
 		if last == 0 || now-last < limit {
 			continue
 		}

@@ -81,8 +81,8 @@ type outStream struct {
 
 	// Telephone-events (RTP legs): while sendingEvents, audio is held
 	// back; evTS is the timestamp of the event being sent.
-	sendingEvents, inEvent bool
-	evTS                   uint32
+	sendingEvents bool
+	evTS          uint32
 
 	gain    float64
 	gainLUT *[256]byte // nil when gain is 1

@@ -63,17 +63,21 @@ type LegHandler struct {
 // LegStats is a snapshot of a leg's counters.
 type LegStats struct {
 	Kind                  LegKind
+	SSRC                  uint32 // of the stream the leg sends (0 for a WebRTC leg before its answer)
 	PacketsIn, PacketsOut uint64 // RTP packets received from and sent to the peer
 	BytesIn, BytesOut     uint64 // RTP audio payload bytes
 	// PacketsDropped counts packets received that were not forwarded
 	// because they were not audio in the negotiated codec or did not parse.
 	PacketsDropped uint64
-	LastIn         time.Time // when the last RTP packet arrived; zero before the first
-	Connected      bool      // OnConnected has happened and the leg is open
-	Closed         bool      // the leg has ended or was closed
-	BridgedTo      string    // the id of the leg this one is bridged to, if any
-	Sound          Sound     // what the leg hears when it is not bridged (after the clip, if one plays)
-	Clip           bool      // a clip (PlayClip) plays now
+	// Throttled counts the datagrams an RTP leg's sockets dropped unread
+	// because their source sent more than 500 a second.
+	Throttled uint64
+	LastIn    time.Time // when the last RTP packet arrived; zero before the first
+	Connected bool      // OnConnected has happened and the leg is open
+	Closed    bool      // the leg has ended or was closed
+	BridgedTo string    // the id of the leg this one is bridged to, if any
+	Sound     Sound     // what the leg hears when it is not bridged (after the clip, if one plays)
+	Clip      bool      // a clip (PlayClip) plays now
 
 	// What the leg receives, by RFC 3550 (A.3, A.8): packets lost
 	// (expected minus received, since the stream's first packet) and
@@ -513,6 +517,9 @@ func (l *Leg) Stats() LegStats {
 	s.Sound = l.play.sound
 	s.Clip = l.play.clip != nil
 	l.e.routeMu.Unlock()
+	l.out.mu.Lock()
+	s.SSRC = l.out.hdr.SSRC
+	l.out.mu.Unlock()
 	l.rx.fill(&s)
 	if r := l.rtp; r != nil {
 		if d := r.dest.Load(); d != nil {
@@ -520,6 +527,7 @@ func (l *Leg) Stats() LegStats {
 		}
 		s.RemoteDirection = l.RemoteDirection()
 		s.RTCPPackets = r.rtcpIn.Load()
+		s.Throttled = r.guard.dropped.Load() + r.rtcpGuard.dropped.Load()
 	}
 	return s
 }

@@ -194,6 +194,8 @@ func (l *Leg) readRTCP() {
 	r := l.rtp
 	buf := make([]byte, maxDatagram+1)
 	failures := 0
+	var latched netip.AddrPort
+	var seen *rtpPeer
 	for {
 		n, src, err := r.rtcpGuard.ReadFromAddrPort(buf)
 		if err != nil {
@@ -211,15 +213,25 @@ func (l *Leg) readRTCP() {
 		if n > maxDatagram || n < 8 || p == nil {
 			continue
 		}
+		if p != seen {
+			if seen == nil || seen.sdpAddr != p.sdpAddr {
+				latched = netip.AddrPort{}
+			}
+			seen = p
+		}
 		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 		if src != p.sdpRTCP {
-			// With symmetric RTP, RTCP from the address RTP latched on is
-			// the peer's too, and latches the RTCP destination.
+			// Behind a NAT (RTP latched on another address than the
+			// description's), the peer's RTCP comes from the host RTP
+			// comes from, on a port of the NAT's choosing: the first such
+			// source latches the RTCP destination, and only it is read.
 			d := r.dest.Load()
-			if !r.symmetric || d == nil || d.Addr() != src.Addr() {
+			if !r.symmetric || d == nil || *d == p.sdpAddr || d.Addr() != src.Addr() ||
+				(latched.IsValid() && src != latched) {
 				continue
 			}
-			if c := r.rtcpDest.Load(); c == nil || *c != src {
+			if !latched.IsValid() {
+				latched = src
 				a := src
 				r.rtcpDest.Store(&a)
 			}

@@ -33,6 +33,10 @@ func (k LegKind) String() string {
 // larger one is dropped. G.711 at 20 ms is 172 bytes.
 const maxDatagram = 1500
 
+// rtpGuardSources is how many source addresses an RTP socket's guard
+// tracks one by one.
+const rtpGuardSources = 64
+
 // rtpLeg is what only RTP legs have: the port pair, the negotiated
 // session, the latched peer address and the RTCP state.
 type rtpLeg struct {
@@ -55,7 +59,8 @@ type rtpLeg struct {
 	// addresses the peer's packets come from once they came. Nil: nowhere.
 	dest, rtcpDest atomic.Pointer[netip.AddrPort]
 
-	up atomic.Bool // the first RTP packet arrived
+	up    atomic.Bool  // the first RTP packet arrived
+	since atomic.Int64 // engine clock when the session last became sendrecv: the media timeout counts from here at the earliest
 
 	wbuf [maxDatagram + 64]byte // outgoing RTP, used under Leg.out.mu
 
@@ -65,10 +70,9 @@ type rtpLeg struct {
 	dtmfTS   uint32
 
 	// RTCP, sent by the engine clock.
-	rtcpOut   []byte
-	lastSR    int64
-	rtcpIn    atomic.Uint64
-	rtcpNoted atomic.Bool
+	rtcpOut []byte
+	lastSR  int64
+	rtcpIn  atomic.Uint64
 }
 
 // rtpPeer is one remote description, as the media path uses it.
@@ -115,36 +119,46 @@ func (e *Engine) NewRTPLeg(id string, h LegHandler) (*Leg, error) {
 		sessID:    rand.Uint64() >> 2,
 		lastSR:    e.now(),
 	}
+	r.guard.limit, r.rtcpGuard.limit = e.rtpGuard, e.rtpGuard
+	// A leg talks to one peer: a small table of sources, so a spray from
+	// many ports cannot grow each leg's memory (the rest share one budget).
+	r.guard.tableSize, r.rtcpGuard.tableSize = rtpGuardSources, rtpGuardSources
 	l.rtp = r
 	l.out.writer = rtpWriter{l}
 	l.out.hdr.SSRC = rand.Uint32()
+
+	// The readers start before the leg is registered, so a Close that
+	// finds it always has them to wait for.
+	l.readerWG.Add(2)
+	go l.readRTP()
+	go l.readRTCP()
 
 	e.mu.Lock()
 	switch {
 	case e.closed:
 		e.mu.Unlock()
-		r.closeSockets(e)
+		r.closeSockets(l)
 		return nil, fmt.Errorf("media: new leg %s: engine: %w", id, ErrClosed)
 	case e.legs[id] != nil:
 		e.mu.Unlock()
-		r.closeSockets(e)
+		r.closeSockets(l)
 		return nil, fmt.Errorf("media: new leg %s: %w", id, ErrDuplicateLeg)
 	}
 	e.legs[id] = l
 	e.wg.Add(1)
 	e.mu.Unlock()
-	l.readerWG.Add(2)
-	go l.readRTP()
-	go l.readRTCP()
 	go l.run()
 	l.log.Debug("RTP leg opened", "port", port)
 	return l, nil
 }
 
-func (r *rtpLeg) closeSockets(e *Engine) {
+// closeSockets closes a leg that was never registered: its sockets, its
+// readers, its port pair (into quarantine).
+func (r *rtpLeg) closeSockets(l *Leg) {
 	_ = r.conn.Close()
 	_ = r.rtcpConn.Close()
-	e.ports.release(r.port)
+	l.readerWG.Wait()
+	l.e.ports.release(r.port)
 }
 
 // Kind tells a WebRTC leg from an RTP leg.
@@ -297,7 +311,7 @@ func (l *Leg) applyRemote(p *rtpPeer) {
 		}
 	}
 	if (old == nil || old.dir != SendRecv) && p.dir == SendRecv {
-		l.lastIn.Store(l.e.now()) // the media timeout (re)starts now
+		r.since.Store(l.e.now()) // the media timeout (re)starts now
 	}
 	l.out.mu.Lock()
 	l.out.hdr.PayloadType = p.outAudio

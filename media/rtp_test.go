@@ -1,6 +1,7 @@
 package media_test
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 	"testing"
@@ -51,6 +52,13 @@ func TestRTPLegsBridgeBothWaysUnchanged(t *testing.T) {
 			if sa.RemoteAddr != a.peer.Addr().String() {
 				t.Errorf("a sends to %q, want %s", sa.RemoteAddr, a.peer.Addr())
 			}
+			// SetOutputGain works on RTP legs as on WebRTC legs.
+			a.leg.SetOutputGain(0)
+			silence := map[string]byte{"PCMU": media.LinearToULaw(0), "PCMA": media.LinearToALaw(0)}[codec]
+			a.capture()
+			a.waitPackets(5, func(p mediatest.Packet) bool {
+				return len(p.Payload) == mediatest.FrameSize && bytes.Count(p.Payload, []byte{silence}) == mediatest.FrameSize
+			})
 		})
 	}
 }

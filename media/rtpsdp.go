@@ -46,9 +46,8 @@ func (d Direction) reverse() Direction {
 	return d
 }
 
-// sends and receives tell what the author of a description in direction d
-// does.
-func (d Direction) sends() bool    { return d == SendRecv || d == SendOnly }
+// receives tells whether the author of a description in direction d
+// takes media.
 func (d Direction) receives() bool { return d == SendRecv || d == RecvOnly }
 
 // DefaultTelephoneEventPT is the payload type the engine offers for
@@ -140,6 +139,9 @@ func parseRTPSDP(text string, law *codecLaw) (*remoteSDP, error) {
 		if v, ok := md.Attribute("rtcp"); ok {
 			// a=rtcp:port [nettype addrtype address] (RFC 3605)
 			f := strings.Fields(v)
+			if len(f) == 0 {
+				return nil, fmt.Errorf("empty a=rtcp: %w", ErrBadSDP)
+			}
 			if p, err := strconv.Atoi(f[0]); err == nil && p > 0 && p <= 65535 {
 				rip := ip
 				if len(f) == 4 {

@@ -239,6 +239,9 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 			}
 		}
 	}
+	if !a.cfg.VoiceOn() && a.cfg.SIPListen != "off" && a.cfg.SIPListen != "" {
+		a.log.Warn("SIP is off: phone calls need voice (media_addr is off)", "sip_listen", a.cfg.SIPListen)
+	}
 	a.agents = agents
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,9 +63,12 @@ type rtpPeer struct {
 	from map[byte]int
 	bad  []string
 	dtmf int
-	more chan struct{}
-	stop chan struct{}
-	wg   sync.WaitGroup
+	sent atomic.Int64
+	// sendStop stops the sender.
+	sendStop atomic.Bool
+	more     chan struct{}
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
 func newRTPPeer(t *testing.T) *rtpPeer {
@@ -139,13 +143,29 @@ func (p *rtpPeer) send(answer string, tag byte) {
 				return
 			case <-tick.C:
 			}
+			if p.sendStop.Load() {
+				return
+			}
 			pk.SequenceNumber++
 			pk.Timestamp += 160
 			tagged(tag)(pk.SequenceNumber, pk.Payload)
 			b, _ := pk.Marshal()
 			p.conn.WriteToUDP(b, to)
+			p.sent.Add(1)
 		}
 	}()
+}
+
+// stopSending stops the audio (the socket stays open).
+func (p *rtpPeer) stopSending() {
+	p.sendStop.Store(true)
+}
+
+// sends waits until n more packets were sent.
+func (p *rtpPeer) sends(t *testing.T, n int64) {
+	t.Helper()
+	want := p.sent.Load() + n
+	waitUntil(t, "the phone sent more", func() bool { return p.sent.Load() >= want })
 }
 
 func (p *rtpPeer) close() {
@@ -425,7 +445,14 @@ func TestAPhoneCallerReachesAnAgentInTheBrowser(t *testing.T) {
 			call.rtp.hears("the caller hears the agent, payloads unchanged", 0xB2, 25)
 
 			// The agent ends in the desk: the phone gets a BYE.
-			alice.must("end", map[string]any{"conversation": conv})
+			if r := alice.do("end", map[string]any{"conversation": conv}); r["type"] == "error" {
+				alice.mu.Lock()
+				for _, m := range alice.msgs {
+					t.Logf("%v", m)
+				}
+				alice.mu.Unlock()
+				t.Fatalf("end: %v", r)
+			}
 			select {
 			case <-ph.byes:
 			case <-time.After(10 * time.Second):
@@ -437,6 +464,13 @@ func TestAPhoneCallerReachesAnAgentInTheBrowser(t *testing.T) {
 			if err != nil || rec.Status != store.ConvEnded {
 				t.Fatalf("the conversation: %+v, %v", rec, err)
 			}
+			// The metrics saw the call: the INVITE answered, no call
+			// active now, the leg's loss and jitter observed at its end.
+			waitUntil(t, "the call's metrics", func() bool {
+				n := metricValues(t, a)
+				return n["cc_sip_requests_total/INVITE/2xx"] >= 1 && n["cc_sip_calls_active/inbound"] == 0 &&
+					n["cc_rtp_leg_jitter_seconds"] >= 1 && n["cc_rtp_leg_loss_ratio"] >= 1
+			})
 			call.rtp.close()
 			ph.ua.Close()
 			waitUntil(t, "goroutines back to the baseline", func() bool { return runtime.NumGoroutine() <= baseline+5 })
@@ -487,6 +521,9 @@ func TestACallerWhoHangsUpWhileQueuedAbandons(t *testing.T) {
 					case <-time.After(10 * time.Second):
 						t.Fatal("WaitAnswer did not return after the CANCEL")
 					}
+					if r := pc.s.InviteResponse; r == nil || r.StatusCode != tc.wantFinal {
+						t.Fatalf("the INVITE's final answer: %v, want %d", r, tc.wantFinal)
+					}
 				}
 				waitUntil(t, "the conversation ended as abandoned", func() bool {
 					rec, err := a.Store().GetConversation(t.Context(), store.ConversationID(conv))
@@ -534,7 +571,14 @@ func TestHoldFromThePhoneIsTheDesksHold(t *testing.T) {
 	}
 	reinvite("sendonly")
 	alice.waitFor("call", map[string]any{"conversation": conv, "state": "held"})
-	call.rtp.hears("music while held", 0, 20)
+	// The phone said sendonly: it gets nothing (our answer is recvonly);
+	// the agent hears silence (no packets) instead of the caller while the
+	// phone goes on sending.
+	before := agent.count(0xA1)
+	call.rtp.sends(t, 25)
+	if got := agent.count(0xA1) - before; got > 3 {
+		t.Fatalf("the agent heard %d packets of the caller while held", got)
+	}
 	reinvite("sendrecv")
 	alice.waitFor("call", map[string]any{"conversation": conv, "state": "connected"})
 	call.rtp.hears("bridged again after the hold", 0xB2, 10)
@@ -587,4 +631,187 @@ func TestAnAnswerThatIsNeverAcknowledgedIsHungUp(t *testing.T) {
 	}
 	waitUntil(t, "the dialog gone", func() bool { return a.sip.Dialogs() == 0 })
 	waitUntil(t, "the leg closed", func() bool { return a.media.Legs() == 0 })
+}
+
+// sendDTMF sends digit (0-9) as RFC 4733 telephone-events: three
+// updates, then the end packet three times, on one timestamp.
+func (p *rtpPeer) sendDTMF(answer string, digit byte) {
+	p.t.Helper()
+	to := sdpAddr(p.t, answer)
+	pk := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 101, SSRC: 0x5151, SequenceNumber: 30000, Timestamp: 900000, Marker: true}}
+	for i := range 6 {
+		end := i >= 3
+		flags := byte(10) // volume
+		if end {
+			flags |= 0x80
+		}
+		dur := uint16(160 * (min(i, 3) + 1))
+		pk.Payload = []byte{digit, flags, byte(dur >> 8), byte(dur)}
+		pk.SequenceNumber++
+		b, _ := pk.Marshal()
+		if _, err := p.conn.WriteToUDP(b, to); err != nil {
+			p.t.Fatal(err)
+		}
+		pk.Marker = false
+	}
+}
+
+func TestDTMFFromTheCallerReachesTheEdge(t *testing.T) {
+	cfg := sipConfig(t)
+	waitingQueue(&cfg)
+	digits := make(chan rune, 4)
+	a := start(t, cfg, io.Discard, func(a *App) {
+		a.sipHooks.DTMF = func(conv store.ConversationID, d rune) {
+			if conv != "" {
+				digits <- d
+			}
+		}
+	})
+	ph := newCaller(t, a, "udp")
+	pc := ph.dial(t.Context(), numAnswer)
+	pc.established(t)
+	ans := pc.sdp(t)
+	pc.rtp.send(ans, 0xA1)
+	waitUntil(t, "the call queued", func() bool { return a.sip.Dialogs() == 1 })
+	pc.rtp.sendDTMF(ans, 5)
+	select {
+	case d := <-digits:
+		if d != '5' {
+			t.Fatalf("the edge got %q, want '5'", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no DTMF reached the edge")
+	}
+	if err := pc.s.Bye(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the dialog gone", func() bool { return a.sip.Dialogs() == 0 })
+}
+
+// metricValues reads the SIP and RTP metrics: counters and gauges by
+// name/label values, histograms by their sample count.
+func metricValues(t *testing.T, a *App) map[string]float64 {
+	t.Helper()
+	mfs, err := a.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if !strings.HasPrefix(mf.GetName(), "cc_sip_") && !strings.HasPrefix(mf.GetName(), "cc_rtp_") {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "/" + l.GetValue()
+			}
+			switch {
+			case m.Counter != nil:
+				out[key] = m.Counter.GetValue()
+			case m.Gauge != nil:
+				out[key] = m.Gauge.GetValue()
+			case m.Histogram != nil:
+				out[key] = float64(m.Histogram.GetSampleCount())
+			}
+		}
+	}
+	return out
+}
+
+// Over UDP our 200 OK is sent again (T1, 2*T1, ... up to T2) until the
+// ACK comes, and no more after it: a raw socket plays a phone whose ACK
+// is late.
+func TestThe200IsRetransmittedOverUDPUntilTheACK(t *testing.T) {
+	cfg := sipConfig(t)
+	waitingQueue(&cfg)
+	a := start(t, cfg, io.Discard)
+	to := sipAddr(t, a, "udp")
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rtpPeer := newRTPPeer(t)
+	local := c.LocalAddr().String()
+	sdp := rtpPeer.offer("sendrecv")
+	invite := "INVITE sip:" + numAnswer + "@" + to.String() + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK-raw-1;rport\r\n" +
+		"From: <sip:+15557770000@127.0.0.1>;tag=raw1\r\n" +
+		"To: <sip:" + numAnswer + "@" + to.String() + ">\r\n" +
+		"Call-ID: raw-retransmit-1\r\nCSeq: 1 INVITE\r\n" +
+		"Contact: <sip:raw@" + local + ">\r\nMax-Forwards: 70\r\n" +
+		"Content-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(sdp)) + "\r\n\r\n" + sdp
+	if _, err := c.WriteToUDP([]byte(invite), net.UDPAddrFromAddrPort(to)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8192)
+	read := func() string {
+		t.Helper()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, _, err := c.ReadFromUDP(buf)
+		if err != nil {
+			t.Fatalf("reading the edge's answers: %v", err)
+		}
+		return string(buf[:n])
+	}
+	var oks []string
+	for len(oks) < 3 {
+		if m := read(); strings.HasPrefix(m, "SIP/2.0 200") {
+			oks = append(oks, m)
+		}
+	}
+	toTag := ""
+	for _, l := range strings.Split(oks[0], "\r\n") {
+		if strings.HasPrefix(strings.ToLower(l), "to:") {
+			_, toTag, _ = strings.Cut(l, ";tag=")
+		}
+	}
+	if toTag == "" {
+		t.Fatalf("no To tag in %q", oks[0])
+	}
+	for _, ok := range oks[1:] {
+		if !strings.Contains(ok, ";tag="+toTag) {
+			t.Fatalf("a retransmission with another tag: %q", ok)
+		}
+	}
+	ack := "ACK sip:" + to.String() + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK-raw-ack;rport\r\n" +
+		"From: <sip:+15557770000@127.0.0.1>;tag=raw1\r\n" +
+		"To: <sip:" + numAnswer + "@" + to.String() + ">;tag=" + toTag + "\r\n" +
+		"Call-ID: raw-retransmit-1\r\nCSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+	if _, err := c.WriteToUDP([]byte(ack), net.UDPAddrFromAddrPort(to)); err != nil {
+		t.Fatal(err)
+	}
+	// The ACK confirms the call: its leg is up and the caller hears the
+	// queue's tone (nothing is sent to a leg before it is up).
+	rtpPeer.hears("the queue's tone once the ACK came", 0, 5)
+	if a.sip.Dialogs() != 1 {
+		t.Fatalf("%d dialogs, want the call's", a.sip.Dialogs())
+	}
+}
+
+// A phone whose audio stops (a caller gone without a BYE) ends the call
+// after media_timeout: the agent is told and the phone gets a BYE.
+func TestAPhoneWhoseAudioStopsIsHungUp(t *testing.T) {
+	cfg := sipConfig(t)
+	cfg.MediaTimeout = time.Second
+	a, _, alice := sipWorld(t, cfg)
+	ph := newCaller(t, a, "udp")
+	pc := ph.dial(t.Context(), numAnswer)
+	pc.established(t)
+	pc.rtp.send(pc.sdp(t), 0xA1)
+	conv, agent := acceptCall(t, alice, "test-phone")
+	agent.hears("connected", 0xA1, 10)
+	pc.rtp.stopSending()
+	m := alice.waitFor("call", map[string]any{"conversation": conv, "state": "ended"})
+	if m["cause"] != "media_timeout" {
+		t.Fatalf("the call ended with %v, want media_timeout", m)
+	}
+	select {
+	case <-ph.byes:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no BYE after the media timeout")
+	}
+	waitUntil(t, "the dialog gone", func() bool { return a.sip.Dialogs() == 0 })
 }

@@ -25,6 +25,7 @@ type RTPPeer struct {
 	conn, rtcp *net.UDPConn
 	codec      string
 	pt         uint8
+	eventPT    uint8
 
 	mu       sync.Mutex
 	remote   netip.AddrPort
@@ -39,13 +40,22 @@ type RTPPeer struct {
 	closeOnce            sync.Once
 }
 
-// EventPT is the payload type RTPPeer uses for telephone-event.
+// EventPT is the payload type RTPPeer uses for telephone-event unless
+// SetEventPT changes it.
 const EventPT = 101
+
+// SetEventPT changes the payload type the peer offers and sends
+// telephone-events with (a phone's dynamic number). Call it before SDP.
+func (p *RTPPeer) SetEventPT(pt uint8) {
+	p.mu.Lock()
+	p.eventPT = pt
+	p.mu.Unlock()
+}
 
 // NewRTPPeer opens the peer's sockets. codec is "PCMU" (default) or
 // "PCMA".
 func NewRTPPeer(codec string) (*RTPPeer, error) {
-	p := &RTPPeer{codec: "PCMU", pt: 0}
+	p := &RTPPeer{codec: "PCMU", pt: 0, eventPT: EventPT}
 	if strings.EqualFold(codec, "PCMA") {
 		p.codec, p.pt = "PCMA", 8
 	}
@@ -83,10 +93,13 @@ func (p *RTPPeer) SSRC() uint32 {
 // "recvonly", "inactive").
 func (p *RTPPeer) SDP(direction string) string {
 	a := p.Addr()
+	p.mu.Lock()
+	ev := p.eventPT
+	p.mu.Unlock()
 	return fmt.Sprintf("v=0\r\no=peer 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\n"+
 		"m=audio %d RTP/AVP %d %d\r\na=rtpmap:%d %s/8000\r\na=rtpmap:%d telephone-event/8000\r\n"+
 		"a=fmtp:%d 0-16\r\na=ptime:20\r\na=rtcp:%d\r\na=%s\r\n",
-		a.Addr(), a.Port(), p.pt, EventPT, p.pt, p.codec, EventPT, EventPT, p.RTCPAddr().Port(), direction)
+		a.Addr(), a.Port(), p.pt, ev, p.pt, p.codec, ev, ev, p.RTCPAddr().Port(), direction)
 }
 
 // SetRemote takes the other side's description: RTP goes to its c= address
@@ -164,7 +177,7 @@ func (p *RTPPeer) SendEvent(code byte, end bool, duration uint16, ts uint32, mar
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	h := p.hdr
-	h.PayloadType = EventPT
+	h.PayloadType = p.eventPT
 	p.hdr.SequenceNumber++
 	h.SequenceNumber = p.hdr.SequenceNumber
 	h.Timestamp = ts

@@ -156,13 +156,12 @@ type inboundCall struct {
 	answerNow chan struct{} // closed when the plan first bridges the caller
 	answerOne sync.Once
 
-	mu       sync.Mutex
-	rep      signaling.LegReports
-	repSet   bool
-	pendUp   bool
-	pendEnd  string
-	held     bool
-	leftOnce sync.Once
+	mu      sync.Mutex
+	rep     signaling.LegReports
+	repSet  bool
+	pendUp  bool
+	pendEnd string
+	held    bool
 }
 
 // run sets the call up and answers it; it returns the outcome of the
@@ -192,15 +191,21 @@ func (c *inboundCall) run(req *sip.Request) outcome {
 		d.hangUp(d.ctx, &hangup{480, "not_queued"})
 		return classOf(480)
 	}
-	c.conv = conv
 	d.log = d.log.With("conversation", conv)
+	if !c.setConv(conv) {
+		// The caller hung up (CANCEL) while the conversation was made.
+		c.left(conv)
+		return classOf(487)
+	}
 	leg, err := e.legs.NewLeg(string(conv)+"/visitor/sip", LegEvents{Up: c.legUp, Ended: c.legEnded, DTMF: c.dtmf})
 	if err != nil {
 		d.log.Warn("no RTP leg", "err", err)
 		d.hangUp(d.ctx, &hangup{503, "no_leg"})
 		return classOf(503)
 	}
+	c.mu.Lock()
 	c.leg = leg
+	c.mu.Unlock()
 	answer, err := leg.Answer(string(req.Body()))
 	if err != nil {
 		d.log.Info("SDP offer refused", "err", err)
@@ -217,17 +222,43 @@ func (c *inboundCall) run(req *sip.Request) outcome {
 	c.setReports(rep)
 
 	if c.route.Answer == EarlyMedia {
-		if err := d.provisional(183, []byte(answer)); err != nil {
-			d.log.Info("183 not sent", "err", err)
+		// 183 with our SDP, repeated every minute so that proxies on the
+		// way do not give up on the INVITE (RFC 3261 13.3.1.1, Timer C).
+		every := time.NewTicker(time.Minute)
+		defer every.Stop()
+		first := true
+	wait:
+		for {
+			if err := d.provisional(183, []byte(answer)); err != nil {
+				d.log.Info("183 not sent", "err", err)
+			}
+			if first {
+				// The caller has our SDP: its leg can carry ringback
+				// and music now, though many phones send nothing
+				// before the 200 (so the leg is up without waiting
+				// for its first packet).
+				first = false
+				c.legUp()
+			}
+			select {
+			case <-c.answerNow:
+				break wait
+			case <-d.ctx.Done():
+				return classOf(c.finalOf(context.Cause(d.ctx)))
+			case <-tx.Done():
+				d.end(errCancelled)
+				return classOf(487)
+			case <-every.C:
+			}
 		}
-		select {
-		case <-c.answerNow:
-		case <-d.ctx.Done():
-			return classOf(c.finalOf(context.Cause(d.ctx)))
-		case <-tx.Done():
-			d.end(errCancelled)
-			return classOf(487)
-		}
+	}
+	if c.route.Answer != EarlyMedia {
+		// Up once the 200 is out: the caller has our SDP.
+		defer func() {
+			if d.ctx.Err() == nil {
+				c.legUp()
+			}
+		}()
 	}
 	if err := d.answer([]byte(answer)); err != nil {
 		var h *hangup
@@ -294,9 +325,39 @@ func (c *inboundCall) legEnded(cause string) {
 	c.e.goBG(func() { rep.Ended(cause) })
 }
 
-// dtmf: a digit from the caller (RFC 4733). Menus use it later.
+// dtmf: a digit from the caller (RFC 4733), passed to Hooks.DTMF (menus
+// plug in there).
 func (c *inboundCall) dtmf(digit rune) {
 	c.d.log.Debug("DTMF from the caller", "digit", string(digit))
+	if f := c.e.hooks.DTMF; f != nil {
+		c.mu.Lock()
+		conv := c.conv
+		c.mu.Unlock()
+		f(conv, digit)
+	}
+}
+
+// setConv records the call's conversation; false if the dialog ended
+// meanwhile (then the caller's leaving is the caller's to record).
+func (c *inboundCall) setConv(conv store.ConversationID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.d.ctx.Err() != nil {
+		return false
+	}
+	c.conv = conv
+	return true
+}
+
+// left records that the caller left conv (in the background).
+func (c *inboundCall) left(conv store.ConversationID) {
+	c.e.goBG(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.e.calls.CallerLeft(ctx, conv); err != nil {
+			c.d.log.Warn("caller's leaving not recorded", "err", err)
+		}
+	})
 }
 
 // bridged: the call plan bridged the caller to someone (an agent took
@@ -305,29 +366,26 @@ func (c *inboundCall) bridged() {
 	c.answerOne.Do(func() { close(c.answerNow) })
 }
 
-// dialogEnded: the dialog is over, whoever ended it. The caller has left
-// the conversation (an abandon while queued); the leg's metrics are
-// taken.
+// dialogEnded: the dialog is over, whoever ended it. Unless the call
+// ended it, the caller has left the conversation (an abandon while
+// queued); the leg's metrics are taken.
 func (c *inboundCall) dialogEnded(cause *hangup) {
 	c.e.m.CallsActive.WithLabelValues("inbound").Dec()
 	c.d.log.Info("phone call ended", "cause", cause.cause)
-	c.leftOnce.Do(func() {
-		if c.leg != nil {
-			loss, jitter := c.leg.Stats()
-			c.e.m.RTPLoss.Observe(loss)
-			c.e.m.RTPJitter.Observe(jitter.Seconds())
-		}
-		if c.conv == "" {
-			return
-		}
-		c.e.goBG(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := c.e.calls.CallerLeft(ctx, c.conv); err != nil {
-				c.d.log.Warn("caller's leaving not recorded", "err", err)
-			}
-		})
-	})
+	c.mu.Lock()
+	leg, conv := c.leg, c.conv
+	c.mu.Unlock()
+	if leg != nil {
+		loss, jitter := leg.Stats()
+		c.e.m.RTPLoss.Observe(loss)
+		c.e.m.RTPJitter.Observe(jitter.Seconds())
+	}
+	// A dialog the call ended (the agent ended, the queue gave up) needs
+	// no leaving: the conversation is ending already, and telling it the
+	// caller left would race the agent's own end.
+	if conv != "" && cause != errCallEnded {
+		c.left(conv)
+	}
 }
 
 // callLeg is the caller's leg as the call holds it: the RTP leg, plus the
@@ -343,35 +401,43 @@ func (l *callLeg) Bridge(other callplan.Leg) {
 	l.c.bridged()
 }
 
+// MediaLeg is asked for by the other leg when the plan bridges it to
+// this one (the plan calls Bridge on one leg of a pair only, the agent's
+// when the agent sorts first): the caller is being bridged.
+func (l *callLeg) MediaLeg() *media.Leg {
+	l.c.bridged()
+	return l.Leg.MediaLeg()
+}
+
 // Close: the call is over for the caller: hang up (BYE, or a final
 // answer if not answered yet), then close the media.
 func (l *callLeg) Close() {
 	l.Leg.Close()
-	l.c.e.goBG(func() { l.c.d.hangUp(l.c.e.ctx, &hangup{480, "call_ended"}) })
+	l.c.e.goBG(func() { l.c.d.hangUp(l.c.e.ctx, errCallEnded) })
 }
 
 // reinvite handles a re-INVITE: a new offer; sendonly or inactive puts
 // the call on hold, sendrecv again resumes it.
 func (e *Edge) reinvite(d *dialog, req *sip.Request, tx sip.ServerTransaction) outcome {
-	c, ok := d.callOf()
+	c, leg := d.callOf()
 	d.mu.Lock()
 	st := d.state
 	d.mu.Unlock()
-	if !ok || st != confirmed {
+	if leg == nil || st != confirmed {
 		return e.respond(tx, req, 491, "")
 	}
 	if len(req.Body()) == 0 {
 		return e.respond(tx, req, 488, "An SDP offer is required", sip.NewHeader("Accept", "application/sdp"))
 	}
-	answer, err := c.leg.Answer(string(req.Body()))
+	answer, err := leg.Answer(string(req.Body()))
 	if err != nil {
 		return e.respond(tx, req, 488, "")
 	}
-	res := d.response(200, "", []byte(answer))
+	res := d.responseTo(req, 200, "", []byte(answer))
 	if err := tx.Respond(res); err != nil {
 		d.log.Debug("200 to a re-INVITE not sent", "err", err)
 	}
-	dir := c.leg.Direction()
+	dir := leg.Direction()
 	hold := dir == "sendonly" || dir == "inactive"
 	c.mu.Lock()
 	changed := hold != c.held
@@ -389,10 +455,15 @@ func (e *Edge) reinvite(d *dialog, req *sip.Request, tx sip.ServerTransaction) o
 	return classOf(200)
 }
 
-// callOf is the dialog's call object, once it has its leg.
-func (d *dialog) callOf() (*inboundCall, bool) {
+// callOf is the dialog's call object and its leg, once it has one.
+func (d *dialog) callOf() (*inboundCall, Leg) {
 	c := d.c
-	return c, c != nil && c.leg != nil
+	if c == nil {
+		return nil, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c, c.leg
 }
 
 // onAck: the ACK of a 2xx (ACKs of our non-2xx answers stay in their

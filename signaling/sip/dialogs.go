@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -64,19 +65,6 @@ func (r *registry) lookup(req *sip.Request) *dialog {
 	return r.m[dialogKey(cid.Value(), lt, rt)]
 }
 
-// byInvite finds the early dialog of an INVITE transaction (CANCEL: the
-// To of a CANCEL has no tag of ours).
-func (r *registry) byInvite(callID, remoteTag, branch string) *dialog {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, d := range r.m {
-		if d.callID == callID && d.remoteTag == remoteTag && d.branch == branch {
-			return d
-		}
-	}
-	return nil
-}
-
 func (r *registry) all() []*dialog {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -128,6 +116,7 @@ var (
 	errCancelled = &hangup{487, "caller_cancelled"}
 	errCallerBye = &hangup{0, "caller_hung_up"}
 	errNoAck     = &hangup{0, "no_ack"}
+	errCallEnded = &hangup{480, "call_ended"} // the call closed the caller's leg
 )
 
 // dialog is the SIP side of a call: an INVITE we answer as UAS, its tags,
@@ -136,7 +125,7 @@ var (
 type dialog struct {
 	e              *Edge
 	key            string
-	callID, branch string
+	callID         string
 	localTag       string
 	remoteTag      string
 	invite         *sip.Request
@@ -159,11 +148,7 @@ type dialog struct {
 func (e *Edge) newDialog(req *sip.Request, tx sip.ServerTransaction) *dialog {
 	from := req.From()
 	rt, _ := from.Params.Get("tag")
-	branch := ""
-	if v := req.Via(); v != nil {
-		branch, _ = v.Params.Get("branch")
-	}
-	d := &dialog{e: e, callID: req.CallID().Value(), branch: branch, localTag: sip.GenerateTagN(16), remoteTag: rt,
+	d := &dialog{e: e, callID: req.CallID().Value(), localTag: sip.GenerateTagN(16), remoteTag: rt,
 		invite: req, tx: tx, acked: make(chan struct{}), cseq: rand.Uint32N(1 << 16), lastRemoteCSeq: req.CSeq().SeqNo}
 	d.key = dialogKey(d.callID, d.localTag, d.remoteTag)
 	d.ctx, d.cancel = context.WithCancelCause(e.ctx)
@@ -174,15 +159,21 @@ func (e *Edge) newDialog(req *sip.Request, tx sip.ServerTransaction) *dialog {
 
 // response builds a response to the INVITE with our tag and Contact.
 func (d *dialog) response(code int, reason string, body []byte, hdrs ...sip.Header) *sip.Response {
+	return d.responseTo(d.invite, code, reason, body, hdrs...)
+}
+
+// responseTo builds a response to req (the INVITE or a re-INVITE) with
+// our tag and Contact.
+func (d *dialog) responseTo(req *sip.Request, code int, reason string, body []byte, hdrs ...sip.Header) *sip.Response {
 	if reason == "" {
 		reason = statusReason(code)
 	}
-	res := sip.NewResponseFromRequest(d.invite, code, reason, body)
+	res := sip.NewResponseFromRequest(req, code, reason, body)
 	if code > 100 {
 		res.To().Params.Add("tag", d.localTag)
 	}
 	if code > 100 && code < 300 {
-		c := d.e.contact(d.invite.Transport())
+		c := d.e.contact(req.Transport())
 		res.AppendHeader(&sip.ContactHeader{Address: c})
 		res.AppendHeader(sip.NewHeader("Allow", allow))
 	}
@@ -201,9 +192,10 @@ func (d *dialog) provisional(code int, body []byte) error {
 	return d.tx.Respond(d.response(code, "", body))
 }
 
-// answer sends 200 OK with our SDP and retransmits it (over UDP) until
-// the ACK, doubling from T1 to T2 (RFC 3261 13.3.1.4). No ACK within
-// AckTimeout: the dialog ends with errNoAck (the caller sends BYE).
+// answer sends 200 OK with our SDP and retransmits it until the ACK,
+// doubling from T1 to T2 (RFC 3261 13.3.1.4: the UAS core does it on any
+// transport, for the UDP hops a proxy may add). No ACK within AckTimeout:
+// errNoAck (the caller of answer hangs up with a BYE).
 func (d *dialog) answer(sdp []byte) error {
 	d.mu.Lock()
 	if d.state != early {
@@ -216,17 +208,6 @@ func (d *dialog) answer(sdp []byte) error {
 	d.mu.Unlock()
 	if err := d.tx.Respond(ok); err != nil {
 		return err
-	}
-	if sip.IsReliable(d.invite.Transport()) {
-		// TCP: no retransmission, but still wait for the ACK.
-		select {
-		case <-d.acked:
-			return nil
-		case <-d.ctx.Done():
-			return context.Cause(d.ctx)
-		case <-time.After(d.e.cfg.AckTimeout):
-			return errNoAck
-		}
 	}
 	interval := sip.T1
 	deadline := time.NewTimer(d.e.cfg.AckTimeout)
@@ -311,6 +292,14 @@ func (d *dialog) bye(ctx context.Context) error {
 		target = c.Address
 	}
 	req := sip.NewRequest(sip.BYE, target)
+	// Our sent-by: the contact address (public behind NAT), not the
+	// socket's (0.0.0.0 when listening on every interface).
+	c := d.e.contact(inv.Transport())
+	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: strings.ToUpper(inv.Transport()),
+		Host: c.Host, Port: c.Port, Params: sip.NewParams()}
+	via.Params.Add("branch", sip.GenerateBranch())
+	via.Params.Add("rport", "")
+	req.AppendHeader(via)
 	for _, rr := range inv.GetHeaders("Record-Route") {
 		req.AppendHeader(sip.NewHeader("Route", rr.Value()))
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/contactd/contactd/internal/store"
 	"github.com/contactd/contactd/routing"
 )
 
@@ -38,6 +39,9 @@ type Hooks struct {
 	Register func(req *sip.Request, tx sip.ServerTransaction)
 	// Devices says whether a source address is a registered device.
 	Devices Devices
+	// DTMF receives the digits callers press (RFC 4733), with their
+	// conversation (DTMF menus plug in here). It must not block.
+	DTMF func(conv store.ConversationID, digit rune)
 }
 
 // Devices answers for the INVITE admission whether src (the address a
