@@ -222,11 +222,6 @@ func tcpExchange(t *testing.T, edge netip.AddrPort, msg []byte, want int) (answe
 	}
 }
 
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
 func isReset(err error) bool { return strings.Contains(err.Error(), "connection reset") }
 
 func readStreamResponse(br *bufio.Reader) (rawResponse, error) {
