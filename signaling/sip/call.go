@@ -61,6 +61,8 @@ type Leg interface {
 	Direction() string
 	// Stats are the received loss ratio and jitter, for the metrics.
 	Stats() (loss float64, jitter time.Duration)
+	// PlayClip plays c once, then then (announcements while queued).
+	PlayClip(c *media.Clip, then media.Sound)
 }
 
 // Legs makes RTP legs.
@@ -162,6 +164,12 @@ type inboundCall struct {
 	pendUp  bool
 	pendEnd string
 	held    bool
+	// What the plan last told the caller's leg: a tone (toldTone), or a
+	// bridge (announcements wait for the tone).
+	tone     callplan.Tone
+	toldTone bool
+	position int           // in the queue (routing's Position), 0: unknown
+	wait     time.Duration // estimated, -1: unknown
 }
 
 // run sets the call up and answers it; it returns the outcome of the
@@ -220,6 +228,7 @@ func (c *inboundCall) run(req *sip.Request) outcome {
 		return classOf(480)
 	}
 	c.setReports(rep)
+	e.goBG(c.announce)
 
 	if c.route.Answer == EarlyMedia {
 		// 183 with our SDP, repeated every minute so that proxies on the
@@ -346,6 +355,9 @@ func (c *inboundCall) setConv(conv store.ConversationID) bool {
 		return false
 	}
 	c.conv = conv
+	c.e.mu.Lock()
+	c.e.byConv[conv] = c
+	c.e.mu.Unlock()
 	return true
 }
 
@@ -363,6 +375,9 @@ func (c *inboundCall) left(conv store.ConversationID) {
 // bridged: the call plan bridged the caller to someone (an agent took
 // the call): answer it now if it waited in early media.
 func (c *inboundCall) bridged() {
+	c.mu.Lock()
+	c.toldTone = false
+	c.mu.Unlock()
 	c.answerOne.Do(func() { close(c.answerNow) })
 }
 
@@ -375,6 +390,13 @@ func (c *inboundCall) dialogEnded(cause *hangup) {
 	c.mu.Lock()
 	leg, conv := c.leg, c.conv
 	c.mu.Unlock()
+	if conv != "" {
+		c.e.mu.Lock()
+		if c.e.byConv[conv] == c {
+			delete(c.e.byConv, conv)
+		}
+		c.e.mu.Unlock()
+	}
 	if leg != nil {
 		loss, jitter := leg.Stats()
 		c.e.m.RTPLoss.Observe(loss)
@@ -397,8 +419,16 @@ type callLeg struct {
 }
 
 func (l *callLeg) Bridge(other callplan.Leg) {
-	l.Leg.Bridge(other)
 	l.c.bridged()
+	l.Leg.Bridge(other)
+}
+
+// Hear: the plan's tone; announcements go back to it after their clip.
+func (l *callLeg) Hear(t callplan.Tone) {
+	l.c.mu.Lock()
+	defer l.c.mu.Unlock()
+	l.c.tone, l.c.toldTone = t, true
+	l.Leg.Hear(t)
 }
 
 // MediaLeg is asked for by the other leg when the plan bridges it to
