@@ -31,6 +31,7 @@ type fakes struct {
 	agents   map[routing.AgentID]store.Agent
 	sessions map[string]store.Session
 	left     []store.LeftMessage
+	created  []store.LeftMessage // by CreateLeftMessage
 
 	info   func(id store.ConversationID) (store.Conversation, map[chat.Sender]chat.Role, error)
 	send   func(id store.ConversationID, who chat.Sender, clientID, kind, text string) (store.Message, error)
@@ -51,7 +52,7 @@ func (f *fakes) acted() []string {
 	var out []string
 	for _, c := range f.calls {
 		switch c {
-		case "Info", "RoleOf", "GetAgent", "GetSession", "Held", "History", "ListLeftMessages", "ListAgents", "ListOpenConversations":
+		case "Info", "RoleOf", "GetAgent", "GetSession", "Held", "History", "ListLeftMessages", "GetLeftMessage", "ListAgents", "ListOpenConversations":
 		default:
 			out = append(out, c)
 		}
@@ -104,9 +105,21 @@ func (f *fakes) DeleteSession(_ context.Context, hash string) error {
 	f.mu.Unlock()
 	return nil
 }
-func (f *fakes) CreateLeftMessage(context.Context, store.LeftMessage) error {
+func (f *fakes) CreateLeftMessage(_ context.Context, m store.LeftMessage) error {
 	f.called("CreateLeftMessage")
+	f.mu.Lock()
+	f.created = append(f.created, m)
+	f.mu.Unlock()
 	return nil
+}
+func (f *fakes) GetLeftMessage(_ context.Context, id string) (store.LeftMessage, error) {
+	f.called("GetLeftMessage")
+	for _, m := range f.left {
+		if m.ID == id {
+			return m, nil
+		}
+	}
+	return store.LeftMessage{}, store.ErrNotFound
 }
 func (f *fakes) ListLeftMessages(context.Context, bool, int) ([]store.LeftMessage, error) {
 	f.called("ListLeftMessages")

@@ -102,6 +102,7 @@ type Store interface {
 	DeleteSession(ctx context.Context, tokenHash string) error
 	CreateLeftMessage(ctx context.Context, m store.LeftMessage) error
 	ListLeftMessages(ctx context.Context, onlyOpen bool, limit int) ([]store.LeftMessage, error)
+	GetLeftMessage(ctx context.Context, id string) (store.LeftMessage, error)
 	ListOpenConversations(ctx context.Context) ([]store.Conversation, error)
 }
 
@@ -370,8 +371,7 @@ func (s *Server) leftMessages(w http.ResponseWriter, r *http.Request, who caller
 	}
 	mine := []store.LeftMessage{}
 	for _, m := range ms {
-		i := slices.IndexFunc(s.cfg.Queues, func(q routing.QueueConfig) bool { return q.ID == m.Queue })
-		if i < 0 || serves(who.account, s.cfg.Queues[i]) {
+		if s.seesLeftMessage(who.account, m) {
 			mine = append(mine, m)
 		}
 	}

@@ -247,6 +247,9 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 func (a *App) sink(effs []routing.Effect) {
 	a.rec.add(effs)
 	a.coord.Effects(effs)
+	if a.sip != nil {
+		a.sipPositions(effs)
+	}
 	for _, s := range a.sinks {
 		s(effs)
 	}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/contactd/contactd/chat"
 	"github.com/contactd/contactd/internal/config"
 	"github.com/contactd/contactd/internal/store"
 	"github.com/contactd/contactd/media"
+	"github.com/contactd/contactd/media/prompts"
 	"github.com/contactd/contactd/routing"
 	"github.com/contactd/contactd/signaling"
 	"github.com/contactd/contactd/signaling/sip"
@@ -33,8 +35,14 @@ func (a *App) newSIP() error {
 		}
 		trunks[i] = st
 	}
+	set, err := prompts.Load(a.cfg.PromptsDir)
+	if err != nil {
+		return err
+	}
+	eng := a.media
 	cfg := sip.Config{PublicAddr: a.cfg.SIPPublicAddr, Domain: a.cfg.SIPDomain, UserAgent: a.cfg.SIPUserAgent,
-		DropUnknown: a.cfg.SIPDropUnknown, Trunks: trunks}
+		DropUnknown: a.cfg.SIPDropUnknown, Trunks: trunks, AnnounceInterval: a.cfg.AnnounceInterval,
+		Announcement: func(pos int, wait time.Duration) *media.Clip { return eng.NewClip(set.Announcement(pos, wait)) }}
 	if a.sipCfg != nil {
 		a.sipCfg(&cfg)
 	}
@@ -72,6 +80,16 @@ func rtpMedia(m *media.Config, c config.Config) {
 	}
 }
 
+// sipPositions passes routing's Position effects to the SIP edge (its
+// callers' announcements). On the routing goroutine: it does not block.
+func (a *App) sipPositions(effs []routing.Effect) {
+	for _, f := range effs {
+		if p, ok := f.(routing.Position); ok {
+			a.sip.Position(store.ConversationID(p.Interaction), p.Position, p.EstimatedWait)
+		}
+	}
+}
+
 // startSIP opens the SIP listeners (sip_listen).
 func (a *App) startSIP() error {
 	if a.sip == nil {
@@ -104,7 +122,7 @@ type phoneCalls struct {
 var _ sip.Calls = phoneCalls{}
 
 func (p phoneCalls) StartCaller(ctx context.Context, c sip.Caller) (store.ConversationID, error) {
-	rec, err := p.coord.StartCaller(ctx, chat.Caller{Queue: c.Queue, Skills: c.Skills, Priority: c.Priority, Name: c.Name, Attributes: c.Attributes})
+	rec, err := p.coord.StartCaller(ctx, chat.Caller{ID: c.ID, Queue: c.Queue, Skills: c.Skills, Priority: c.Priority, Name: c.Name, Attributes: c.Attributes})
 	return rec.ID, err
 }
 

@@ -16,11 +16,10 @@ import (
 // phoneLeg stands in for a phone's plain RTP leg: a leg kind that is not
 // a browser's. It records what the call plan asks of it.
 type phoneLeg struct {
-	mu     sync.Mutex
-	asked  []string
-	gain   float64
-	closed bool
-	wake   chan struct{}
+	mu    sync.Mutex
+	asked []string
+	gain  float64
+	wake  chan struct{}
 }
 
 func newPhoneLeg() *phoneLeg { return &phoneLeg{wake: make(chan struct{}, 1)} }

@@ -39,8 +39,10 @@ func TestGateRunsNAtOnceQueuesSomeAndRefusesTheRest(t *testing.T) {
 
 func TestCounterAllowsMaxPerKey(t *testing.T) {
 	c := NewCounter(2)
-	if !c.Acquire("a") || !c.Acquire("a") {
-		t.Fatal("the first two refused")
+	for i := range 2 {
+		if !c.Acquire("a") {
+			t.Fatalf("acquire %d of 2 refused", i+1)
+		}
 	}
 	if c.Acquire("a") {
 		t.Fatal("a third allowed")

@@ -79,7 +79,22 @@ type LeftMessage struct {
 	// HandledBy is the agent who marked it handled, empty while open.
 	HandledBy routing.AgentID `json:"handledBy,omitempty"`
 	HandledAt time.Time       `json:"handledAt,omitzero"`
+	// Audio is a recorded voice message (a caller's voicemail), a WAV
+	// file of at most MaxLeftMessageAudio bytes; nil for none.
+	// CreateLeftMessage stores it with the message; ListLeftMessages leaves
+	// it nil (and sets HasAudio); GetLeftMessage reads it.
+	Audio []byte `json:"-"`
+	// HasAudio says Audio is stored. The stores set it when they read a
+	// message; CreateLeftMessage ignores it.
+	HasAudio bool `json:"hasAudio,omitempty"`
+	// AudioMillis is how long Audio plays, as the one who recorded it said;
+	// 0 without Audio.
+	AudioMillis int64 `json:"audioMs,omitempty"`
 }
+
+// MaxLeftMessageAudio is the largest LeftMessage.Audio the stores keep:
+// 2 MiB, a little over two minutes of 8 kHz 16-bit mono.
+const MaxLeftMessageAudio = 2 << 20
 
 // Session is a staff login. Only a hash of the cookie's token is stored.
 type Session struct {
@@ -137,9 +152,13 @@ type ChatStore interface {
 	// that client id; ErrNotFound if none.
 	FindMessageByClientID(ctx context.Context, id ConversationID, sender, clientID string) (Message, error)
 
-	// CreateLeftMessage stores a left message; ErrConflict if the id is
-	// taken.
+	// CreateLeftMessage stores a left message with its Audio, if any;
+	// ErrConflict if the id is taken, ErrInvalid for Audio larger than
+	// MaxLeftMessageAudio, a negative AudioMillis or one without Audio.
 	CreateLeftMessage(ctx context.Context, m LeftMessage) error
+	// GetLeftMessage returns a left message with its Audio (nil if none);
+	// ErrNotFound if absent.
+	GetLeftMessage(ctx context.Context, id string) (LeftMessage, error)
 	// ListLeftMessages returns the newest first (by CreatedAt, then id),
 	// up to limit; open only when onlyOpen. A limit below 1 is an error.
 	ListLeftMessages(ctx context.Context, onlyOpen bool, limit int) ([]LeftMessage, error)

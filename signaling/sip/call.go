@@ -12,6 +12,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/contactd/contactd/chat"
 	"github.com/contactd/contactd/internal/store"
 	"github.com/contactd/contactd/media"
 	"github.com/contactd/contactd/routing"
@@ -38,6 +39,9 @@ type Calls interface {
 
 // Caller is a phone caller to queue.
 type Caller struct {
+	// ID is the conversation to open (the edge makes it first, so that
+	// routing's Position effects find the call from the start).
+	ID       store.ConversationID
 	Queue    routing.QueueID
 	Skills   []routing.SkillReq
 	Priority int
@@ -193,15 +197,27 @@ func (c *inboundCall) run(req *sip.Request) outcome {
 	if name == "" {
 		name = num
 	}
-	conv, err := e.calls.StartCaller(ctx, Caller{Queue: c.route.Queue, Skills: c.route.Skills, Priority: c.route.Priority, Name: name, Attributes: attrs})
+	conv := store.ConversationID(chat.NewID("c_"))
+	if !c.setConv(conv) {
+		return classOf(487) // cancelled already
+	}
+	conv, err := e.calls.StartCaller(ctx, Caller{ID: conv, Queue: c.route.Queue, Skills: c.route.Skills, Priority: c.route.Priority, Name: name, Attributes: attrs})
 	if err != nil {
 		d.log.Info("phone call not queued", "queue", c.route.Queue, "err", err)
+		c.mu.Lock()
+		c.conv = "" // nothing to leave
+		c.mu.Unlock()
+		e.mu.Lock()
+		delete(e.byConv, conv)
+		e.mu.Unlock()
 		d.hangUp(d.ctx, &hangup{480, "not_queued"})
 		return classOf(480)
 	}
 	d.log = d.log.With("conversation", conv)
-	if !c.setConv(conv) {
-		// The caller hung up (CANCEL) while the conversation was made.
+	if d.ctx.Err() != nil {
+		// The caller hung up (CANCEL) while the conversation was made:
+		// the dialog's end saw the conversation (maybe before it
+		// existed); say again that the caller left.
 		c.left(conv)
 		return classOf(487)
 	}

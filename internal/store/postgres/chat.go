@@ -308,7 +308,7 @@ func (s *Store) CreateLeftMessage(ctx context.Context, m store.LeftMessage) erro
 		return fmt.Errorf("postgres: create %w", err)
 	}
 	err = s.exec(ctx, once, `INSERT INTO left_messages (`+sqlutil.LeftMessageColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, args...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, args...)
 	if isConflict(err) {
 		return fmt.Errorf("postgres: create left message %q: %w", m.ID, store.ErrConflict)
 	}
@@ -327,12 +327,22 @@ func (s *Store) ListLeftMessages(ctx context.Context, onlyOpen bool, limit int) 
 	if onlyOpen {
 		where = `WHERE handled_by = ''`
 	}
-	ms, err := queryAll(ctx, s, sqlutil.ScanLeftMessage, `SELECT `+sqlutil.LeftMessageColumns+` FROM left_messages `+where+`
+	ms, err := queryAll(ctx, s, sqlutil.ScanLeftMessage, `SELECT `+sqlutil.LeftMessageSelect+` FROM left_messages `+where+`
 		ORDER BY created_at DESC NULLS LAST, id DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list left messages: %w", err)
 	}
 	return ms, nil
+}
+
+// GetLeftMessage implements store.ChatStore.
+func (s *Store) GetLeftMessage(ctx context.Context, id string) (store.LeftMessage, error) {
+	m, err := queryOne(ctx, s, sqlutil.ScanLeftMessageAudio,
+		`SELECT `+sqlutil.LeftMessageSelectAudio+` FROM left_messages WHERE id = $1`, id)
+	if err != nil {
+		return store.LeftMessage{}, fmt.Errorf("postgres: get left message %q: %w", id, err)
+	}
+	return m, nil
 }
 
 // MarkLeftMessageHandled implements store.ChatStore.

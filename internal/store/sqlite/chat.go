@@ -263,7 +263,7 @@ func (s *Store) CreateLeftMessage(ctx context.Context, m store.LeftMessage) erro
 		return fmt.Errorf("sqlite: create %w", err)
 	}
 	_, err = s.db.ExecContext(ctx, `INSERT INTO left_messages (`+sqlutil.LeftMessageColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, args...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, args...)
 	if isConflict(err) {
 		return fmt.Errorf("sqlite: create left message %q: %w", m.ID, store.ErrConflict)
 	}
@@ -283,8 +283,18 @@ func (s *Store) ListLeftMessages(ctx context.Context, onlyOpen bool, limit int) 
 		where = `WHERE handled_by = ''`
 	}
 	return listAll(ctx, s, "list left messages", sqlutil.ScanLeftMessage,
-		`SELECT `+sqlutil.LeftMessageColumns+` FROM left_messages `+where+`
+		`SELECT `+sqlutil.LeftMessageSelect+` FROM left_messages `+where+`
 		ORDER BY created_at DESC NULLS LAST, id DESC LIMIT $1`, limit)
+}
+
+// GetLeftMessage implements store.ChatStore.
+func (s *Store) GetLeftMessage(ctx context.Context, id string) (store.LeftMessage, error) {
+	m, err := sqlutil.ScanLeftMessageAudio(s.db.QueryRowContext(ctx,
+		`SELECT `+sqlutil.LeftMessageSelectAudio+` FROM left_messages WHERE id = $1`, id))
+	if err != nil {
+		return store.LeftMessage{}, fmt.Errorf("sqlite: get left message %q: %w", id, notFound(err))
+	}
+	return m, nil
 }
 
 // MarkLeftMessageHandled implements store.ChatStore.

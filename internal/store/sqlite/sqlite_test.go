@@ -280,3 +280,38 @@ func TestADatabaseOfEarlierVersionsKeepsItsLastSeqs(t *testing.T) {
 		t.Fatalf("open conversations: %+v %v; want c1 with LastSeq 3", open, err)
 	}
 }
+
+func TestLeftMessagesOfADatabaseBeforeVoiceMessagesHaveNoAudio(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "contactd.db")
+	db, err := sql.Open("sqlite", path+"?"+dsnParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := fs.Sub(migrationFS, "migrations")
+	ms, err := sqlutil.LoadMigrations(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.Version >= 6 { // 0006 adds the audio
+			break
+		}
+		if err := applyMigration(t.Context(), db, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.ExecContext(t.Context(), `INSERT INTO left_messages (id, queue, name, email, text, attributes, conversation, created_at, handled_by, handled_at)
+		VALUES ('m1', 'sales', 'Ann', 'ann@example.com', 'call me', 'null', '', 1, '', NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s := openTemp(t, path)
+	list, err := s.ListLeftMessages(t.Context(), false, 10)
+	if err != nil || len(list) != 1 || list[0].HasAudio || list[0].AudioMillis != 0 || list[0].Text != "call me" {
+		t.Fatalf("after the upgrade: %+v %v; want m1 without audio", list, err)
+	}
+	m, err := s.GetLeftMessage(t.Context(), "m1")
+	if err != nil || m.Audio != nil || m.HasAudio {
+		t.Fatalf("GetLeftMessage after the upgrade: %d bytes, HasAudio %v, %v", len(m.Audio), m.HasAudio, err)
+	}
+}

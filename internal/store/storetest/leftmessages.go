@@ -139,3 +139,81 @@ var leftMessageCases = []testCase{
 		}
 	}},
 }
+
+// recording returns n bytes standing for a WAV file: every byte value,
+// NUL and invalid UTF-8 included, must come back unchanged.
+func recording(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i/251)
+	}
+	return b
+}
+
+func init() {
+	leftMessageCases = append(leftMessageCases, leftMessageAudioCases...)
+}
+
+var leftMessageAudioCases = []testCase{
+	{"a left message with a recording lists its length and reads its audio back", func(t *testing.T, ctx context.Context, s store.Store) {
+		voice := newLeftMessage("v1", base)
+		voice.Audio, voice.AudioMillis = recording(160_044), 10_000
+		voice.HasAudio = false // ignored on create
+		plain := newLeftMessage("t1", base.Add(time.Minute))
+		plain.HasAudio = true // ignored on create
+		must(t, s.CreateLeftMessage(ctx, voice))
+		must(t, s.CreateLeftMessage(ctx, plain))
+
+		listed, listedPlain := voice, plain
+		listed.Audio, listed.HasAudio = nil, true
+		listedPlain.HasAudio = false
+		got, err := s.ListLeftMessages(ctx, false, 10)
+		must(t, err)
+		wantLeftMessages(t, "ListLeftMessages (no audio bytes, HasAudio set)", got, []store.LeftMessage{listedPlain, listed})
+
+		one, err := s.GetLeftMessage(ctx, "v1")
+		must(t, err)
+		full := voice
+		full.HasAudio = true
+		wantLeftMessages(t, "GetLeftMessage with audio", []store.LeftMessage{one}, []store.LeftMessage{full})
+
+		one, err = s.GetLeftMessage(ctx, "t1")
+		must(t, err)
+		if one.Audio != nil || one.HasAudio || one.AudioMillis != 0 {
+			t.Errorf("a message without a recording read back with %d bytes, HasAudio %v, %d ms", len(one.Audio), one.HasAudio, one.AudioMillis)
+		}
+		_, err = s.GetLeftMessage(ctx, "nobody")
+		wantErr(t, "GetLeftMessage of an unknown id", err, store.ErrNotFound)
+
+		// Handling the message keeps its recording.
+		must(t, s.MarkLeftMessageHandled(ctx, "v1", "ada", base.Add(time.Hour)))
+		one, err = s.GetLeftMessage(ctx, "v1")
+		must(t, err)
+		if !one.HasAudio || len(one.Audio) != len(voice.Audio) || one.HandledBy != "ada" {
+			t.Errorf("after MarkLeftMessageHandled: %d bytes of audio, handled by %q", len(one.Audio), one.HandledBy)
+		}
+	}},
+
+	{"a recording of the largest size is kept and one byte more is refused", func(t *testing.T, ctx context.Context, s store.Store) {
+		max := newLeftMessage("max", base)
+		max.Audio, max.AudioMillis = recording(store.MaxLeftMessageAudio), 131_000
+		must(t, s.CreateLeftMessage(ctx, max))
+		got, err := s.GetLeftMessage(ctx, "max")
+		must(t, err)
+		if string(got.Audio) != string(max.Audio) {
+			t.Errorf("the largest recording came back with %d bytes, changed", len(got.Audio))
+		}
+		for _, change := range []func(*store.LeftMessage){
+			func(m *store.LeftMessage) { m.Audio, m.AudioMillis = recording(store.MaxLeftMessageAudio+1), 1000 },
+			func(m *store.LeftMessage) { m.Audio, m.AudioMillis = recording(10), -1 },
+			func(m *store.LeftMessage) { m.Audio, m.AudioMillis = nil, 1000 }, // a length without audio
+		} {
+			m := newLeftMessage("bad", base)
+			change(&m)
+			wantErr(t, "CreateLeftMessage", s.CreateLeftMessage(ctx, m), store.ErrInvalid)
+		}
+		list, err := s.ListLeftMessages(ctx, false, 10)
+		must(t, err)
+		wantEqual(t, "left messages after the refused ones", leftMessageIDs(list), []string{"max"})
+	}},
+}

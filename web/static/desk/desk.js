@@ -6,7 +6,8 @@
 // of every part) and hands it to each part's factory: session (sign-in,
 // connection, presence), people (colleagues, communication queue), convs
 // (conversation state and server messages), convview (list and main pane),
-// composer (reply box) and actions (hold, end, transfer, wrap-up).
+// composer (reply box), actions (hold, end, transfer, wrap-up) and
+// leftmsgs (the left messages, with a player for voice messages).
 import { h, icon } from '/shared/dom.js';
 import { clock, since } from '/shared/format.js';
 import { unlockAudioOnGesture, audioReady, chime } from '/desk/sound.js';
@@ -18,6 +19,7 @@ import { createConvs } from '/desk/convs.js';
 import { createConvView } from '/desk/convview.js';
 import { createComposer } from '/desk/composer.js';
 import { createActions } from '/desk/actions.js';
+import { createLeftMessages } from '/desk/leftmsgs.js';
 
 export function createDesk() {
   const el = deskElements();
@@ -65,9 +67,10 @@ export function createDesk() {
     setTimeout(() => t.classList.add('is-leaving'), 4500);
     setTimeout(() => t.remove(), 4800);
   };
-  for (const part of [createSession, createPeople, createConvs, createConvView, createComposer, createActions]) {
+  for (const part of [createSession, createPeople, createConvs, createConvView, createComposer, createActions, createLeftMessages]) {
     Object.assign(d, part(d));
   }
+  el.leftRefresh.append(icon('refresh'));
 
   // ---------------------------------------------------------------- keyboard and clock
 

@@ -90,6 +90,7 @@ export function createSession(d) {
     S.selected = '';
     S.parked = [];
     S.operators = [];
+    d.stopLeftMessages();
     d.renderParked();
     d.renderOperators();
     d.renderMain();
@@ -126,7 +127,7 @@ export function createSession(d) {
     el.meName.textContent = S.me.displayName;
     el.meAvatar.textContent = initials(S.me.displayName);
     el.notifyBtn.hidden = !('Notification' in globalThis) || Notification.permission !== 'default';
-    loadConfig();
+    loadConfig().then(d.loadLeftMessages); // queue names first
     connect();
     d.renderMain();
     d.renderCounts();

@@ -80,6 +80,7 @@ const ICONS = {
   slash: ['M15 4L9 20'],
   note: ['M5 4h10l4 4v12H5z', 'M15 4v4h4', 'M8 12h8', 'M8 16h5'],
   back: ['M15 6l-6 6 6 6'],
+  refresh: ['M20 11a8 8 0 1 0-2.3 5.7', 'M20 4v7h-7'],
 };
 
 /** icon returns an inline SVG icon (decorative: aria-hidden). */

@@ -191,12 +191,32 @@ func ConversationsOf(msgs []store.Message) []string {
 }
 
 // LeftMessageColumns lists the left_messages columns in the order of
-// LeftMessageArgs and ScanLeftMessage.
-const LeftMessageColumns = "id, queue, name, email, text, attributes, conversation, created_at, handled_by, handled_at"
+// LeftMessageArgs ($1..$12).
+const LeftMessageColumns = "id, queue, name, email, text, attributes, conversation, created_at, handled_by, handled_at, audio_ms, audio"
+
+// LeftMessageSelect lists what ScanLeftMessage reads: the columns without
+// the audio itself, only whether there is one.
+const LeftMessageSelect = "id, queue, name, email, text, attributes, conversation, created_at, handled_by, handled_at, audio_ms, audio IS NOT NULL"
+
+// LeftMessageSelectAudio is LeftMessageSelect and the audio, for
+// ScanLeftMessageAudio.
+const LeftMessageSelectAudio = LeftMessageSelect + ", audio"
 
 // LeftMessageArgs returns m's values in LeftMessageColumns order
-// ($1..$10). Text the stores refuse is an error wrapping store.ErrInvalid.
+// ($1..$12). Text the stores refuse, audio past
+// store.MaxLeftMessageAudio, or a length that does not go with the audio,
+// is an error wrapping store.ErrInvalid.
 func LeftMessageArgs(m store.LeftMessage, enc TimeEncoder) ([]any, error) {
+	switch {
+	case len(m.Audio) > store.MaxLeftMessageAudio:
+		return nil, fmt.Errorf("left message %q: audio of %d bytes, more than %d: %w", m.ID, len(m.Audio), store.MaxLeftMessageAudio, store.ErrInvalid)
+	case m.AudioMillis < 0 || (m.AudioMillis != 0 && len(m.Audio) == 0):
+		return nil, fmt.Errorf("left message %q: audio length %d ms with %d bytes of audio: %w", m.ID, m.AudioMillis, len(m.Audio), store.ErrInvalid)
+	}
+	var audio []byte // NULL for none
+	if len(m.Audio) > 0 {
+		audio = m.Audio
+	}
 	if err := checkFields([]textField{
 		{"id", m.ID}, {"queue", string(m.Queue)}, {"name", m.Name}, {"email", m.Email}, {"text", m.Text},
 		{"conversation", string(m.Conversation)}, {"handled by", string(m.HandledBy)},
@@ -213,19 +233,32 @@ func LeftMessageArgs(m store.LeftMessage, enc TimeEncoder) ([]any, error) {
 	}
 	return []any{
 		m.ID, string(m.Queue), m.Name, m.Email, m.Text, attrs, string(m.Conversation),
-		times[0], string(m.HandledBy), times[1],
+		times[0], string(m.HandledBy), times[1], m.AudioMillis, audio,
 	}, nil
 }
 
-// ScanLeftMessage scans a row of LeftMessageColumns.
+// ScanLeftMessage scans a row of LeftMessageSelect.
 func ScanLeftMessage(r Row) (store.LeftMessage, error) {
+	return scanLeftMessage(r, false)
+}
+
+// ScanLeftMessageAudio scans a row of LeftMessageSelectAudio.
+func ScanLeftMessageAudio(r Row) (store.LeftMessage, error) {
+	return scanLeftMessage(r, true)
+}
+
+func scanLeftMessage(r Row, withAudio bool) (store.LeftMessage, error) {
 	var (
 		m                    store.LeftMessage
 		attrs                []byte
 		createdAt, handledAt Time
 	)
-	if err := r.Scan(&m.ID, &m.Queue, &m.Name, &m.Email, &m.Text, &attrs, &m.Conversation,
-		&createdAt, &m.HandledBy, &handledAt); err != nil {
+	dest := []any{&m.ID, &m.Queue, &m.Name, &m.Email, &m.Text, &attrs, &m.Conversation,
+		&createdAt, &m.HandledBy, &handledAt, &m.AudioMillis, &m.HasAudio}
+	if withAudio {
+		dest = append(dest, &m.Audio)
+	}
+	if err := r.Scan(dest...); err != nil {
 		return store.LeftMessage{}, err
 	}
 	if err := decodeJSON(attrs, &m.Attributes); err != nil {
