@@ -64,3 +64,9 @@ func (a *App) sipHardening(trunks []sip.Trunk, h sip.Hooks) sip.Hooks {
 	a.sipReg = reg
 	return h
 }
+
+// sipLogger is the SIP edge's logger: values from the wire (Call-IDs,
+// errors quoting messages) sanitized and cut, warnings rate-limited.
+func (a *App) sipLogger() *slog.Logger {
+	return slog.New(sip.NewSafeLogHandler(a.log.With("component", "sip").Handler(), nil, nil))
+}

@@ -14,8 +14,8 @@ import (
 // once per datagram. Behind this handler every string value loses its
 // control characters (CR and LF shown as \r \n, so a message cannot forge
 // log lines), is cut to MaxLogValue bytes, and records are rate-limited per
-// message text: Burst at once, then one per Every, the skipped ones counted
-// in the next record's "suppressed" attribute. sipgo's "failed to parse"
+// message text (warnings and errors only: 5 at once, then one per 10 s, the
+// skipped ones counted in the next record's "suppressed" attribute). sipgo's "failed to parse"
 // records also count cc_sip_dropped_total{reason="unparseable"}.
 //
 // Install it for sipgo with sip.SetDefaultLogger(slog.New(h)) (sipgo's
@@ -70,9 +70,14 @@ func (h *SafeLogHandler) Handle(ctx context.Context, r slog.Record) error {
 	if !h.next.Enabled(ctx, r.Level) {
 		return nil
 	}
-	suppressed, ok := h.lim.allow(r.Message, h.now())
-	if !ok {
-		return nil
+	// Warnings and errors are what bad input produces: those are limited.
+	// Info and debug (a call's own events) are only sanitized.
+	suppressed := 0
+	if r.Level >= slog.LevelWarn {
+		var ok bool
+		if suppressed, ok = h.lim.allow(r.Message, h.now()); !ok {
+			return nil
+		}
 	}
 	out := slog.NewRecord(r.Time, r.Level, SanitizeLog(r.Message), r.PC)
 	r.Attrs(func(a slog.Attr) bool {
