@@ -52,7 +52,7 @@ func (c *inboundCall) announce() {
 		if leg == nil || pos <= 0 || !waiting || tone == callplan.Silence {
 			continue
 		}
-		clip := e.cfg.Announcement(pos, wait)
+		clip := e.cfg.Announcement(pos, wait, c.route.MessageKey)
 		// Under the call's lock: a Hear or a bridge that comes meanwhile
 		// replaces the clip, never the other way round.
 		c.mu.Lock()
