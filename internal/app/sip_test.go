@@ -957,7 +957,7 @@ func TestACallerMayLeaveAVoiceMessageInstead(t *testing.T) {
 	}
 	var msg store.LeftMessage
 	waitUntil(t, "the voice message stored", func() bool {
-		msgs, _ := a.Store().ListLeftMessages(t.Context(), false, 10)
+		msgs, _ := a.Store().ListLeftMessages(t.Context(), store.LeftMessageFilter{}, 10)
 		for _, m := range msgs {
 			if m.Attributes["phone"] == "+15559990000" {
 				msg = m
