@@ -461,7 +461,8 @@ func (c *inboundCall) dtmf(digit rune) {
 	}
 	if k := c.route.MessageKey; k != 0 && digit == k && c.e.cfg.AfterTone != nil {
 		c.mu.Lock()
-		waiting := c.toldTone && c.tone != callplan.Silence && !c.recording && c.conv != ""
+		// Only while queued (ringback), not on hold or in a transfer.
+		waiting := c.toldTone && c.tone == callplan.Ringback && !c.recording && c.conv != ""
 		if waiting {
 			c.recording = true
 		}
