@@ -974,3 +974,39 @@ func TestACallerMayLeaveAVoiceMessageInstead(t *testing.T) {
 		t.Fatalf("voice messages counted: %v", n)
 	}
 }
+
+// The message key only works while queued: a caller on hold who presses
+// it stays in the conversation (leaving would end the agent's call).
+func TestTheMessageKeyOnHoldDoesNotLeave(t *testing.T) {
+	cfg := sipConfig(t)
+	cfg.Trunks[0].Numbers[1].MessageKey = "*"
+	digits := make(chan rune, 4)
+	a, _, alice := sipWorld(t, cfg, func(a *App) {
+		a.sipHooks.DTMF = func(_ store.ConversationID, d rune) { digits <- d }
+	})
+	ph := newCaller(t, a, "udp")
+	pc := ph.dial(t.Context(), numAnswer)
+	pc.established(t)
+	ans := pc.sdp(t)
+	pc.rtp.send(ans, 0xA1)
+	conv, agent := acceptCall(t, alice, "test-phone")
+	agent.hears("connected", 0xA1, 10)
+	alice.must("hold", map[string]any{"conversation": conv})
+	alice.waitFor("call", map[string]any{"conversation": conv, "state": "held"})
+	pc.rtp.hears("music on hold", 0, 10)
+	pc.rtp.sendDTMF(ans, 10) // *
+	select {
+	case d := <-digits:
+		if d != '*' {
+			t.Fatalf("got %q", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the key did not reach the edge")
+	}
+	alice.must("unhold", map[string]any{"conversation": conv})
+	alice.waitFor("call", map[string]any{"conversation": conv, "state": "connected"})
+	pc.rtp.hears("bridged again", 0xB2, 10)
+	if n := metricValues(t, a)["cc_sip_voice_messages_total"]; n != 0 {
+		t.Fatalf("a voice message was started: %v", n)
+	}
+}
