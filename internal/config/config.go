@@ -75,6 +75,8 @@ type Config struct {
 	Invitation string `yaml:"invitation"`
 	// Security settings (README, Security).
 	Security `yaml:",inline"`
+	// SIP settings (README, Phones (SIP)).
+	SIP `yaml:",inline"`
 	// Routing holds engine-wide routing settings.
 	Routing RoutingSettings `yaml:"routing"`
 	// Queues are the queues defined in the file, in file order. Unset
@@ -215,6 +217,7 @@ func Default() Config {
 		MediaAddr:                DefaultMediaAddr,
 		MediaTimeout:             DefaultMediaTimeout,
 		MediaCodec:               DefaultMediaCodec,
+		SIP:                      SIP{SIPListen: DefaultSIPListen, RTPPorts: DefaultRTPPorts, SIPUserAgent: DefaultSIPUserAgent},
 		Routing:                  RoutingSettings{MaxMissedOffers: routing.DefaultMaxMissedOffers},
 		Security: Security{ReadTimeout: DefaultReadTimeout, WriteTimeout: DefaultWriteTimeout, IdleTimeout: DefaultIdleTimeout,
 			MaxConnsPerAddress: DefaultMaxConnsPerAddress, MaxSocketsPerVisitor: DefaultMaxSocketsPerVisitor},

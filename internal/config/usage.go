@@ -36,6 +36,8 @@ Flags:
 			"the queues: id, name, skills, strategy, offer_timeout, max_wait, no_agents, service_level, wrap_up,\n" +
 				"default_handle_time, and steps that relax skills or add a fallback queue after a wait"},
 		{"ice_servers", "none", "STUN/TURN servers handed to browsers for voice: a list of {urls, username, credential}"},
+		{"trunks", "none", "SIP trunks that deliver phone calls: name, sources (CIDRs), username/password (digest, outbound),\n" +
+			"numbers: {number, queue, skills, priority, answer: early_media (183, the default) or answer (200 at once)}"},
 		{"canned", "none", "canned messages for agents: a list of {shortcut, text}"},
 		{"sites", "none", "embedding sites that sign visitor context (shown as verified): a list of {origin, secret};\n" +
 			"see docs/INTEGRATION.md"},
