@@ -1,0 +1,195 @@
+package app
+
+// Tests with a real softphone: baresip (Debian baresip-core) runs as a
+// child process through internal/testutil/baresip, with a tone file as its
+// microphone and a recording of what it hears. They skip when baresip is
+// missing, and fail then with REQUIRE_SIPP=1 (or REQUIRE_BARESIP=1).
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/contactd/contactd/chat"
+	"github.com/contactd/contactd/internal/store"
+	"github.com/contactd/contactd/internal/testutil"
+	"github.com/contactd/contactd/internal/testutil/baresip"
+	"github.com/contactd/contactd/media"
+	"github.com/contactd/contactd/media/mediatest"
+)
+
+// The tones: the phone's microphone and the agent's. Neither is one of
+// the ringback's (440 Hz, 480 Hz).
+const (
+	phoneHz = 600.0
+	agentHz = 1000.0
+)
+
+// toneFrames is a payload function sending a sine of hz in PCMU, its phase
+// carried by the sequence number.
+func toneFrames(hz float64) mediatest.PayloadFunc {
+	return func(seq uint16, b []byte) {
+		for i := range b {
+			n := float64(int(seq)*len(b) + i)
+			b[i] = media.LinearToULaw(int16(10000 * math.Sin(2*math.Pi*hz*n/8000)))
+		}
+	}
+}
+
+// toneEar is an agent's browser played by a pion peer that sends a tone
+// and keeps what it hears as linear samples.
+type toneEar struct {
+	t     *testing.T
+	p     *mediatest.Peer
+	mu    sync.Mutex
+	heard []int16
+}
+
+// joinCallWithTone opens ws's leg of conv with a pion peer sending hz.
+func joinCallWithTone(t *testing.T, ws *wsClient, conv string, hz float64) *toneEar {
+	t.Helper()
+	e := &toneEar{t: t}
+	p, err := mediatest.New(mediatest.Config{OnCandidate: func(c webrtc.ICECandidateInit) {
+		b, _ := json.Marshal(map[string]any{"type": "ice", "conversation": conv, "candidate": c})
+		ws.ws.Write(context.Background(), 1, b)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	e.p = p
+	p.OnPacket(func(pk mediatest.Packet) {
+		if pk.PayloadType != 0 {
+			return
+		}
+		e.mu.Lock()
+		for _, u := range pk.Payload {
+			e.heard = append(e.heard, media.ULawToLinear(u))
+		}
+		e.mu.Unlock()
+	})
+	offer, err := p.Offer(t.Context(), mediatest.OfferOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := ws.must("call_offer", map[string]any{"conversation": conv, "sdp": offer})
+	if err := p.Accept(res["sdp"].(string)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Connected():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the agent's leg did not connect")
+	}
+	p.StartSending(toneFrames(hz))
+	return e
+}
+
+// mark is how much the ear has heard so far.
+func (e *toneEar) mark() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.heard)
+}
+
+// hearsTone waits until, since mark, at least n blocks of 20 ms hold hz.
+func (e *toneEar) hearsTone(what string, from int, hz float64, n int) {
+	e.t.Helper()
+	testutil.Eventually(e.t, what, func() bool {
+		e.mu.Lock()
+		s := e.heard[min(from, len(e.heard)):]
+		hits, _ := testutil.ToneBlocks(s, 8000, 160, hz, 0.6, 300)
+		e.mu.Unlock()
+		return hits >= n
+	})
+}
+
+// phoneHears waits until p's recording, from sample from on, holds hz in
+// at least n blocks of 20 ms.
+func phoneHears(t *testing.T, p *baresip.Phone, what string, from int, hz float64, n int) {
+	t.Helper()
+	testutil.Eventually(t, what, func() bool {
+		s := p.Heard()
+		hits, _ := testutil.ToneBlocks(s[min(from, len(s)):], baresip.Rate, 160, hz, 0.6, 300)
+		return hits >= n
+	})
+}
+
+// storedEvents are the events in conv's log, in order.
+func storedEvents(t *testing.T, a *App, conv string) []string {
+	t.Helper()
+	msgs, err := a.Store().ListMessages(t.Context(), store.ConversationID(conv), 0, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []string
+	for _, m := range msgs {
+		if m.Kind == store.MsgEvent {
+			evs = append(evs, m.Event)
+		}
+	}
+	return evs
+}
+
+// A real softphone calls the trunk's number: the call queues (the phone
+// hears ringback in early media), an agent accepts in the desk protocol
+// with a pion peer, and each side hears the other's tone: the phone's
+// 600 Hz at the agent, the agent's 1000 Hz in baresip's recording. The
+// agent ends: baresip gets the BYE, and the store has the call's steps.
+func TestABaresipCallerReachesAnAgentInTheBrowser(t *testing.T) {
+	baresip.Available(t)
+	for _, tc := range []struct{ number, transport string }{{numEarly, "udp"}, {numAnswer, "tcp"}} {
+		t.Run(tc.number+" over "+tc.transport, func(t *testing.T) {
+			a, _, alice := sipWorld(t, sipConfig(t))
+			phone := baresip.Start(t, baresip.Options{User: "+15557654321", Display: "Pat Caller", ToneHz: phoneHz, Transport: tc.transport})
+			to := sipAddr(t, a, tc.transport)
+			uri := fmt.Sprintf("sip:%s@%s", tc.number, to)
+			phone.Dial(uri)
+
+			offer := alice.waitFor("offer", map[string]any{"channel": "voice"})
+			conv := offer["conversation"].(string)
+			v := offer["visitor"].(map[string]any)
+			attrs, _ := v["attributes"].(map[string]any)
+			if attrs["phone"] != "+15557654321" || attrs["dialled"] != tc.number || v["name"] != "Pat Caller" {
+				t.Fatalf("the offer shows %v, want the caller's number, name and the number dialled", v)
+			}
+			if tc.number == numEarly {
+				// Queued with early media: ringback (440 Hz + 480 Hz)
+				// reaches the phone before anyone answers.
+				phone.WaitEvent(0, "CALL_PROGRESS", nil)
+				phoneHears(t, phone, "ringback in early media", 0, 440, 10)
+			}
+			alice.must("accept", map[string]any{"interaction": conv})
+			alice.waitFor("call", map[string]any{"conversation": conv, "needLeg": true})
+			agent := joinCallWithTone(t, alice, conv, agentHz)
+			alice.waitFor("call", map[string]any{"conversation": conv, "state": "connected"})
+			phone.WaitEvent(0, "CALL_ESTABLISHED", nil)
+
+			heard := len(phone.Heard())
+			agent.hearsTone("the agent hears the phone's 600 Hz", 0, phoneHz, 25)
+			phoneHears(t, phone, "the phone hears the agent's 1000 Hz", heard, agentHz, 25)
+
+			mark := phone.Mark()
+			if r := alice.do("end", map[string]any{"conversation": conv}); r["type"] == "error" {
+				t.Fatalf("end: %v", r)
+			}
+			// baresip 1.0 reports a BYE it received as "Connection reset
+			// by peer" (libre's ECONNRESET).
+			if closed := phone.WaitEvent(mark, "CALL_CLOSED", nil); closed.Param != "Connection reset by peer" {
+				t.Fatalf("baresip's call closed with %s, want the BYE's ECONNRESET", closed)
+			}
+			waitUntil(t, "the dialog gone", func() bool { return a.sip.Dialogs() == 0 })
+			waitUntil(t, "the legs closed", func() bool { return a.media.Legs() == 0 })
+			want := []string{chat.EvCallStarted, chat.EvJoined, chat.EvCallConnected, chat.EvCallEnded, chat.EvEnded}
+			if evs := storedEvents(t, a, conv); !subsequence(evs, want) {
+				t.Fatalf("stored events %v; want %v in this order", evs, want)
+			}
+		})
+	}
+}
