@@ -9,7 +9,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/contactd/contactd/chat"
+	"github.com/contactd/contactd/internal/config"
 	"github.com/contactd/contactd/internal/store"
 	"github.com/contactd/contactd/internal/testutil"
 	"github.com/contactd/contactd/internal/testutil/baresip"
@@ -191,5 +194,50 @@ func TestABaresipCallerReachesAnAgentInTheBrowser(t *testing.T) {
 				t.Fatalf("stored events %v; want %v in this order", evs, want)
 			}
 		})
+	}
+}
+
+// A softphone registers with digest as an agent's phone (sip_username,
+// sip_password): the registrar holds its contact (where the REGISTER came
+// from) and cc_sip_registrations counts it; the same phone with a wrong
+// password is refused and adds nothing, with the answer an unknown user
+// gets.
+func TestABaresipRegistersWithDigest(t *testing.T) {
+	baresip.Available(t)
+	cfg := sipConfig(t)
+	cfg.Agents = append(cfg.Agents, config.AgentSpec{ID: "carol", DisplayName: "Carol Phone",
+		SIPUsername: "carol", SIPPassword: "carol-phone-secret-1"})
+	a := start(t, cfg, io.Discard)
+	registrar := sipAddr(t, a, "udp").String()
+
+	good := baresip.Start(t, baresip.Options{User: "carol", Registrar: registrar, AuthUser: "carol", AuthPass: "carol-phone-secret-1"})
+	good.WaitEvent(0, "REGISTER_OK", nil)
+	contacts := a.sipReg.Contacts("carol")
+	if len(contacts) != 1 || contacts[0].Source.String() != good.Addr() || contacts[0].ExpiresIn(time.Now()) < 60 {
+		t.Fatalf("carol's contacts %+v, want one from %s", contacts, good.Addr())
+	}
+	if n := metricValues(t, a)["cc_sip_registrations"]; n != 1 {
+		t.Fatalf("cc_sip_registrations is %v, want 1", n)
+	}
+
+	bad := baresip.Start(t, baresip.Options{User: "carol", Registrar: registrar, AuthUser: "carol", AuthPass: "not-carols-password"})
+	ev := bad.WaitEvent(0, "REGISTER_FAIL", nil)
+	t.Logf("baresip with a wrong password: %s", ev)
+	if !strings.Contains(ev.Param, "401") && !strings.Contains(ev.Param, "403") {
+		t.Fatalf("a wrong password: %s, want 401 or 403", ev)
+	}
+	if ev := bad.Events(); len(ev) > 0 && ev[0].Type == "REGISTER_OK" {
+		t.Fatalf("a wrong password registered: %v", ev)
+	}
+	if c := a.sipReg.Contacts("carol"); len(c) != 1 || c[0].Source.String() != good.Addr() {
+		t.Fatalf("after a wrong password carol's contacts are %+v", c)
+	}
+	if n := metricValues(t, a)["cc_sip_registrations"]; n != 1 {
+		t.Fatalf("cc_sip_registrations is %v after a wrong password, want 1", n)
+	}
+	// An unknown user gets the very answer a wrong password got.
+	stranger := baresip.Start(t, baresip.Options{User: "mallory", Registrar: registrar, AuthUser: "mallory", AuthPass: "not-carols-password"})
+	if ev2 := stranger.WaitEvent(0, "REGISTER_FAIL", nil); ev2.Param != ev.Param {
+		t.Fatalf("an unknown user got %q, a wrong password %q", ev2.Param, ev.Param)
 	}
 }

@@ -252,7 +252,13 @@ snd_path		%s
 	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(accountLine(opt)+"\n"), 0o600); err != nil {
+	// A registering account is added once ctrl_tcp is connected (uanew),
+	// so that its REGISTER_OK or REGISTER_FAIL is not missed.
+	accounts := accountLine(opt) + "\n"
+	if opt.Registrar != "" {
+		accounts = ""
+	}
+	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(accounts), 0o600); err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "contacts"), nil, 0o644); err != nil {
@@ -301,6 +307,12 @@ snd_path		%s
 	}
 	p.conn = c
 	go p.read()
+	if opt.Registrar != "" {
+		if _, err := p.Command("uanew", accountLine(opt)); err != nil {
+			stop()
+			return nil, p.startErr(err)
+		}
+	}
 	t.Cleanup(func() {
 		stop()
 		if t.Failed() {
