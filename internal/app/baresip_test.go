@@ -199,7 +199,8 @@ func TestABaresipCallerReachesAnAgentInTheBrowser(t *testing.T) {
 
 // A softphone registers with digest as an agent's phone (sip_username,
 // sip_password): the registrar holds its contact (where the REGISTER came
-// from) and cc_sip_registrations counts it; the same phone with a wrong
+// from) and cc_sip_registrations counts it, and a second phone of hers
+// over TCP; the same phone with a wrong
 // password is refused and adds nothing, with the answer an unknown user
 // gets.
 func TestABaresipRegistersWithDigest(t *testing.T) {
@@ -219,6 +220,16 @@ func TestABaresipRegistersWithDigest(t *testing.T) {
 	if n := metricValues(t, a)["cc_sip_registrations"]; n != 1 {
 		t.Fatalf("cc_sip_registrations is %v, want 1", n)
 	}
+	// A second phone of hers, over TCP: both contacts are kept.
+	desk := baresip.Start(t, baresip.Options{User: "carol", Registrar: sipAddr(t, a, "tcp").String(), Transport: "tcp",
+		AuthUser: "carol", AuthPass: "carol-phone-secret-1"})
+	desk.WaitEvent(0, "REGISTER_OK", nil)
+	if c := a.sipReg.Contacts("carol"); len(c) != 2 || !strings.EqualFold(c[0].Transport, "tcp") {
+		t.Fatalf("carol's contacts after her TCP phone registered: %+v", c)
+	}
+	if n := metricValues(t, a)["cc_sip_registrations"]; n != 2 {
+		t.Fatalf("cc_sip_registrations is %v, want 2", n)
+	}
 
 	bad := baresip.Start(t, baresip.Options{User: "carol", Registrar: registrar, AuthUser: "carol", AuthPass: "not-carols-password"})
 	ev := bad.WaitEvent(0, "REGISTER_FAIL", nil)
@@ -229,11 +240,11 @@ func TestABaresipRegistersWithDigest(t *testing.T) {
 	if ev := bad.Events(); len(ev) > 0 && ev[0].Type == "REGISTER_OK" {
 		t.Fatalf("a wrong password registered: %v", ev)
 	}
-	if c := a.sipReg.Contacts("carol"); len(c) != 1 || c[0].Source.String() != good.Addr() {
+	if c := a.sipReg.Contacts("carol"); len(c) != 2 {
 		t.Fatalf("after a wrong password carol's contacts are %+v", c)
 	}
-	if n := metricValues(t, a)["cc_sip_registrations"]; n != 1 {
-		t.Fatalf("cc_sip_registrations is %v after a wrong password, want 1", n)
+	if n := metricValues(t, a)["cc_sip_registrations"]; n != 2 {
+		t.Fatalf("cc_sip_registrations is %v after a wrong password, want 2", n)
 	}
 	// An unknown user gets the very answer a wrong password got.
 	stranger := baresip.Start(t, baresip.Options{User: "mallory", Registrar: registrar, AuthUser: "mallory", AuthPass: "not-carols-password"})
