@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,7 +57,9 @@ func TestABaresipCallerReachesAnAgentInARealBrowser(t *testing.T) {
 
 	alice.until("an incoming call", `document.querySelector('#offers').textContent.includes('Incoming call')`)
 	alice.shoot("desk-phone-offer")
-	offerText := alice.js(`document.querySelector('#offers').textContent`).(string)
+	if txt := alice.js(`document.querySelector('#offers').textContent`).(string); !strings.Contains(txt, "Pat Caller") {
+		t.Fatalf("the offer reads %q, want the caller's name", txt)
+	}
 	alice.press("#offers .btn-ok")
 	alice.until("the conversation", `document.querySelectorAll('#conv-list .conv-item').length === 1`)
 	alice.js(`document.querySelector('#conv-list .conv-item').click()`)
@@ -75,7 +78,7 @@ func TestABaresipCallerReachesAnAgentInARealBrowser(t *testing.T) {
 	alice.inboundGrows("the phone's voice at the agent", stats)
 	phoneHears(t, phone, "the phone hears the agent's 1000 Hz", heard, agentHz, 25)
 	alice.shoot("desk-phone-call")
-	t.Logf("the offer read %q; the desk during the call: %s", offerText, alice.dump())
+	alice.until("the caller's number in the context", `document.body.innerText.includes('+15557654321')`)
 
 	// Hold: the page says so; the phone hears music, not the agent.
 	alice.press("#act-hold")

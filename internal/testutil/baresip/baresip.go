@@ -80,6 +80,8 @@ type Options struct {
 	// ToneSeconds is the tone file's length; default 120 s (baresip hangs
 	// up at the end of its microphone's file).
 	ToneSeconds int
+	// Trace puts baresip's SIP trace (-s) in its log.
+	Trace bool
 }
 
 // Event is a baresip event from ctrl_tcp.
@@ -267,7 +269,11 @@ snd_path		%s
 
 	p := &Phone{t: t, opt: opt, dir: dir, port: port, ctl: ctl, exit: make(chan struct{}), log: &logBuffer{},
 		replies: map[string]chan reply{}, changed: make(chan struct{})}
-	cmd := exec.Command(bin, "-f", dir, "-v")
+	args := []string{"-f", dir, "-v"}
+	if opt.Trace {
+		args = append(args, "-s")
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stdin = nil // /dev/null: the stdio UI is not loaded
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
