@@ -127,15 +127,15 @@ type reply struct {
 	Data string
 }
 
-// Path is the baresip binary: $BARESIP, else baresip on PATH. ModulePath
-// is where its modules are: $BARESIP_MODULES, else the Debian path.
+// paths are the baresip binary ($BARESIP, else baresip on PATH) and its
+// modules' directory ($BARESIP_MODULES, else the Debian path).
 func paths() (bin, mods string, err error) {
 	bin = os.Getenv("BARESIP")
 	if bin == "" {
-		bin, err = exec.LookPath("baresip")
-		if err != nil {
-			return "", "", errors.New("baresip is not installed (Debian: apt-get install baresip-core)")
-		}
+		bin = "baresip"
+	}
+	if bin, err = exec.LookPath(bin); err != nil {
+		return "", "", fmt.Errorf("baresip is not installed (Debian: apt-get install baresip-core): %w", err)
 	}
 	mods = os.Getenv("BARESIP_MODULES")
 	if mods == "" {
@@ -205,8 +205,11 @@ func Start(t testing.TB, opt Options) *Phone {
 
 var errPortTaken = errors.New("a port was taken")
 
+// pickPort chooses the SIP port (tests replace it).
+var pickPort = freePortPair
+
 func start(t testing.TB, bin, mods, dir, tone string, opt Options) (*Phone, error) {
-	port, err := freePortPair()
+	port, err := pickPort()
 	if err != nil {
 		return nil, err
 	}
@@ -298,13 +301,16 @@ snd_path		%s
 		}
 	}
 	// Connect to ctrl_tcp once baresip says it is ready (or gave up).
-	if err := p.log.waitFor(func(s string) bool { return strings.Contains(s, "baresip is ready") }, p.exit, Wait); err != nil {
-		stop()
-		return nil, p.startErr(err)
-	}
+	err = p.log.waitFor(func(s string) bool { return strings.Contains(s, "baresip is ready") }, p.exit, Wait)
+	// A port taken since we chose it: SIP's stops baresip, ctrl_tcp's
+	// only its module.
 	if s := p.log.String(); strings.Contains(s, "Address already in use") {
 		stop()
 		return nil, fmt.Errorf("%w: %s", errPortTaken, lastLines(s, 5))
+	}
+	if err != nil {
+		stop()
+		return nil, p.startErr(err)
 	}
 	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(ctl)), Wait)
 	if err != nil {

@@ -1,6 +1,7 @@
 package baresip
 
 import (
+	"net"
 	"testing"
 
 	"github.com/contactd/contactd/internal/testutil"
@@ -32,4 +33,32 @@ func TestTwoBaresipsHearEachOther(t *testing.T) {
 	}
 	caller.Hangup()
 	callee.WaitEvent(0, "CALL_CLOSED", nil)
+}
+
+// A SIP port taken between choosing it and baresip binding it: the start
+// is retried on another port.
+func TestAPortTakenMeanwhileIsRetried(t *testing.T) {
+	Available(t)
+	held, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	taken := held.LocalAddr().(*net.UDPAddr).Port
+	tries := 0
+	pickPort = func() (int, error) {
+		tries++
+		if tries == 1 {
+			return taken, nil
+		}
+		return freePortPair()
+	}
+	t.Cleanup(func() { pickPort = freePortPair })
+	p := Start(t, Options{})
+	if tries != 2 || p.Addr() == held.LocalAddr().String() {
+		t.Fatalf("%d tries, baresip at %s (the held port is %d)", tries, p.Addr(), taken)
+	}
+	if out := p.Do("reginfo", ""); out == "" {
+		t.Fatal("no answer to reginfo")
+	}
 }
