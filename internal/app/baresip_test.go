@@ -261,12 +261,13 @@ func TestABaresipRegistersWithDigest(t *testing.T) {
 func TestABaresipCallerHangsUp(t *testing.T) {
 	baresip.Available(t)
 	for _, tc := range []struct {
-		name, number string
-		talking      bool
+		name, number, transport string
+		talking                 bool
 	}{
-		{"queued in early media", numEarly, false},
-		{"queued after the answer", numAnswer, false},
-		{"talking to the agent", numAnswer, true},
+		{"queued in early media", numEarly, "udp", false},
+		{"queued after the answer", numAnswer, "udp", false},
+		{"talking to the agent", numAnswer, "udp", true},
+		{"talking to the agent over TCP", numAnswer, "tcp", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := sipConfig(t)
@@ -278,8 +279,8 @@ func TestABaresipCallerHangsUp(t *testing.T) {
 				waitingQueue(&cfg)
 				a, _ = startSIPOnly(t, cfg)
 			}
-			phone := baresip.Start(t, baresip.Options{User: "+15557654321", ToneHz: phoneHz})
-			phone.Dial(fmt.Sprintf("sip:%s@%s", tc.number, sipAddr(t, a, "udp")))
+			phone := baresip.Start(t, baresip.Options{User: "+15557654321", ToneHz: phoneHz, Transport: tc.transport})
+			phone.Dial(fmt.Sprintf("sip:%s@%s", tc.number, sipAddr(t, a, tc.transport)))
 			var conv string
 			if tc.talking {
 				offer := alice.waitFor("offer", map[string]any{"channel": "voice"})
