@@ -11,6 +11,10 @@ import (
 // Caller is a phone caller (the SIP edge) to start a voice conversation
 // for.
 type Caller struct {
+	// ID is the conversation's id, made by the caller's edge (so that it
+	// knows the conversation before routing's first word on it); empty:
+	// a new one.
+	ID       store.ConversationID
 	Queue    routing.QueueID
 	Skills   []routing.SkillReq // on top of the queue's
 	Priority int
@@ -30,7 +34,10 @@ func (c *Coordinator) StartCaller(ctx context.Context, k Caller) (store.Conversa
 		attrs = map[string]string{}
 	}
 	attrs["channel"] = string(routing.ChannelVoice)
-	id := store.ConversationID(NewID("c_"))
+	id := k.ID
+	if id == "" {
+		id = store.ConversationID(NewID("c_"))
+	}
 	rec, err := c.chat.Open(ctx, Spec{ID: id, Interaction: routing.InteractionID(id), Queue: k.Queue, VisitorName: k.Name, Attributes: attrs})
 	if err != nil {
 		return store.Conversation{}, err

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/contactd/contactd/chat"
 	"github.com/contactd/contactd/internal/config"
 	"github.com/contactd/contactd/internal/store"
 	"github.com/contactd/contactd/media"
+	"github.com/contactd/contactd/media/prompts"
 	"github.com/contactd/contactd/routing"
 	"github.com/contactd/contactd/signaling"
 	"github.com/contactd/contactd/signaling/sip"
@@ -17,8 +19,12 @@ import (
 // newSIP builds the SIP edge (started by Start, closed first by Close).
 // Voice must be on: phone calls are voice legs on the media engine.
 func (a *App) newSIP() error {
-	trunks := make([]sip.Trunk, len(a.cfg.Trunks))
-	for i, t := range a.cfg.Trunks {
+	cfgTrunks := a.cfg.Trunks
+	if len(cfgTrunks) == 0 && a.cfg.Demo {
+		cfgTrunks = demoTrunks
+	}
+	trunks := make([]sip.Trunk, len(cfgTrunks))
+	for i, t := range cfgTrunks {
 		st := sip.Trunk{Name: t.Name, Username: t.Username, Password: t.Password}
 		for _, s := range t.Sources {
 			p, err := config.ParseSource(s)
@@ -33,8 +39,14 @@ func (a *App) newSIP() error {
 		}
 		trunks[i] = st
 	}
+	set, err := prompts.Load(a.cfg.PromptsDir)
+	if err != nil {
+		return err
+	}
+	eng := a.media
 	cfg := sip.Config{PublicAddr: a.cfg.SIPPublicAddr, Domain: a.cfg.SIPDomain, UserAgent: a.cfg.SIPUserAgent,
-		DropUnknown: a.cfg.SIPDropUnknown, Trunks: trunks}
+		DropUnknown: a.cfg.SIPDropUnknown, Trunks: trunks, AnnounceInterval: a.cfg.AnnounceInterval,
+		Announcement: func(pos int, wait time.Duration) *media.Clip { return eng.NewClip(set.Announcement(pos, wait)) }}
 	if a.sipCfg != nil {
 		a.sipCfg(&cfg)
 	}
@@ -46,6 +58,14 @@ func (a *App) newSIP() error {
 	a.sip = e
 	return nil
 }
+
+// demoTrunks: with --demo and no trunk configured, calls from this
+// machine to 100 go to sales and to 200 to support (try it with sipp or
+// a softphone on the same host).
+var demoTrunks = []config.Trunk{{Name: "demo", Sources: []string{"127.0.0.1/32", "::1/128"}, Numbers: []config.TrunkNumber{
+	{Number: "100", Queue: "sales", Answer: config.AnswerEarlyMedia},
+	{Number: "200", Queue: "support", Answer: config.AnswerEarlyMedia},
+}}}
 
 // rtpMedia sets the media engine's RTP settings for phone calls: the
 // rtp_ports range, the public address of sip_public_addr (else the first
@@ -72,6 +92,16 @@ func rtpMedia(m *media.Config, c config.Config) {
 	}
 }
 
+// sipPositions passes routing's Position effects to the SIP edge (its
+// callers' announcements). On the routing goroutine: it does not block.
+func (a *App) sipPositions(effs []routing.Effect) {
+	for _, f := range effs {
+		if p, ok := f.(routing.Position); ok {
+			a.sip.Position(store.ConversationID(p.Interaction), p.Position, p.EstimatedWait)
+		}
+	}
+}
+
 // startSIP opens the SIP listeners (sip_listen).
 func (a *App) startSIP() error {
 	if a.sip == nil {
@@ -88,7 +118,7 @@ func (a *App) startSIP() error {
 	if err := a.sip.Start(listen); err != nil {
 		return err
 	}
-	a.log.Info("SIP on", "listen", a.sip.Addrs(), "trunks", len(a.cfg.Trunks))
+	a.log.Info("SIP on", "listen", a.sip.Addrs(), "trunks", len(a.cfg.Trunks), "demoTrunk", len(a.cfg.Trunks) == 0 && a.cfg.Demo)
 	return nil
 }
 
@@ -104,7 +134,7 @@ type phoneCalls struct {
 var _ sip.Calls = phoneCalls{}
 
 func (p phoneCalls) StartCaller(ctx context.Context, c sip.Caller) (store.ConversationID, error) {
-	rec, err := p.coord.StartCaller(ctx, chat.Caller{Queue: c.Queue, Skills: c.Skills, Priority: c.Priority, Name: c.Name, Attributes: c.Attributes})
+	rec, err := p.coord.StartCaller(ctx, chat.Caller{ID: c.ID, Queue: c.Queue, Skills: c.Skills, Priority: c.Priority, Name: c.Name, Attributes: c.Attributes})
 	return rec.ID, err
 }
 

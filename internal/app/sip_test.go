@@ -20,6 +20,7 @@ import (
 
 	"github.com/contactd/contactd/internal/config"
 	"github.com/contactd/contactd/internal/store"
+	"github.com/contactd/contactd/media"
 	"github.com/contactd/contactd/media/mediatest"
 	sipedge "github.com/contactd/contactd/signaling/sip"
 )
@@ -814,4 +815,44 @@ func TestAPhoneWhoseAudioStopsIsHungUp(t *testing.T) {
 		t.Fatal("no BYE after the media timeout")
 	}
 	waitUntil(t, "the dialog gone", func() bool { return a.sip.Dialogs() == 0 })
+}
+
+// A caller waiting in a queue hears its place and estimated wait every
+// announce_interval, made from the prompts, then the queue's tone again.
+func TestAWaitingCallerHearsItsPlaceInTheQueue(t *testing.T) {
+	cfg := sipConfig(t)
+	waitingQueue(&cfg)
+	type said struct {
+		pos  int
+		wait time.Duration
+	}
+	heard := make(chan said, 16)
+	a := start(t, cfg, io.Discard, func(a *App) {
+		a.sipCfg = func(c *sipedge.Config) {
+			c.AnnounceInterval = 200 * time.Millisecond
+			next := c.Announcement
+			c.Announcement = func(pos int, wait time.Duration) *media.Clip {
+				select {
+				case heard <- said{pos, wait}:
+				default:
+				}
+				return next(pos, wait)
+			}
+		}
+	})
+	ph := newCaller(t, a, "udp")
+	pc := ph.dial(t.Context(), numEarly)
+	pc.waitCode(t, 183)
+	pc.rtp.send(pc.sdp(t), 0xA1)
+	select {
+	case s := <-heard:
+		if s.pos != 1 {
+			t.Fatalf("the caller was told position %d, want 1 (alone in the queue)", s.pos)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no announcement to a waiting caller")
+	}
+	waitUntil(t, "the announcement counted", func() bool { return metricValues(t, a)["cc_sip_announcements_total"] >= 1 })
+	// The caller goes on hearing the queue (the clip, then ringback).
+	pc.rtp.hears("the queue's audio after the announcement", 0, 50)
 }

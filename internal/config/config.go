@@ -227,7 +227,7 @@ func Default() Config {
 		MediaTimeout:             DefaultMediaTimeout,
 		MediaCodec:               DefaultMediaCodec,
 		SIPSecurity:              SIPSecurity{SIPFloodRate: DefaultSIPFloodRate, SIPFloodBurst: DefaultSIPFloodBurst},
-		SIP:                      SIP{SIPListen: DefaultSIPListen, RTPPorts: DefaultRTPPorts, SIPUserAgent: DefaultSIPUserAgent},
+		SIP:                      SIP{SIPListen: DefaultSIPListen, RTPPorts: DefaultRTPPorts, SIPUserAgent: DefaultSIPUserAgent, AnnounceInterval: DefaultAnnounceInterval},
 		Routing:                  RoutingSettings{MaxMissedOffers: routing.DefaultMaxMissedOffers},
 		Security: Security{ReadTimeout: DefaultReadTimeout, WriteTimeout: DefaultWriteTimeout, IdleTimeout: DefaultIdleTimeout,
 			MaxConnsPerAddress: DefaultMaxConnsPerAddress, MaxSocketsPerVisitor: DefaultMaxSocketsPerVisitor},

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/contactd/contactd/routing"
 )
@@ -15,6 +16,8 @@ const (
 	DefaultSIPListen    = "udp://:5060,tcp://:5060"
 	DefaultRTPPorts     = "10000-20000"
 	DefaultSIPUserAgent = "contactd"
+	// DefaultAnnounceInterval is how often a waiting caller hears its place.
+	DefaultAnnounceInterval = 60 * time.Second
 )
 
 // SIP holds the settings of the SIP edge (signaling/sip) and of the plain
@@ -37,6 +40,12 @@ type SIP struct {
 	// SIPDropUnknown drops requests from addresses that are neither a
 	// trunk nor a registered device without an answer (else 403).
 	SIPDropUnknown bool `yaml:"sip_drop_unknown"`
+	// AnnounceInterval: a phone caller waiting in a queue hears its
+	// position and estimated wait this often; 0 never.
+	AnnounceInterval time.Duration `yaml:"announce_interval"`
+	// PromptsDir holds WAV files replacing built-in prompts (see
+	// docs/PROMPTS.md); empty: the built-in set.
+	PromptsDir string `yaml:"prompts_dir"`
 	// Trunks are the SIP trunks that deliver phone calls (config file
 	// only).
 	Trunks []Trunk `yaml:"trunks"`
@@ -146,6 +155,9 @@ func (s SIP) validate(add func(format string, args ...any)) {
 	}
 	if strings.ContainsAny(s.SIPDomain, " \t\r\n<>\"@;:") {
 		add("sip_domain %q: want a host name such as sip.example.com", s.SIPDomain)
+	}
+	if s.AnnounceInterval != 0 && s.AnnounceInterval < 5*time.Second {
+		add("announce_interval %s: want 0 (never) or 5s or more, such as 60s", s.AnnounceInterval)
 	}
 	if strings.ContainsFunc(s.SIPUserAgent, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		add("sip_user_agent: no control characters")

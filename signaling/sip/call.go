@@ -12,6 +12,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/contactd/contactd/chat"
 	"github.com/contactd/contactd/internal/store"
 	"github.com/contactd/contactd/media"
 	"github.com/contactd/contactd/routing"
@@ -38,6 +39,9 @@ type Calls interface {
 
 // Caller is a phone caller to queue.
 type Caller struct {
+	// ID is the conversation to open (the edge makes it first, so that
+	// routing's Position effects find the call from the start).
+	ID       store.ConversationID
 	Queue    routing.QueueID
 	Skills   []routing.SkillReq
 	Priority int
@@ -61,6 +65,8 @@ type Leg interface {
 	Direction() string
 	// Stats are the received loss ratio and jitter, for the metrics.
 	Stats() (loss float64, jitter time.Duration)
+	// PlayClip plays c once, then then (announcements while queued).
+	PlayClip(c *media.Clip, then media.Sound)
 }
 
 // Legs makes RTP legs.
@@ -162,6 +168,12 @@ type inboundCall struct {
 	pendUp  bool
 	pendEnd string
 	held    bool
+	// What the plan last told the caller's leg: a tone (toldTone), or a
+	// bridge (announcements wait for the tone).
+	tone     callplan.Tone
+	toldTone bool
+	position int           // in the queue (routing's Position), 0: unknown
+	wait     time.Duration // estimated, -1: unknown
 }
 
 // run sets the call up and answers it; it returns the outcome of the
@@ -185,15 +197,27 @@ func (c *inboundCall) run(req *sip.Request) outcome {
 	if name == "" {
 		name = num
 	}
-	conv, err := e.calls.StartCaller(ctx, Caller{Queue: c.route.Queue, Skills: c.route.Skills, Priority: c.route.Priority, Name: name, Attributes: attrs})
+	conv := store.ConversationID(chat.NewID("c_"))
+	if !c.setConv(conv) {
+		return classOf(487) // cancelled already
+	}
+	conv, err := e.calls.StartCaller(ctx, Caller{ID: conv, Queue: c.route.Queue, Skills: c.route.Skills, Priority: c.route.Priority, Name: name, Attributes: attrs})
 	if err != nil {
 		d.log.Info("phone call not queued", "queue", c.route.Queue, "err", err)
+		c.mu.Lock()
+		c.conv = "" // nothing to leave
+		c.mu.Unlock()
+		e.mu.Lock()
+		delete(e.byConv, conv)
+		e.mu.Unlock()
 		d.hangUp(d.ctx, &hangup{480, "not_queued"})
 		return classOf(480)
 	}
 	d.log = d.log.With("conversation", conv)
-	if !c.setConv(conv) {
-		// The caller hung up (CANCEL) while the conversation was made.
+	if d.ctx.Err() != nil {
+		// The caller hung up (CANCEL) while the conversation was made:
+		// the dialog's end saw the conversation (maybe before it
+		// existed); say again that the caller left.
 		c.left(conv)
 		return classOf(487)
 	}
@@ -220,6 +244,7 @@ func (c *inboundCall) run(req *sip.Request) outcome {
 		return classOf(480)
 	}
 	c.setReports(rep)
+	e.goBG(c.announce)
 
 	if c.route.Answer == EarlyMedia {
 		// 183 with our SDP, repeated every minute so that proxies on the
@@ -346,6 +371,9 @@ func (c *inboundCall) setConv(conv store.ConversationID) bool {
 		return false
 	}
 	c.conv = conv
+	c.e.mu.Lock()
+	c.e.byConv[conv] = c
+	c.e.mu.Unlock()
 	return true
 }
 
@@ -363,6 +391,9 @@ func (c *inboundCall) left(conv store.ConversationID) {
 // bridged: the call plan bridged the caller to someone (an agent took
 // the call): answer it now if it waited in early media.
 func (c *inboundCall) bridged() {
+	c.mu.Lock()
+	c.toldTone = false
+	c.mu.Unlock()
 	c.answerOne.Do(func() { close(c.answerNow) })
 }
 
@@ -375,6 +406,13 @@ func (c *inboundCall) dialogEnded(cause *hangup) {
 	c.mu.Lock()
 	leg, conv := c.leg, c.conv
 	c.mu.Unlock()
+	if conv != "" {
+		c.e.mu.Lock()
+		if c.e.byConv[conv] == c {
+			delete(c.e.byConv, conv)
+		}
+		c.e.mu.Unlock()
+	}
 	if leg != nil {
 		loss, jitter := leg.Stats()
 		c.e.m.RTPLoss.Observe(loss)
@@ -397,8 +435,16 @@ type callLeg struct {
 }
 
 func (l *callLeg) Bridge(other callplan.Leg) {
-	l.Leg.Bridge(other)
 	l.c.bridged()
+	l.Leg.Bridge(other)
+}
+
+// Hear: the plan's tone; announcements go back to it after their clip.
+func (l *callLeg) Hear(t callplan.Tone) {
+	l.c.mu.Lock()
+	defer l.c.mu.Unlock()
+	l.c.tone, l.c.toldTone = t, true
+	l.Leg.Hear(t)
 }
 
 // MediaLeg is asked for by the other leg when the plan bridges it to

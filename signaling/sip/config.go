@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/contactd/contactd/media"
 	"github.com/contactd/contactd/routing"
 )
 
@@ -30,6 +31,12 @@ type Config struct {
 	// ByeTimeout bounds each BYE we send at shutdown or hang-up; default
 	// 2 s.
 	ByeTimeout time.Duration
+	// AnnounceInterval: a caller waiting in a queue hears Announcement
+	// (position and estimated wait) this often; 0 never.
+	AnnounceInterval time.Duration
+	// Announcement makes the clip of an announcement (the prompts set on
+	// the media engine); nil: no announcements.
+	Announcement func(position int, wait time.Duration) *media.Clip
 }
 
 // Trunk is a provider that delivers calls.

@@ -77,6 +77,7 @@ type Edge struct {
 	contacts map[string]sip.Uri // transport -> our contact URI
 	closing  bool
 	bgDone   bool
+	byConv   map[store.ConversationID]*inboundCall // calls with a conversation
 }
 
 // New makes the edge; Start opens its transports. calls and legs may be
@@ -106,7 +107,8 @@ func New(cfg Config, log *slog.Logger, calls Calls, legs Legs, m *Metrics, hooks
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Edge{cfg: cfg, log: log, hooks: hooks, calls: calls, legs: legs, m: m, ua: ua, srv: srv, cli: cli,
-		dialogs: newRegistry(), ctx: ctx, cancel: cancel, contacts: map[string]sip.Uri{}}
+		dialogs: newRegistry(), ctx: ctx, cancel: cancel, contacts: map[string]sip.Uri{},
+		byConv: map[store.ConversationID]*inboundCall{}}
 	srv.OnInvite(e.handle(sip.INVITE, e.onInvite))
 	srv.OnAck(e.handle(sip.ACK, e.onAck))
 	srv.OnBye(e.handle(sip.BYE, e.onBye))

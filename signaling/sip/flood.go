@@ -48,20 +48,19 @@ func FitsUDP(m sip.Message) bool { return size(m) <= MaxUDPMessage }
 
 // Drop reasons (the label values of cc_sip_dropped_total).
 const (
-	DropFlood         = "flood"           // over the per-source rate
-	DropOversize      = "oversize"        // datagram larger than the maximum
-	DropTooManyConns  = "too_many_conns"  // TCP connections per source
-	DropAuthBlocked   = "auth_blocked"    // source blocked after failed authentications
-	DropAuthFailed    = "auth_failed"     // a failed authentication (answered 401)
-	DropInvalid       = "invalid"         // parsed but refused by Validate (answered)
-	DropUnparseable   = "unparseable"     // sipgo could not parse it (no answer)
-	DropResponseFlood = "response_unsent" // an error answer not sent (rate or no route)
-	DropRespondFailed = "respond_failed"  // sending an answer failed
-	DropUDPTrimmed    = "udp_trimmed"     // a response trimmed to fit a datagram
+	DropFlood         = "flood"          // over the per-source rate
+	DropOversize      = "oversize"       // datagram larger than the maximum
+	DropTooManyConns  = "too_many_conns" // TCP connections per source
+	DropAuthBlocked   = "auth_blocked"   // source blocked after failed authentications
+	DropAuthFailed    = "auth_failed"    // a failed authentication (answered 401)
+	DropInvalid       = "invalid"        // parsed but refused by Validate (answered)
+	DropUnparseable   = "unparseable"    // sipgo could not parse it (no answer)
+	DropRespondFailed = "respond_failed" // sending an answer failed
+	DropUDPTrimmed    = "udp_trimmed"    // a response trimmed to fit a datagram
 )
 
 var dropReasons = []string{DropFlood, DropOversize, DropTooManyConns, DropAuthBlocked, DropAuthFailed,
-	DropInvalid, DropUnparseable, DropResponseFlood, DropRespondFailed, DropUDPTrimmed}
+	DropInvalid, DropUnparseable, DropRespondFailed, DropUDPTrimmed}
 
 // Drops counts dropped or refused messages by reason. A nil *Drops counts
 // nothing.

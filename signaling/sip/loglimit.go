@@ -25,7 +25,6 @@ type SafeLogHandler struct {
 	drops *Drops
 	now   func() time.Time
 	lim   *logLimits
-	attrs []slog.Attr // sanitized in WithAttrs
 }
 
 type logLimits struct {

@@ -5,11 +5,12 @@ import "github.com/prometheus/client_golang/prometheus"
 // Metrics are the SIP edge's collectors (the package doc says what each
 // means).
 type Metrics struct {
-	Requests    *prometheus.CounterVec
-	CallsActive *prometheus.GaugeVec
-	Panics      prometheus.Counter
-	RTPLoss     prometheus.Histogram
-	RTPJitter   prometheus.Histogram
+	Requests      *prometheus.CounterVec
+	CallsActive   *prometheus.GaugeVec
+	Panics        prometheus.Counter
+	Announcements prometheus.Counter
+	RTPLoss       prometheus.Histogram
+	RTPJitter     prometheus.Histogram
 }
 
 // Buckets of the RTP leg histograms.
@@ -30,6 +31,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			[]string{"direction"}),
 		Panics: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "cc", Subsystem: "sip", Name: "handler_panics_total",
 			Help: "SIP request handlers that panicked (answered 500, logged)."}),
+		Announcements: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "cc", Subsystem: "sip", Name: "announcements_total",
+			Help: "Position and estimated-wait announcements played to callers waiting in a queue."}),
 		RTPLoss: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "cc", Subsystem: "rtp", Name: "leg_loss_ratio",
 			Help: "Share of the RTP packets a phone leg expected that never came, observed when the leg ends.", Buckets: lossBuckets}),
 		RTPJitter: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "cc", Subsystem: "rtp", Name: "leg_jitter_seconds",
@@ -37,7 +40,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	m.CallsActive.WithLabelValues("inbound")
 	if reg != nil {
-		reg.MustRegister(m.Requests, m.CallsActive, m.Panics, m.RTPLoss, m.RTPJitter)
+		reg.MustRegister(m.Requests, m.CallsActive, m.Panics, m.Announcements, m.RTPLoss, m.RTPJitter)
 	}
 	return m
 }
