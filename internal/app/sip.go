@@ -19,6 +19,10 @@ import (
 // newSIP builds the SIP edge (started by Start, closed first by Close).
 // Voice must be on: phone calls are voice legs on the media engine.
 func (a *App) newSIP() error {
+	set, err := prompts.Load(a.cfg.PromptsDir)
+	if err != nil {
+		return err
+	}
 	cfgTrunks := a.cfg.Trunks
 	if len(cfgTrunks) == 0 && a.cfg.Demo {
 		cfgTrunks = demoTrunks
@@ -34,19 +38,33 @@ func (a *App) newSIP() error {
 			st.Sources = append(st.Sources, p)
 		}
 		for _, n := range t.Numbers {
-			st.Numbers = append(st.Numbers, sip.Number{Number: n.Number, Queue: routing.QueueID(n.Queue), Skills: n.Skills,
-				Priority: n.Priority, Answer: sip.AnswerMode(n.Answer)})
+			sn := sip.Number{Number: n.Number, Queue: routing.QueueID(n.Queue), Skills: n.Skills,
+				Priority: n.Priority, Answer: sip.AnswerMode(n.Answer)}
+			if len(n.Menu) > 0 {
+				var opts []prompts.MenuOption
+				for k, o := range n.Menu {
+					mo := prompts.MenuOption{Key: o.Key[0]}
+					if o.Label != "" {
+						pcm, err := prompts.ReadFile(o.Label)
+						if err != nil {
+							return fmt.Errorf("trunks[%d] (%s): number %s: menu[%d]: label: %w", i, t.Name, n.Number, k, err)
+						}
+						mo.Label = pcm
+					}
+					opts = append(opts, mo)
+					sn.Menu = append(sn.Menu, sip.MenuOption{Key: rune(o.Key[0]), Queue: routing.QueueID(o.Queue), Skills: o.Skills, Priority: o.Priority})
+				}
+				sn.MenuClip = a.media.NewClip(append(set.Welcome(), set.Menu(opts)...))
+			}
+			st.Numbers = append(st.Numbers, sn)
 		}
 		trunks[i] = st
-	}
-	set, err := prompts.Load(a.cfg.PromptsDir)
-	if err != nil {
-		return err
 	}
 	eng := a.media
 	cfg := sip.Config{PublicAddr: a.cfg.SIPPublicAddr, Domain: a.cfg.SIPDomain, UserAgent: a.cfg.SIPUserAgent,
 		DropUnknown: a.cfg.SIPDropUnknown, Trunks: trunks, AnnounceInterval: a.cfg.AnnounceInterval,
-		Announcement: func(pos int, wait time.Duration) *media.Clip { return eng.NewClip(set.Announcement(pos, wait)) }}
+		Announcement:  func(pos int, wait time.Duration) *media.Clip { return eng.NewClip(set.Announcement(pos, wait)) },
+		InvalidChoice: eng.NewClip(set.InvalidChoice())}
 	if a.sipCfg != nil {
 		a.sipCfg(&cfg)
 	}

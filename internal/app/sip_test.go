@@ -22,6 +22,7 @@ import (
 	"github.com/contactd/contactd/internal/store"
 	"github.com/contactd/contactd/media"
 	"github.com/contactd/contactd/media/mediatest"
+	"github.com/contactd/contactd/routing"
 	sipedge "github.com/contactd/contactd/signaling/sip"
 )
 
@@ -855,4 +856,67 @@ func TestAWaitingCallerHearsItsPlaceInTheQueue(t *testing.T) {
 	waitUntil(t, "the announcement counted", func() bool { return metricValues(t, a)["cc_sip_announcements_total"] >= 1 })
 	// The caller goes on hearing the queue (the clip, then ringback).
 	pc.rtp.hears("the queue's audio after the announcement", 0, 50)
+}
+
+// A number with a menu: the call is answered, the menu plays, and the key
+// pressed picks the queue; no key, the number's own queue.
+func TestAMenuKeyPicksTheQueue(t *testing.T) {
+	cfg := sipConfig(t)
+	cfg.Queues = []routing.QueueConfig{{ID: "sales", NoAgents: routing.NoAgentsWait}, {ID: "support", NoAgents: routing.NoAgentsWait}}
+	cfg.Trunks[0].Numbers = append(cfg.Trunks[0].Numbers, config.TrunkNumber{Number: "+15550300", Queue: "sales",
+		Menu: []config.MenuOption{{Key: "1", Queue: "sales"}, {Key: "2", Queue: "support", Priority: 3}}})
+	a := start(t, cfg, io.Discard, func(a *App) {
+		a.sipCfg = func(c *sipedge.Config) { c.MenuTimeout = 300 * time.Millisecond }
+	})
+	queued := func(t *testing.T, phone string) store.Conversation {
+		t.Helper()
+		var got store.Conversation
+		waitUntil(t, "the call queued", func() bool {
+			open, _ := a.Store().ListOpenConversations(t.Context())
+			for _, c := range open {
+				if c.Attributes["phone"] == phone {
+					got = c
+				}
+			}
+			return got.ID != ""
+		})
+		return got
+	}
+	t.Run("key 2 goes to support", func(t *testing.T) {
+		ph := newCaller(t, a, "udp")
+		pc := ph.dial(t.Context(), "+15550300", sip.NewHeader("P-Asserted-Identity", "<sip:+15551112222@127.0.0.1>"))
+		pc.established(t)
+		ans := pc.sdp(t)
+		pc.rtp.send(ans, 0xA1)
+		pc.rtp.hears("the menu", 0, 10)
+		pc.rtp.sendDTMF(ans, 2)
+		c := queued(t, "+15551112222")
+		if c.Queue != "support" || c.Attributes["menu_queue"] != "support" {
+			t.Fatalf("the call went to %q (%v), want support", c.Queue, c.Attributes)
+		}
+		if err := pc.s.Bye(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, "the conversation ended", func() bool {
+			rec, err := a.Store().GetConversation(t.Context(), c.ID)
+			return err == nil && rec.Status == store.ConvEnded
+		})
+	})
+	t.Run("no key goes to the number's queue", func(t *testing.T) {
+		ph := newCaller(t, a, "tcp")
+		pc := ph.dial(t.Context(), "+15550300", sip.NewHeader("P-Asserted-Identity", "<sip:+15553334444@127.0.0.1>"))
+		pc.established(t)
+		pc.rtp.send(pc.sdp(t), 0xA1)
+		c := queued(t, "+15553334444")
+		if c.Queue != "sales" {
+			t.Fatalf("the call went to %q, want sales", c.Queue)
+		}
+		if err := pc.s.Bye(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	waitUntil(t, "no dialog left", func() bool { return a.sip.Dialogs() == 0 })
+	if n := metricValues(t, a); n["cc_sip_menu_choices_total/key"] != 1 || n["cc_sip_menu_choices_total/timeout"] != 1 {
+		t.Fatalf("menu choices counted: %v", n)
+	}
 }

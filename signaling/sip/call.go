@@ -131,8 +131,9 @@ func (e *Edge) onInvite(req *sip.Request, tx sip.ServerTransaction) outcome {
 		return e.respond(tx, req, 503, "")
 	}
 	tx.Respond(sip.NewResponseFromRequest(req, 100, "Trying", nil))
-	d := e.newDialog(req, tx)
-	c := &inboundCall{e: e, d: d, route: r, answerNow: make(chan struct{})}
+	id := store.ConversationID(chat.NewID("c_"))
+	d := e.newDialog(req, tx, id)
+	c := &inboundCall{e: e, d: d, id: id, route: r, answerNow: make(chan struct{}), digits: make(chan rune, 8)}
 	d.onEnd, d.c = c.dialogEnded, c
 	e.m.CallsActive.WithLabelValues("inbound").Inc()
 	return c.run(req)
@@ -156,10 +157,12 @@ type inboundCall struct {
 	e     *Edge
 	d     *dialog
 	route route
-	conv  store.ConversationID
+	id    store.ConversationID // the conversation it will open
+	conv  store.ConversationID // the conversation once opened (under mu)
 	leg   Leg
 
 	answerNow chan struct{} // closed when the plan first bridges the caller
+	digits    chan rune     // keys pressed while a menu waits
 	answerOne sync.Once
 
 	mu      sync.Mutex
@@ -174,6 +177,7 @@ type inboundCall struct {
 	toldTone bool
 	position int           // in the queue (routing's Position), 0: unknown
 	wait     time.Duration // estimated, -1: unknown
+	inMenu   bool          // a menu waits for a key (digits)
 }
 
 // run sets the call up and answers it; it returns the outcome of the
@@ -197,7 +201,10 @@ func (c *inboundCall) run(req *sip.Request) outcome {
 	if name == "" {
 		name = num
 	}
-	conv := store.ConversationID(chat.NewID("c_"))
+	if len(c.route.Menu) > 0 && c.route.MenuClip != nil {
+		return c.runMenu(req, name, attrs)
+	}
+	conv := c.id
 	if !c.setConv(conv) {
 		return classOf(487) // cancelled already
 	}
@@ -213,7 +220,6 @@ func (c *inboundCall) run(req *sip.Request) outcome {
 		d.hangUp(d.ctx, &hangup{480, "not_queued"})
 		return classOf(480)
 	}
-	d.log = d.log.With("conversation", conv)
 	if d.ctx.Err() != nil {
 		// The caller hung up (CANCEL) while the conversation was made:
 		// the dialog's end saw the conversation (maybe before it
@@ -286,19 +292,91 @@ func (c *inboundCall) run(req *sip.Request) outcome {
 		}()
 	}
 	if err := d.answer([]byte(answer)); err != nil {
-		var h *hangup
-		if errors.As(err, &h) && h == errNoAck {
-			d.log.Info("no ACK for our 200 OK: hanging up")
-			d.hangUp(e.ctx, errNoAck)
-			return classOf(200)
-		}
-		if errors.As(err, &h) {
-			return classOf(c.finalOf(h))
-		}
-		d.log.Info("200 OK not sent", "err", err)
-		d.hangUp(e.ctx, &hangup{500, "answer_failed"})
-		return classOf(500)
+		return c.answerFailed(err)
 	}
+	return classOf(200)
+}
+
+// answerFailed ends a call whose 200 OK failed (no ACK: BYE) and returns
+// the INVITE's outcome.
+func (c *inboundCall) answerFailed(err error) outcome {
+	d := c.d
+	var h *hangup
+	if errors.As(err, &h) && h == errNoAck {
+		d.log.Info("no ACK for our 200 OK: hanging up")
+		d.hangUp(c.e.ctx, errNoAck)
+		return classOf(200)
+	}
+	if errors.As(err, &h) {
+		return classOf(c.finalOf(h))
+	}
+	d.log.Info("200 OK not sent", "err", err)
+	d.hangUp(c.e.ctx, &hangup{500, "answer_failed"})
+	return classOf(500)
+}
+
+// runMenu: a number with a menu. The call is answered at once and the
+// caller's leg plays the menu before any conversation exists; the key
+// pressed picks the queue, then the call is queued as any other (see
+// menu.go).
+func (c *inboundCall) runMenu(req *sip.Request, name string, attrs map[string]string) outcome {
+	e, d := c.e, c.d
+	conv := c.id
+	leg, err := e.legs.NewLeg(string(conv)+"/visitor/sip", LegEvents{Up: c.legUp, Ended: c.legEnded, DTMF: c.dtmf})
+	if err != nil {
+		d.log.Warn("no RTP leg", "err", err)
+		d.hangUp(d.ctx, &hangup{503, "no_leg"})
+		return classOf(503)
+	}
+	c.mu.Lock()
+	c.leg = leg
+	c.mu.Unlock()
+	answer, err := leg.Answer(string(req.Body()))
+	if err != nil {
+		d.log.Info("SDP offer refused", "err", err)
+		leg.Close()
+		d.hangUp(d.ctx, &hangup{488, "bad_sdp"})
+		return classOf(488)
+	}
+	if err := d.answer([]byte(answer)); err != nil {
+		leg.Close()
+		return c.answerFailed(err)
+	}
+	c.mu.Lock()
+	c.inMenu = true
+	c.mu.Unlock()
+	r, ok := c.menuChoice(leg)
+	c.mu.Lock()
+	c.inMenu = false
+	c.mu.Unlock()
+	if !ok || !c.setConv(conv) {
+		leg.Close() // the caller hung up in the menu
+		return classOf(200)
+	}
+	attrs["menu_queue"] = string(r.Queue)
+	ctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
+	defer cancel()
+	if _, err := e.calls.StartCaller(ctx, Caller{ID: conv, Queue: r.Queue, Skills: r.Skills, Priority: r.Priority, Name: name, Attributes: attrs}); err != nil {
+		d.log.Info("phone call not queued", "queue", r.Queue, "err", err)
+		c.mu.Lock()
+		c.conv = ""
+		c.mu.Unlock()
+		e.mu.Lock()
+		delete(e.byConv, conv)
+		e.mu.Unlock()
+		leg.Close()
+		d.hangUp(e.ctx, &hangup{480, "not_queued"})
+		return classOf(200)
+	}
+	rep, err := e.calls.AddLeg(ctx, conv, &callLeg{Leg: leg, c: c})
+	if err != nil {
+		d.log.Info("phone leg not added to the call", "err", err)
+		d.hangUp(e.ctx, &hangup{480, "no_call"})
+		return classOf(200)
+	}
+	c.legUp() // answered: the caller has our SDP
+	c.setReports(rep)
+	e.goBG(c.announce)
 	return classOf(200)
 }
 
@@ -354,6 +432,16 @@ func (c *inboundCall) legEnded(cause string) {
 // plug in there).
 func (c *inboundCall) dtmf(digit rune) {
 	c.d.log.Debug("DTMF from the caller", "digit", string(digit))
+	c.mu.Lock()
+	menu := c.inMenu
+	c.mu.Unlock()
+	if menu {
+		select {
+		case c.digits <- digit:
+		default:
+		}
+		return
+	}
 	if f := c.e.hooks.DTMF; f != nil {
 		c.mu.Lock()
 		conv := c.conv
