@@ -15,7 +15,7 @@
 //   - ctrl_tcp on 127.0.0.1 for commands (dial, hangup, accept, ...) and
 //     events (CALL_INCOMING, CALL_ESTABLISHED, CALL_CLOSED, REGISTER_OK,
 //     REGISTER_FAIL, ...), JSON in netstrings;
-//   - SIP on 127.0.0.1 (net_interface, sip_listen) at a port free a moment
+//   - SIP on 127.0.0.1 or Options.IP (net_interface, sip_listen) at a port free a moment
 //     before; baresip also binds the next port for TLS, so both are checked.
 //     A start that loses a port race is retried.
 //
@@ -67,7 +67,7 @@ type Options struct {
 	Display string
 	// Registrar, if set (host:port), makes the account register there
 	// with AuthUser/AuthPass (digest); otherwise the account does not
-	// register (regint=0) and its AOR is sip:user@127.0.0.1.
+	// register (regint=0) and its AOR is sip:user@IP.
 	Registrar string
 	AuthUser  string
 	AuthPass  string
@@ -82,6 +82,10 @@ type Options struct {
 	ToneSeconds int
 	// Trace puts baresip's SIP trace (-s) in its log.
 	Trace bool
+	// IP is the loopback address the phone's SIP and RTP use; default
+	// 127.0.0.1. Phones on 127.0.0.2, 127.0.0.3, ... are distinct sources
+	// (Linux routes all of 127.0.0.0/8 to lo).
+	IP string
 }
 
 // Event is a baresip event from ctrl_tcp.
@@ -112,9 +116,11 @@ type Phone struct {
 	exit chan struct{}
 	log  *logBuffer
 
-	conn net.Conn
-	wmu  sync.Mutex
-	seq  int
+	conn     net.Conn
+	wmu      sync.Mutex
+	seq      int
+	stop     func()
+	stopOnce sync.Once
 
 	mu      sync.Mutex
 	events  []Event
@@ -183,6 +189,9 @@ func Start(t testing.TB, opt Options) *Phone {
 	if opt.ToneSeconds == 0 {
 		opt.ToneSeconds = 120
 	}
+	if opt.IP == "" {
+		opt.IP = "127.0.0.1"
+	}
 	dir := t.TempDir()
 	tone := filepath.Join(dir, "tone.wav")
 	if err := WriteTone(tone, opt.ToneHz, time.Duration(opt.ToneSeconds)*time.Second); err != nil {
@@ -209,7 +218,7 @@ var errPortTaken = errors.New("a port was taken")
 var pickPort = freePortPair
 
 func start(t testing.TB, bin, mods, dir, tone string, opt Options) (*Phone, error) {
-	port, err := pickPort()
+	port, err := pickPort(opt.IP)
 	if err != nil {
 		return nil, err
 	}
@@ -226,8 +235,8 @@ func start(t testing.TB, bin, mods, dir, tone string, opt Options) (*Phone, erro
 	}
 	conf := fmt.Sprintf(`# written by internal/testutil/baresip
 poll_method		epoll
-net_interface		127.0.0.1
-sip_listen		127.0.0.1:%d
+net_interface		%s
+sip_listen		%s
 call_local_timeout	120
 call_max_calls		4
 audio_player		aubridge,speaker
@@ -253,7 +262,7 @@ module_app		menu.so
 module_app		ctrl_tcp.so
 ctrl_tcp_listen		127.0.0.1:%d
 snd_path		%s
-`, port, tone, mods, ctl, rec)
+`, opt.IP, net.JoinHostPort(opt.IP, strconv.Itoa(port)), tone, mods, ctl, rec)
 	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
@@ -289,17 +298,20 @@ snd_path		%s
 		close(p.exit)
 	}()
 	stop := func() {
-		if p.conn != nil {
-			p.conn.Close()
-		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exit:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-p.exit
-		}
+		p.stopOnce.Do(func() {
+			if p.conn != nil {
+				p.conn.Close()
+			}
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-p.exit:
+			case <-time.After(5 * time.Second):
+				_ = cmd.Process.Kill()
+				<-p.exit
+			}
+		})
 	}
+	p.stop = stop
 	// Connect to ctrl_tcp once baresip says it is ready (or gave up).
 	err = p.log.waitFor(func(s string) bool { return strings.Contains(s, "baresip is ready") }, p.exit, Wait)
 	// A port taken since we chose it: SIP's stops baresip, ctrl_tcp's
@@ -328,7 +340,7 @@ snd_path		%s
 	t.Cleanup(func() {
 		stop()
 		if t.Failed() {
-			t.Logf("baresip %s (SIP 127.0.0.1:%d) log:\n%s", p.AOR(), p.port, p.log.String())
+			t.Logf("baresip %s (SIP %s) log:\n%s", p.AOR(), p.Addr(), p.log.String())
 			p.mu.Lock()
 			for _, e := range p.events {
 				t.Logf("baresip event %s", e)
@@ -345,7 +357,7 @@ func (p *Phone) startErr(err error) error {
 
 // accountLine is the phone's line in baresip's accounts file.
 func accountLine(opt Options) string {
-	host := "127.0.0.1"
+	host := opt.IP
 	params := ""
 	if opt.Registrar != "" {
 		host = opt.Registrar
@@ -379,7 +391,7 @@ func accountLine(opt Options) string {
 
 // AOR is the account's address (sip:user@host).
 func (p *Phone) AOR() string {
-	host := "127.0.0.1"
+	host := p.opt.IP
 	if p.opt.Registrar != "" {
 		host = p.opt.Registrar
 	}
@@ -387,10 +399,15 @@ func (p *Phone) AOR() string {
 }
 
 // Addr is where the phone takes SIP (UDP and TCP).
-func (p *Phone) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)) }
+func (p *Phone) Addr() string { return net.JoinHostPort(p.opt.IP, strconv.Itoa(p.port)) }
 
-// Log is baresip's output so far.
+// Log is baresip's output so far. baresip's stdout is a pipe, so its
+// stdio buffers: lines may come late; after Stop the log is complete.
 func (p *Phone) Log() string { return p.log.String() }
+
+// Stop ends baresip (SIGTERM, then SIGKILL if it lingers) and waits for
+// it; the test's end does it anyway.
+func (p *Phone) Stop() { p.stop() }
 
 // read reads ctrl_tcp's netstrings: replies and events.
 func (p *Phone) read() {
@@ -621,15 +638,15 @@ func WriteTone(path string, hz float64, d time.Duration) error {
 
 // freePortPair is a port free for UDP and TCP whose next port is free
 // for TCP too (baresip listens for TLS there), a moment ago.
-func freePortPair() (int, error) {
+func freePortPair(ip string) (int, error) {
 	for range 50 {
-		u, err := net.ListenPacket("udp", "127.0.0.1:0")
+		u, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
 		if err != nil {
 			return 0, err
 		}
 		port := u.LocalAddr().(*net.UDPAddr).Port
-		t1, err1 := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		t2, err2 := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+1)))
+		t1, err1 := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+		t2, err2 := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port+1)))
 		u.Close()
 		if t1 != nil {
 			t1.Close()

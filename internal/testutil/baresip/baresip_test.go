@@ -46,12 +46,12 @@ func TestAPortTakenMeanwhileIsRetried(t *testing.T) {
 	defer held.Close()
 	taken := held.LocalAddr().(*net.UDPAddr).Port
 	tries := 0
-	pickPort = func() (int, error) {
+	pickPort = func(ip string) (int, error) {
 		tries++
 		if tries == 1 {
 			return taken, nil
 		}
-		return freePortPair()
+		return freePortPair(ip)
 	}
 	t.Cleanup(func() { pickPort = freePortPair })
 	p := Start(t, Options{})
