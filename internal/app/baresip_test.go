@@ -95,14 +95,7 @@ func joinCallWithTone(t *testing.T, ws *wsClient, conv string, hz float64) *tone
 	return e
 }
 
-// mark is how much the ear has heard so far.
-func (e *toneEar) mark() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return len(e.heard)
-}
-
-// hearsTone waits until, since mark, at least n blocks of 20 ms hold hz.
+// hearsTone waits until, from sample from on, at least n blocks of 20 ms hold hz.
 func (e *toneEar) hearsTone(what string, from int, hz float64, n int) {
 	e.t.Helper()
 	testutil.Eventually(e.t, what, func() bool {
