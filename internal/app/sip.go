@@ -40,6 +40,9 @@ func (a *App) newSIP() error {
 		for _, n := range t.Numbers {
 			sn := sip.Number{Number: n.Number, Queue: routing.QueueID(n.Queue), Skills: n.Skills,
 				Priority: n.Priority, Answer: sip.AnswerMode(n.Answer)}
+			if n.MessageKey != "" {
+				sn.MessageKey = rune(n.MessageKey[0])
+			}
 			if len(n.Menu) > 0 {
 				var opts []prompts.MenuOption
 				for k, o := range n.Menu {
@@ -63,8 +66,15 @@ func (a *App) newSIP() error {
 	eng := a.media
 	cfg := sip.Config{PublicAddr: a.cfg.SIPPublicAddr, Domain: a.cfg.SIPDomain, UserAgent: a.cfg.SIPUserAgent,
 		DropUnknown: a.cfg.SIPDropUnknown, Trunks: trunks, AnnounceInterval: a.cfg.AnnounceInterval,
-		Announcement:  func(pos int, wait time.Duration) *media.Clip { return eng.NewClip(set.Announcement(pos, wait)) },
-		InvalidChoice: eng.NewClip(set.InvalidChoice())}
+		Announcement: func(pos int, wait time.Duration, key rune) *media.Clip {
+			pcm := set.Announcement(pos, wait)
+			if key != 0 {
+				pcm = append(pcm, set.LeaveMessageOffer(byte(key))...)
+			}
+			return eng.NewClip(pcm)
+		},
+		InvalidChoice: eng.NewClip(set.InvalidChoice()), AfterTone: eng.NewClip(set.LeaveMessageAfterTone()),
+		MessageRecorded: eng.NewClip(set.MessageRecorded()), MaxMessage: signaling.MaxVoiceMessage}
 	if a.sipCfg != nil {
 		a.sipCfg(&cfg)
 	}
@@ -162,6 +172,12 @@ func (p phoneCalls) AddLeg(ctx context.Context, conv store.ConversationID, leg s
 
 func (p phoneCalls) CallerLeft(ctx context.Context, conv store.ConversationID) error {
 	return p.coord.VisitorLeft(ctx, conv)
+}
+
+// LeaveMessage stores a caller's recording as a left message (WAV).
+func (p phoneCalls) LeaveMessage(ctx context.Context, queue routing.QueueID, name string, attrs map[string]string, pcm []byte) error {
+	_, err := p.edges.LeaveVoiceMessage(ctx, queue, name, attrs, prompts.WrapPCM(pcm))
+	return err
 }
 
 // Hold is the hold of the desk's button, on behalf of the conversation's

@@ -80,6 +80,9 @@ type TrunkNumber struct {
 	// Menu, when set, is offered first ("for sales, press one"): the key
 	// pressed picks the queue; no key, Queue.
 	Menu []MenuOption `yaml:"menu"`
+	// MessageKey (0-9, * or #), when set, lets a waiting caller leave a
+	// voice message instead (offered in the announcements).
+	MessageKey string `yaml:"message_key"`
 }
 
 // MenuOption is a key of a number's menu.
@@ -209,6 +212,9 @@ func (s SIP) validate(add func(format string, args ...any)) {
 			}
 			if n.Answer != "" && n.Answer != AnswerEarlyMedia && n.Answer != AnswerAnswer {
 				add("trunks[%d].numbers[%d]: answer %q: want %s or %s", i, j, n.Answer, AnswerEarlyMedia, AnswerAnswer)
+			}
+			if n.MessageKey != "" && (len(n.MessageKey) != 1 || !strings.Contains("0123456789*#", n.MessageKey)) {
+				add("trunks[%d].numbers[%d]: message_key %q: want one of 0-9, * or #", i, j, n.MessageKey)
 			}
 			keys := map[string]bool{}
 			for k, o := range n.Menu {

@@ -3,6 +3,8 @@ package sip
 import (
 	"context"
 	"errors"
+	"io"
+	"maps"
 	"net/netip"
 	"strings"
 	"sync"
@@ -35,6 +37,10 @@ type Calls interface {
 	// Hold puts the conversation on hold (on) or resumes it, as the
 	// agent's Hold button does.
 	Hold(ctx context.Context, conv store.ConversationID, on bool) error
+	// LeaveMessage stores a caller's voice message (pcm: 16-bit
+	// little-endian 8 kHz mono, as media.Leg.Record writes it) as a left
+	// message of queue.
+	LeaveMessage(ctx context.Context, queue routing.QueueID, name string, attrs map[string]string, pcm []byte) error
 }
 
 // Caller is a phone caller to queue.
@@ -67,6 +73,8 @@ type Leg interface {
 	Stats() (loss float64, jitter time.Duration)
 	// PlayClip plays c once, then then (announcements while queued).
 	PlayClip(c *media.Clip, then media.Sound)
+	// Record writes what the caller says (voice messages) until stop.
+	Record(w io.Writer) (stop func())
 }
 
 // Legs makes RTP legs.
@@ -133,7 +141,8 @@ func (e *Edge) onInvite(req *sip.Request, tx sip.ServerTransaction) outcome {
 	tx.Respond(sip.NewResponseFromRequest(req, 100, "Trying", nil))
 	id := store.ConversationID(chat.NewID("c_"))
 	d := e.newDialog(req, tx, id)
-	c := &inboundCall{e: e, d: d, id: id, route: r, answerNow: make(chan struct{}), digits: make(chan rune, 8)}
+	c := &inboundCall{e: e, d: d, id: id, route: r, answerNow: make(chan struct{}), digits: make(chan rune, 8),
+		detached: make(chan struct{})}
 	d.onEnd, d.c = c.dialogEnded, c
 	e.m.CallsActive.WithLabelValues("inbound").Inc()
 	return c.run(req)
@@ -178,6 +187,13 @@ type inboundCall struct {
 	position int           // in the queue (routing's Position), 0: unknown
 	wait     time.Duration // estimated, -1: unknown
 	inMenu   bool          // a menu waits for a key (digits)
+	// recording: the caller chose to leave a message; the call lets the
+	// leg go (detached closes when it does) and the edge keeps it.
+	recording  bool
+	detached   chan struct{}
+	detachOnce sync.Once
+	name       string
+	attrs      map[string]string
 }
 
 // run sets the call up and answers it; it returns the outcome of the
@@ -201,6 +217,7 @@ func (c *inboundCall) run(req *sip.Request) outcome {
 	if name == "" {
 		name = num
 	}
+	c.name, c.attrs = name, maps.Clone(attrs)
 	if len(c.route.Menu) > 0 && c.route.MenuClip != nil {
 		return c.runMenu(req, name, attrs)
 	}
@@ -442,6 +459,19 @@ func (c *inboundCall) dtmf(digit rune) {
 		}
 		return
 	}
+	if k := c.route.MessageKey; k != 0 && digit == k && c.e.cfg.AfterTone != nil {
+		c.mu.Lock()
+		// Only while queued (ringback), not on hold or in a transfer.
+		waiting := c.toldTone && c.tone == callplan.Ringback && !c.recording && c.conv != ""
+		if waiting {
+			c.recording = true
+		}
+		c.mu.Unlock()
+		if waiting {
+			c.e.goBG(c.voiceMessage)
+			return
+		}
+	}
 	if f := c.e.hooks.DTMF; f != nil {
 		c.mu.Lock()
 		conv := c.conv
@@ -523,6 +553,9 @@ type callLeg struct {
 }
 
 func (l *callLeg) Bridge(other callplan.Leg) {
+	if l.c.isRecording() {
+		return
+	}
 	l.c.bridged()
 	l.Leg.Bridge(other)
 }
@@ -531,8 +564,17 @@ func (l *callLeg) Bridge(other callplan.Leg) {
 func (l *callLeg) Hear(t callplan.Tone) {
 	l.c.mu.Lock()
 	defer l.c.mu.Unlock()
+	if l.c.recording {
+		return
+	}
 	l.c.tone, l.c.toldTone = t, true
 	l.Leg.Hear(t)
+}
+
+func (c *inboundCall) isRecording() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.recording
 }
 
 // MediaLeg is asked for by the other leg when the plan bridges it to
@@ -546,8 +588,17 @@ func (l *callLeg) MediaLeg() *media.Leg {
 // Close: the call is over for the caller: hang up (BYE, or a final
 // answer if not answered yet), then close the media.
 func (l *callLeg) Close() {
+	c := l.c
+	c.mu.Lock()
+	rec := c.recording
+	c.mu.Unlock()
+	if rec {
+		// The caller leaves a message: the edge keeps the leg.
+		c.detachOnce.Do(func() { close(c.detached) })
+		return
+	}
 	l.Leg.Close()
-	l.c.e.goBG(func() { l.c.d.hangUp(l.c.e.ctx, errCallEnded) })
+	c.e.goBG(func() { c.d.hangUp(c.e.ctx, errCallEnded) })
 }
 
 // reinvite handles a re-INVITE: a new offer; sendonly or inactive puts

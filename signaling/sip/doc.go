@@ -39,7 +39,9 @@
 // queue by the key pressed. In the queue, the caller's leg hears what the
 // call plan says (ringback, music) and, every Config.AnnounceInterval, an
 // announcement of its position and estimated wait (announce.go) fed by
-// routing's Position effects (Edge.Position).
+// routing's Position effects (Edge.Position). With the number's
+// MessageKey the caller may leave a voice message instead (voicemail.go):
+// recorded on the leg the call let go, stored by Calls.LeaveMessage.
 //
 // # Admission of an INVITE
 //
@@ -57,7 +59,7 @@
 // and requests answered by nobody). cc_sip_calls_active{direction}: calls
 // with a dialog (early or confirmed), direction inbound (outbound later).
 // cc_sip_announcements_total, cc_sip_menu_choices_total{how} (key,
-// timeout). cc_rtp_leg_loss_ratio and cc_rtp_leg_jitter_seconds: a phone
+// timeout), cc_sip_voice_messages_total. cc_rtp_leg_loss_ratio and cc_rtp_leg_jitter_seconds: a phone
 // leg's received packet loss and interarrival jitter, observed when it
 // ends.
 package sip

@@ -10,6 +10,7 @@ type Metrics struct {
 	Panics        prometheus.Counter
 	Announcements prometheus.Counter
 	MenuChoices   *prometheus.CounterVec
+	VoiceMessages prometheus.Counter
 	RTPLoss       prometheus.Histogram
 	RTPJitter     prometheus.Histogram
 }
@@ -37,6 +38,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		MenuChoices: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "cc", Subsystem: "sip", Name: "menu_choices_total",
 			Help: "Callers through a number's menu, by how the queue was chosen (key: a key of the menu; timeout: no key, the number's queue)."},
 			[]string{"how"}),
+		VoiceMessages: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "cc", Subsystem: "sip", Name: "voice_messages_total",
+			Help: "Voice messages callers left instead of waiting (stored with the left messages)."}),
 		RTPLoss: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "cc", Subsystem: "rtp", Name: "leg_loss_ratio",
 			Help: "Share of the RTP packets a phone leg expected that never came, observed when the leg ends.", Buckets: lossBuckets}),
 		RTPJitter: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "cc", Subsystem: "rtp", Name: "leg_jitter_seconds",
@@ -44,7 +47,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	m.CallsActive.WithLabelValues("inbound")
 	if reg != nil {
-		reg.MustRegister(m.Requests, m.CallsActive, m.Panics, m.Announcements, m.MenuChoices, m.RTPLoss, m.RTPJitter)
+		reg.MustRegister(m.Requests, m.CallsActive, m.Panics, m.Announcements, m.MenuChoices, m.VoiceMessages, m.RTPLoss, m.RTPJitter)
 	}
 	return m
 }
