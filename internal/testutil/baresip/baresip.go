@@ -288,7 +288,7 @@ snd_path		%s
 	cmd := exec.Command(bin, args...)
 	cmd.Stdin = nil // /dev/null: the stdio UI is not loaded
 	cmd.Stdout, cmd.Stderr = p.log, p.log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
