@@ -75,6 +75,8 @@ type App struct {
 	sip      *sip.Edge
 	sipCfg   func(*sip.Config)
 	sipHooks sip.Hooks
+	// sipReg is the registrar of agents' SIP phones (siphard.go).
+	sipReg *sip.Registrar
 
 	ln        net.Listener
 	srv       *http.Server

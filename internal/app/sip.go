@@ -47,7 +47,7 @@ func (a *App) newSIP() error {
 		a.sipCfg(&cfg)
 	}
 	e, err := sip.New(cfg, a.log.With("component", "sip"), phoneCalls{coord: a.coord, chat: a.chat, edges: a.edges},
-		rtpLegs{a.media}, sip.NewMetrics(a.reg), a.sipHooks)
+		rtpLegs{a.media}, sip.NewMetrics(a.reg), a.sipHardening(trunks, a.sipHooks))
 	if err != nil {
 		return err
 	}

@@ -48,7 +48,9 @@ Flags:
 					routing.MinSkillLevel, routing.MaxSkillLevel, routing.DefaultVoiceCapacity, routing.DefaultChatCapacity) +
 				"password_hash. A new account gets a generated password, printed once, unless password_hash\n" +
 				"gives an argon2id hash ($argon2id$v=19$..., as `ccload -write-config` writes): then it gets\n" +
-				"that password and nothing is printed. Existing accounts keep their password"},
+				"that password and nothing is printed. Existing accounts keep their password.\n" +
+				"sip_username, sip_password: the account a SIP phone registers with (digest; both or neither,\n" +
+				fmt.Sprintf("password at least %d characters); voice_device: browser (default) or sip (calls ring the phone)", MinSIPPassword)},
 	}
 	for _, s := range settings() {
 		name := "--" + s.flag

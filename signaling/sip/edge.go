@@ -31,6 +31,10 @@ type Hooks struct {
 	// Validate checks a parsed request before dispatch: 0 goes on, a SIP
 	// status answers it and stops, Drop stops silently.
 	Validate func(req *sip.Request) int
+	// Check, when set, runs before Validate and may answer with a whole
+	// response (one with headers such as Unsupported or Allow): a non-nil
+	// res answers and stops, drop stops silently.
+	Check func(req *sip.Request) (res *sip.Response, drop bool)
 	// Register handles REGISTER; nil answers 403.
 	Register func(req *sip.Request, tx sip.ServerTransaction)
 	// Devices says whether a source address is a registered device.
@@ -323,6 +327,21 @@ func (e *Edge) handle(method sip.RequestMethod, h func(req *sip.Request, tx sip.
 			}
 			e.m.Requests.WithLabelValues(m, string(out)).Inc()
 		}()
+		if e.hooks.Check != nil {
+			res, drop := e.hooks.Check(req)
+			switch {
+			case drop:
+				out = outcomeDropped
+				return
+			case res != nil:
+				e.addServer(res)
+				if err := tx.Respond(res); err != nil {
+					e.log.Debug("SIP response not sent", "code", res.StatusCode, "err", err)
+				}
+				out = classOf(res.StatusCode)
+				return
+			}
+		}
 		if e.hooks.Validate != nil {
 			switch code := e.hooks.Validate(req); {
 			case code == Drop:
