@@ -226,12 +226,8 @@ func Default() Config {
 		MediaAddr:                DefaultMediaAddr,
 		MediaTimeout:             DefaultMediaTimeout,
 		MediaCodec:               DefaultMediaCodec,
-<<<<<<< HEAD
-		SIP:                      SIP{SIPListen: DefaultSIPListen, RTPPorts: DefaultRTPPorts, SIPUserAgent: DefaultSIPUserAgent, AnnounceInterval: DefaultAnnounceInterval},
-=======
 		SIPSecurity:              SIPSecurity{SIPFloodRate: DefaultSIPFloodRate, SIPFloodBurst: DefaultSIPFloodBurst},
-		SIP:                      SIP{SIPListen: DefaultSIPListen, RTPPorts: DefaultRTPPorts, SIPUserAgent: DefaultSIPUserAgent},
->>>>>>> siphard
+		SIP:                      SIP{SIPListen: DefaultSIPListen, RTPPorts: DefaultRTPPorts, SIPUserAgent: DefaultSIPUserAgent, AnnounceInterval: DefaultAnnounceInterval},
 		Routing:                  RoutingSettings{MaxMissedOffers: routing.DefaultMaxMissedOffers},
 		Security: Security{ReadTimeout: DefaultReadTimeout, WriteTimeout: DefaultWriteTimeout, IdleTimeout: DefaultIdleTimeout,
 			MaxConnsPerAddress: DefaultMaxConnsPerAddress, MaxSocketsPerVisitor: DefaultMaxSocketsPerVisitor},

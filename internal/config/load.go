@@ -96,21 +96,18 @@ func settings() []setting {
 		{"sip-drop-unknown", "", "CONTACTD_SIP_DROP_UNKNOWN", "sip_drop_unknown",
 			"drop SIP requests from addresses that are neither a trunk nor a registered phone without answering (else 403)",
 			func(c *Config) any { return &c.SIPDropUnknown }},
-<<<<<<< HEAD
 		{"announce-interval", "DURATION", "CONTACTD_ANNOUNCE_INTERVAL", "announce_interval",
 			"a phone caller waiting in a queue hears its position and estimated wait this often; 0 never",
 			func(c *Config) any { return &c.AnnounceInterval }},
 		{"prompts-dir", "DIR", "CONTACTD_PROMPTS_DIR", "prompts_dir",
 			"directory of WAV files replacing built-in voice prompts (docs/PROMPTS.md); empty: the built-in set",
 			func(c *Config) any { return &c.PromptsDir }},
-=======
 		{"sip-flood-rate", "N", "CONTACTD_SIP_FLOOD_RATE", "sip_flood_rate",
 			"SIP messages a second one source address (IPv6: its /64) may send on average; more are dropped unanswered (trunks' addresses are exempt)",
 			func(c *Config) any { return &c.SIPFloodRate }},
 		{"sip-flood-burst", "N", "CONTACTD_SIP_FLOOD_BURST", "sip_flood_burst",
 			"SIP messages one source address may send at once before sip_flood_rate applies",
 			func(c *Config) any { return &c.SIPFloodBurst }},
->>>>>>> siphard
 		{"public-url", "URL", "CONTACTD_PUBLIC_URL", "public_url",
 			"the address browsers use (https://contact.example.com): the server's own origin; when https, cookies are Secure and HSTS is sent, also behind a TLS-terminating proxy",
 			func(c *Config) any { return &c.PublicURL }},
