@@ -189,7 +189,8 @@ func (p *deskPhone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	if err := sess.RespondSDP([]byte(p.rtp.offer("sendrecv"))); err != nil {
-		p.t.Errorf("200 to the INVITE: %v", err)
+		// CANCELled first (another phone answered): fine.
+		p.cancels <- struct{}{}
 		return
 	}
 	p.mu.Lock()
@@ -444,6 +445,22 @@ func TestAWebVisitorReachesAnAgentOnASIPPhone(t *testing.T) {
 	phone.waitAnswered()
 	vis.waitFor("call", map[string]any{"state": "connected"})
 	v.hears("the visitor hears the agent's phone, payloads unchanged", 0xC3, 25)
+	// The desk shows the call but never opens a leg of its own.
+	alice.waitFor("call", map[string]any{"conversation": conv, "state": "connected", "needLeg": false})
+	alice.mu.Lock()
+	for _, m := range alice.msgs {
+		if m["type"] == "call" && m["needLeg"] == true {
+			t.Errorf("the desk of an agent on a phone was asked to open a leg: %v", m)
+		}
+	}
+	alice.mu.Unlock()
+	// Hold from the desk: the visitor hears music, the phone's leg stays.
+	alice.must("hold", map[string]any{"conversation": conv})
+	vis.waitFor("call", map[string]any{"state": "held"})
+	v.hearsOnly("music on hold from the desk", 0, 30, 0xC3)
+	alice.must("unhold", map[string]any{"conversation": conv})
+	vis.waitFor("call", map[string]any{"state": "connected"})
+	v.hears("the agent's phone again", 0xC3, 20)
 	phone.rtp.hears("the agent's phone hears the visitor, payloads unchanged", 0xA1, 25)
 
 	alice.must("end", map[string]any{"conversation": conv})
@@ -499,4 +516,57 @@ func TestReferFromTheAgentsPhoneTransfers(t *testing.T) {
 	call.rtp.hears("the caller hears alice's phone again", 0xC3, 20)
 	b.p.Close()
 	_ = base
+}
+
+// An agent with two phones: both ring, the first to answer wins; the
+// other is CANCELled while it rings, or (answering too) ACKed and hung up.
+func TestTheFirstOfTheAgentsPhonesToAnswerWins(t *testing.T) {
+	for _, both := range []bool{false, true} {
+		t.Run(map[bool]string{false: "the other rings", true: "both answer"}[both], func(t *testing.T) {
+			a, _, alice := sipWorld(t, phoneAgentConfig(t))
+			p1 := newDeskPhone(t, a, "udp", 0xC3)
+			p2 := newDeskPhone(t, a, "tcp", 0xD4)
+			p1.register("alice-phone", alicePhonePass)
+			p2.register("alice-phone", alicePhonePass)
+			if !both {
+				p2.setMode(0)
+			}
+			ph := newCaller(t, a, "udp")
+			call := ph.dial(t.Context(), numEarly)
+			// Early media; the phone may answer before the 183 is read.
+			call.rtp.send(call.sdp(t), 0xA1)
+			p1.waitInvite()
+			p2.waitInvite()
+			offer := alice.waitFor("offer", map[string]any{"channel": "voice"})
+			conv := offer["conversation"].(string)
+			alice.waitFor("call", map[string]any{"conversation": conv, "state": "connected"})
+			call.established(t)
+			// Exactly one phone keeps the call: the other was CANCELled
+			// or got a BYE.
+			var winner, loser *deskPhone
+			select {
+			case <-p2.cancels:
+				winner, loser = p1, p2
+			case <-p2.byes:
+				winner, loser = p1, p2
+			case <-p1.cancels:
+				winner, loser = p2, p1
+			case <-p1.byes:
+				winner, loser = p2, p1
+			case <-time.After(15 * time.Second):
+				t.Fatal("neither phone was CANCELled or hung up")
+			}
+			if !both && winner != p1 {
+				t.Fatal("the phone that only rang won")
+			}
+			call.rtp.hears("the caller hears the phone that won", winner.tag, 25)
+			winner.rtp.hears("the phone that won hears the caller", 0xA1, 25)
+			if n := call.rtp.count(loser.tag); n > 2 {
+				t.Fatalf("the caller heard %d packets of the phone that lost", n)
+			}
+			alice.must("end", map[string]any{"conversation": conv})
+			winner.waitBye("the desk's End")
+			waitUntil(t, "no call left", func() bool { return a.sip.AgentCalls() == 0 && a.sip.Dialogs() == 0 })
+		})
+	}
 }

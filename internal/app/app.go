@@ -223,7 +223,7 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 		for i, s := range a.cfg.ICEServers {
 			ice[i] = signaling.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential}
 		}
-		vcfg := signaling.Voice{Legs: signaling.BrowserLegsOn(eng), ICEServers: ice}
+		vcfg := signaling.Voice{Legs: signaling.BrowserLegsOn(eng), ICEServers: ice, OnPhone: a.onSIPPhone}
 		if a.voiceCfg != nil {
 			a.voiceCfg(&vcfg)
 		}
