@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -569,4 +571,105 @@ func TestTheFirstOfTheAgentsPhonesToAnswerWins(t *testing.T) {
 			waitUntil(t, "no call left", func() bool { return a.sip.AgentCalls() == 0 && a.sip.Dialogs() == 0 })
 		})
 	}
+}
+
+// sippAgent registers alice's phone from a free UDP port (through the Go
+// phone, with digest), frees the port and starts a sipp uas there
+// (testdata/sipp/uas_agent.xml, -rtp_echo): contactd's INVITE reaches
+// sipp at the registered address. It returns sipp's exit.
+func sippAgent(t *testing.T, a *App, ctx context.Context) (<-chan error, *strings.Builder) {
+	t.Helper()
+	sipp := sippPath(t)
+	p := newDeskPhone(t, a, "udp", 0xC3)
+	p.register("alice-phone", alicePhonePass)
+	port := p.local.Port()
+	p.cancel()
+	p.ua.Close()
+	p.wg.Wait()
+	cmd := exec.CommandContext(ctx, sipp, "-sf", filepath.Join("testdata", "sipp", "uas_agent.xml"),
+		"-i", "127.0.0.1", "-p", strconv.Itoa(int(port)), "-mi", "127.0.0.1", "-mp", strconv.Itoa(freeUDPPort(t)),
+		"-rtp_echo", "-m", "1", "-nostdin", "-timeout", "80s", "-timeout_error")
+	out := &strings.Builder{}
+	var mu sync.Mutex
+	cmd.Stdout, cmd.Stderr = lockedWriter{out, &mu}, lockedWriter{out, &mu}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return done, out
+}
+
+type lockedWriter struct {
+	b  *strings.Builder
+	mu *sync.Mutex
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func waitSipp(t *testing.T, what string, done <-chan error, out *strings.Builder) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("%s: sipp: %v\n%s", what, err, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s: sipp did not finish\n%s", what, out.String())
+	}
+}
+
+// sipp as an agent's phone: a Go caller with RTP reaches it through the
+// queue and hears its own audio echoed by sipp, unchanged; then a sipp
+// caller (uac_queue.xml) reaches a sipp agent (uas_agent.xml) and the
+// desk's End hangs both up.
+func TestASippAgentPhoneAnswersThroughTheQueue(t *testing.T) {
+	sipp := sippPath(t)
+	t.Run("Go caller", func(t *testing.T) {
+		a, _, alice := sipWorld(t, phoneAgentConfig(t))
+		ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+		defer cancel()
+		done, out := sippAgent(t, a, ctx)
+		ph := newCaller(t, a, "udp")
+		call := ph.dial(t.Context(), numAnswer)
+		call.established(t)
+		call.rtp.send(call.sdp(t), 0xA1)
+		offer := alice.waitFor("offer", map[string]any{"channel": "voice"})
+		conv := offer["conversation"].(string)
+		alice.waitFor("call", map[string]any{"conversation": conv, "state": "connected"})
+		call.rtp.hears("the caller hears its audio echoed by the sipp phone, unchanged", 0xA1, 25)
+		alice.must("end", map[string]any{"conversation": conv})
+		waitSipp(t, "the desk's End", done, out)
+		waitUntil(t, "no call left", func() bool { return a.sip.AgentCalls() == 0 && a.sip.Dialogs() == 0 && a.media.Legs() == 0 })
+	})
+	t.Run("sipp caller", func(t *testing.T) {
+		a, _, alice := sipWorld(t, phoneAgentConfig(t))
+		ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+		defer cancel()
+		done, out := sippAgent(t, a, ctx)
+		to := sipAddr(t, a, "udp")
+		caller := exec.CommandContext(ctx, sipp, to.String(),
+			"-sf", filepath.Join("testdata", "sipp", "uac_queue.xml"), "-s", numEarly,
+			"-i", "127.0.0.1", "-p", strconv.Itoa(freeUDPPort(t)), "-mi", "127.0.0.1", "-mp", strconv.Itoa(freeUDPPort(t)),
+			"-m", "1", "-l", "1", "-nostdin", "-timeout", "80s", "-timeout_error")
+		cout := &strings.Builder{}
+		var mu sync.Mutex
+		caller.Stdout, caller.Stderr = lockedWriter{cout, &mu}, lockedWriter{cout, &mu}
+		if err := caller.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cdone := make(chan error, 1)
+		go func() { cdone <- caller.Wait() }()
+		offer := alice.waitFor("offer", map[string]any{"channel": "voice"})
+		conv := offer["conversation"].(string)
+		alice.waitFor("call", map[string]any{"conversation": conv, "state": "connected"})
+		alice.must("end", map[string]any{"conversation": conv})
+		waitSipp(t, "the sipp agent after the desk's End", done, out)
+		waitSipp(t, "the sipp caller after the desk's End", cdone, cout)
+		waitUntil(t, "no call left", func() bool { return a.sip.AgentCalls() == 0 && a.sip.Dialogs() == 0 && a.media.Legs() == 0 })
+	})
 }
