@@ -490,6 +490,11 @@ func TestReferFromTheAgentsPhoneTransfers(t *testing.T) {
 	if code := phone.refer("nobody-here"); code != 603 {
 		t.Fatalf("REFER to nobody: %d, want 603", code)
 	}
+	// A REFER in alice's dialog from another device (not hers) is 403.
+	other := newDeskPhone(t, a, "udp", 0xD4)
+	if code := other.referAs(phone, "bob"); code != 403 {
+		t.Fatalf("REFER from a device that is not the agent's: %d, want 403", code)
+	}
 	bob.must("presence", map[string]any{"presence": "available"})
 	if code := phone.refer("bob"); code != 202 {
 		t.Fatalf("REFER to bob: %d, want 202", code)
@@ -517,7 +522,41 @@ func TestReferFromTheAgentsPhoneTransfers(t *testing.T) {
 	phone.waitAnswered()
 	call.rtp.hears("the caller hears alice's phone again", 0xC3, 20)
 	b.p.Close()
+
+	// REFER to a queue: support (bob has its skill) offers it to bob.
+	if code := phone.refer("support"); code != 202 {
+		t.Fatalf("REFER to the support queue: %d, want 202", code)
+	}
+	phone.waitBye("after the transfer to a queue")
+	bob.waitFor("offer", map[string]any{"conversation": conv, "queue": "support"})
 	_ = base
+}
+
+// referAs sends a REFER within p's dialog, from this phone's socket.
+func (o *deskPhone) referAs(p *deskPhone, target string) int {
+	o.t.Helper()
+	p.mu.Lock()
+	sess := p.sess
+	p.mu.Unlock()
+	inv, res := sess.InviteRequest, sess.InviteResponse
+	req := sip.NewRequest(sip.REFER, inv.Contact().Address)
+	from := res.To().AsFrom()
+	req.AppendHeader(&from)
+	to := inv.From().AsTo()
+	req.AppendHeader(&to)
+	req.AppendHeader(sip.HeaderClone(inv.CallID()))
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: 9000, MethodName: sip.REFER})
+	req.AppendHeader(sip.NewHeader("Refer-To", "<sip:"+target+"@127.0.0.1>"))
+	c := o.contact()
+	req.AppendHeader(&c)
+	req.SetDestination(o.edge.String())
+	ctx, cancel := context.WithTimeout(o.t.Context(), 10*time.Second)
+	defer cancel()
+	r, err := o.cli.Do(ctx, req)
+	if err != nil {
+		o.t.Fatalf("REFER: %v", err)
+	}
+	return r.StatusCode
 }
 
 // An agent with two phones: both ring, the first to answer wins; the
