@@ -78,7 +78,7 @@ func (a *App) newSIP() error {
 	if a.sipCfg != nil {
 		a.sipCfg(&cfg)
 	}
-	e, err := sip.New(cfg, a.log.With("component", "sip"), phoneCalls{coord: a.coord, chat: a.chat, edges: a.edges},
+	e, err := sip.New(cfg, a.sipLogger(), phoneCalls{coord: a.coord, chat: a.chat, edges: a.edges},
 		rtpLegs{a.media}, sip.NewMetrics(a.reg), a.sipHardening(trunks, a.sipHooks))
 	if err != nil {
 		return err
