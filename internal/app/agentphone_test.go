@@ -712,3 +712,40 @@ func TestASippAgentPhoneAnswersThroughTheQueue(t *testing.T) {
 		waitUntil(t, "no call left", func() bool { return a.sip.AgentCalls() == 0 && a.sip.Dialogs() == 0 && a.media.Legs() == 0 })
 	})
 }
+
+// A warm transfer from an agent on a phone to an agent in the browser: the
+// caller hears music while they consult (the phone and bob hear each
+// other), then is bridged to bob; alice's phone gets a BYE.
+func TestAWarmTransferFromAPhoneAgentToTheBrowser(t *testing.T) {
+	a, _, alice, bob := chatWorld(t, phoneAgentConfig(t))
+	phone := newDeskPhone(t, a, "udp", 0xC3)
+	phone.register("alice-phone", alicePhonePass)
+	ph := newCaller(t, a, "udp")
+	call := ph.dial(t.Context(), numAnswer)
+	call.established(t)
+	call.rtp.send(call.sdp(t), 0xA1)
+	phone.waitInvite()
+	phone.waitAnswered()
+	offer := alice.waitFor("offer", map[string]any{"channel": "voice"})
+	conv := offer["conversation"].(string)
+	call.rtp.hears("the caller hears alice's phone", 0xC3, 20)
+
+	bob.must("presence", map[string]any{"presence": "available"})
+	alice.must("transfer", map[string]any{"conversation": conv, "toAgent": "bob", "mode": "warm"})
+	bob.waitFor("offer", map[string]any{"conversation": conv})
+	bob.must("accept", map[string]any{"interaction": conv})
+	bob.waitFor("call", map[string]any{"conversation": conv, "needLeg": true})
+	b := joinCall(t, bob, conv, 0xB2)
+	alice.waitFor("call", map[string]any{"conversation": conv, "state": "consult"})
+	call.rtp.hears("music for the caller during the consultation", 0, 30)
+	phone.rtp.hears("alice's phone hears bob", 0xB2, 20)
+	b.hears("bob hears alice's phone", 0xC3, 20)
+
+	alice.must("transfer_complete", map[string]any{"conversation": conv})
+	phone.waitBye("the transfer completed")
+	call.rtp.hears("the caller hears bob", 0xB2, 30)
+	b.hears("bob hears the caller", 0xA1, 30)
+	bob.must("end", map[string]any{"conversation": conv})
+	b.p.Close()
+	waitUntil(t, "no call left", func() bool { return a.sip.AgentCalls() == 0 && a.sip.Dialogs() == 0 && a.media.Legs() == 0 })
+}
