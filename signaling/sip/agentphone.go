@@ -123,7 +123,6 @@ type agentCall struct {
 
 	mu      sync.Mutex
 	forks   int
-	refused int
 	sess    *sipgo.DialogClientSession // the phone that answered
 	dlgID   string
 	rep     signaling.LegReports
