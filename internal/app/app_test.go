@@ -188,17 +188,10 @@ func TestDrainWaitsForOpenInteractionsAndRefusesNewOnes(t *testing.T) {
 	drained := make(chan struct{})
 	go func() { a.Drain(ctx); close(drained) }()
 	base := "http://" + a.Addr()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.Eventually(t, "/readyz turning 503 while draining", func() bool {
 		code, _ := get(t, base+"/readyz")
-		if code == http.StatusServiceUnavailable {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz never turned 503 while draining")
-		}
-		time.Sleep(5 * time.Millisecond) // polling with a deadline
-	}
+		return code == http.StatusServiceUnavailable
+	})
 	if code, _ := get(t, base+"/healthz"); code != 200 {
 		t.Fatalf("/healthz while draining: %d", code)
 	}
