@@ -351,3 +351,41 @@ func TestABaresipCallerHangsUp(t *testing.T) {
 		})
 	}
 }
+
+// A real softphone as an agent's phone: baresip registers with digest as
+// alice's phone (voice_device: sip) and answers automatically; a web
+// visitor (a pion peer sending 1000 Hz) calls; each side hears the other's
+// tone (baresip's 600 Hz at the visitor, the visitor's 1000 Hz in
+// baresip's recording). The desk's End hangs baresip up.
+func TestABaresipAgentPhoneAnswersAWebVisitor(t *testing.T) {
+	baresip.Available(t)
+	cfg := phoneAgentConfig(t)
+	for i := range cfg.Agents {
+		if cfg.Agents[i].ID == "alice" {
+			cfg.Agents[i].SIPPassword = "alice-phone-secret-1"
+		}
+	}
+	a, base, alice := sipWorld(t, cfg)
+	phone := baresip.Start(t, baresip.Options{User: "alice-phone", Registrar: sipAddr(t, a, "udp").String(),
+		AuthUser: "alice-phone", AuthPass: "alice-phone-secret-1", AutoAnswer: true, ToneHz: phoneHz})
+	phone.WaitEvent(0, "REGISTER_OK", nil)
+
+	conv, token := visitorSessionOn(t, base, "sales", "Vera Web", "voice")
+	vis := visitor(t, base, token)
+	v := joinCallWithTone(t, vis, conv, agentHz)
+	// Auto-answered (no CALL_INCOMING with answermode=auto): a web
+	// visitor has no number, so the From user is anonymous.
+	if in := phone.WaitEvent(0, "CALL_ESTABLISHED", nil); in.Direction != "incoming" || !strings.Contains(in.PeerURI, "anonymous") {
+		t.Fatalf("baresip's call: %s, want an incoming call from the visitor", in)
+	}
+	alice.waitFor("call", map[string]any{"conversation": conv, "state": "connected"})
+	heard := len(phone.Heard())
+	v.hearsTone("the visitor hears baresip's 600 Hz", 0, phoneHz, 25)
+	phoneHears(t, phone, "baresip hears the visitor's 1000 Hz", heard, agentHz, 25)
+
+	mark := phone.Mark()
+	alice.must("end", map[string]any{"conversation": conv})
+	phone.WaitEvent(mark, "CALL_CLOSED", nil)
+	v.p.Close()
+	waitUntil(t, "no call left", func() bool { return a.sip.AgentCalls() == 0 && a.media.Legs() == 0 })
+}

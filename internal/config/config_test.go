@@ -165,8 +165,8 @@ func TestEverySettingIsReadFromItsFlagAndItsVariable(t *testing.T) {
 		"CONTACTD_MEDIA_ADDR": "127.0.0.1:40100", "CONTACTD_MEDIA_PUBLIC_IPS": "203.0.113.7", "CONTACTD_MEDIA_TIMEOUT": "7s", "CONTACTD_MEDIA_CODEC": "PCMA",
 		"CONTACTD_SIP_LISTEN": "udp://127.0.0.1:5070", "CONTACTD_SIP_PUBLIC_ADDR": "203.0.113.8", "CONTACTD_RTP_PORTS": "30000-30100",
 		"CONTACTD_SIP_DOMAIN": "sip.example.com", "CONTACTD_SIP_USER_AGENT": "cc/1", "CONTACTD_SIP_DROP_UNKNOWN": "true",
-		"CONTACTD_SIP_FLOOD_RATE": "7", "CONTACTD_SIP_FLOOD_BURST": "9",
 		"CONTACTD_ANNOUNCE_INTERVAL": "45s", "CONTACTD_PROMPTS_DIR": "/etc/contactd/prompts",
+		"CONTACTD_SIP_FLOOD_RATE": "7", "CONTACTD_SIP_FLOOD_BURST": "9",
 	}
 	t.Run("from flags", func(t *testing.T) {
 		c, _, err := load(t, args, nil)
