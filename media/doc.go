@@ -1,7 +1,8 @@
 // Package media owns the voice legs of contactd: the server side of every
-// browser's WebRTC connection, the bridges between legs, hold music and
-// ringback. It knows nothing of SIP, of the browser protocol or of routing:
-// the edges give it SDP and ICE candidates and tell it who hears whom.
+// browser's WebRTC connection and of every SIP call's plain RTP, the
+// bridges between legs, hold music, ringback and prompts. It knows nothing
+// of SIP, of the browser protocol or of routing: the edges give it SDP and
+// ICE candidates and tell it who hears whom.
 //
 // # Legs
 //
@@ -33,6 +34,99 @@
 // interceptors (NACK, RTCP reports, congestion control buy nothing for
 // G.711) and incoming RTCP is dropped as it arrives (pion's BufferFactory):
 // nothing reads it, and buffering it would only grow memory.
+//
+// # RTP legs
+//
+// A leg is of one of two kinds (Leg.Kind): a WebRTC leg (NewLeg, above)
+// or a plain RTP/AVP leg (Engine.NewRTPLeg) for SIP, with no ICE, DTLS or
+// SRTP. Bridge, Play, PlayClip, SetOutputGain, Record, Close, the media
+// timeout and the LegHandler callbacks work the same whatever the kinds of
+// the legs; a bridge between a browser and a phone passes the payload
+// bytes unchanged, since both speak the engine's one codec.
+//
+// NewRTPLeg binds a port pair from Config.RTPPortMin-RTPPortMax on
+// Config.RTPAddr: RTP on an even port, RTCP on the one above. Pairs are
+// taken round-robin; a pair that closed stays unused for
+// Config.RTPQuarantine (10 s), so the late packets of an old call drain
+// instead of reaching a new one; a pair another process holds is skipped.
+// A full range is ErrNoPorts.
+//
+// Negotiation takes SDP strings, as for browsers. When the peer offers (an
+// INVITE, a re-INVITE), HandleRTPOffer returns the answer; when the engine
+// offers (an outbound INVITE, or the 200 to an INVITE without SDP),
+// RTPOffer makes the offer and HandleRTPAnswer takes the answer. The offer
+// is the engine's codec (PCMU/8000 on 0 or PCMA/8000 on 8),
+// telephone-event/8000 on 101 (a=fmtp:101 0-16), a=ptime:20, a=rtcp and
+// a=sendrecv, with Config.RTPPublicIP (or RTPAddr) in the c= line. An
+// answer uses the offer's payload type numbers (a dynamic number for the
+// codec or for telephone-event is fine), takes the first RTP/AVP audio
+// section with the codec and rejects every other section (port 0). No
+// such section is ErrNoCommonCodec (a SIP edge answers 488); a description
+// that does not parse, lacks a connection address or uses a host name or
+// a multicast address is ErrBadSDP. A failed offer leaves the leg's
+// session as it was.
+//
+// An answer mirrors the offer's direction: sendonly is answered recvonly,
+// inactive inactive, recvonly sendonly. An offer with c=0.0.0.0 (RFC 2543
+// hold) counts as sendonly (recvonly as inactive). Leg.RemoteDirection
+// reports the peer's last direction, which a SIP edge reads as hold
+// (SendOnly, Inactive). While the peer does not receive, the leg sends
+// nothing; while the peer's direction is anything but sendrecv, the media
+// timeout is suspended (a phone on hold may send nothing at all, RTCP
+// included), and it starts again from the re-INVITE that resumes.
+//
+// # Addresses of RTP legs
+//
+// Before any description, everything that arrives is dropped. With
+// symmetric RTP (the default; Config.DisableSymmetricRTP turns it off) the
+// leg sends to the description's address until the first packet arrives
+// that is RTP in a negotiated payload type, and then to that packet's
+// source (a phone behind NAT): it latches. Once latched, packets from any
+// other source are dropped, except from the description's own address,
+// which takes the latch over. A new description with another address
+// starts over. RTCP is read from the description's RTCP address (a=rtcp,
+// or the RTP port + 1); with symmetric RTP, when RTP latched on another
+// address than the description's (a NAT), also from the first source on
+// the latched host, which then receives the leg's RTCP. Without symmetric RTP, only packets from the description's
+// address are taken. Each socket drops datagrams larger than 1500 bytes,
+// datagrams that are not RTP version 2 in a negotiated payload type, and,
+// per source address, what passes 500 datagrams a second (the same guard
+// as the WebRTC socket's, tracking 64 sources per socket one by one and
+// the rest in one shared budget, so a spray from many ports cannot grow a
+// leg's memory). Engine.NewRTPLeg logs nothing per packet; LegStats counts
+// what was dropped (PacketsDropped) and throttled (Throttled).
+//
+// Each RTP leg has two goroutines, one reader per socket; Close closes the
+// sockets and waits for both.
+//
+// # DTMF, prompts, recording
+//
+// RFC 4733 telephone-events from the peer of an RTP leg are reported by
+// LegHandler.OnDTMF, once per event (the first packet with a new
+// timestamp; its updates, its three end packets and late packets of an
+// earlier event are not reported again). They are not forwarded to the
+// bridged leg. Leg.SendDTMF sends digits the other way on the engine
+// clock: a 100 ms event (packets every 20 ms, the end packet three times),
+// 60 ms of pause, the next digit; the leg's own audio is held back
+// meanwhile and resumes as a new talkspurt. It needs the peer to have
+// negotiated telephone-event (ErrNoDTMF).
+//
+// Engine.NewClip encodes a prompt (8 kHz linear samples) once in the
+// engine's codec; Leg.PlayClip plays it once and then a Sound (music,
+// ringback or silence), on the same clock and stream as Play. Leg.Record
+// writes what a leg receives, decoded to 16-bit little-endian 8 kHz PCM,
+// on a goroutine of the recording (voicemail), for either kind of leg.
+//
+// # RTCP
+//
+// Every RTP leg sends a compound RTCP packet every 5 s, from the engine
+// clock: a sender report (a receiver report before it has sent RTP) with
+// one report block about what it receives (loss, RFC 3550 interarrival
+// jitter, LSR/DLSR), and an SDES CNAME. The peer's reports are read for
+// the block about the leg's own stream (LegStats.RemoteFractionLost,
+// RemotePacketsLost, RemoteJitter) and for the LSR of its sender reports;
+// nothing else is kept, so RTCP never grows memory. LegStats.PacketsLost
+// and Jitter are measured on what the leg receives, for both kinds of leg.
 //
 // # The media path
 //
@@ -81,7 +175,9 @@
 //
 // A leg ends by itself when it has received no RTP for Config.MediaTimeout
 // (cause "media_timeout", checked by the same clock goroutine a few times
-// per MediaTimeout, never by a timer per packet), when ICE fails
+// per MediaTimeout, never by a timer per packet; for an RTP leg counted
+// from its first description and suspended while the peer's direction is
+// not sendrecv), when ICE fails
 // ("ice_failed": no packet or consent check from the browser for three
 // quarters of MediaTimeout, at most 15 s, or no connection that long after
 // the offer), when DTLS fails ("dtls_failed"), or when the browser closes

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -65,6 +66,29 @@ type Config struct {
 	// long, with cause "media_timeout". 0 means DefaultMediaTimeout.
 	MediaTimeout time.Duration
 	Logger       *slog.Logger
+
+	// RTP legs (NewRTPLeg), for SIP.
+	//
+	// RTPPortMin and RTPPortMax bound the ports RTP legs bind: RTP on an
+	// even port, RTCP on the port above; both 0 means 10000-20000.
+	RTPPortMin, RTPPortMax int
+	// RTPQuarantine is how long a port pair that closed is left unused,
+	// so late packets of an old call drain instead of reaching a new one.
+	// 0 means DefaultRTPQuarantine (10 s).
+	RTPQuarantine time.Duration
+	// RTPAddr is the local IP address RTP sockets bind; empty binds every
+	// address (0.0.0.0). Tests use 127.0.0.1.
+	RTPAddr string
+	// RTPPublicIP is the address written in the c= line of RTP legs' SDP
+	// (a 1:1 NAT). Empty: RTPAddr, or with no RTPAddr the address the host
+	// would send from to the public Internet.
+	RTPPublicIP string
+	// DisableSymmetricRTP turns symmetric RTP off. With it on (the
+	// default), an RTP leg sends to the address the peer's packets come
+	// from once the first one came, instead of the address in the peer's
+	// SDP (phones behind NAT). Off, only packets from the SDP address are
+	// accepted.
+	DisableSymmetricRTP bool
 }
 
 // Engine owns the voice legs of this process: the UDP socket they share,
@@ -81,6 +105,11 @@ type Engine struct {
 	epoch time.Time
 	clips [numSounds]*clip
 
+	ports     *portPool
+	rtpIP     netip.Addr   // written in RTP legs' SDP
+	rtcpEvery atomic.Int64 // ns between RTCP reports of RTP legs (tests shorten it)
+	rtpGuard  int          // datagrams per source per guardWindow on RTP sockets (benchmarks raise it)
+
 	mu      sync.Mutex // guards legs, closed, cert
 	legs    map[string]*Leg
 	closed  bool
@@ -91,6 +120,7 @@ type Engine struct {
 	// routeMu guards who hears whom: Leg.partner, Leg.play and playing.
 	routeMu sync.Mutex
 	playing []*Leg
+	dtmfing []*Leg      // legs with DTMF digits to send
 	batch   []playFrame // the sound clock's snapshot
 
 	nextSource  atomic.Uint64
@@ -124,6 +154,10 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("media: listen address %q: %v: %w", cfg.ListenAddr, err, ErrConfig)
 	}
+	bindIP, sdpIP, err := rtpAddrs(cfg)
+	if err != nil {
+		return nil, err
+	}
 	log := cfg.Logger.With("component", "media")
 	e := &Engine{
 		cfg:   cfg,
@@ -133,6 +167,13 @@ func New(cfg Config) (*Engine, error) {
 		legs:  map[string]*Leg{},
 		wake:  make(chan struct{}, 1),
 		quit:  make(chan struct{}),
+	}
+	e.rtpIP = sdpIP
+	e.rtcpEvery.Store(int64(rtcpInterval))
+	e.rtpGuard = guardLimit
+	e.ports, err = newPortPool(bindIP, cfg.RTPPortMin, cfg.RTPPortMax, cfg.RTPQuarantine, e.now)
+	if err != nil {
+		return nil, err
 	}
 	e.clips[SoundMusic] = encodeClip(synthMusic(), law)
 	e.clips[SoundRingback] = encodeClip(synthRingback(), law)
@@ -198,6 +239,39 @@ func New(cfg Config) (*Engine, error) {
 	log.Info("media engine listening", "addr", e.Addr().String(), "codec", law.name,
 		"publicIPs", strings.Join(cfg.PublicIPs, ","), "mediaTimeout", cfg.MediaTimeout)
 	return e, nil
+}
+
+// rtpAddrs finds the address RTP sockets bind and the one written in
+// their SDP.
+func rtpAddrs(cfg Config) (bind, public netip.Addr, err error) {
+	bind = netip.IPv4Unspecified()
+	if cfg.RTPAddr != "" {
+		if bind, err = netip.ParseAddr(cfg.RTPAddr); err != nil {
+			return bind, public, fmt.Errorf("media: RTPAddr %q: %w", cfg.RTPAddr, ErrConfig)
+		}
+		bind = bind.Unmap()
+	}
+	switch {
+	case cfg.RTPPublicIP != "":
+		if public, err = netip.ParseAddr(cfg.RTPPublicIP); err != nil || public.IsUnspecified() {
+			return bind, public, fmt.Errorf("media: RTPPublicIP %q: %w", cfg.RTPPublicIP, ErrConfig)
+		}
+		public = public.Unmap()
+	case !bind.IsUnspecified():
+		public = bind
+	default:
+		// The address the host sends from (no packet is sent).
+		public = netip.MustParseAddr("127.0.0.1")
+		if c, err := net.Dial("udp", "192.0.2.1:9"); err == nil {
+			if a, ok := c.LocalAddr().(*net.UDPAddr); ok {
+				if ip, ok := netip.AddrFromSlice(a.IP); ok {
+					public = ip.Unmap()
+				}
+			}
+			_ = c.Close()
+		}
+	}
+	return bind, public, nil
 }
 
 func lawFor(codec string) (*codecLaw, error) {
@@ -426,7 +500,21 @@ func (e *Engine) checkTimeouts() {
 	limit := int64(e.cfg.MediaTimeout)
 	for i, l := range legs {
 		legs[i] = nil
+		if r := l.rtp; r != nil {
+			if now-r.lastSR >= e.rtcpEvery.Load() {
+				r.lastSR = now
+				l.sendReport(now)
+			}
+			if p := r.peer.Load(); p == nil || p.dir != SendRecv {
+				// On hold (either way) the peer may send nothing: the
+				// timeout waits until the session is sendrecv again.
+				continue
+			}
+		}
 		last := l.lastIn.Load()
+		if r := l.rtp; r != nil {
+			last = max(last, r.since.Load())
+		}
 		if last == 0 || now-last < limit {
 			continue
 		}

@@ -79,6 +79,11 @@ type outStream struct {
 	lastLen         int
 	lastAt          int64 // engine clock when the packet with lastSeq was sent
 
+	// Telephone-events (RTP legs): while sendingEvents, audio is held
+	// back; evTS is the timestamp of the event being sent.
+	sendingEvents bool
+	evTS          uint32
+
 	gain    float64
 	gainLUT *[256]byte // nil when gain is 1
 	scratch [1500]byte
@@ -106,19 +111,13 @@ func (o *outStream) setSource(src uint64) {
 // write sends one packet from src, if src is what the leg hears now.
 func (o *outStream) write(src uint64, ssrc uint32, seq uint16, ts uint32, payload []byte, now int64) {
 	o.mu.Lock()
-	if src != o.source || o.writer == nil || len(payload) > len(o.scratch) {
+	if src != o.source || o.writer == nil || len(payload) > len(o.scratch) || o.sendingEvents {
 		o.mu.Unlock()
 		return
 	}
 	marker := false
 	if !o.inSegment || ssrc != o.segSSRC {
-		step := uint32(frameLen)
-		if o.started {
-			step = uint32(max(o.lastLen, 1))
-			if gap := (now - o.lastAt) * sampleRate / int64(time.Second); gap > int64(step) {
-				step = uint32(min(gap, math.MaxUint32/2))
-			}
-		}
+		step := o.step(now)
 		o.inSegment, o.segSSRC = true, ssrc
 		o.inSeq0, o.outSeq0 = seq, o.lastSeq+1
 		o.inTS0, o.outTS0 = ts, o.lastTS+step
@@ -147,6 +146,19 @@ func (o *outStream) write(src uint64, ssrc uint32, seq uint16, ts uint32, payloa
 		o.leg.pktOut.Add(1)
 		o.leg.bytesOut.Add(uint64(len(payload)))
 	}
+}
+
+// step is how far the timestamp of a new segment (or event) is from the
+// last packet sent: the time since it, at least one packet's worth.
+func (o *outStream) step(now int64) uint32 {
+	if !o.started {
+		return frameLen
+	}
+	step := uint32(max(o.lastLen, 1))
+	if gap := (now - o.lastAt) * sampleRate / int64(time.Second); gap > int64(step) {
+		step = uint32(min(gap, math.MaxUint32/2))
+	}
+	return step
 }
 
 // localTrack is the leg's outgoing audio track. Unlike pion's
@@ -234,6 +246,23 @@ func Bridge(a, b *Leg) {
 // until bridged again or given a sound). Play(SoundSilence) leaves l
 // hearing nothing. Each Play starts the sound from its beginning.
 func (l *Leg) Play(s Sound) {
+	l.play1(nil, s)
+}
+
+// PlayClip makes l hear c once, from its beginning, then then (music,
+// ringback or silence), as Play would: audio forwarded to l stops, and
+// the leg it was bridged to stops hearing it. A later Play, PlayClip or
+// Bridge replaces both the clip and what was to follow. A nil clip is
+// Play(then).
+func (l *Leg) PlayClip(c *Clip, then Sound) {
+	if c == nil || c.c.frames() == 0 {
+		l.play1(nil, then)
+		return
+	}
+	l.play1(c.c, then)
+}
+
+func (l *Leg) play1(c *clip, s Sound) {
 	e := l.e
 	e.routeMu.Lock()
 	defer e.routeMu.Unlock()
@@ -241,11 +270,14 @@ func (l *Leg) Play(s Sound) {
 		return
 	}
 	e.detach(l)
-	if s <= SoundSilence || s >= numSounds {
+	if s < SoundSilence || s >= numSounds {
+		s = SoundSilence
+	}
+	if c == nil && s == SoundSilence {
 		return
 	}
 	token := e.nextSource.Add(1)
-	l.play = playState{sound: s, source: token, start: e.now()}
+	l.play = playState{active: true, sound: s, clip: c, source: token, start: e.now()}
 	l.out.setSource(token)
 	e.playing = append(e.playing, l)
 	select {
@@ -289,27 +321,36 @@ func (e *Engine) detach(l *Leg) {
 		p.out.setSource(0)
 		l.out.setSource(0)
 	}
-	if l.play.sound != SoundSilence {
+	if l.play.active {
 		l.play = playState{}
 		l.out.setSource(0)
-		for i, x := range e.playing {
-			if x == l {
-				last := len(e.playing) - 1
-				e.playing[i] = e.playing[last]
-				e.playing[last] = nil
-				e.playing = e.playing[:last]
-				break
-			}
+		e.stopPlaying(l)
+	}
+}
+
+// stopPlaying removes l from the playing legs. The caller holds
+// e.routeMu.
+func (e *Engine) stopPlaying(l *Leg) {
+	for i, x := range e.playing {
+		if x == l {
+			last := len(e.playing) - 1
+			e.playing[i] = e.playing[last]
+			e.playing[last] = nil
+			e.playing = e.playing[:last]
+			return
 		}
 	}
 }
 
 // playState is where a leg is in the sound it plays.
 type playState struct {
-	sound  Sound
+	active bool   // the leg is in e.playing
+	sound  Sound  // what plays (after the clip, if there is one)
+	clip   *clip  // a clip that plays once before sound (PlayClip)
 	source uint64 // the token the leg's outStream accepts
 	start  int64  // engine clock when Play was called
 	sent   int64  // frames sent
+	base   int64  // frames sent before sound started (the clip's length)
 }
 
 type playFrame struct {
@@ -331,23 +372,45 @@ func (e *Engine) playFrames() bool {
 	now := e.now()
 	e.routeMu.Lock()
 	e.batch = e.batch[:0]
-	for _, l := range e.playing {
+	for i := 0; i < len(e.playing); i++ {
+		l := e.playing[i]
 		p := &l.play
-		c := e.clips[p.sound]
 		due := (now-p.start)/int64(frameMillis*time.Millisecond) + 1
 		if due-p.sent > maxBurst {
 			p.sent = due - maxBurst
 		}
 		for ; p.sent < due; p.sent++ {
+			c := p.clip
+			if c != nil && int(p.sent-p.base) >= c.frames() {
+				// The clip has played: what follows it starts now.
+				p.clip, p.base = nil, p.sent
+				c = nil
+			}
+			if c == nil {
+				if p.sound == SoundSilence {
+					break
+				}
+				c = e.clips[p.sound]
+			}
 			e.batch = append(e.batch, playFrame{
 				leg:    l,
 				source: p.source,
 				seq:    p.sent,
-				frame:  c.frame(int(p.sent % int64(c.frames()))),
+				frame:  c.frame(int((p.sent - p.base) % int64(c.frames()))),
 			})
+		}
+		if p.clip == nil && p.sound == SoundSilence {
+			// A clip followed by silence has ended: the leg hears nothing
+			// and keeps its stream's source until the next change.
+			p.active = false
+			e.stopPlaying(l)
+			i--
 		}
 	}
 	playing := len(e.playing) > 0
+	if e.dtmfFrames(now) {
+		playing = true
+	}
 	batch := e.batch
 	e.routeMu.Unlock()
 	for i, f := range batch {

@@ -24,6 +24,8 @@ type guardConn struct {
 	sources   map[netip.AddrPort]*window
 	overflow  window // shared by new addresses while the table is full
 	lastSweep int64
+	limit     int // datagrams per source per guardWindow; 0: guardLimit
+	tableSize int // sources tracked one by one; 0: guardSources
 	passed    atomic.Uint64
 	dropped   atomic.Uint64
 }
@@ -43,7 +45,7 @@ type window struct {
 }
 
 func newGuardConn(c *net.UDPConn) *guardConn {
-	return &guardConn{UDPConn: c, epoch: time.Now(), sources: map[netip.AddrPort]*window{}}
+	return &guardConn{UDPConn: c, epoch: time.Now(), sources: map[netip.AddrPort]*window{}, limit: guardLimit}
 }
 
 // ReadFromAddrPort returns the next datagram within its source's budget.
@@ -82,7 +84,11 @@ func (g *guardConn) admit(addr netip.AddrPort) bool {
 	}
 	w := g.sources[addr]
 	if w == nil {
-		if len(g.sources) >= guardSources {
+		size := g.tableSize
+		if size == 0 {
+			size = guardSources
+		}
+		if len(g.sources) >= size {
 			w = &g.overflow
 		} else {
 			w = &window{start: now}
@@ -93,9 +99,12 @@ func (g *guardConn) admit(addr netip.AddrPort) bool {
 		w.start, w.n = now, 0
 	}
 	w.n++
-	limit := guardLimit
+	limit := g.limit
+	if limit == 0 {
+		limit = guardLimit
+	}
 	if w == &g.overflow {
-		limit = 20 * guardLimit
+		limit *= 20
 	}
 	return w.n <= limit
 }

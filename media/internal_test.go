@@ -1,9 +1,11 @@
 package media
 
 import (
+	"encoding/binary"
 	"errors"
 	"math"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -363,5 +365,119 @@ func TestAReaderThatFallsBehindLosesPacketsNotTime(t *testing.T) {
 	// Room again once read.
 	if _, err := b.Write(pkt); err != nil {
 		t.Fatalf("write after reading: %v", err)
+	}
+}
+
+func FuzzParseRTPSDP(f *testing.F) {
+	law, _ := lawFor("PCMU")
+	good := "v=0\r\no=x 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+		"m=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=rtcp:4001 IN IP4 127.0.0.1\r\na=sendonly\r\n"
+	f.Add(good)
+	f.Add(strings.Replace(good, "a=rtcp:4001 IN IP4 127.0.0.1", "a=rtcp:", 1))
+	f.Add(strings.Replace(good, "a=rtcp:4001 IN IP4 127.0.0.1", "a=rtcp:99999 IN IP4 x", 1))
+	f.Add(strings.Replace(good, "c=IN IP4 127.0.0.1", "c=IN IP6 ::", 1))
+	f.Add(strings.Replace(good, "m=audio 4000", "m=audio 70000", 1))
+	f.Add(strings.Replace(good, "m=audio 4000 RTP/AVP 0 101", "m=audio 4000/2 RTP/AVP 300 0", 1))
+	f.Fuzz(func(t *testing.T, text string) {
+		r, err := parseRTPSDP(text, law)
+		if err != nil {
+			if !errors.Is(err, ErrBadSDP) && !errors.Is(err, ErrNoCommonCodec) {
+				t.Fatalf("untyped error: %v", err)
+			}
+			return
+		}
+		if r.index < 0 || r.index >= len(r.mlines) {
+			t.Fatalf("section %d of %d", r.index, len(r.mlines))
+		}
+		_ = localSDP{ip: netip.MustParseAddr("127.0.0.1"), port: 10000, law: law, tePT: r.tePT}.String(r)
+	})
+}
+
+func FuzzParseRTCP(f *testing.F) {
+	f.Add([]byte{0x81, 201, 0, 7, 0, 0, 0, 1, 0, 0, 0, 2, 64, 0, 0, 12, 0, 0, 0, 100, 0, 0, 0, 80, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{0x80, 200, 0, 6, 0, 0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{0x9F, 201, 0, 1, 0, 0, 0, 1})
+	f.Add([]byte{0x80, 202, 0xFF, 0xFF})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e := &Engine{epoch: time.Now()}
+		l := &Leg{e: e}
+		l.out.init(l, &codecLaw{payloadType: 0})
+		l.out.hdr.SSRC = 2
+		l.parseRTCP(b)
+		var s LegStats
+		l.rx.fill(&s)
+		if s.RemoteFractionLost < 0 || s.RemoteFractionLost >= 1 {
+			t.Fatalf("fraction %v", s.RemoteFractionLost)
+		}
+	})
+}
+
+func TestReceiveStatsFollowRFC3550(t *testing.T) {
+	var s rxStats
+	ms := int64(time.Millisecond)
+	// 65534, 65535, then across the wrap 0, 1, 3 (2 lost), a duplicate
+	// of 1, and a late one from before the start (ignored for the max).
+	arrivals := []struct {
+		seq uint16
+		ts  uint32
+		at  int64
+	}{
+		{65534, 1000, 0},
+		{65535, 1160, 20 * ms},
+		{0, 1320, 45 * ms}, // 5 ms late: transit +40 units
+		{1, 1480, 60 * ms},
+		{3, 1800, 100 * ms},
+		{1, 1480, 101 * ms},
+	}
+	want := 0.0
+	prevTransit := int64(0)
+	for i, a := range arrivals {
+		s.update(7, a.seq, a.ts, a.at, true)
+		transit := a.at/(int64(time.Second)/8000) - int64(a.ts)
+		if i > 0 {
+			d := float64(transit - prevTransit)
+			if d < 0 {
+				d = -d
+			}
+			want += (d - want) / 16
+		}
+		prevTransit = transit
+	}
+	var st LegStats
+	s.fill(&st)
+	// Expected 65534..3 across the wrap: 6; received 6 (the duplicate
+	// counts, as in RFC 3550): 0 lost by the RFC's arithmetic.
+	if st.PacketsLost != 0 {
+		t.Errorf("lost %d, want 0", st.PacketsLost)
+	}
+	if math.Abs(s.jitter-want) > 1e-9 || st.Jitter != time.Duration(want*float64(time.Second)/8000) {
+		t.Errorf("jitter %v (%v units), want %v units", st.Jitter, s.jitter, want)
+	}
+	if s.cycles != 1<<16 || s.maxSeq != 3 {
+		t.Errorf("cycles %d max %d", s.cycles, s.maxSeq)
+	}
+	b, ok := s.reportBlock(nil, 200*ms)
+	if !ok || len(b) != 24 {
+		t.Fatalf("report block %v %d", ok, len(b))
+	}
+	if got := binary.BigEndian.Uint32(b[8:]); got != 1<<16|3 {
+		t.Errorf("extended highest sequence %#x", got)
+	}
+	// A new SSRC starts over; telephone-events do not move the jitter.
+	s.update(8, 500, 0, 300*ms, true)
+	s.update(8, 502, 0, 900*ms, false)
+	s.fill(&st)
+	if st.PacketsLost != 1 || st.Jitter != 0 {
+		t.Errorf("after a new SSRC: lost %d jitter %v", st.PacketsLost, st.Jitter)
+	}
+}
+
+func TestAnRTPSocketsGuardTracksFewSources(t *testing.T) {
+	g := &guardConn{epoch: time.Now(), sources: map[netip.AddrPort]*window{}, tableSize: rtpGuardSources}
+	for i := range 1000 {
+		g.admit(netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(1000+i)))
+	}
+	if n := len(g.sources); n != rtpGuardSources {
+		t.Errorf("%d sources tracked, want %d", n, rtpGuardSources)
 	}
 }

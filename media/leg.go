@@ -31,6 +31,10 @@ const (
 // connectivity checks to).
 const maxCandidates = 64
 
+// maxQueuedEvents bounds the events a leg queues for its handler when
+// they come from the network (DTMF).
+const maxQueuedEvents = 256
+
 // LegHandler receives what happens to a leg. The callbacks of one leg run
 // one at a time, in order, on a goroutine of the leg (never on a pion
 // goroutine and never inside a Leg method), so they may block for a while
@@ -42,27 +46,56 @@ type LegHandler struct {
 	// with the UDP mux is all of them, so this is rarely called; it is
 	// never called with a candidate that was in an answer.
 	OnCandidate func(webrtc.ICECandidateInit)
-	// OnConnected: media flows. ICE and DTLS are connected and the
-	// browser's audio has arrived. Called once.
+	// OnConnected: media flows. For a WebRTC leg, ICE and DTLS are
+	// connected and the browser's audio has arrived; for an RTP leg, the
+	// peer's first RTP packet has arrived. Called once.
 	OnConnected func()
 	// OnEnded: the leg ended by itself, with one of the Cause constants.
 	// Called at most once, after the leg's resources are freed, and not if
 	// Close was called first.
 	OnEnded func(cause string)
+	// OnDTMF: the peer of an RTP leg sent an RFC 4733 telephone-event:
+	// '0'-'9', '*', '#', 'A'-'D'. Called once per event, however many
+	// packets (updates, the three end packets) carry it.
+	OnDTMF func(digit byte)
 }
 
 // LegStats is a snapshot of a leg's counters.
 type LegStats struct {
-	PacketsIn, PacketsOut uint64 // RTP packets received from and sent to the browser
-	BytesIn, BytesOut     uint64 // RTP payload bytes
+	Kind                  LegKind
+	SSRC                  uint32 // of the stream the leg sends (0 for a WebRTC leg before its answer)
+	PacketsIn, PacketsOut uint64 // RTP packets received from and sent to the peer
+	BytesIn, BytesOut     uint64 // RTP audio payload bytes
 	// PacketsDropped counts packets received that were not forwarded
 	// because they were not audio in the negotiated codec or did not parse.
 	PacketsDropped uint64
-	LastIn         time.Time // when the last RTP packet arrived; zero before the first
-	Connected      bool      // OnConnected has happened and the leg is open
-	Closed         bool      // the leg has ended or was closed
-	BridgedTo      string    // the id of the leg this one is bridged to, if any
-	Sound          Sound     // what the leg hears when it is not bridged
+	// Throttled counts the datagrams an RTP leg's sockets dropped unread
+	// because their source sent more than 500 a second.
+	Throttled uint64
+	LastIn    time.Time // when the last RTP packet arrived; zero before the first
+	Connected bool      // OnConnected has happened and the leg is open
+	Closed    bool      // the leg has ended or was closed
+	BridgedTo string    // the id of the leg this one is bridged to, if any
+	Sound     Sound     // what the leg hears when it is not bridged (after the clip, if one plays)
+	Clip      bool      // a clip (PlayClip) plays now
+
+	// What the leg receives, by RFC 3550 (A.3, A.8): packets lost
+	// (expected minus received, since the stream's first packet) and
+	// interarrival jitter. For both kinds of leg.
+	PacketsLost int64
+	Jitter      time.Duration
+
+	// RTP legs only: where RTP goes (the latched source with symmetric
+	// RTP, else the description's address; empty before any), the peer's
+	// direction, the RTCP packets received and what the peer's last report
+	// said of the leg's outgoing stream.
+	RemoteAddr         string
+	RemoteDirection    Direction
+	RTCPPackets        uint64
+	RemoteFractionLost float64 // 0 to 1, over the peer's last report interval
+	RemotePacketsLost  int64
+	RemoteJitter       time.Duration
+	DTMFIn, DTMFOut    uint64 // telephone-events received (reported) and sent
 }
 
 // Leg is one browser's voice connection: a pion PeerConnection that
@@ -71,6 +104,8 @@ type LegStats struct {
 // nothing.
 type Leg struct {
 	e      *Engine
+	kind   LegKind
+	rtp    *rtpLeg // RTP legs only
 	id     string
 	h      LegHandler
 	log    *slog.Logger
@@ -91,6 +126,10 @@ type Leg struct {
 	lastIn                                    atomic.Int64 // engine clock; 0 before connection
 	timedOut                                  atomic.Bool
 	connected                                 atomic.Bool
+	digitsIn, digitsOut                       atomic.Uint64
+	rx                                        rxStats
+	rec                                       atomic.Pointer[recorder]
+	dtmf                                      dtmfState // guarded by e.routeMu
 
 	offerMu sync.Mutex // one offer at a time (TryLock)
 
@@ -124,6 +163,8 @@ const (
 	evICEState
 	evTrack
 	evEnd
+	evMediaUp // an RTP leg's first packet
+	evDTMF
 )
 
 type event struct {
@@ -132,6 +173,7 @@ type event struct {
 	pc    webrtc.PeerConnectionState
 	ice   webrtc.ICEConnectionState
 	cause string
+	digit byte
 }
 
 // NewLeg makes a leg, ready for the browser's offer. id names it in logs
@@ -144,18 +186,7 @@ func (e *Engine) NewLeg(id string, h LegHandler) (*Leg, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Leg{
-		e:         e,
-		id:        id,
-		h:         h,
-		log:       e.log.With("leg", id),
-		source:    e.nextSource.Add(1),
-		announced: map[string]bool{},
-		evWake:    make(chan struct{}, 1),
-		quit:      make(chan struct{}),
-	}
-	l.ctx, l.cancel = context.WithCancelCause(context.Background())
-	l.out.init(l, e.law)
+	l := e.newLeg(id, h)
 	if e.hasLeg(id) {
 		return nil, fmt.Errorf("media: new leg %s: %w", id, ErrDuplicateLeg)
 	}
@@ -208,6 +239,23 @@ func (e *Engine) NewLeg(id string, h LegHandler) (*Leg, error) {
 	return l, nil
 }
 
+// newLeg makes the part of a leg both kinds share.
+func (e *Engine) newLeg(id string, h LegHandler) *Leg {
+	l := &Leg{
+		e:         e,
+		id:        id,
+		h:         h,
+		log:       e.log.With("leg", id),
+		source:    e.nextSource.Add(1),
+		announced: map[string]bool{},
+		evWake:    make(chan struct{}, 1),
+		quit:      make(chan struct{}),
+	}
+	l.ctx, l.cancel = context.WithCancelCause(context.Background())
+	l.out.init(l, e.law)
+	return l
+}
+
 func (e *Engine) hasLeg(id string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -231,6 +279,9 @@ func (l *Leg) ID() string { return l.id }
 // answer carries the server's candidates. A second offer while one is being
 // answered gets ErrOfferPending.
 func (l *Leg) HandleOffer(offer string) (answer string, err error) {
+	if l.pc == nil {
+		return "", fmt.Errorf("media: leg %s: WebRTC offer on an RTP leg: %w", l.id, ErrLegKind)
+	}
 	if !l.offerMu.TryLock() {
 		return "", fmt.Errorf("media: leg %s: %w", l.id, ErrOfferPending)
 	}
@@ -334,6 +385,9 @@ func (l *Leg) pionError(what string, err error, sentinel error) error {
 // does not parse is ErrBadCandidate; a candidate the engine cannot use (an
 // mDNS name, TCP) is ignored.
 func (l *Leg) AddCandidate(c webrtc.ICECandidateInit) error {
+	if l.pc == nil {
+		return fmt.Errorf("media: leg %s: ICE candidate on an RTP leg: %w", l.id, ErrLegKind)
+	}
 	value := strings.TrimPrefix(c.Candidate, "candidate:")
 	if value == "" {
 		return nil
@@ -416,13 +470,25 @@ func (l *Leg) free(cause string) {
 		e := l.e
 		e.routeMu.Lock()
 		e.detach(l)
+		e.stopDTMF(l)
 		l.gone = true
 		e.routeMu.Unlock()
 		e.removeLeg(l)
-		if err := l.pc.GracefulClose(); err != nil {
-			l.log.Debug("closing the peer connection", "err", err)
+		if l.pc != nil {
+			if err := l.pc.GracefulClose(); err != nil {
+				l.log.Debug("closing the peer connection", "err", err)
+			}
+		} else {
+			_ = l.rtp.conn.Close()
+			_ = l.rtp.rtcpConn.Close()
 		}
 		l.readerWG.Wait()
+		if l.rtp != nil {
+			e.ports.release(l.rtp.port) // after the readers: the sockets are closed
+		}
+		if r := l.rec.Load(); r != nil {
+			r.stop()
+		}
 		l.connected.Store(false)
 	})
 }
@@ -430,6 +496,9 @@ func (l *Leg) free(cause string) {
 // Stats returns the leg's counters.
 func (l *Leg) Stats() LegStats {
 	s := LegStats{
+		Kind:           l.kind,
+		DTMFIn:         l.digitsIn.Load(),
+		DTMFOut:        l.digitsOut.Load(),
 		PacketsIn:      l.pktIn.Load(),
 		PacketsOut:     l.pktOut.Load(),
 		BytesIn:        l.bytesIn.Load(),
@@ -446,7 +515,20 @@ func (l *Leg) Stats() LegStats {
 		s.BridgedTo = l.partner.id
 	}
 	s.Sound = l.play.sound
+	s.Clip = l.play.clip != nil
 	l.e.routeMu.Unlock()
+	l.out.mu.Lock()
+	s.SSRC = l.out.hdr.SSRC
+	l.out.mu.Unlock()
+	l.rx.fill(&s)
+	if r := l.rtp; r != nil {
+		if d := r.dest.Load(); d != nil {
+			s.RemoteAddr = d.String()
+		}
+		s.RemoteDirection = l.RemoteDirection()
+		s.RTCPPackets = r.rtcpIn.Load()
+		s.Throttled = r.guard.dropped.Load() + r.rtcpGuard.dropped.Load()
+	}
 	return s
 }
 
@@ -456,6 +538,10 @@ func (l *Leg) post(ev event) {
 	l.mu.Lock()
 	if l.closeCalled || l.ending { // nobody will handle it
 		l.mu.Unlock()
+		return
+	}
+	if ev.kind == evDTMF && len(l.events) >= maxQueuedEvents {
+		l.mu.Unlock() // a handler that does not keep up loses digits, not memory
 		return
 	}
 	l.events = append(l.events, ev)
@@ -548,6 +634,15 @@ func (l *Leg) handle(ev event) bool {
 		}
 	case evEnd:
 		return l.end(ev.cause)
+	case evMediaUp:
+		l.mu.Lock()
+		l.pcUp, l.trackUp = true, true
+		l.mu.Unlock()
+		l.maybeConnected()
+	case evDTMF:
+		if l.h.OnDTMF != nil {
+			l.h.OnDTMF(ev.digit)
+		}
 	}
 	return false
 }
@@ -631,18 +726,36 @@ func (l *Leg) read(t *webrtc.TrackRemote, pt uint8) {
 		}
 		failures = 0
 		now := l.e.now()
-		l.pktIn.Add(1)
-		l.lastIn.Store(now)
 		p, ok := parseRTP(buf[:n])
 		if !ok || p.pt != pt {
+			l.pktIn.Add(1)
+			l.lastIn.Store(now)
 			l.dropped.Add(1)
 			continue
 		}
-		l.bytesIn.Add(uint64(len(p.payload)))
-		if dst := l.fwd.Load(); dst != nil {
-			dst.out.write(l.source, p.ssrc, p.seq, p.ts, p.payload, now)
-		}
+		l.receive(p, now)
 	}
+}
+
+// receive is the media path of both kinds of leg for one audio packet:
+// count it, record it, forward it to the leg that hears this one.
+func (l *Leg) receive(p rtpPacket, now int64) {
+	l.countIn(p, now, true)
+	l.bytesIn.Add(uint64(len(p.payload)))
+	if r := l.rec.Load(); r != nil {
+		r.add(p.payload)
+	}
+	if dst := l.fwd.Load(); dst != nil {
+		dst.out.write(l.source, p.ssrc, p.seq, p.ts, p.payload, now)
+	}
+}
+
+// countIn counts a packet received (audio or telephone-event) for the
+// stats and the media timeout.
+func (l *Leg) countIn(p rtpPacket, now int64, audio bool) {
+	l.pktIn.Add(1)
+	l.lastIn.Store(now)
+	l.rx.update(p.ssrc, p.seq, p.ts, now, audio)
 }
 
 // randomStart gives a new outgoing stream its first sequence number and

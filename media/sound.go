@@ -3,6 +3,7 @@ package media
 import (
 	"fmt"
 	"math"
+	"time"
 )
 
 // Sound is something the engine plays to a leg instead of another leg's
@@ -176,4 +177,32 @@ func synthMusic() []float64 {
 		pcm[total-fade+i] *= 1 - float64(i)/float64(fade)
 	}
 	return pcm
+}
+
+// Clip is a recorded sound (a prompt such as "you are number three in the
+// queue"), encoded once in the engine's codec. Play it with Leg.PlayClip.
+// It is immutable and may be played to any number of legs at once.
+type Clip struct{ c *clip }
+
+// NewClip encodes 8 kHz mono 16-bit linear samples in the engine's codec.
+// The last frame is padded with silence to 20 ms.
+func (e *Engine) NewClip(pcm []int16) *Clip {
+	n := (len(pcm) + frameLen - 1) / frameLen * frameLen
+	data := make([]byte, n)
+	for i := range n {
+		var v int16
+		if i < len(pcm) {
+			v = pcm[i]
+		}
+		data[i] = e.law.encode(v)
+	}
+	return &Clip{c: &clip{data: data}}
+}
+
+// Duration is how long the clip plays.
+func (c *Clip) Duration() time.Duration {
+	if c == nil {
+		return 0
+	}
+	return time.Duration(c.c.frames()) * frameMillis * time.Millisecond
 }

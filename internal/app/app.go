@@ -28,6 +28,7 @@ import (
 	"github.com/contactd/contactd/media"
 	"github.com/contactd/contactd/routing"
 	"github.com/contactd/contactd/signaling"
+	"github.com/contactd/contactd/signaling/sip"
 	"github.com/contactd/contactd/web"
 )
 
@@ -68,6 +69,14 @@ type App struct {
 	// voiceCfg, when set, adjusts the calls' settings (tests shorten the
 	// reload grace or wrap the legs).
 	voiceCfg func(*signaling.Voice)
+	// sip is the SIP edge (nil when sip_listen is off); sipCfg, when set,
+	// adjusts its settings (tests); sipHooks are its registrar, flood
+	// control and validation.
+	sip      *sip.Edge
+	sipCfg   func(*sip.Config)
+	sipHooks sip.Hooks
+	// sipReg is the registrar of agents' SIP phones (siphard.go).
+	sipReg *sip.Registrar
 
 	ln        net.Listener
 	srv       *http.Server
@@ -203,8 +212,12 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 	}
 	a.edges = edges
 	if a.cfg.VoiceOn() {
-		eng, err := media.New(media.Config{ListenAddr: a.cfg.MediaAddr, PublicIPs: a.cfg.MediaPublicIPs, Codec: a.cfg.MediaCodec,
-			MediaTimeout: a.cfg.MediaTimeout, Logger: a.log.With("component", "media")})
+		mcfg := media.Config{ListenAddr: a.cfg.MediaAddr, PublicIPs: a.cfg.MediaPublicIPs, Codec: a.cfg.MediaCodec,
+			MediaTimeout: a.cfg.MediaTimeout, Logger: a.log.With("component", "media")}
+		if a.cfg.SIPOn() {
+			rtpMedia(&mcfg, a.cfg)
+		}
+		eng, err := media.New(mcfg)
 		if err != nil {
 			return fmt.Errorf("voice: %w", err)
 		}
@@ -225,6 +238,15 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 				Help: "Voice legs (server-side peer connections) open now."}, func() float64 { return float64(eng.Legs()) }),
 		)
 		a.log.Info("voice on", "media_addr", eng.Addr().String(), "codec", a.cfg.MediaCodec)
+		if a.cfg.SIPOn() {
+			if err := a.newSIP(); err != nil {
+				eng.Close()
+				return fmt.Errorf("sip: %w", err)
+			}
+		}
+	}
+	if !a.cfg.VoiceOn() && a.cfg.SIPListen != "off" && a.cfg.SIPListen != "" {
+		a.log.Warn("SIP is off: phone calls need voice (media_addr is off)", "sip_listen", a.cfg.SIPListen)
 	}
 	a.agents = agents
 	return nil
@@ -233,6 +255,9 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 func (a *App) sink(effs []routing.Effect) {
 	a.rec.add(effs)
 	a.coord.Effects(effs)
+	if a.sip != nil {
+		a.sipPositions(effs)
+	}
 	for _, s := range a.sinks {
 		s(effs)
 	}
@@ -303,6 +328,10 @@ func (a *App) Start(ctx context.Context) error {
 	}()
 	<-a.loop.Started()
 	if err := a.reconcile(ctx); err != nil {
+		a.Close()
+		return err
+	}
+	if err := a.startSIP(); err != nil {
 		a.Close()
 		return err
 	}
@@ -447,6 +476,15 @@ func (a *App) Close() error {
 			}
 			if a.metricsSv != nil {
 				a.metricsSv.Shutdown(ctx)
+			}
+			cancel()
+		}
+		if a.sip != nil {
+			// BYE to every phone call while the chat service can still
+			// store their end, then the SIP transports close.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if e := a.sip.Close(ctx); e != nil {
+				a.log.Warn("SIP shutdown", "err", e)
 			}
 			cancel()
 		}

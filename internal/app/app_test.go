@@ -25,6 +25,7 @@ func testConfig(t *testing.T, dbURL string) config.Config {
 	cfg := config.Default()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.MediaAddr = "127.0.0.1:0"
+	cfg.SIPListen = "off" // the SIP tests turn it on at 127.0.0.1:0
 	cfg.DataDir = t.TempDir()
 	cfg.DatabaseURL = dbURL
 	cfg.Demo = true
