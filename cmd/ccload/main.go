@@ -51,6 +51,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"runtime"
@@ -112,6 +113,15 @@ type options struct {
 	rateCalls     float64 // voice
 	baseline      int     // voice
 	pacers        int     // voice
+	// -mode sip and sip-media (sipmode.go, sipmedia.go)
+	sipp      string
+	sipAddr   string
+	sipNumber string
+	sipAgents string
+	sipDirect bool
+	sipLimit  int
+	hold      time.Duration
+	keep      bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -145,6 +155,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.rateCalls, "rate-calls", 10, "voice: new calls a second until -clients are up (the ramp)")
 	fs.IntVar(&o.baseline, "baseline", 10, "voice: direct pion-to-pion pairs (no contactd) measured beside the calls, for the added delay; 0: none")
 	fs.IntVar(&o.pacers, "pacers", 10, "voice: pacers (goroutines sending every peer's frames every 20 ms), started evenly over the 20 ms")
+	fs.StringVar(&o.sipp, "sipp", "sipp", "sip: the sipp program (Debian sip-tester)")
+	fs.StringVar(&o.sipAddr, "sip-addr", "", "sip, sip-media: contactd's SIP UDP address (host:port of sip_listen's udp://, on this machine)")
+	fs.StringVar(&o.sipNumber, "sip-number", "", "sip, sip-media: the trunk number called; default "+sipNumberAnswer+" (answered at once) with -sip-agents none, "+sipNumberEarly+" (early media until an agent answers) otherwise")
+	fs.StringVar(&o.sipAgents, "sip-agents", "phones", "sip: who takes the calls: phones (agents at the desk, their phones registered by sipp and answering) or none (calls answered at once and queued; the caller hangs up)")
+	fs.BoolVar(&o.sipDirect, "sip-direct", true, "sip: first run the same calls from sipp to sipp without contactd, for the ratio")
+	fs.IntVar(&o.sipLimit, "sip-limit", 5000, "sip: sipp's limit of simultaneous calls (-l)")
+	fs.DurationVar(&o.hold, "hold", 0, "sip: how long a call stays up after the ACK before the caller's BYE")
+	fs.BoolVar(&o.keep, "keep", false, "sip: keep sipp's scenarios, statistics and error logs (the directory is logged)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -164,6 +182,15 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.mode == "idle" {
 		o.agents = 0
+	}
+	if o.mode == "sip" {
+		if !set["agents"] {
+			o.agents = int(min(int64(maxAgents), max(10, int64(math.Ceil(o.rateCalls*(o.hold.Seconds()+0.5)*1.2)))))
+		}
+		if !set["duration"] {
+			o.duration = 10 * time.Second
+		}
+		return o, o.check()
 	}
 	if o.mode == "voice" {
 		if err := o.voiceDefaults(set); err != nil {
@@ -219,8 +246,10 @@ func (o options) check() error {
 	case "idle":
 	case "voice":
 		errs = append(errs, o.checkVoice()...)
+	case "sip":
+		errs = append(errs, o.checkSIP()...)
 	default:
-		add("-mode %q: want chat, idle or voice", o.mode)
+		add("-mode %q: want chat, idle, voice or sip", o.mode)
 	}
 	if o.clients < 1 || o.clients > maxClients {
 		add("-clients %d: want 1 to %d", o.clients, maxClients)
@@ -274,8 +303,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	r := newRunner(o, t, stderr)
 	run := r.run
-	if o.mode == "voice" {
+	switch o.mode {
+	case "voice":
 		run = r.runVoice
+	case "sip":
+		run = r.runSIP
 	}
 	rep, err := run(ctx)
 	if err != nil {
@@ -366,6 +398,8 @@ type report struct {
 
 	// Voice mode only (voice.go).
 	*VoiceReport
+	// SIP mode only (sipmode.go).
+	*SIPReport
 
 	HardStop bool    `json:"hard_stop,omitempty"`
 	ElapsedS float64 `json:"elapsed_s"`
