@@ -158,7 +158,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.sipp, "sipp", "sipp", "sip: the sipp program (Debian sip-tester)")
 	fs.StringVar(&o.sipAddr, "sip-addr", "", "sip, sip-media: contactd's SIP UDP address (host:port of sip_listen's udp://, on this machine)")
 	fs.StringVar(&o.sipNumber, "sip-number", "", "sip, sip-media: the trunk number called; default "+sipNumberAnswer+" (answered at once) with -sip-agents none, "+sipNumberEarly+" (early media until an agent answers) otherwise")
-	fs.StringVar(&o.sipAgents, "sip-agents", "phones", "sip: who takes the calls: phones (agents at the desk, their phones registered by sipp and answering) or none (calls answered at once and queued; the caller hangs up)")
+	fs.StringVar(&o.sipAgents, "sip-agents", "", "sip, sip-media: who takes the calls: phones (agents at the desk, their phones registered by ccload; default of sip), none (sip only: nobody; calls answered at once and queued, the caller hangs up) or browser (sip-media only, its default: agents at the desk with pion peers)")
 	fs.BoolVar(&o.sipDirect, "sip-direct", true, "sip: first run the same calls from sipp to sipp without contactd, for the ratio")
 	fs.IntVar(&o.sipLimit, "sip-limit", 5000, "sip: sipp's limit of simultaneous calls (-l)")
 	fs.DurationVar(&o.hold, "hold", 0, "sip: how long a call stays up after the ACK before the caller's BYE")
@@ -184,6 +184,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		o.agents = 0
 	}
 	if o.mode == "sip" {
+		if o.sipAgents == "" {
+			o.sipAgents = "phones"
+		}
 		if !set["agents"] {
 			o.agents = int(min(int64(maxAgents), max(10, int64(math.Ceil(o.rateCalls*(o.hold.Seconds()+0.5)*1.2)))))
 		}
@@ -192,7 +195,15 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		}
 		return o, o.check()
 	}
-	if o.mode == "voice" {
+	if o.mode == "sip-media" {
+		if o.sipAgents == "" {
+			o.sipAgents = "browser"
+		}
+		if o.sipNumber == "" {
+			o.sipNumber = sipNumberEarly
+		}
+	}
+	if o.mode == "voice" || o.mode == "sip-media" {
 		if err := o.voiceDefaults(set); err != nil {
 			return o, err
 		}
@@ -248,8 +259,16 @@ func (o options) check() error {
 		errs = append(errs, o.checkVoice()...)
 	case "sip":
 		errs = append(errs, o.checkSIP()...)
+	case "sip-media":
+		errs = append(errs, o.checkVoice()...)
+		if o.sipAgents != "browser" && o.sipAgents != "phones" {
+			add("-sip-agents %q: want browser or phones in -mode sip-media", o.sipAgents)
+		}
+		if _, err := parseSIPTarget(o.sipAddr); err != nil {
+			errs = append(errs, err)
+		}
 	default:
-		add("-mode %q: want chat, idle, voice or sip", o.mode)
+		add("-mode %q: want chat, idle, voice, sip or sip-media", o.mode)
 	}
 	if o.clients < 1 || o.clients > maxClients {
 		add("-clients %d: want 1 to %d", o.clients, maxClients)
@@ -308,6 +327,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		run = r.runVoice
 	case "sip":
 		run = r.runSIP
+	case "sip-media":
+		run = r.runVoice
 	}
 	rep, err := run(ctx)
 	if err != nil {

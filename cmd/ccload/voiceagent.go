@@ -29,6 +29,20 @@ type agentLeg struct {
 func (vr *voiceRun) agentMsg(a *agent, m *inMsg, data []byte) bool {
 	r := vr.r
 	switch m.Type {
+	case "offer":
+		// A phone call (-mode sip-media): the caller's number names it.
+		if vr.sipTarget != nil {
+			var om struct {
+				Conversation string `json:"conversation"`
+				Visitor      struct {
+					Attributes map[string]string `json:"attributes"`
+				} `json:"visitor"`
+			}
+			if json.Unmarshal(data, &om) == nil {
+				vr.noteOffer(om.Conversation, om.Visitor.Attributes["phone"])
+			}
+		}
+		return false // accepted by the agent's reader
 	case "call":
 		var cm voiceMsg
 		if json.Unmarshal(data, &cm) != nil {
