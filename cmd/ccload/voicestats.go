@@ -217,8 +217,8 @@ type VoiceReport struct {
 	Altered int64 `json:"altered"`
 	// -mode sip-media: who took the calls (browser or phones) and the
 	// trunk number called.
-	SIPAgents string `json:"sip_agents,omitempty"`
-	SIPNumber string `json:"sip_number,omitempty"`
+	SIPAgents string `json:"sip_media_agents,omitempty"`
+	SIPNumber string `json:"sip_media_number,omitempty"`
 }
 
 // machineCPU is the time every core of the machine spent busy (not idle,
