@@ -324,3 +324,57 @@ func TestPhoneCallsToBrowserAgentsThroughARealServer(t *testing.T) {
 		return open == 0
 	})
 }
+
+func TestSIPRunsHaveASectionOfTheirOwn(t *testing.T) {
+	dir := t.TempDir()
+	md := filepath.Join(dir, "BENCHMARKS.md")
+	voiceLines, sipLines := filepath.Join(dir, "voice.jsonl"), filepath.Join(dir, "sip.jsonl")
+	voice, _ := json.Marshal(report{Mode: "voice", Clients: 200, Time: "2026-11-21T12:00:00Z", VoiceReport: &VoiceReport{Calls: 200}})
+	sig, _ := json.Marshal(report{Mode: "sip", Agents: 600, ServerPID: 1, ServerGOMAXPROCS: "2", GOMAXPROCS: 2, LoadAvg: "1.0 0.9 0.8",
+		Time: "2026-12-08T03:00:00Z", SIPReport: &SIPReport{SIPAgents: "phones", Number: "1001", Rate: 1000, Calls: 30000, Phones: 600, PhonesReg: 600,
+			Direct:      &SIPFigures{Attempted: 30000, Successful: 30000, CallsPerS: 998.2, SetupP99Ms: 2},
+			Contactd:    &SIPFigures{Attempted: 30000, Successful: 29990, Failed: 10, CallsPerS: 990.1, SetupP99Ms: -1},
+			AgentPhones: &SIPFigures{Attempted: 29995, Successful: 29990}, Ratio: 0.99, ServerCPUPct: 150.5}})
+	media, _ := json.Marshal(report{Mode: "sip-media", Clients: 200, Agents: 212, DurationS: 20, P50ms: 0.5, P99ms: 2.5, SetupP95ms: 40,
+		Time: "2026-12-08T03:10:00Z", VoiceReport: &VoiceReport{Calls: 200, RateCalls: 10, SIPAgents: "phones", BaselinePairs: 10,
+			BaselineP99ms: 0.9, P99AddedMs: 1.6, Altered: 0}})
+	os.WriteFile(md, []byte("# Benchmarks\n\nHand-written.\n"), 0o644)
+	os.WriteFile(voiceLines, []byte(string(voice)+"\n"), 0o644)
+	os.WriteFile(sipLines, []byte(string(sig)+"\n"+string(media)+"\n"), 0o644)
+	for _, in := range []string{voiceLines, sipLines, voiceLines, sipLines} {
+		if err := writeReport(in, md, "nothing else"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ := os.ReadFile(md)
+	doc := string(got)
+	for _, want := range []string{"Hand-written.", voiceBegin, sipHeading + "\n\n" + sipBegin,
+		"| 600 phones | 1001 | 30000 | 1000 | 0 | 30000 / 30000 | 0 | 998 | ≤ 2 | 29990 / 30000 | 10 | 990 | > 1000 | 0.99 | 29995 / 29990 | 600 / 600 | 0 | 150 | 1.0 0.9 0.8 | 2 / 2 |",
+		"| phones | 200 (200) | 212 | 10 | 20 | 0 (0) | 0 | 0 | 0.5 | 2.5 | 0.9 | 1.6 |", "also running: nothing else", sipEnd} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("report lacks %q:\n%s", want, doc)
+		}
+	}
+	if strings.Count(doc, sipBegin) != 1 || strings.Count(doc, voiceBegin) != 1 || strings.Contains(doc, loadBegin) {
+		t.Errorf("sections repeated, or SIP runs in the chat table:\n%s", doc)
+	}
+}
+
+// The JSON line of a SIP run keeps the fields of both embedded reports
+// (fields of the same name in two embedded structs would both vanish).
+func TestSIPAndVoiceFieldsDoNotCollide(t *testing.T) {
+	b, err := json.Marshal(report{Mode: "sip", SIPReport: &SIPReport{SIPAgents: "phones", Number: "1001", Ratio: 0.7},
+		VoiceReport: &VoiceReport{SIPAgents: "browser", SIPNumber: "1001", Altered: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"sip_agents", "sip_number", "ratio", "sip_media_agents", "sip_media_number", "altered"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("no %s in %s", k, b)
+		}
+	}
+}
