@@ -411,3 +411,17 @@ func (cs *calls) gain(conv store.ConversationID, a routing.AgentID, g float64) e
 	cl.leg.SetOutputGain(g)
 	return nil
 }
+
+// AgentEnds is the desk's End by agent, from somewhere else than the desk
+// (the agent hung the phone up): the owner's end ends the call first, then
+// the conversation goes to wrap-up.
+func (s *Server) AgentEnds(ctx context.Context, conv store.ConversationID, agent routing.AgentID) error {
+	who := chat.AgentSender(agent)
+	if role, ok, err := s.chat.RoleOf(ctx, conv, who); err == nil && ok && role == chat.RoleOwner {
+		s.calls.endWith(ctx, conv, "agent_ended")
+	} else if err == nil && ok && role == chat.RoleConsult {
+		return s.calls.hangup(ctx, conv, who)
+	}
+	_, err := s.coord.EndByAgent(ctx, conv, agent)
+	return err
+}

@@ -51,6 +51,7 @@ func (a *App) newSIP() error {
 	if err != nil {
 		return err
 	}
+	e.SetAgentPhones(agentPhones{a})
 	a.sip = e
 	return nil
 }
