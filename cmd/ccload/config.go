@@ -59,9 +59,9 @@ agents:
 }
 
 // voiceDevice is the agents' voice_device in a -mode sip or sip-media
-// config: sip when phones take the calls.
+// config: sip when phones take the calls (the default of -mode sip).
 func (o options) voiceDevice() string {
-	if o.mode == "sip" && o.sipAgents == "phones" || o.mode == "sip-media" && o.sipAgents == "phones" {
+	if o.sipAgents == "phones" || o.mode == "sip" && o.sipAgents == "" {
 		return "sip"
 	}
 	return "browser"

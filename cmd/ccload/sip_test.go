@@ -243,14 +243,16 @@ func TestSIPSignalingHarnessAgainstARealServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var accounts []phoneAccount
-	for k := 1; k <= 3; k++ {
-		accounts = append(accounts, phoneAccount{user: sipUsername("load", k), password: sipPassword("pw-for-the-test", k), contactPort: 5999})
+	r := newRunner(options{agents: 3, agentPrefix: "load", agentPassword: "pw-for-the-test", concurrency: 1}, target0(t), io.Discard)
+	pp, err := newPhonePool(r, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if n, err := registerPhones(t.Context(), target, accounts, 2); n != 3 || err != nil {
+	defer pp.close()
+	if n, err := pp.register(t.Context(), target); n != 3 || err != nil {
 		t.Fatalf("%d of 3 phones registered: %v", n, err)
 	}
-	if err := registerPhone(t.Context(), target, phoneAccount{user: sipUsername("load", 1), password: "not-the-password", contactPort: 5999}); err == nil ||
+	if err := registerPhone(t.Context(), pp, target, phoneAccount{user: sipUsername("load", 1), password: "not-the-password"}); err == nil ||
 		!strings.Contains(err.Error(), "403") && !strings.Contains(err.Error(), "401") {
 		t.Fatalf("a wrong password: %v, want refused", err)
 	}
@@ -377,4 +379,34 @@ func TestSIPAndVoiceFieldsDoNotCollide(t *testing.T) {
 			t.Errorf("no %s in %s", k, b)
 		}
 	}
+}
+
+func TestSIPConfigsPutAgentsOnPhonesWhenPhonesTakeTheCalls(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-mode", "sip"}, "sip"},
+		{[]string{"-mode", "sip", "-sip-agents", "phones"}, "sip"},
+		{[]string{"-mode", "sip", "-sip-agents", "none"}, "browser"},
+		{[]string{"-mode", "sip-media"}, "browser"},
+		{[]string{"-mode", "sip-media", "-sip-agents", "browser"}, "browser"},
+		{[]string{"-mode", "sip-media", "-sip-agents", "phones"}, "sip"},
+	} {
+		cfg, _ := loadSIPConfig(t, append(c.args, "-agents", "2", "-capacity", "1", "-agent-password", "pw-for-the-test")...)
+		for _, ag := range cfg.Agents {
+			if ag.VoiceDevice != c.want {
+				t.Errorf("%q: agent %s voice_device %q, want %s", c.args, ag.ID, ag.VoiceDevice, c.want)
+			}
+		}
+	}
+}
+
+func target0(t *testing.T) target {
+	t.Helper()
+	tg, err := parseTarget("127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg
 }

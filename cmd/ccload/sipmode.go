@@ -67,8 +67,9 @@ type SIPReport struct {
 
 	Direct   *SIPFigures `json:"direct,omitempty"`
 	Contactd *SIPFigures `json:"contactd,omitempty"`
-	// AgentPhones is what the agents' sipp uas saw in the contactd run:
-	// calls contactd rang and that were answered.
+	// AgentPhones is what the agents' phones saw in the contactd run:
+	// INVITEs (attempted), calls ended by contactd's BYE (successful),
+	// CANCELled (failed), still open at the end (unfinished).
 	AgentPhones *SIPFigures `json:"agent_phones,omitempty"`
 	// Ratio is contactd's successful calls a second over the direct run's.
 	Ratio float64 `json:"ratio,omitempty"`
@@ -266,9 +267,8 @@ func (r *runner) runSIP(ctx context.Context) (*report, error) {
 	}
 
 	// Through contactd.
-	var phones *sippProc
+	var phones *phonePool
 	if o.sipAgents == "phones" {
-		port := freePort()
 		agentCtx, stopAgents := context.WithCancel(ctx)
 		defer stopAgents()
 		t0 := time.Now()
@@ -283,23 +283,16 @@ func (r *runner) runSIP(ctx context.Context) (*report, error) {
 			}
 		}()
 		r.logf("%d agents available at the desk in %.1fs", len(agents), rep.AgentSetupS)
-		phones, err = startSipp(ctx, o.sipp, dir, "phones_uas", uas(port)...)
-		if err != nil {
+		if phones, err = newPhonePool(r, nil); err != nil {
 			return nil, err
 		}
-		defer phones.stop(5 * time.Second)
-		accounts := make([]phoneAccount, o.agents)
-		for k := range accounts {
-			accounts[k] = phoneAccount{user: sipUsername(o.agentPrefix, k+1), password: sipPassword(o.agentPassword, k+1), contactPort: port}
-		}
-		regCtx, cancelReg := context.WithTimeout(ctx, 2*time.Minute)
-		n, err := registerPhones(regCtx, target, accounts, 16)
-		cancelReg()
+		defer phones.close()
+		n, err := phones.register(ctx, target)
 		if err != nil {
 			r.logf("phones: %v", err)
 		}
 		sr.Phones, sr.PhonesReg = o.agents, n
-		r.logf("phones: %d of %d registered", n, o.agents)
+		r.logf("phones: %d of %d registered (contact %s)", n, o.agents, phones.localAddr())
 		if n < int64(o.agents) {
 			r.st.fail("phone_not_registered")
 		}
@@ -333,13 +326,14 @@ func (r *runner) runSIP(ctx context.Context) (*report, error) {
 	sr.Contactd = figures(st, false)
 	r.logf("contactd: %d of %d successful, %d failed, %.0f calls/s", st.Successful, st.Outgoing, st.Failed, sr.Contactd.CallsPerS)
 	if phones != nil {
-		phones.stop(10 * time.Second)
-		if pst, err := phones.stats(); err == nil {
-			sr.AgentPhones = figures(pst, true)
-			r.logf("agents' phones: %d calls rung, %d completed", pst.Incoming, pst.Successful)
-		} else {
-			r.logf("agents' phones: %v", err)
+		// contactd's BYEs to the phones follow the callers' by moments.
+		deadline := time.Now().Add(5 * time.Second)
+		for phones.figures().Unfinished > 0 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
 		}
+		sr.AgentPhones = phones.figures()
+		r.logf("agents' phones: %d calls rung, %d completed (ended by contactd's BYE), %d cancelled, %d open",
+			sr.AgentPhones.Attempted, sr.AgentPhones.Successful, sr.AgentPhones.Failed, sr.AgentPhones.Unfinished)
 	}
 	if sr.Direct != nil && sr.Direct.CallsPerS > 0 {
 		sr.Ratio = round2(sr.Contactd.CallsPerS / sr.Direct.CallsPerS)

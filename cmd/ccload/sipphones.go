@@ -1,12 +1,14 @@
 package main
 
-// The agents' phones of -mode sip-media -sip-agents phones: one UDP socket
-// on 127.0.0.1 answers for every agent's phone (each account registered
-// with digest, its Contact this socket). An INVITE from contactd is
-// answered 200 at once with a plain RTP peer's SDP; the call is found by
-// the caller's number in From (contactd rings the phone with the caller's
-// number), and the phone sends the agent's flow and hears the caller's. A
-// BYE ends it.
+// The agents' phones of -mode sip and sip-media (-sip-agents phones): one
+// UDP socket on 127.0.0.1 answers for every agent's phone. Each account
+// registers with digest from that socket (sipregister.go); an INVITE from
+// contactd is answered 200 at once with an SDP, the ACK is taken, a BYE (or
+// CANCEL) is answered 200. In -mode sip the SDP names a socket that
+// discards what it gets (no media); in sip-media each call gets a plain RTP
+// peer, found by the caller's number in From (contactd rings the phone
+// with the caller's number): the phone sends the agent's flow and hears
+// the caller's.
 
 import (
 	"context"
@@ -23,64 +25,142 @@ import (
 
 // phonePool is the agents' phones.
 type phonePool struct {
-	vr    *voiceRun
-	conn  *net.UDPConn
-	mu    sync.Mutex
-	calls map[string]*phoneLeg // by Call-ID
-	wg    sync.WaitGroup
+	r    *runner
+	conn *net.UDPConn
+	// call finds the call a caller's number belongs to (sip-media); nil:
+	// no media.
+	call    func(number string) *voiceCall
+	discard *net.UDPConn // the media address of -mode sip's answers
+
+	mu      sync.Mutex
+	calls   map[string]*phoneLeg        // by Call-ID
+	pending map[string]chan sipResponse // REGISTERs by Call-ID
+	wg      sync.WaitGroup
+
+	invites, answered, acked, byes, cancels atomic.Int64
 }
 
 // phoneLeg is one call on an agent's phone.
 type phoneLeg struct {
-	peer  *mediatest.RTPPeer
-	ok    []byte // our 200, sent again for a retransmitted INVITE
+	peer  *mediatest.RTPPeer // sip-media only
+	ok    []byte             // our 200, sent again for a retransmitted INVITE
 	acked chan struct{}
 	once  sync.Once
 }
 
-// startPhones opens the phones' socket, registers every agent's phone and
-// returns what stops them.
-func (vr *voiceRun) startPhones(ctx context.Context) (func(), error) {
-	r := vr.r
-	o := r.o
+// newPhonePool opens the phones' socket.
+func newPhonePool(r *runner, call func(string) *voiceCall) (*phonePool, error) {
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return nil, err
 	}
 	_ = conn.SetReadBuffer(8 << 20)
-	pp := &phonePool{vr: vr, conn: conn, calls: map[string]*phoneLeg{}}
+	_ = conn.SetWriteBuffer(8 << 20)
+	pp := &phonePool{r: r, conn: conn, call: call, calls: map[string]*phoneLeg{}, pending: map[string]chan sipResponse{}}
+	if call == nil {
+		if pp.discard, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		pp.wg.Add(1)
+		go func() {
+			defer pp.wg.Done()
+			buf := make([]byte, 2048)
+			for {
+				if _, err := pp.discard.Read(buf); errors.Is(err, net.ErrClosed) {
+					return
+				}
+			}
+		}()
+	}
 	pp.wg.Add(1)
 	go pp.read()
-	port := conn.LocalAddr().(*net.UDPAddr).Port
-	accounts := make([]phoneAccount, o.agents)
-	for k := range accounts {
-		accounts[k] = phoneAccount{user: sipUsername(o.agentPrefix, k+1), password: sipPassword(o.agentPassword, k+1), contactPort: port}
-	}
-	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	n, err := registerPhones(rctx, vr.sipTarget, accounts, 16)
-	cancel()
-	r.logf("phones: %d of %d registered (contact 127.0.0.1:%d)", n, o.agents, port)
-	if err != nil {
-		r.logf("phones: %v", err)
-		r.st.fail("phone_not_registered")
-	}
-	return pp.close, nil
+	return pp, nil
 }
 
+// register registers the agents' phones from the pool's socket.
+func (pp *phonePool) register(ctx context.Context, to *net.UDPAddr) (int64, error) {
+	o := pp.r.o
+	accounts := make([]phoneAccount, o.agents)
+	for k := range accounts {
+		accounts[k] = phoneAccount{user: sipUsername(o.agentPrefix, k+1), password: sipPassword(o.agentPassword, k+1)}
+	}
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	return registerPhones(rctx, pp, to, accounts, 32)
+}
+
+func (pp *phonePool) localAddr() *net.UDPAddr { return pp.conn.LocalAddr().(*net.UDPAddr) }
+
+// roundTrip sends a request from the pool's socket and waits for the
+// first final response with its Call-ID, retransmitting every 500 ms, 6
+// tries.
+func (pp *phonePool) roundTrip(ctx context.Context, callID string, req []byte, to *net.UDPAddr) (sipResponse, error) {
+	ch := make(chan sipResponse, 4)
+	pp.mu.Lock()
+	pp.pending[callID] = ch
+	pp.mu.Unlock()
+	defer func() {
+		pp.mu.Lock()
+		delete(pp.pending, callID)
+		pp.mu.Unlock()
+	}()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for try := 0; ; {
+		select {
+		case res := <-ch:
+			if res.status < 200 {
+				continue
+			}
+			return res, nil
+		case <-ctx.Done():
+			return sipResponse{}, ctx.Err()
+		case <-t.C:
+			if try == 6 {
+				return sipResponse{}, errors.New("no answer after 6 tries")
+			}
+			try++
+			if _, err := pp.conn.WriteToUDP(req, to); err != nil {
+				return sipResponse{}, err
+			}
+			t.Reset(500 * time.Millisecond)
+		}
+	}
+}
+
+// close closes the phones and waits for their goroutines.
 func (pp *phonePool) close() {
 	_ = pp.conn.Close()
+	if pp.discard != nil {
+		_ = pp.discard.Close()
+	}
 	pp.wg.Wait()
 	pp.mu.Lock()
 	defer pp.mu.Unlock()
 	for id, l := range pp.calls {
-		l.peer.Close()
+		if l.peer != nil {
+			l.peer.Close()
+		}
 		delete(pp.calls, id)
 	}
 }
 
+// figures are what the phones saw, as a uas's: INVITEs received, calls
+// completed (ACKed, then ended by a BYE), and those not (no ACK, or
+// CANCELled).
+func (pp *phonePool) figures() *SIPFigures {
+	f := &SIPFigures{Attempted: pp.invites.Load(), Successful: pp.byes.Load()}
+	f.Failed = pp.cancels.Load()
+	pp.mu.Lock()
+	f.Unfinished = int64(len(pp.calls))
+	pp.mu.Unlock()
+	return f
+}
+
 func (pp *phonePool) read() {
 	defer pp.wg.Done()
-	r := pp.vr.r
+	r := pp.r
 	buf := make([]byte, 65536)
 	for {
 		n, from, err := pp.conn.ReadFromUDP(buf)
@@ -95,10 +175,19 @@ func (pp *phonePool) read() {
 			r.st.fail("phone_bad_sip")
 			continue
 		}
-		if m.method == "" {
-			continue // responses: the phones send no requests
-		}
 		id := m.header("Call-ID")
+		if m.method == "" {
+			pp.mu.Lock()
+			ch := pp.pending[id]
+			pp.mu.Unlock()
+			if ch != nil {
+				select {
+				case ch <- sipResponse{status: m.status, headers: m.headers}:
+				default:
+				}
+			}
+			continue
+		}
 		switch m.method {
 		case "INVITE":
 			pp.invite(m, id, from)
@@ -107,7 +196,7 @@ func (pp *phonePool) read() {
 			l := pp.calls[id]
 			pp.mu.Unlock()
 			if l != nil {
-				l.once.Do(func() { close(l.acked) })
+				l.once.Do(func() { pp.acked.Add(1); close(l.acked) })
 			}
 		case "BYE", "CANCEL":
 			_, _ = pp.conn.WriteToUDP(okTo(m, "", "", ""), from)
@@ -115,8 +204,16 @@ func (pp *phonePool) read() {
 			l := pp.calls[id]
 			delete(pp.calls, id)
 			pp.mu.Unlock()
-			if l != nil {
-				l.once.Do(func() { close(l.acked) })
+			if l == nil {
+				continue
+			}
+			if m.method == "BYE" {
+				pp.byes.Add(1)
+			} else {
+				pp.cancels.Add(1)
+			}
+			l.once.Do(func() { close(l.acked) })
+			if l.peer != nil {
 				go l.peer.Close()
 			}
 		default:
@@ -125,10 +222,9 @@ func (pp *phonePool) read() {
 	}
 }
 
-// invite answers an INVITE (or its retransmission) with 200 and an RTP
-// peer's SDP.
+// invite answers an INVITE (or its retransmission) with 200 and an SDP.
 func (pp *phonePool) invite(m sipMessage, id string, from *net.UDPAddr) {
-	vr, r := pp.vr, pp.vr.r
+	r := pp.r
 	pp.mu.Lock()
 	l := pp.calls[id]
 	pp.mu.Unlock()
@@ -136,35 +232,41 @@ func (pp *phonePool) invite(m sipMessage, id string, from *net.UDPAddr) {
 		_, _ = pp.conn.WriteToUDP(l.ok, from)
 		return
 	}
-	number := callerNumber(m.header("From"))
-	vr.mu.Lock()
-	c := vr.byPhone[number]
-	vr.mu.Unlock()
-	if c == nil {
-		r.st.fail("phone_unknown_call")
+	pp.invites.Add(1)
+	local := pp.localAddr()
+	l = &phoneLeg{acked: make(chan struct{})}
+	var sdp string
+	if pp.call != nil {
+		c := pp.call(callerNumber(m.header("From")))
+		if c == nil {
+			r.st.fail("phone_unknown_call")
+		}
+		peer, err := mediatest.NewRTPPeer("PCMU")
+		if err != nil {
+			r.st.fail("phone_rtp")
+			return
+		}
+		if err := peer.SetRemote(m.body); err != nil {
+			r.st.fail("phone_bad_offer")
+			peer.Close()
+			return
+		}
+		if c != nil {
+			peer.OnPacket(r.listener(&c.up))
+			peer.StartSending(r.payloader(&c.down))
+		}
+		l.peer, sdp = peer, peer.SDP("sendrecv")
+	} else {
+		a := pp.discard.LocalAddr().(*net.UDPAddr)
+		sdp = fmt.Sprintf("v=0\r\no=ccload 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n", a.Port)
 	}
-	peer, err := mediatest.NewRTPPeer("PCMU")
-	if err != nil {
-		r.st.fail("phone_rtp")
-		return
-	}
-	if err := peer.SetRemote(m.body); err != nil {
-		r.st.fail("phone_bad_offer")
-		peer.Close()
-		return
-	}
-	local := pp.conn.LocalAddr().(*net.UDPAddr)
-	l = &phoneLeg{peer: peer, acked: make(chan struct{})}
-	l.ok = okTo(m, randHex(4), fmt.Sprintf("sip:agent@%s", local), peer.SDP("sendrecv"))
+	l.ok = okTo(m, randHex(4), fmt.Sprintf("sip:agent@%s", local), sdp)
 	pp.mu.Lock()
 	pp.calls[id] = l
 	pp.mu.Unlock()
-	if c != nil {
-		peer.OnPacket(r.listener(&c.up))
-		peer.StartSending(r.payloader(&c.down))
-	}
+	pp.answered.Add(1)
 	_, _ = pp.conn.WriteToUDP(l.ok, from)
-	// Our 200 again until the ACK (RFC 3261 13.3.1.4), up to 4 s.
+	// Our 200 again until the ACK (RFC 3261 13.3.1.4), for 4 s.
 	go func() {
 		t := time.NewTicker(500 * time.Millisecond)
 		defer t.Stop()
@@ -190,6 +292,27 @@ func callerNumber(from string) string {
 		return v[:i]
 	}
 	return ""
+}
+
+// startPhones opens the agents' phones of -mode sip-media and registers
+// them; it returns what closes them.
+func (vr *voiceRun) startPhones(ctx context.Context) (func(), error) {
+	r := vr.r
+	pp, err := newPhonePool(r, func(number string) *voiceCall {
+		vr.mu.Lock()
+		defer vr.mu.Unlock()
+		return vr.byPhone[number]
+	})
+	if err != nil {
+		return nil, err
+	}
+	n, err := pp.register(ctx, vr.sipTarget)
+	r.logf("phones: %d of %d registered (contact %s)", n, r.o.agents, pp.localAddr())
+	if err != nil {
+		r.logf("phones: %v", err)
+		r.st.fail("phone_not_registered")
+	}
+	return pp.close, nil
 }
 
 // startRTPBaseline connects n pairs of plain RTP peers directly (no

@@ -1,10 +1,13 @@
 package main
 
-// Registering the agents' phones in -mode sip: a REGISTER per account with
-// digest authentication (RFC 3261 section 22, MD5, qop=auth), as a phone
-// does, the Contact pointing at the one sipp uas that answers for every
-// phone. (sipp 3.6 does not take the credentials of its [authentication]
-// keyword from an injection file's fields.)
+// Registering the agents' phones in -mode sip and sip-media: a REGISTER per
+// account with digest authentication (RFC 3261 section 22, MD5, qop=auth),
+// as a phone does, sent from the socket that answers for every phone
+// (phonePool): contactd sends a phone's INVITEs to where its REGISTER came
+// from (a phone behind NAT is reached there), so the REGISTER must come
+// from the socket that answers. (sipp 3.6 cannot do this for many accounts:
+// its [authentication] keyword does not take the credentials from an
+// injection file's fields.)
 
 import (
 	"context"
@@ -17,19 +20,23 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // phoneAccount is one agent's phone.
 type phoneAccount struct {
 	user, password string
-	contactPort    int // where INVITEs for the phone go (127.0.0.1)
 }
 
-// registerPhones registers every account with contactd at to, from
-// parallel UDP sockets, and returns how many succeeded and the first
-// error.
-func registerPhones(ctx context.Context, to *net.UDPAddr, accounts []phoneAccount, parallel int) (int64, error) {
+// sipTransport sends a request and returns the first final response to it
+// (matched by Call-ID), retransmitting as over UDP.
+type sipTransport interface {
+	roundTrip(ctx context.Context, callID string, req []byte, to *net.UDPAddr) (sipResponse, error)
+	localAddr() *net.UDPAddr
+}
+
+// registerPhones registers every account with contactd at to over t,
+// parallel at a time, and returns how many succeeded and the first error.
+func registerPhones(ctx context.Context, t sipTransport, to *net.UDPAddr, accounts []phoneAccount, parallel int) (int64, error) {
 	var ok atomic.Int64
 	var mu sync.Mutex
 	var first error
@@ -40,7 +47,7 @@ func registerPhones(ctx context.Context, to *net.UDPAddr, accounts []phoneAccoun
 		go func() {
 			defer wg.Done()
 			for a := range work {
-				if err := registerPhone(ctx, to, a); err != nil {
+				if err := registerPhone(ctx, t, to, a); err != nil {
 					mu.Lock()
 					if first == nil {
 						first = fmt.Errorf("register %s: %w", a.user, err)
@@ -64,14 +71,9 @@ func registerPhones(ctx context.Context, to *net.UDPAddr, accounts []phoneAccoun
 }
 
 // registerPhone sends REGISTER, answers the 401's challenge and waits for
-// the 200 (retransmitting every 500 ms, 5 times, as over UDP).
-func registerPhone(ctx context.Context, to *net.UDPAddr, a phoneAccount) error {
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	local := c.LocalAddr().(*net.UDPAddr)
+// the 200. The Contact is t's address.
+func registerPhone(ctx context.Context, t sipTransport, to *net.UDPAddr, a phoneAccount) error {
+	local := t.localAddr()
 	callID, tag := randHex(8)+"@ccload", randHex(4)
 	uri := fmt.Sprintf("sip:%s", to)
 	build := func(cseq int, auth string) []byte {
@@ -81,14 +83,14 @@ func registerPhone(ctx context.Context, to *net.UDPAddr, a phoneAccount) error {
 		fmt.Fprintf(&b, "From: <sip:%s@%s>;tag=%s\r\n", a.user, to.IP, tag)
 		fmt.Fprintf(&b, "To: <sip:%s@%s>\r\n", a.user, to.IP)
 		fmt.Fprintf(&b, "Call-ID: %s\r\nCSeq: %d REGISTER\r\n", callID, cseq)
-		fmt.Fprintf(&b, "Contact: <sip:%s@127.0.0.1:%d>\r\n", a.user, a.contactPort)
+		fmt.Fprintf(&b, "Contact: <sip:%s@%s>\r\n", a.user, local)
 		if auth != "" {
 			fmt.Fprintf(&b, "Authorization: %s\r\n", auth)
 		}
 		b.WriteString("Max-Forwards: 70\r\nExpires: 3600\r\nUser-Agent: ccload\r\nContent-Length: 0\r\n\r\n")
 		return []byte(b.String())
 	}
-	res, err := sipRoundTrip(ctx, c, to, build(1, ""))
+	res, err := t.roundTrip(ctx, callID, build(1, ""), to)
 	if err != nil {
 		return err
 	}
@@ -103,7 +105,7 @@ func registerPhone(ctx context.Context, to *net.UDPAddr, a phoneAccount) error {
 		return errors.New("401 without a digest nonce")
 	}
 	auth := digestAuthorization(a.user, a.password, "REGISTER", uri, ch, randHex(8))
-	res, err = sipRoundTrip(ctx, c, to, build(2, auth))
+	res, err = t.roundTrip(ctx, callID, build(2, auth), to)
 	if err != nil {
 		return err
 	}
@@ -141,38 +143,6 @@ func parseSIPResponse(b []byte) (sipResponse, bool) {
 	}
 	r.headers = lines[1:]
 	return r, true
-}
-
-// sipRoundTrip sends req and returns the first final response (100-199
-// are skipped), retransmitting every 500 ms up to 5 times.
-func sipRoundTrip(ctx context.Context, c *net.UDPConn, to *net.UDPAddr, req []byte) (sipResponse, error) {
-	buf := make([]byte, 65536)
-	for try := 0; try < 6; try++ {
-		if ctx.Err() != nil {
-			return sipResponse{}, ctx.Err()
-		}
-		if _, err := c.WriteToUDP(req, to); err != nil {
-			return sipResponse{}, err
-		}
-		deadline := time.Now().Add(500 * time.Millisecond)
-		for {
-			_ = c.SetReadDeadline(deadline)
-			n, _, err := c.ReadFromUDP(buf)
-			if err != nil {
-				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() {
-					break
-				}
-				return sipResponse{}, err
-			}
-			r, ok := parseSIPResponse(buf[:n])
-			if !ok || r.status < 200 {
-				continue
-			}
-			return r, nil
-		}
-	}
-	return sipResponse{}, errors.New("no answer after 6 tries")
 }
 
 // parseChallenge reads the parameters of a Digest challenge.
