@@ -30,9 +30,12 @@
 #   SIPLOAD_AGENTS     phones (default) or none, for the signaling runs
 #   SIPLOAD_SIGNALING  signaling runs, "calls a second:seconds:hold ms ..."
 #                      (default "1000:30:0"; empty: none). Agents: ccload's
-#                      default, rate × (hold + 0.5 s) × 1.2 (600 at 1,000/s,
-#                      hold 0), or SIPLOAD_SIP_AGENTS
+#                      default, rate × (ring + hold + 0.5 s) × 1.2 (600 at
+#                      1,000/s, ring and hold 0), or SIPLOAD_SIP_AGENTS
 #   SIPLOAD_SIP_AGENTS agents (and phones) of the signaling runs
+#   SIPLOAD_RING       how long the agents' phones ring before answering
+#                      (default 0ms: at once; the agents' default count
+#                      grows with it)
 #   SIPLOAD_MEDIA      media runs, "calls:new calls a second:window ..."
 #                      (default "200:10:20s"; empty: none)
 #   SIPLOAD_MEDIA_AGENTS  who takes the media runs' calls: "browser phones"
@@ -51,6 +54,7 @@ GO=${GO:-go}
 AGENTS_MODE=${SIPLOAD_AGENTS:-phones}
 SIGNALING=${SIPLOAD_SIGNALING-"1000:30:0"}
 SIP_AGENTS=${SIPLOAD_SIP_AGENTS:-}
+RING=${SIPLOAD_RING:-0ms}
 MEDIA=${SIPLOAD_MEDIA-"200:10:20s"}
 MEDIA_AGENTS=${SIPLOAD_MEDIA_AGENTS-"browser phones"}
 OUT=${SIPLOAD_OUT:-sipload.out}
@@ -139,16 +143,16 @@ n=0
 for run in $SIGNALING; do
 	IFS=: read -r rate secs hold <<<"$run"
 	hold=${hold:-0}
-	agents=$SIP_AGENTS
-	if [[ -z $agents ]]; then
-		# ccload's default: rate × (hold + 0.5 s) × 1.2, at least 10.
-		agents=$(awk -v r="$rate" -v h="$hold" 'BEGIN { a = r * (h / 1000 + 0.5) * 1.2; a = (a == int(a)) ? a : int(a) + 1; print (a < 10 ? 10 : a) }')
-	fi
+	# Agents: SIPLOAD_SIP_AGENTS, or ccload's default for the rate, ring
+	# and hold (the same in -write-config and the run).
+	agents_flag=()
+	if [[ -n $SIP_AGENTS ]]; then agents_flag=(-agents "$SIP_AGENTS"); fi
 	n=$((n + 1))
-	"$tmp/ccload" -write-config -mode sip -sip-agents "$AGENTS_MODE" -agents "$agents" -capacity 1 -agent-password "$password" >"$tmp/sip$n.yaml"
+	"$tmp/ccload" -write-config -mode sip -sip-agents "$AGENTS_MODE" "${agents_flag[@]}" -rate-calls "$rate" -hold "${hold}ms" -ring "$RING" \
+		-capacity 1 -agent-password "$password" >"$tmp/sip$n.yaml"
 	start_server "$tmp/sip$n.yaml" "$tmp/sip$n-data"
-	ccload_run sqlite -mode sip -sipp "$SIPP" -sip-agents "$AGENTS_MODE" -agents "$agents" -rate-calls "$rate" -duration "${secs}s" \
-		-hold "${hold}ms" -agent-password "$password"
+	ccload_run sqlite -mode sip -sipp "$SIPP" -sip-agents "$AGENTS_MODE" "${agents_flag[@]}" -rate-calls "$rate" -duration "${secs}s" \
+		-hold "${hold}ms" -ring "$RING" -agent-password "$password"
 	stop_server
 done
 
@@ -160,7 +164,7 @@ for run in $MEDIA; do
 		"$tmp/ccload" -write-config -mode sip-media -sip-agents "$who" -agents "$agents" -capacity 1 -agent-password "$password" >"$tmp/sip$n.yaml"
 		start_server "$tmp/sip$n.yaml" "$tmp/sip$n-data"
 		ccload_run sqlite -mode sip-media -sip-agents "$who" -clients "$calls" -agents "$agents" -rate-calls "${rate:-10}" \
-			-duration "${window:-20s}" -agent-password "$password"
+			-duration "${window:-20s}" -ring "$RING" -agent-password "$password"
 		stop_server
 	done
 done

@@ -51,7 +51,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/signal"
 	"runtime"
@@ -121,6 +120,7 @@ type options struct {
 	sipDirect bool
 	sipLimit  int
 	hold      time.Duration
+	ring      time.Duration
 	keep      bool
 }
 
@@ -162,6 +162,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.sipDirect, "sip-direct", true, "sip: first run the same calls from sipp to sipp without contactd, for the ratio")
 	fs.IntVar(&o.sipLimit, "sip-limit", 5000, "sip: sipp's limit of simultaneous calls (-l)")
 	fs.DurationVar(&o.hold, "hold", 0, "sip: how long a call stays up after the ACK before the caller's BYE")
+	fs.DurationVar(&o.ring, "ring", 0, "sip, sip-media: how long the agents' phones ring (180) before they answer (200); 0: they answer at once")
 	fs.BoolVar(&o.keep, "keep", false, "sip: keep sipp's scenarios, statistics and error logs (the directory is logged)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -174,6 +175,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.report != "" || o.writeConfig {
 		if o.writeConfig && o.agents == 0 {
 			o.agents = defaultAgents(o.clients, o.capacity)
+			if o.mode == "sip" {
+				o.agents = defaultSIPAgents(o.rateCalls, o.ring+o.hold)
+			}
 		}
 		return o, o.checkConfig()
 	}
@@ -188,7 +192,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 			o.sipAgents = "phones"
 		}
 		if !set["agents"] {
-			o.agents = int(min(int64(maxAgents), max(10, int64(math.Ceil(o.rateCalls*(o.hold.Seconds()+0.5)*1.2)))))
+			o.agents = defaultSIPAgents(o.rateCalls, o.ring+o.hold)
 		}
 		if !set["duration"] {
 			o.duration = 10 * time.Second

@@ -410,3 +410,62 @@ func target0(t *testing.T) target {
 	}
 	return tg
 }
+
+// Agents on phones end to end: ten sipp callers through a real contactd
+// to agents whose phones are ccload's (registered with digest, ringing
+// 200 ms, then answering), then three phone-to-phone calls with RTP.
+func TestAgentPhonesThroughARealServer(t *testing.T) {
+	sipp := sippOrSkip(t)
+	cfg, sipAddr := loadSIPConfig(t, "-mode", "sip", "-agents", "4", "-capacity", "1", "-agent-password", "pw-for-the-test")
+	a := startApp(t, cfg)
+	var out, errs bytes.Buffer
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	args := []string{"-mode", "sip", "-sipp", sipp, "-addr", a.Addr(), "-sip-addr", sipAddr, "-agents", "4", "-sources", "1",
+		"-agent-password", "pw-for-the-test", "-rate-calls", "5", "-duration", "2s", "-ring", "200ms", "-sip-direct=false"}
+	if err := run(ctx, args, &out, &errs); err != nil {
+		t.Fatalf("ccload %q: %v\n%s", args, err, errs.String())
+	}
+	var rep report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || rep.SIPReport == nil {
+		t.Fatalf("not a SIP report: %v\n%s", err, out.String())
+	}
+	s := rep.SIPReport
+	if s.SIPAgents != "phones" || s.Number != sipNumberEarly || s.Phones != 4 || s.PhonesReg != 4 || s.Direct != nil || s.Ratio != 0 || rep.Errors != 0 {
+		t.Fatalf("report %s\n%s", out.String(), errs.String())
+	}
+	if c, p := s.Contactd, s.AgentPhones; c == nil || p == nil || c.Attempted != 10 || c.Successful != 10 || c.Failed != 0 ||
+		p.Attempted != 10 || p.Successful != 10 || p.Unfinished != 0 {
+		t.Fatalf("callers %+v, phones %+v: want 10 calls answered by the agents' phones and hung up\n%s", c, p, errs.String())
+	}
+}
+
+func TestPhoneToPhoneCallsThroughARealServer(t *testing.T) {
+	cfg, sipAddr := loadSIPConfig(t, "-mode", "sip-media", "-sip-agents", "phones", "-agents", "4", "-capacity", "1", "-agent-password", "pw-for-the-test")
+	a := startApp(t, cfg)
+	var out, errs bytes.Buffer
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	args := []string{"-mode", "sip-media", "-sip-agents", "phones", "-addr", a.Addr(), "-sip-addr", sipAddr, "-sources", "1",
+		"-clients", "3", "-agents", "4", "-rate-calls", "5", "-duration", "2s", "-ring", "200ms", "-baseline", "1", "-agent-password", "pw-for-the-test"}
+	if err := run(ctx, args, &out, &errs); err != nil {
+		t.Fatalf("ccload %q: %v\n%s", args, err, errs.String())
+	}
+	var rep report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || rep.VoiceReport == nil {
+		t.Fatalf("not a voice report: %v\n%s", err, out.String())
+	}
+	v := rep.VoiceReport
+	if v.SIPAgents != "phones" || v.Calls != 3 || rep.Errors != 0 || rep.CleanupErrors != 0 || rep.HardStop {
+		t.Fatalf("report %s\n%s", out.String(), errs.String())
+	}
+	if rep.Sent < 200 || rep.Delivered != rep.Sent || v.LossPct != 0 || v.Strays != 0 || v.Altered != 0 || v.BaselinePairs != 1 || v.BaselineReceived != v.BaselineSent {
+		t.Fatalf("packets: sent %d delivered %d, strays %d, altered %d; baseline %d/%d\n%s", rep.Sent, rep.Delivered, v.Strays, v.Altered,
+			v.BaselineReceived, v.BaselineSent, out.String())
+	}
+	testutil.Eventually(t, "no interaction left open", func() bool {
+		var open int
+		a.Router().Query(t.Context(), func(e *routing.Engine) { open = e.OpenInteractions() })
+		return open == 0
+	})
+}

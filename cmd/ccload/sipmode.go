@@ -62,6 +62,7 @@ type SIPReport struct {
 	Rate      float64 `json:"sip_rate"` // calls a second asked of sipp (-r)
 	Calls     int64   `json:"sip_calls"`
 	HoldMs    float64 `json:"sip_hold_ms"`
+	RingMs    float64 `json:"sip_ring_ms"`
 	Phones    int     `json:"sip_phones,omitempty"`            // registered
 	PhonesReg int64   `json:"sip_phones_registered,omitempty"` // REGISTERs that succeeded
 
@@ -151,6 +152,14 @@ func (o options) checkSIP() []error {
 	return errs
 }
 
+// defaultSIPAgents is enough agents for rate calls a second that each
+// keep an agent busy for busy (ring and hold) and up to half a second more
+// (routing, the offer, the answer, the BYEs), with a fifth to spare: an
+// agent takes one call at a time.
+func defaultSIPAgents(rate float64, busy time.Duration) int {
+	return int(min(int64(maxAgents), max(10, int64(math.Ceil(rate*(busy.Seconds()+0.5)*1.2)))))
+}
+
 // sipCalls is the calls of a -mode sip run: -rate-calls × -duration.
 func (o options) sipCalls() int64 {
 	return int64(math.Round(o.rateCalls * o.duration.Seconds()))
@@ -186,7 +195,7 @@ func sipUsername(prefix string, k int) string { return fmt.Sprintf("%s%d-phone",
 // runSIP runs -mode sip and returns the report.
 func (r *runner) runSIP(ctx context.Context) (*report, error) {
 	o := r.o
-	sr := &SIPReport{SIPAgents: o.sipAgents, Rate: o.rateCalls, Calls: o.sipCalls(), HoldMs: float64(o.hold.Milliseconds())}
+	sr := &SIPReport{SIPAgents: o.sipAgents, Rate: o.rateCalls, Calls: o.sipCalls(), HoldMs: float64(o.hold.Milliseconds()), RingMs: float64(o.ring.Milliseconds())}
 	rep := &report{Mode: o.mode, Label: o.label, Agents: o.agents, SIPReport: sr}
 	if o.sipAgents == "none" {
 		rep.Agents = 0

@@ -46,6 +46,12 @@ type phoneLeg struct {
 	ok    []byte             // our 200, sent again for a retransmitted INVITE
 	acked chan struct{}
 	once  sync.Once
+	// With -ring: the INVITE, our 180, and the timer of the answer; the
+	// pool's mu guards answered.
+	inv      sipMessage
+	ringing  []byte
+	timer    *time.Timer
+	answered bool
 }
 
 // newPhonePool opens the phones' socket.
@@ -203,9 +209,16 @@ func (pp *phonePool) read() {
 			pp.mu.Lock()
 			l := pp.calls[id]
 			delete(pp.calls, id)
+			unanswered := l != nil && !l.answered
+			if unanswered {
+				l.timer.Stop()
+			}
 			pp.mu.Unlock()
 			if l == nil {
 				continue
+			}
+			if unanswered {
+				_, _ = pp.conn.WriteToUDP(statusTo(l.inv, 487, "Request Terminated", l.ok), from)
 			}
 			if m.method == "BYE" {
 				pp.byes.Add(1)
@@ -227,9 +240,16 @@ func (pp *phonePool) invite(m sipMessage, id string, from *net.UDPAddr) {
 	r := pp.r
 	pp.mu.Lock()
 	l := pp.calls[id]
+	var again []byte
+	if l != nil {
+		again = l.ok
+		if !l.answered {
+			again = l.ringing
+		}
+	}
 	pp.mu.Unlock()
 	if l != nil {
-		_, _ = pp.conn.WriteToUDP(l.ok, from)
+		_, _ = pp.conn.WriteToUDP(again, from)
 		return
 	}
 	pp.invites.Add(1)
@@ -261,9 +281,35 @@ func (pp *phonePool) invite(m sipMessage, id string, from *net.UDPAddr) {
 		sdp = fmt.Sprintf("v=0\r\no=ccload 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n", a.Port)
 	}
 	l.ok = okTo(m, randHex(4), fmt.Sprintf("sip:agent@%s", local), sdp)
+	l.inv = m
+	if ring := pp.r.o.ring; ring > 0 {
+		// 180 at once, 200 after the ring (unless CANCELled meanwhile).
+		l.ringing = statusTo(m, 180, "Ringing", l.ok)
+		pp.mu.Lock()
+		pp.calls[id] = l
+		l.timer = time.AfterFunc(ring, func() {
+			pp.mu.Lock()
+			if pp.calls[id] != l {
+				pp.mu.Unlock()
+				return
+			}
+			l.answered = true
+			pp.mu.Unlock()
+			pp.answer(l, from)
+		})
+		pp.mu.Unlock()
+		_, _ = pp.conn.WriteToUDP(l.ringing, from)
+		return
+	}
+	l.answered = true
 	pp.mu.Lock()
 	pp.calls[id] = l
 	pp.mu.Unlock()
+	pp.answer(l, from)
+}
+
+// answer sends the 200 of l, again until the ACK.
+func (pp *phonePool) answer(l *phoneLeg, from *net.UDPAddr) {
 	pp.answered.Add(1)
 	_, _ = pp.conn.WriteToUDP(l.ok, from)
 	// Our 200 again until the ACK (RFC 3261 13.3.1.4), for 4 s.
@@ -353,4 +399,17 @@ func (vr *voiceRun) startRTPBaseline(n int) (int, func()) {
 		b.StartSending(r.payloader(ba))
 	}
 	return len(peers) / 2, closeAll
+}
+
+// statusTo is a response to the INVITE inv with the To tag of our 200
+// (ok): a 180, or the 487 of a CANCELled INVITE.
+func statusTo(inv sipMessage, code int, reason string, ok []byte) []byte {
+	tag := ""
+	if m, good := parseSIPMessage(ok); good {
+		if _, t, found := strings.Cut(m.header("To"), ";tag="); found {
+			tag = t
+		}
+	}
+	b := okTo(inv, tag, "", "")
+	return []byte(strings.Replace(string(b), "SIP/2.0 200 OK", fmt.Sprintf("SIP/2.0 %d %s", code, reason), 1))
 }

@@ -131,10 +131,14 @@ type voiceRun struct {
 	byPhone   map[string]*voiceCall
 	sipTarget *net.UDPAddr
 	sipNumber string
-	pending   map[string]*agentLeg // by call_offer command id
-	closed    bool
-	legWG     sync.WaitGroup
-	nextLeg   atomic.Int64
+	// deskLegAsks counts "call" messages with needLeg to desks of agents
+	// on phones (sip-media -sip-agents phones).
+	deskLegAsks   atomic.Int64
+	deskLegLogged atomic.Bool
+	pending       map[string]*agentLeg // by call_offer command id
+	closed        bool
+	legWG         sync.WaitGroup
+	nextLeg       atomic.Int64
 }
 
 func newVoiceRun(r *runner) *voiceRun {

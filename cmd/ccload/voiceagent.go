@@ -60,6 +60,13 @@ func (vr *voiceRun) agentMsg(a *agent, m *inMsg, data []byte) bool {
 			if l != nil {
 				l.cancel()
 			}
+		case cm.NeedLeg && vr.r.o.sipAgents == "phones" && vr.sipTarget != nil:
+			// The agent takes calls on the phone: the desk opens no leg
+			// (contactd should not ask; counted).
+			vr.deskLegAsks.Add(1)
+			if vr.deskLegLogged.CompareAndSwap(false, true) {
+				r.logf("note: the desk of %s (on a SIP phone) was asked to open a leg: %s", a.id, data)
+			}
 		case cm.NeedLeg:
 			vr.openLeg(a, cm.Conversation)
 		}

@@ -219,6 +219,9 @@ type VoiceReport struct {
 	// trunk number called.
 	SIPAgents string `json:"sip_media_agents,omitempty"`
 	SIPNumber string `json:"sip_media_number,omitempty"`
+	// DeskLegAsks counts the times contactd asked the desk of an agent on
+	// a phone to open a browser leg (needLeg); ccload's desks do not.
+	DeskLegAsks int64 `json:"desk_leg_asks,omitempty"`
 }
 
 // machineCPU is the time every core of the machine spent busy (not idle,
@@ -266,6 +269,7 @@ func (vr *voiceRun) fill(rep *report, window time.Duration) {
 	rep.P50ms, rep.P90ms, rep.P99ms, rep.MaxMs = ms(p50), ms(m.h.quantile(90)), ms(p99), ms(time.Duration(m.h.max.Load()))
 	v.Reordered, v.Strays, v.SendSkipped = m.reordered.Load(), m.strays.Load(), m.skipped.Load()
 	v.Altered = m.altered.Load()
+	v.DeskLegAsks = vr.deskLegAsks.Load()
 	v.Calls, v.CallsByWindow = rep.Joined, rep.JoinedByWindow
 
 	d := &vr.direct
