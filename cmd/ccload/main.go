@@ -8,6 +8,8 @@
 //	ccload -mode chat -addr 127.0.0.1:8080 -clients 500 -duration 20s -agent-password PW
 //	ccload -mode idle -addr 127.0.0.1:8080 -clients 10000 -duration 10s -server-pid $PID
 //	ccload -mode voice -addr 127.0.0.1:8080 -clients 200 -rate-calls 10 -duration 20s -agent-password PW -server-pid $PID
+//	ccload -mode sip -addr 127.0.0.1:8080 -sip-addr 127.0.0.1:5060 -rate-calls 1000 -duration 30s -agent-password PW -server-pid $PID
+//	ccload -mode sip-media -sip-agents phones -addr ... -sip-addr ... -clients 200 -rate-calls 10 -duration 20s -agent-password PW
 //	ccload -report load.jsonl -out docs/BENCHMARKS.md -note "what else ran"
 //
 // Chat mode: agents load1..loadM log in (POST /api/login), connect, go
@@ -35,6 +37,14 @@
 //
 // Voice mode (voice.go): -clients calls between pion peers bridged by
 // contactd, started -rate-calls a second; see voice.go.
+//
+// SIP modes (sipmode.go, sipmedia.go; config from -write-config -mode sip
+// or sip-media): -mode sip places short calls without media with sipp,
+// first sipp to sipp, then through contactd's trunk to agents whose phones
+// are ccload's, and reports calls a second, failures and the ratio;
+// -mode sip-media is voice mode with phone callers (raw SIP, plain RTP) to
+// agents in the browser or on ccload's phones. scripts/sipload.sh runs
+// both; see docs/BENCHMARKS.md, "SIP".
 //
 // Clients are spread over loopback source addresses (127.0.x.y for
 // visitors, 100 per address; another 127.b.x.y block for agents, 8 per
