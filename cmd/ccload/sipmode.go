@@ -237,7 +237,7 @@ func (r *runner) runSIP(ctx context.Context) (*report, error) {
 	hold := strconv.FormatInt(o.hold.Milliseconds(), 10)
 	// A run should take calls/rate + hold; sipp gets that and a minute.
 	budget := time.Duration(float64(sr.Calls)/o.rateCalls*float64(time.Second)) + o.hold + time.Minute
-	uac := func(name, to string, uasPort int) []string {
+	uac := func(to string) []string {
 		return []string{to, "-sf", filepath.Join(dir, "uac.xml"), "-s", sr.Number, "-i", "127.0.0.1",
 			"-p", strconv.Itoa(freePort()), "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort()),
 			"-r", rate, "-m", calls, "-d", hold, "-l", strconv.Itoa(o.sipLimit), "-buff_size", "8388608",
@@ -257,7 +257,7 @@ func (r *runner) runSIP(ctx context.Context) (*report, error) {
 			return nil, err
 		}
 		r.logf("direct: sipp -> sipp, %s calls at %s/s, hold %s ms", calls, rate, hold)
-		caller, err := startSipp(ctx, o.sipp, dir, "direct_uac", uac("direct_uac", fmt.Sprintf("127.0.0.1:%d", port), port)...)
+		caller, err := startSipp(ctx, o.sipp, dir, "direct_uac", uac(fmt.Sprintf("127.0.0.1:%d", port))...)
 		if err != nil {
 			callee.stop(5 * time.Second)
 			return nil, err
@@ -312,7 +312,7 @@ func (r *runner) runSIP(ctx context.Context) (*report, error) {
 		cpuFrom = srv.cpu()
 	}
 	t0 := time.Now()
-	caller, err := startSipp(ctx, o.sipp, dir, "contactd_uac", uac("contactd_uac", target.String(), 0)...)
+	caller, err := startSipp(ctx, o.sipp, dir, "contactd_uac", uac(target.String())...)
 	if err != nil {
 		return nil, err
 	}

@@ -229,13 +229,12 @@ func sippDuration(v string, errs *[]error) time.Duration {
 
 // sippProc is one sipp process with its statistics file and output.
 type sippProc struct {
-	name  string
-	cmd   *exec.Cmd
-	stat  string
-	out   bytes.Buffer // standard output and error (the screen with -bg off is not used)
-	done  chan struct{}
-	err   error
-	start time.Time
+	name string
+	cmd  *exec.Cmd
+	stat string
+	out  bytes.Buffer // standard output and error (the screen with -bg off is not used)
+	done chan struct{}
+	err  error
 }
 
 // startSipp starts sipp with args, writing its statistics to
@@ -248,7 +247,6 @@ func startSipp(ctx context.Context, sipp, dir, name string, args ...string) (*si
 	p.cmd.Dir = dir
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	p.cmd.Cancel = func() error { return p.cmd.Process.Signal(syscall.SIGKILL) }
-	p.start = time.Now()
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("sipp %s: %w", name, err)
 	}

@@ -130,21 +130,6 @@ func (r sipResponse) header(name string) string {
 	return ""
 }
 
-// parseSIPResponse reads a response's status and headers (not its body).
-func parseSIPResponse(b []byte) (sipResponse, bool) {
-	head, _, _ := strings.Cut(string(b), "\r\n\r\n")
-	lines := strings.Split(head, "\r\n")
-	var r sipResponse
-	if len(lines) == 0 || !strings.HasPrefix(lines[0], "SIP/2.0 ") {
-		return r, false
-	}
-	if _, err := fmt.Sscanf(lines[0], "SIP/2.0 %d", &r.status); err != nil {
-		return r, false
-	}
-	r.headers = lines[1:]
-	return r, true
-}
-
 // parseChallenge reads the parameters of a Digest challenge.
 func parseChallenge(v string) map[string]string {
 	out := map[string]string{}
