@@ -256,6 +256,10 @@ func (r *runner) runSIP(ctx context.Context) (*report, error) {
 		if err != nil {
 			return nil, err
 		}
+		if !waitBound(port, 10*time.Second) {
+			callee.stop(5 * time.Second)
+			return nil, fmt.Errorf("sipp's callee did not open 127.0.0.1:%d\n%s", port, tailText(callee.out.String(), 2000))
+		}
 		r.logf("direct: sipp -> sipp, %s calls at %s/s, hold %s ms", calls, rate, hold)
 		caller, err := startSipp(ctx, o.sipp, dir, "direct_uac", uac(fmt.Sprintf("127.0.0.1:%d", port))...)
 		if err != nil {
@@ -377,4 +381,21 @@ func freePort() int {
 	}
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// waitBound waits until something listens on UDP 127.0.0.1:port (sipp has
+// started), up to d.
+func waitBound(port int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		c, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			return true // taken: sipp is there
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
