@@ -70,6 +70,9 @@ func (a *App) phoneEffect(f routing.Effect) {
 
 // onSIPPhone: the agent takes calls on a SIP phone.
 func (a *App) onSIPPhone(id routing.AgentID) bool {
+	if !a.cfg.SIPOn() {
+		return false
+	}
 	for _, ag := range a.cfg.Agents {
 		if ag.ID == id {
 			return ag.VoiceDevice == config.VoiceSIP

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -189,7 +191,8 @@ func (p *deskPhone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	if err := sess.RespondSDP([]byte(p.rtp.offer("sendrecv"))); err != nil {
-		p.t.Errorf("200 to the INVITE: %v", err)
+		// CANCELled first (another phone answered): fine.
+		p.cancels <- struct{}{}
 		return
 	}
 	p.mu.Lock()
@@ -444,6 +447,22 @@ func TestAWebVisitorReachesAnAgentOnASIPPhone(t *testing.T) {
 	phone.waitAnswered()
 	vis.waitFor("call", map[string]any{"state": "connected"})
 	v.hears("the visitor hears the agent's phone, payloads unchanged", 0xC3, 25)
+	// The desk shows the call but never opens a leg of its own.
+	alice.waitFor("call", map[string]any{"conversation": conv, "state": "connected", "needLeg": false})
+	alice.mu.Lock()
+	for _, m := range alice.msgs {
+		if m["type"] == "call" && m["needLeg"] == true {
+			t.Errorf("the desk of an agent on a phone was asked to open a leg: %v", m)
+		}
+	}
+	alice.mu.Unlock()
+	// Hold from the desk: the visitor hears music, the phone's leg stays.
+	alice.must("hold", map[string]any{"conversation": conv})
+	vis.waitFor("call", map[string]any{"state": "held"})
+	v.hearsOnly("music on hold from the desk", 0, 30, 0xC3)
+	alice.must("unhold", map[string]any{"conversation": conv})
+	vis.waitFor("call", map[string]any{"state": "connected"})
+	v.hears("the agent's phone again", 0xC3, 20)
 	phone.rtp.hears("the agent's phone hears the visitor, payloads unchanged", 0xA1, 25)
 
 	alice.must("end", map[string]any{"conversation": conv})
@@ -470,6 +489,11 @@ func TestReferFromTheAgentsPhoneTransfers(t *testing.T) {
 
 	if code := phone.refer("nobody-here"); code != 603 {
 		t.Fatalf("REFER to nobody: %d, want 603", code)
+	}
+	// A REFER in alice's dialog from another device (not hers) is 403.
+	other := newDeskPhone(t, a, "udp", 0xD4)
+	if code := other.referAs(phone, "bob"); code != 403 {
+		t.Fatalf("REFER from a device that is not the agent's: %d, want 403", code)
 	}
 	bob.must("presence", map[string]any{"presence": "available"})
 	if code := phone.refer("bob"); code != 202 {
@@ -498,5 +522,230 @@ func TestReferFromTheAgentsPhoneTransfers(t *testing.T) {
 	phone.waitAnswered()
 	call.rtp.hears("the caller hears alice's phone again", 0xC3, 20)
 	b.p.Close()
+
+	// REFER to a queue: support (bob has its skill) offers it to bob.
+	if code := phone.refer("support"); code != 202 {
+		t.Fatalf("REFER to the support queue: %d, want 202", code)
+	}
+	phone.waitBye("after the transfer to a queue")
+	bob.waitFor("offer", map[string]any{"conversation": conv, "queue": "support"})
 	_ = base
+}
+
+// referAs sends a REFER within p's dialog, from this phone's socket.
+func (o *deskPhone) referAs(p *deskPhone, target string) int {
+	o.t.Helper()
+	p.mu.Lock()
+	sess := p.sess
+	p.mu.Unlock()
+	inv, res := sess.InviteRequest, sess.InviteResponse
+	req := sip.NewRequest(sip.REFER, inv.Contact().Address)
+	from := res.To().AsFrom()
+	req.AppendHeader(&from)
+	to := inv.From().AsTo()
+	req.AppendHeader(&to)
+	req.AppendHeader(sip.HeaderClone(inv.CallID()))
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: 9000, MethodName: sip.REFER})
+	req.AppendHeader(sip.NewHeader("Refer-To", "<sip:"+target+"@127.0.0.1>"))
+	c := o.contact()
+	req.AppendHeader(&c)
+	req.SetDestination(o.edge.String())
+	ctx, cancel := context.WithTimeout(o.t.Context(), 10*time.Second)
+	defer cancel()
+	r, err := o.cli.Do(ctx, req)
+	if err != nil {
+		o.t.Fatalf("REFER: %v", err)
+	}
+	return r.StatusCode
+}
+
+// An agent with two phones: both ring, the first to answer wins; the
+// other is CANCELled while it rings, or (answering too) ACKed and hung up.
+func TestTheFirstOfTheAgentsPhonesToAnswerWins(t *testing.T) {
+	for _, both := range []bool{false, true} {
+		t.Run(map[bool]string{false: "the other rings", true: "both answer"}[both], func(t *testing.T) {
+			a, _, alice := sipWorld(t, phoneAgentConfig(t))
+			p1 := newDeskPhone(t, a, "udp", 0xC3)
+			p2 := newDeskPhone(t, a, "tcp", 0xD4)
+			p1.register("alice-phone", alicePhonePass)
+			p2.register("alice-phone", alicePhonePass)
+			if !both {
+				p2.setMode(0)
+			}
+			ph := newCaller(t, a, "udp")
+			call := ph.dial(t.Context(), numEarly)
+			// Early media; the phone may answer before the 183 is read.
+			call.rtp.send(call.sdp(t), 0xA1)
+			p1.waitInvite()
+			p2.waitInvite()
+			offer := alice.waitFor("offer", map[string]any{"channel": "voice"})
+			conv := offer["conversation"].(string)
+			alice.waitFor("call", map[string]any{"conversation": conv, "state": "connected"})
+			call.established(t)
+			// Exactly one phone keeps the call: the other was CANCELled
+			// or got a BYE.
+			var winner, loser *deskPhone
+			select {
+			case <-p2.cancels:
+				winner, loser = p1, p2
+			case <-p2.byes:
+				winner, loser = p1, p2
+			case <-p1.cancels:
+				winner, loser = p2, p1
+			case <-p1.byes:
+				winner, loser = p2, p1
+			case <-time.After(15 * time.Second):
+				t.Fatal("neither phone was CANCELled or hung up")
+			}
+			if !both && winner != p1 {
+				t.Fatal("the phone that only rang won")
+			}
+			call.rtp.hears("the caller hears the phone that won", winner.tag, 25)
+			winner.rtp.hears("the phone that won hears the caller", 0xA1, 25)
+			if n := call.rtp.count(loser.tag); n > 2 {
+				t.Fatalf("the caller heard %d packets of the phone that lost", n)
+			}
+			alice.must("end", map[string]any{"conversation": conv})
+			winner.waitBye("the desk's End")
+			waitUntil(t, "no call left", func() bool { return a.sip.AgentCalls() == 0 && a.sip.Dialogs() == 0 })
+		})
+	}
+}
+
+// sippAgent registers alice's phone from a free UDP port (through the Go
+// phone, with digest), frees the port and starts a sipp uas there
+// (testdata/sipp/uas_agent.xml, -rtp_echo): contactd's INVITE reaches
+// sipp at the registered address. It returns sipp's exit.
+func sippAgent(t *testing.T, a *App, ctx context.Context) (<-chan error, *strings.Builder) {
+	t.Helper()
+	sipp := sippPath(t)
+	p := newDeskPhone(t, a, "udp", 0xC3)
+	p.register("alice-phone", alicePhonePass)
+	port := p.local.Port()
+	p.cancel()
+	p.ua.Close()
+	p.wg.Wait()
+	cmd := exec.CommandContext(ctx, sipp, "-sf", filepath.Join("testdata", "sipp", "uas_agent.xml"),
+		"-i", "127.0.0.1", "-p", strconv.Itoa(int(port)), "-mi", "127.0.0.1", "-mp", strconv.Itoa(freeUDPPort(t)),
+		"-rtp_echo", "-m", "1", "-nostdin", "-timeout", "80s", "-timeout_error")
+	out := &strings.Builder{}
+	var mu sync.Mutex
+	cmd.Stdout, cmd.Stderr = lockedWriter{out, &mu}, lockedWriter{out, &mu}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return done, out
+}
+
+type lockedWriter struct {
+	b  *strings.Builder
+	mu *sync.Mutex
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func waitSipp(t *testing.T, what string, done <-chan error, out *strings.Builder) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("%s: sipp: %v\n%s", what, err, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s: sipp did not finish\n%s", what, out.String())
+	}
+}
+
+// sipp as an agent's phone: a Go caller with RTP reaches it through the
+// queue and hears its own audio echoed by sipp, unchanged; then a sipp
+// caller (uac_queue.xml) reaches a sipp agent (uas_agent.xml) and the
+// desk's End hangs both up.
+func TestASippAgentPhoneAnswersThroughTheQueue(t *testing.T) {
+	sipp := sippPath(t)
+	t.Run("Go caller", func(t *testing.T) {
+		a, _, alice := sipWorld(t, phoneAgentConfig(t))
+		ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+		defer cancel()
+		done, out := sippAgent(t, a, ctx)
+		ph := newCaller(t, a, "udp")
+		call := ph.dial(t.Context(), numAnswer)
+		call.established(t)
+		call.rtp.send(call.sdp(t), 0xA1)
+		offer := alice.waitFor("offer", map[string]any{"channel": "voice"})
+		conv := offer["conversation"].(string)
+		alice.waitFor("call", map[string]any{"conversation": conv, "state": "connected"})
+		call.rtp.hears("the caller hears its audio echoed by the sipp phone, unchanged", 0xA1, 25)
+		alice.must("end", map[string]any{"conversation": conv})
+		waitSipp(t, "the desk's End", done, out)
+		waitUntil(t, "no call left", func() bool { return a.sip.AgentCalls() == 0 && a.sip.Dialogs() == 0 && a.media.Legs() == 0 })
+	})
+	t.Run("sipp caller", func(t *testing.T) {
+		a, _, alice := sipWorld(t, phoneAgentConfig(t))
+		ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+		defer cancel()
+		done, out := sippAgent(t, a, ctx)
+		to := sipAddr(t, a, "udp")
+		caller := exec.CommandContext(ctx, sipp, to.String(),
+			"-sf", filepath.Join("testdata", "sipp", "uac_queue.xml"), "-s", numEarly,
+			"-i", "127.0.0.1", "-p", strconv.Itoa(freeUDPPort(t)), "-mi", "127.0.0.1", "-mp", strconv.Itoa(freeUDPPort(t)),
+			"-m", "1", "-l", "1", "-nostdin", "-timeout", "80s", "-timeout_error")
+		cout := &strings.Builder{}
+		var mu sync.Mutex
+		caller.Stdout, caller.Stderr = lockedWriter{cout, &mu}, lockedWriter{cout, &mu}
+		if err := caller.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cdone := make(chan error, 1)
+		go func() { cdone <- caller.Wait() }()
+		offer := alice.waitFor("offer", map[string]any{"channel": "voice"})
+		conv := offer["conversation"].(string)
+		alice.waitFor("call", map[string]any{"conversation": conv, "state": "connected"})
+		alice.must("end", map[string]any{"conversation": conv})
+		waitSipp(t, "the sipp agent after the desk's End", done, out)
+		waitSipp(t, "the sipp caller after the desk's End", cdone, cout)
+		waitUntil(t, "no call left", func() bool { return a.sip.AgentCalls() == 0 && a.sip.Dialogs() == 0 && a.media.Legs() == 0 })
+	})
+}
+
+// A warm transfer from an agent on a phone to an agent in the browser: the
+// caller hears music while they consult (the phone and bob hear each
+// other), then is bridged to bob; alice's phone gets a BYE.
+func TestAWarmTransferFromAPhoneAgentToTheBrowser(t *testing.T) {
+	a, _, alice, bob := chatWorld(t, phoneAgentConfig(t))
+	phone := newDeskPhone(t, a, "udp", 0xC3)
+	phone.register("alice-phone", alicePhonePass)
+	ph := newCaller(t, a, "udp")
+	call := ph.dial(t.Context(), numAnswer)
+	call.established(t)
+	call.rtp.send(call.sdp(t), 0xA1)
+	phone.waitInvite()
+	phone.waitAnswered()
+	offer := alice.waitFor("offer", map[string]any{"channel": "voice"})
+	conv := offer["conversation"].(string)
+	call.rtp.hears("the caller hears alice's phone", 0xC3, 20)
+
+	bob.must("presence", map[string]any{"presence": "available"})
+	alice.must("transfer", map[string]any{"conversation": conv, "toAgent": "bob", "mode": "warm"})
+	bob.waitFor("offer", map[string]any{"conversation": conv})
+	bob.must("accept", map[string]any{"interaction": conv})
+	bob.waitFor("call", map[string]any{"conversation": conv, "needLeg": true})
+	b := joinCall(t, bob, conv, 0xB2)
+	alice.waitFor("call", map[string]any{"conversation": conv, "state": "consult"})
+	call.rtp.hears("music for the caller during the consultation", 0, 30)
+	phone.rtp.hears("alice's phone hears bob", 0xB2, 20)
+	b.hears("bob hears alice's phone", 0xC3, 20)
+
+	alice.must("transfer_complete", map[string]any{"conversation": conv})
+	phone.waitBye("the transfer completed")
+	call.rtp.hears("the caller hears bob", 0xB2, 30)
+	b.hears("bob hears the caller", 0xA1, 30)
+	bob.must("end", map[string]any{"conversation": conv})
+	b.p.Close()
+	waitUntil(t, "no call left", func() bool { return a.sip.AgentCalls() == 0 && a.sip.Dialogs() == 0 && a.media.Legs() == 0 })
 }

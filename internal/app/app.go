@@ -229,7 +229,7 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 		for i, s := range a.cfg.ICEServers {
 			ice[i] = signaling.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential}
 		}
-		vcfg := signaling.Voice{Legs: signaling.BrowserLegsOn(eng), ICEServers: ice}
+		vcfg := signaling.Voice{Legs: signaling.BrowserLegsOn(eng), ICEServers: ice, OnPhone: a.onSIPPhone}
 		if a.voiceCfg != nil {
 			a.voiceCfg(&vcfg)
 		}
@@ -360,6 +360,11 @@ func (a *App) Start(ctx context.Context) error {
 		metricsAt = "http://" + hostPort(a.metricsLn.Addr())
 	}
 	fmt.Fprintf(a.out, "contactd is ready on %s\n  agent desk %s/desk/\n  widget demo %s/demo/\n  health     %s/healthz, %s/readyz\n  metrics    %s/metrics\n", base, base, base, base, base, metricsAt)
+	if a.sip != nil {
+		for _, l := range a.sip.Addrs() {
+			fmt.Fprintf(a.out, "  SIP        %s\n", l)
+		}
+	}
 	return nil
 }
 

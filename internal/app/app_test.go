@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -42,7 +43,12 @@ func waitingQueue(cfg *config.Config) {
 	cfg.Queues = []routing.QueueConfig{{ID: "sales", NoAgents: routing.NoAgentsWait}}
 }
 
-func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quietLog() *slog.Logger {
+	if os.Getenv("CC_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
 
 // start builds and starts an app, closing it when the test ends.
 func start(t *testing.T, cfg config.Config, out io.Writer, opts ...Option) *App {
