@@ -65,7 +65,7 @@ func renderSIP(reps []report, note, where string) string {
 			"from the first to the last statistics line, and INVITE-to-200 p99 as sipp's bucket bound; **direct** is sipp to sipp in " +
 			"the same run at the same rate and call length; **ratio** is contactd's calls/s over direct's; **agents' phones** is what " +
 			"the sipp answering for every agent's phone received (rung / completed). contactd's CPU is over its run, % of one core.\n\n")
-		b.WriteString("| agents | number | calls | asked /s | hold ms | direct ok / attempted | direct failed | direct calls/s | direct setup p99 ms | contactd ok / attempted | contactd failed | contactd calls/s | contactd setup p99 ms | ratio | agents' phones rung / completed | phones registered | errors | contactd CPU % | load avg at the end | GOMAXPROCS contactd / ccload |\n")
+		b.WriteString("| agents | number | calls | asked /s | ring / hold ms | direct ok / attempted | direct failed | direct calls/s | direct setup p99 ms | contactd ok / attempted | contactd failed | contactd calls/s | contactd setup p99 ms | ratio | agents' phones rung / completed | phones registered | errors | contactd CPU % | load avg at the end | GOMAXPROCS contactd / ccload |\n")
 		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range sig {
 			s := r.SIPReport
@@ -96,7 +96,7 @@ func renderSIP(reps []report, note, where string) string {
 				load = dash
 			}
 			fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-				agents, s.Number, s.Calls, num(s.Rate), num(s.HoldMs), dOK, dFail, dRate, dP99, cOK, cFail, cRate, cP99, ratio,
+				agents, s.Number, s.Calls, num(s.Rate), num(s.RingMs)+" / "+num(s.HoldMs), dOK, dFail, dRate, dP99, cOK, cFail, cRate, cP99, ratio,
 				phones, reg, errText(r), cpu, load, procs)
 		}
 	}
@@ -127,10 +127,14 @@ func renderSIP(reps []report, note, where string) string {
 			if v.BaselinePairs > 0 {
 				direct, added = num(v.BaselineP99ms), num(v.P99AddedMs)
 			}
+			errs := errText(r)
+			if v.DeskLegAsks > 0 {
+				errs += fmt.Sprintf("; desks of phone agents asked for a leg %d times", v.DeskLegAsks)
+			}
 			fmt.Fprintf(&b, "| %s | %d (%d) | %d | %s | %s | %s (%s) | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 				v.SIPAgents, r.Clients, v.Calls, r.Agents, num(v.RateCalls), num(r.DurationS), num(r.MsgsPerS), num(r.OfferedPerS),
 				strconv.FormatFloat(v.LossPct, 'f', -1, 64), v.Altered, num(r.P50ms), num(r.P99ms), direct, added, num(r.MaxMs),
-				num(r.SetupP95ms), errText(r), cpu, perPkt, rss, procs)
+				num(r.SetupP95ms), errs, cpu, perPkt, rss, procs)
 		}
 	}
 	fmt.Fprintf(&b, "\n%s", sipEnd)
