@@ -175,7 +175,7 @@ func loadConfig(t *testing.T, args ...string) config.Config {
 	if err := os.WriteFile(path, out.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.LoadOutput([]string{"--config", path, "--http-addr", "127.0.0.1:0", "--media-addr", "127.0.0.1:0", "--data-dir", dir}, func(string) string { return "" }, io.Discard)
+	cfg, err := config.LoadOutput([]string{"--config", path, "--http-addr", "127.0.0.1:0", "--media-addr", "127.0.0.1:0", "--sip-listen", "off", "--data-dir", dir}, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatalf("contactd refuses the config ccload wrote: %v\n%s", err, out.String())
 	}

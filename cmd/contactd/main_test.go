@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,8 +27,9 @@ func TestMain(m *testing.M) {
 
 func contactd(t *testing.T, args ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], args...)
-	// Voice on a port of its own: tests run side by side.
-	cmd.Env = append(os.Environ(), "CONTACTD_TEST_MAIN=1", "CONTACTD_MEDIA_ADDR=127.0.0.1:0")
+	// Voice and SIP on ports of their own: tests run side by side.
+	cmd.Env = append(os.Environ(), "CONTACTD_TEST_MAIN=1", "CONTACTD_MEDIA_ADDR=127.0.0.1:0",
+		"CONTACTD_SIP_LISTEN=udp://127.0.0.1:0,tcp://127.0.0.1:0")
 	return cmd
 }
 
@@ -53,6 +55,22 @@ func TestAConfigErrorNamesTheKeyAndFails(t *testing.T) {
 	}
 	if !bytes.Contains(out, []byte("http_adr")) {
 		t.Fatalf("the error does not name the key:\n%s", out)
+	}
+}
+
+func TestASIPPortInUseStopsTheStartNamingTheSetting(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	cmd := contactd(t, "--http-addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--sip-listen", "udp://"+pc.LocalAddr().String())
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("want exit status 1, got %v\n%s", err, out)
+	}
+	if !bytes.Contains(out, []byte("sip_listen udp://"+pc.LocalAddr().String())) {
+		t.Fatalf("the error does not name sip_listen:\n%s", out)
 	}
 }
 

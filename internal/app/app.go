@@ -28,6 +28,7 @@ import (
 	"github.com/contactd/contactd/media"
 	"github.com/contactd/contactd/routing"
 	"github.com/contactd/contactd/signaling"
+	"github.com/contactd/contactd/signaling/sip"
 	"github.com/contactd/contactd/web"
 )
 
@@ -68,6 +69,14 @@ type App struct {
 	// voiceCfg, when set, adjusts the calls' settings (tests shorten the
 	// reload grace or wrap the legs).
 	voiceCfg func(*signaling.Voice)
+	// sip is the SIP edge (nil when sip_listen is off); sipCfg, when set,
+	// adjusts its settings (tests); sipHooks are its registrar, flood
+	// control and validation.
+	sip      *sip.Edge
+	sipCfg   func(*sip.Config)
+	sipHooks sip.Hooks
+	// sipReg is the registrar of agents' SIP phones (siphard.go).
+	sipReg *sip.Registrar
 
 	ln        net.Listener
 	srv       *http.Server
@@ -183,7 +192,10 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 		a.m.StoreWrite.WithLabelValues("chat_commit").Observe(took.Seconds())
 		a.m.ChatBatch.Observe(float64(n))
 	}}, a.log.With("component", "chat"), a.st, func(m store.Message) { edges.Deliver(m) })
-	a.coord = chat.NewCoordinator(a.chat, a.router, a.log.With("component", "coordinator"), func(f routing.Effect) { edges.Effect(f) })
+	a.coord = chat.NewCoordinator(a.chat, a.router, a.log.With("component", "coordinator"), func(f routing.Effect) {
+		edges.Effect(f)
+		a.phoneEffect(f)
+	})
 	canned := make([]signaling.Canned, len(a.cfg.Canned))
 	for i, c := range a.cfg.Canned {
 		canned[i] = signaling.Canned{Shortcut: c.Shortcut, Text: c.Text}
@@ -203,8 +215,12 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 	}
 	a.edges = edges
 	if a.cfg.VoiceOn() {
-		eng, err := media.New(media.Config{ListenAddr: a.cfg.MediaAddr, PublicIPs: a.cfg.MediaPublicIPs, Codec: a.cfg.MediaCodec,
-			MediaTimeout: a.cfg.MediaTimeout, Logger: a.log.With("component", "media")})
+		mcfg := media.Config{ListenAddr: a.cfg.MediaAddr, PublicIPs: a.cfg.MediaPublicIPs, Codec: a.cfg.MediaCodec,
+			MediaTimeout: a.cfg.MediaTimeout, Logger: a.log.With("component", "media")}
+		if a.cfg.SIPOn() {
+			rtpMedia(&mcfg, a.cfg)
+		}
+		eng, err := media.New(mcfg)
 		if err != nil {
 			return fmt.Errorf("voice: %w", err)
 		}
@@ -213,7 +229,7 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 		for i, s := range a.cfg.ICEServers {
 			ice[i] = signaling.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential}
 		}
-		vcfg := signaling.Voice{Legs: signaling.BrowserLegsOn(eng), ICEServers: ice}
+		vcfg := signaling.Voice{Legs: signaling.BrowserLegsOn(eng), ICEServers: ice, OnPhone: a.onSIPPhone}
 		if a.voiceCfg != nil {
 			a.voiceCfg(&vcfg)
 		}
@@ -225,6 +241,15 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 				Help: "Voice legs (server-side peer connections) open now."}, func() float64 { return float64(eng.Legs()) }),
 		)
 		a.log.Info("voice on", "media_addr", eng.Addr().String(), "codec", a.cfg.MediaCodec)
+		if a.cfg.SIPOn() {
+			if err := a.newSIP(); err != nil {
+				eng.Close()
+				return fmt.Errorf("sip: %w", err)
+			}
+		}
+	}
+	if !a.cfg.VoiceOn() && a.cfg.SIPListen != "off" && a.cfg.SIPListen != "" {
+		a.log.Warn("SIP is off: phone calls need voice (media_addr is off)", "sip_listen", a.cfg.SIPListen)
 	}
 	a.agents = agents
 	return nil
@@ -233,6 +258,9 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 func (a *App) sink(effs []routing.Effect) {
 	a.rec.add(effs)
 	a.coord.Effects(effs)
+	if a.sip != nil {
+		a.sipPositions(effs)
+	}
 	for _, s := range a.sinks {
 		s(effs)
 	}
@@ -306,6 +334,10 @@ func (a *App) Start(ctx context.Context) error {
 		a.Close()
 		return err
 	}
+	if err := a.startSIP(); err != nil {
+		a.Close()
+		return err
+	}
 	a.housekeep(ctx, time.Now())
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); every(lctx, SessionPurgeEvery, a.housekeep) }()
@@ -328,6 +360,11 @@ func (a *App) Start(ctx context.Context) error {
 		metricsAt = "http://" + hostPort(a.metricsLn.Addr())
 	}
 	fmt.Fprintf(a.out, "contactd is ready on %s\n  agent desk %s/desk/\n  widget demo %s/demo/\n  health     %s/healthz, %s/readyz\n  metrics    %s/metrics\n", base, base, base, base, base, metricsAt)
+	if a.sip != nil {
+		for _, l := range a.sip.Addrs() {
+			fmt.Fprintf(a.out, "  SIP        %s\n", l)
+		}
+	}
 	return nil
 }
 
@@ -447,6 +484,15 @@ func (a *App) Close() error {
 			}
 			if a.metricsSv != nil {
 				a.metricsSv.Shutdown(ctx)
+			}
+			cancel()
+		}
+		if a.sip != nil {
+			// BYE to every phone call while the chat service can still
+			// store their end, then the SIP transports close.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if e := a.sip.Close(ctx); e != nil {
+				a.log.Warn("SIP shutdown", "err", e)
 			}
 			cancel()
 		}

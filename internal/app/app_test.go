@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ func testConfig(t *testing.T, dbURL string) config.Config {
 	cfg := config.Default()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.MediaAddr = "127.0.0.1:0"
+	cfg.SIPListen = "off" // the SIP tests turn it on at 127.0.0.1:0
 	cfg.DataDir = t.TempDir()
 	cfg.DatabaseURL = dbURL
 	cfg.Demo = true
@@ -41,7 +43,12 @@ func waitingQueue(cfg *config.Config) {
 	cfg.Queues = []routing.QueueConfig{{ID: "sales", NoAgents: routing.NoAgentsWait}}
 }
 
-func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quietLog() *slog.Logger {
+	if os.Getenv("CC_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
 
 // start builds and starts an app, closing it when the test ends.
 func start(t *testing.T, cfg config.Config, out io.Writer, opts ...Option) *App {

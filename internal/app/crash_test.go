@@ -131,7 +131,7 @@ func crashChild(name string) {
 		os.Exit(2)
 	}
 	cfg := config.Default()
-	cfg.HTTPAddr, cfg.MediaAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.HTTPAddr, cfg.MediaAddr, cfg.SIPListen = "127.0.0.1:0", "127.0.0.1:0", "off"
 	cfg.DataDir, cfg.DatabaseURL = os.Getenv(crashDirEnv), os.Getenv(crashDBEnv)
 	cfg.Demo = true
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

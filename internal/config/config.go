@@ -75,6 +75,10 @@ type Config struct {
 	Invitation string `yaml:"invitation"`
 	// Security settings (README, Security).
 	Security `yaml:",inline"`
+	// SIP settings (README, Phones (SIP)).
+	SIP `yaml:",inline"`
+	// SIP flood control (README, Phones (SIP), Security).
+	SIPSecurity `yaml:",inline"`
 	// Routing holds engine-wide routing settings.
 	Routing RoutingSettings `yaml:"routing"`
 	// Queues are the queues defined in the file, in file order. Unset
@@ -187,6 +191,13 @@ type AgentSpec struct {
 	// `ccload -write-config` writes). Nothing is generated or printed then.
 	// An account that exists already keeps its password.
 	PasswordHash string `yaml:"password_hash"`
+	// SIPUsername and SIPPassword are the account a SIP desk phone or
+	// softphone registers with (digest); both or neither.
+	SIPUsername string `yaml:"sip_username"`
+	SIPPassword string `yaml:"sip_password"`
+	// VoiceDevice is where the agent takes calls: browser (the default)
+	// or sip (the registered phones ring).
+	VoiceDevice string `yaml:"voice_device"`
 }
 
 // AgentConfig returns the routing part of the account. Defaults (such as the
@@ -215,6 +226,8 @@ func Default() Config {
 		MediaAddr:                DefaultMediaAddr,
 		MediaTimeout:             DefaultMediaTimeout,
 		MediaCodec:               DefaultMediaCodec,
+		SIPSecurity:              SIPSecurity{SIPFloodRate: DefaultSIPFloodRate, SIPFloodBurst: DefaultSIPFloodBurst},
+		SIP:                      SIP{SIPListen: DefaultSIPListen, RTPPorts: DefaultRTPPorts, SIPUserAgent: DefaultSIPUserAgent, AnnounceInterval: DefaultAnnounceInterval},
 		Routing:                  RoutingSettings{MaxMissedOffers: routing.DefaultMaxMissedOffers},
 		Security: Security{ReadTimeout: DefaultReadTimeout, WriteTimeout: DefaultWriteTimeout, IdleTimeout: DefaultIdleTimeout,
 			MaxConnsPerAddress: DefaultMaxConnsPerAddress, MaxSocketsPerVisitor: DefaultMaxSocketsPerVisitor},

@@ -54,7 +54,9 @@ func TestLoadWithNothingGivenReturnsTheDefaults(t *testing.T) {
 		LogLevel: "info", LogFormat: "text", VisitorGrace: time.Minute, WidgetSessionsPerAddress: 10, WidgetSessionRate: 30, Routing: RoutingSettings{MaxMissedOffers: 2},
 		MediaAddr: ":40000", MediaTimeout: 20 * time.Second, MediaCodec: "PCMU",
 		Security: Security{ReadTimeout: 30 * time.Second, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
-			MaxConnsPerAddress: 256, MaxSocketsPerVisitor: 4}}
+			MaxConnsPerAddress: 256, MaxSocketsPerVisitor: 4},
+		SIP:         SIP{SIPListen: "udp://:5060,tcp://:5060", RTPPorts: "10000-20000", SIPUserAgent: "contactd", AnnounceInterval: time.Minute},
+		SIPSecurity: SIPSecurity{SIPFloodRate: 50, SIPFloodBurst: 200}}
 	if !reflect.DeepEqual(Default(), want) {
 		t.Errorf("Default() = %+v, want %+v", Default(), want)
 	}
@@ -134,6 +136,9 @@ func TestEverySettingIsReadFromItsFlagAndItsVariable(t *testing.T) {
 			TrustedProxies: []string{"10.0.0.0/8", "192.0.2.1"}, ReadTimeout: 11 * time.Second, WriteTimeout: 12 * time.Second,
 			IdleTimeout: 13 * time.Second, MaxConnsPerAddress: 50, MaxSocketsPerVisitor: 3, LoginConcurrency: 2,
 			MetricsAddr: "127.0.0.1:9100", MetricsToken: "s3cret", MetricsPerAgent: true},
+		SIP: SIP{SIPListen: "udp://127.0.0.1:5070", SIPPublicAddr: "203.0.113.8", RTPPorts: "30000-30100",
+			SIPDomain: "sip.example.com", SIPUserAgent: "cc/1", SIPDropUnknown: true, AnnounceInterval: 45 * time.Second, PromptsDir: "/etc/contactd/prompts"},
+		SIPSecurity: SIPSecurity{SIPFloodRate: 7, SIPFloodBurst: 9},
 	}
 	secArgs := []string{"--public-url", "https://contact.example.com", "--staff-origins", "https://admin.example.com",
 		"--trusted-proxies", "10.0.0.0/8,192.0.2.1", "--http-read-timeout", "11s", "--http-write-timeout", "12s",
@@ -144,6 +149,9 @@ func TestEverySettingIsReadFromItsFlagAndItsVariable(t *testing.T) {
 		"--allowed-origins", "https://shop.example.com, http://localhost:3000", "--visitor-grace", "90s",
 		"--widget-sessions-per-address", "3", "--widget-session-rate", "12"}
 	args = append(args, secArgs...)
+	args = append(args, "--sip-listen", "udp://127.0.0.1:5070", "--sip-public-addr", "203.0.113.8", "--rtp-ports", "30000-30100",
+		"--sip-domain", "sip.example.com", "--sip-user-agent", "cc/1", "--sip-drop-unknown", "--announce-interval", "45s", "--prompts-dir", "/etc/contactd/prompts",
+		"--sip-flood-rate", "7", "--sip-flood-burst", "9")
 	environ := map[string]string{
 		"CONTACTD_PUBLIC_URL": "https://contact.example.com", "CONTACTD_STAFF_ORIGINS": "https://admin.example.com",
 		"CONTACTD_TRUSTED_PROXIES": "10.0.0.0/8,192.0.2.1", "CONTACTD_HTTP_READ_TIMEOUT": "11s", "CONTACTD_HTTP_WRITE_TIMEOUT": "12s",
@@ -155,6 +163,10 @@ func TestEverySettingIsReadFromItsFlagAndItsVariable(t *testing.T) {
 		"CONTACTD_ALLOWED_ORIGINS": "https://shop.example.com,http://localhost:3000", "CONTACTD_VISITOR_GRACE": "90s",
 		"CONTACTD_WIDGET_SESSIONS_PER_ADDRESS": "3", "CONTACTD_WIDGET_SESSION_RATE": "12",
 		"CONTACTD_MEDIA_ADDR": "127.0.0.1:40100", "CONTACTD_MEDIA_PUBLIC_IPS": "203.0.113.7", "CONTACTD_MEDIA_TIMEOUT": "7s", "CONTACTD_MEDIA_CODEC": "PCMA",
+		"CONTACTD_SIP_LISTEN": "udp://127.0.0.1:5070", "CONTACTD_SIP_PUBLIC_ADDR": "203.0.113.8", "CONTACTD_RTP_PORTS": "30000-30100",
+		"CONTACTD_SIP_DOMAIN": "sip.example.com", "CONTACTD_SIP_USER_AGENT": "cc/1", "CONTACTD_SIP_DROP_UNKNOWN": "true",
+		"CONTACTD_ANNOUNCE_INTERVAL": "45s", "CONTACTD_PROMPTS_DIR": "/etc/contactd/prompts",
+		"CONTACTD_SIP_FLOOD_RATE": "7", "CONTACTD_SIP_FLOOD_BURST": "9",
 	}
 	t.Run("from flags", func(t *testing.T) {
 		c, _, err := load(t, args, nil)

@@ -36,6 +36,8 @@ Flags:
 			"the queues: id, name, skills, strategy, offer_timeout, max_wait, no_agents, service_level, wrap_up,\n" +
 				"default_handle_time, and steps that relax skills or add a fallback queue after a wait"},
 		{"ice_servers", "none", "STUN/TURN servers handed to browsers for voice: a list of {urls, username, credential}"},
+		{"trunks", "none", "SIP trunks that deliver phone calls: name, sources (CIDRs), username/password (digest, outbound),\n" +
+			"numbers: {number, queue, skills, priority, answer: early_media (183, the default) or answer (200 at once)}"},
 		{"canned", "none", "canned messages for agents: a list of {shortcut, text}"},
 		{"sites", "none", "embedding sites that sign visitor context (shown as verified): a list of {origin, secret};\n" +
 			"see docs/INTEGRATION.md"},
@@ -46,7 +48,9 @@ Flags:
 					routing.MinSkillLevel, routing.MaxSkillLevel, routing.DefaultVoiceCapacity, routing.DefaultChatCapacity) +
 				"password_hash. A new account gets a generated password, printed once, unless password_hash\n" +
 				"gives an argon2id hash ($argon2id$v=19$..., as `ccload -write-config` writes): then it gets\n" +
-				"that password and nothing is printed. Existing accounts keep their password"},
+				"that password and nothing is printed. Existing accounts keep their password.\n" +
+				"sip_username, sip_password: the account a SIP phone registers with (digest; both or neither,\n" +
+				fmt.Sprintf("password at least %d characters); voice_device: browser (default) or sip (calls ring the phone)", MinSIPPassword)},
 	}
 	for _, s := range settings() {
 		name := "--" + s.flag

@@ -47,6 +47,9 @@ func (c Config) Validate() error {
 		}
 	}
 	c.Security.validate(add)
+	c.SIP.validate(add)
+	c.SIPSecurity.validate(add)
+	validateSIPAgents(c.Agents, add)
 	if c.VisitorGrace <= 0 {
 		add("visitor_grace %s: want more than zero, such as 60s", c.VisitorGrace)
 	}

@@ -48,6 +48,10 @@ func TestValidateAcceptsGoodConfigurations(t *testing.T) {
 		{"an upper-case log level is valid", func(c *Config) { c.LogLevel = "WARN" }},
 		{"no drain timeout is valid", func(c *Config) { c.DrainTimeout = 0 }},
 		{"never setting agents away is valid", func(c *Config) { c.Routing.MaxMissedOffers = 0 }},
+		{"SIP off is valid", func(c *Config) { c.SIPListen = "off" }},
+		{"a trunk with a number is valid", func(c *Config) {
+			c.Trunks = []Trunk{{Name: "p", Sources: []string{"192.0.2.0/24", "198.51.100.7"}, Numbers: []TrunkNumber{{Number: "+15551230000", Queue: "sales", Answer: "answer"}}}}
+		}},
 		{"agents sharing a password hash are valid", func(c *Config) {
 			c.Agents[0].PasswordHash, c.Agents[1].PasswordHash = knownHash, knownHash
 		}},
@@ -103,6 +107,25 @@ func TestValidateSaysWhatToFix(t *testing.T) {
 			func(c *Config) { c.Agents[0].Skills["english"] = 11 }, "agents[0]: routing: agent alice: skill english: level 11 is outside 1..10"},
 		{"an agent without an id is refused",
 			func(c *Config) { c.Agents = append(c.Agents, AgentSpec{}) }, "agents[2]: routing: agent: id is empty"},
+		{"an unknown voice device is refused",
+			func(c *Config) { c.Agents[0].VoiceDevice = "phone" }, `agent alice: voice_device "phone": want browser or sip`},
+		{"a SIP username without a password is refused",
+			func(c *Config) { c.Agents[0].SIPUsername = "alice" }, "agent alice: sip_username and sip_password go together"},
+		{"a short SIP password is refused",
+			func(c *Config) { c.Agents[0].SIPUsername, c.Agents[0].SIPPassword = "alice", "short" },
+			"agent alice: sip_password: want at least 12 characters"},
+		{"a SIP username that is no URI user part is refused",
+			func(c *Config) { c.Agents[0].SIPUsername, c.Agents[0].SIPPassword = "a@b;c", "long enough pw" },
+			`agent alice: sip_username "a@b;c"`},
+		{"a SIP username used twice is refused",
+			func(c *Config) {
+				c.Agents[0].SIPUsername, c.Agents[0].SIPPassword = "desk", "long enough pw"
+				c.Agents[1].SIPUsername, c.Agents[1].SIPPassword = "desk", "long enough pw"
+			}, `sip_username "desk" is also agent alice's`},
+		{"voice_device sip without an account is refused",
+			func(c *Config) { c.Agents[0].VoiceDevice = "sip" }, "agent alice: voice_device sip needs sip_username"},
+		{"a zero SIP flood rate is refused",
+			func(c *Config) { c.SIPFloodRate = 0 }, "sip_flood_rate 0"},
 		{"an agent id used twice is refused",
 			func(c *Config) { c.Agents = append(c.Agents, AgentSpec{ID: "alice"}) },
 			`agents[2]: agent id "alice" is already used by agents[0]`},
@@ -114,6 +137,31 @@ func TestValidateSaysWhatToFix(t *testing.T) {
 		{"a truncated password hash is refused",
 			func(c *Config) { c.Agents[0].PasswordHash = knownHash[:len(knownHash)-30] },
 			`agent alice: password_hash: auth: malformed password hash: hash is not unpadded base64`},
+		{"a SIP listener without a transport is refused",
+			func(c *Config) { c.SIPListen = ":5060" }, `sip_listen ":5060": want udp://host:port or tcp://host:port`},
+		{"a SIP listener over an unknown transport is refused",
+			func(c *Config) { c.SIPListen = "udp://:5060,sctp://:5060" }, `sip_listen "sctp://:5060"`},
+		{"an RTP port range the wrong way round is refused",
+			func(c *Config) { c.RTPPorts = "20000-10000" }, `rtp_ports "20000-10000": want lo-hi`},
+		{"a SIP public address that is a name is refused",
+			func(c *Config) { c.SIPPublicAddr = "example.com" }, `sip_public_addr "example.com": want a public IP`},
+		{"a trunk without sources is refused",
+			func(c *Config) { c.Trunks = []Trunk{{Name: "p"}} }, "trunks[0] (p): sources: want the addresses"},
+		{"a trunk source that is no address is refused",
+			func(c *Config) { c.Trunks = []Trunk{{Name: "p", Sources: []string{"provider.example"}}} }, `trunks[0] (p): sources "provider.example"`},
+		{"a number with letters is refused",
+			func(c *Config) {
+				c.Trunks = []Trunk{{Name: "p", Sources: []string{"192.0.2.1"}, Numbers: []TrunkNumber{{Number: "1\r\nX: y", Queue: "sales"}}}}
+			}, `trunks[0].numbers[0]: number "1\r\nX: y": want digits`},
+		{"a number on two trunks is refused",
+			func(c *Config) {
+				n := []TrunkNumber{{Number: "100", Queue: "sales"}}
+				c.Trunks = []Trunk{{Name: "p", Sources: []string{"192.0.2.1"}, Numbers: n}, {Name: "q", Sources: []string{"192.0.2.2"}, Numbers: n}}
+			}, `trunks[1].numbers[0]: number "100" is also on trunk p`},
+		{"an unknown answer mode is refused",
+			func(c *Config) {
+				c.Trunks = []Trunk{{Name: "p", Sources: []string{"192.0.2.1"}, Numbers: []TrunkNumber{{Number: "100", Queue: "sales", Answer: "ring"}}}}
+			}, `answer "ring": want early_media or answer`},
 		{"an unknown role is refused",
 			func(c *Config) { c.Agents[1].Roles = append(c.Agents[1].Roles, "root") },
 			`agent bob: role "root": want agent, supervisor or admin`},
