@@ -351,6 +351,11 @@ func (a *App) Start(ctx context.Context) error {
 		metricsAt = "http://" + hostPort(a.metricsLn.Addr())
 	}
 	fmt.Fprintf(a.out, "contactd is ready on %s\n  agent desk %s/desk/\n  widget demo %s/demo/\n  health     %s/healthz, %s/readyz\n  metrics    %s/metrics\n", base, base, base, base, base, metricsAt)
+	if a.sip != nil {
+		for _, l := range a.sip.Addrs() {
+			fmt.Fprintf(a.out, "  SIP        %s\n", l)
+		}
+	}
 	return nil
 }
 

@@ -19,8 +19,12 @@ import (
 // newSIP builds the SIP edge (started by Start, closed first by Close).
 // Voice must be on: phone calls are voice legs on the media engine.
 func (a *App) newSIP() error {
-	trunks := make([]sip.Trunk, len(a.cfg.Trunks))
-	for i, t := range a.cfg.Trunks {
+	cfgTrunks := a.cfg.Trunks
+	if len(cfgTrunks) == 0 && a.cfg.Demo {
+		cfgTrunks = demoTrunks
+	}
+	trunks := make([]sip.Trunk, len(cfgTrunks))
+	for i, t := range cfgTrunks {
 		st := sip.Trunk{Name: t.Name, Username: t.Username, Password: t.Password}
 		for _, s := range t.Sources {
 			p, err := config.ParseSource(s)
@@ -54,6 +58,14 @@ func (a *App) newSIP() error {
 	a.sip = e
 	return nil
 }
+
+// demoTrunks: with --demo and no trunk configured, calls from this
+// machine to 100 go to sales and to 200 to support (try it with sipp or
+// a softphone on the same host).
+var demoTrunks = []config.Trunk{{Name: "demo", Sources: []string{"127.0.0.1/32", "::1/128"}, Numbers: []config.TrunkNumber{
+	{Number: "100", Queue: "sales", Answer: config.AnswerEarlyMedia},
+	{Number: "200", Queue: "support", Answer: config.AnswerEarlyMedia},
+}}}
 
 // rtpMedia sets the media engine's RTP settings for phone calls: the
 // rtp_ports range, the public address of sip_public_addr (else the first
@@ -106,7 +118,7 @@ func (a *App) startSIP() error {
 	if err := a.sip.Start(listen); err != nil {
 		return err
 	}
-	a.log.Info("SIP on", "listen", a.sip.Addrs(), "trunks", len(a.cfg.Trunks))
+	a.log.Info("SIP on", "listen", a.sip.Addrs(), "trunks", len(a.cfg.Trunks), "demoTrunk", len(a.cfg.Trunks) == 0 && a.cfg.Demo)
 	return nil
 }
 

@@ -6,16 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	ctest "github.com/contactd/contactd/internal/testutil"
 )
 
 // hardEdge is an edge with the registrar, flood guard and validator
@@ -270,3 +274,67 @@ func tcpProbe(t *testing.T, edge netip.AddrPort) {
 }
 
 var _ = sip.StatusOK
+
+// A response larger than a UDP MTU goes out (sipgo alone refuses anything
+// over 1300 bytes and the sender would retransmit in vain): an OPTIONS with
+// a long Via chain gets its 200, which copies the chain, on the socket.
+func TestLargeUDPResponseIsSent(t *testing.T) {
+	h := startHardEdge(t, FloodConfig{})
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var vias strings.Builder
+	for i := range 30 {
+		fmt.Fprintf(&vias, "Via: SIP/2.0/UDP proxy%d.example.com;branch=z9hG4bK-hop-%d-%s\r\n", i, i, strings.Repeat("x", 40))
+	}
+	msg := fmt.Appendf(nil, "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP %s;rport;branch=z9hG4bK-big\r\n%sMax-Forwards: 70\r\n"+
+		"From: <sip:probe@127.0.0.1>;tag=p1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: big-response@test\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+		c.LocalAddr(), vias.String())
+	sendUDP(t, c, addrOf(t, h.e, "udp"), msg)
+	buf := make([]byte, 65536)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second)) // a bound on failure, not a wait
+	n, _, err := c.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	r, ok := parseRaw(buf[:n])
+	if !ok || r.code != 200 || r.callID != "big-response@test" || n <= MaxUDPMessage {
+		t.Fatalf("answer of %d bytes: %+v", n, r)
+	}
+}
+
+// sipgo's own log of a message it cannot parse goes through the safe
+// handler: counted as unparseable, the wire bytes escaped.
+func TestUnparseableMessagesAreCountedAndLoggedSafely(t *testing.T) {
+	var buf syncBuffer
+	drops := NewDrops(nil)
+	old := sip.DefaultLogger()
+	sip.SetDefaultLogger(slog.New(NewSafeLogHandler(slog.NewTextHandler(&buf, nil), drops, nil)))
+	t.Cleanup(func() { sip.SetDefaultLogger(old) })
+	h := startHardEdge(t, FloodConfig{})
+	udpExchange(t, addrOf(t, h.e, "udp"), readVector(t, "testdata/rfc4475/lwsstart.dat"))
+	ctest.Eventually(t, "unparseable counted", func() bool { return drops.Count(DropUnparseable) == 1 })
+	out := buf.String()
+	if !strings.Contains(out, `SIP/2.0\\r\\nMax-Forwards`) || strings.Contains(out, "\r") || strings.Count(out, "\n") != strings.Count(out, "level=") {
+		t.Fatalf("log not escaped to one line a record:\n%s", out)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
