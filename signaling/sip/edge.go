@@ -78,6 +78,9 @@ type Edge struct {
 	closing  bool
 	bgDone   bool
 	byConv   map[store.ConversationID]*inboundCall // calls with a conversation
+
+	outOnce sync.Once // outbound.go: the client of the calls we place
+	outCli  *sipgo.Client
 }
 
 // New makes the edge; Start opens its transports. calls and legs may be
