@@ -50,6 +50,9 @@ type DialRequest struct {
 
 // DialProgress is what the Dialer reports of a call it placed.
 type DialProgress struct {
+	// Dialling: the number passed the checks (E.164); called before the
+	// INVITE is sent, on the caller of Dial.
+	Dialling func(number string)
 	Ringing  func()
 	Answered func()
 	// Failed: never answered; outcome busy, no_answer, not_found,
@@ -165,6 +168,15 @@ func cmdCallPhone(ctx context.Context, s *Server, r *req, m *callPhoneCmd) (any,
 	conv := r.conv
 	dialled, err := cs.voice.Dialer.Dial(ctx, DialRequest{Conversation: conv, Queue: rec.Queue, Agent: r.agent, Number: number,
 		Progress: DialProgress{
+			Dialling: func(n string) {
+				cs.mu.Lock()
+				pc.number = n
+				cs.mu.Unlock()
+				if _, err := s.chat.CallEvent(ctx, conv, r.who, EvPhoneDialled, map[string]string{"number": n, "by": string(r.agent)}); err != nil {
+					s.log.Warn("call event not stored", "conversation", conv, "err", err)
+				}
+				cs.phoneState(conv, PhoneDialling, 0, "", "")
+			},
 			Ringing:  func() { cs.phoneState(conv, PhoneRinging, 0, "", "") },
 			Answered: func() { cs.phoneState(conv, PhoneConnected, 0, "", "") },
 			Failed: func(code int, outcome, text string) {
@@ -180,19 +192,20 @@ func cmdCallPhone(ctx context.Context, s *Server, r *req, m *callPhoneCmd) (any,
 		}})
 	if err != nil {
 		cs.mu.Lock()
+		dialling := pc.number != "" && !pc.done
+		cs.mu.Unlock()
+		if dialling {
+			// Checked and recorded as dialled, but not sent (no port, the
+			// call refused the leg): the log says so too.
+			cs.phoneDone(ctx, conv, 0, "failed", "The call could not be placed.", "not_sent", true)
+		}
+		cs.mu.Lock()
 		if cs.phones[conv] == pc {
 			delete(cs.phones, conv)
 		}
 		cs.mu.Unlock()
 		return nil, err
 	}
-	cs.mu.Lock()
-	pc.number = dialled
-	cs.mu.Unlock()
-	if _, err := s.chat.CallEvent(ctx, conv, r.who, EvPhoneDialled, map[string]string{"number": dialled, "by": string(r.agent)}); err != nil {
-		s.log.Warn("call event not stored", "conversation", conv, "err", err)
-	}
-	cs.phoneState(conv, PhoneDialling, 0, "", "")
 	return callPhoneResult{Number: dialled}, nil
 }
 

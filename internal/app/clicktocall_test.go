@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,6 +32,7 @@ type trunkUAS struct {
 	ua      *sipgo.UserAgent
 	cli     *sipgo.Client
 	addr    string
+	tr      string       // udp or tcp
 	mode    atomic.Int32 // a final status; 200 answers
 	invites atomic.Int32 // INVITEs received (the challenged one included)
 	rtp     *rtpPeer
@@ -44,7 +46,7 @@ type trunkUAS struct {
 
 const trunkUser, trunkPass, trunkRealm, trunkNonce = "c2c-account", "trunk-secret-1", "carrier.test", "n0nce42"
 
-func newTrunkUAS(t *testing.T) *trunkUAS {
+func newTrunkUAS(t *testing.T, transport string) *trunkUAS {
 	t.Helper()
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("trunk"), sipgo.WithUserAgentHostname("127.0.0.1"))
 	if err != nil {
@@ -52,11 +54,7 @@ func newTrunkUAS(t *testing.T) *trunkUAS {
 	}
 	srv, _ := sipgo.NewServer(ua)
 	cli, _ := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &trunkUAS{t: t, ua: ua, cli: cli, addr: pc.LocalAddr().String(), rtp: newRTPPeer(t),
+	u := &trunkUAS{t: t, ua: ua, cli: cli, tr: transport, rtp: newRTPPeer(t),
 		acks: make(chan struct{}, 4), byes: make(chan struct{}, 4)}
 	u.mode.Store(200)
 	srv.OnInvite(u.onInvite)
@@ -65,8 +63,23 @@ func newTrunkUAS(t *testing.T) *trunkUAS {
 		tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 		u.byes <- struct{}{}
 	})
-	go srv.ServeUDP(pc)
-	t.Cleanup(func() { u.rtp.close(); ua.Close(); pc.Close() })
+	var closer io.Closer
+	if transport == "tcp" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.addr, closer = ln.Addr().String(), ln
+		go srv.ServeTCP(ln)
+	} else {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.addr, closer = pc.LocalAddr().String(), pc
+		go srv.ServeUDP(pc)
+	}
+	t.Cleanup(func() { u.rtp.close(); ua.Close(); closer.Close() })
 	return u
 }
 
@@ -99,6 +112,15 @@ func (u *trunkUAS) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	u.mu.Lock()
 	u.inv, u.tag = req, tag
 	u.mu.Unlock()
+	if u.mode.Load() == 0 {
+		// Rings and rings: only a CANCEL ends it (487 from the
+		// transaction layer).
+		res := sip.NewResponseFromRequest(req, 180, "Ringing", nil)
+		res.To().Params.Add("tag", tag)
+		tx.Respond(res)
+		<-tx.Done() // the handler's return would end the transaction
+		return
+	}
 	if code := int(u.mode.Load()); code != 200 {
 		res := sip.NewResponseFromRequest(req, code, "", nil)
 		res.To().Params.Add("tag", tag)
@@ -113,7 +135,11 @@ func (u *trunkUAS) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		res := sip.NewResponseFromRequest(req, code, "", body)
 		res.To().Params.Add("tag", tag)
-		res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "customer", Host: "127.0.0.1", Port: netPort(u.addr)}})
+		contact := sip.Uri{Scheme: "sip", User: "customer", Host: "127.0.0.1", Port: netPort(u.addr), UriParams: sip.NewParams()}
+		if u.tr == "tcp" {
+			contact.UriParams.Add("transport", "tcp")
+		}
+		res.AppendHeader(&sip.ContactHeader{Address: contact})
 		if body != nil {
 			res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 		}
@@ -151,6 +177,7 @@ func (u *trunkUAS) hangUp(t *testing.T, to string) {
 	bye.AppendHeader(&toH)
 	bye.AppendHeader(cid)
 	bye.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.BYE})
+	bye.SetTransport(strings.ToUpper(u.tr))
 	bye.SetDestination(to)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
@@ -166,6 +193,7 @@ func c2cConfig(t *testing.T, uas *trunkUAS) config.Config {
 	cfg := sipConfig(t)
 	cfg.Trunks[0].Host = "127.0.0.1"
 	cfg.Trunks[0].OutboundProxy = uas.addr
+	cfg.Trunks[0].Transport = uas.tr
 	cfg.Trunks[0].Username, cfg.Trunks[0].Password = trunkUser, trunkPass
 	cfg.DialAllow = []string{"+1555", "+1"}
 	cfg.DialCallerID = "+15550100"
@@ -214,9 +242,15 @@ func events(t *testing.T, a *App, conv, name string) []store.Message {
 }
 
 func TestClickToCallReachesTheCustomersPhone(t *testing.T) {
-	uas := newTrunkUAS(t)
+	for _, tr := range []string{"udp", "tcp"} {
+		t.Run("over "+tr, func(t *testing.T) { clickToCall(t, tr) })
+	}
+}
+
+func clickToCall(t *testing.T, tr string) {
+	uas := newTrunkUAS(t, tr)
 	a, base, alice := sipWorld(t, c2cConfig(t, uas))
-	edge := sipAddr(t, a, "udp").String()
+	edge := sipAddr(t, a, tr).String()
 
 	// Answered: 407 answered with the trunk's credentials, early media,
 	// 200, audio both ways with payloads unchanged; the chat goes on.
@@ -321,7 +355,7 @@ func TestClickToCallReachesTheCustomersPhone(t *testing.T) {
 }
 
 func TestClickToCallRefusesBeforeAnyInvite(t *testing.T) {
-	uas := newTrunkUAS(t)
+	uas := newTrunkUAS(t, "udp")
 	cfg := c2cConfig(t, uas)
 	cfg.DialAllow = []string{"+1"}
 	a, base, alice := sipWorld(t, cfg)
@@ -350,5 +384,45 @@ func TestClickToCallRefusesBeforeAnyInvite(t *testing.T) {
 	}
 	if n := uas.invites.Load(); n != 0 {
 		t.Fatalf("%d INVITEs sent for refused numbers", n)
+	}
+}
+
+func TestClickToCallNoAnswerNotFoundAndATypedNumber(t *testing.T) {
+	uas := newTrunkUAS(t, "udp")
+	cfg := c2cConfig(t, uas)
+	cfg.DialRingTimeout = time.Second // the setting under test
+	cfg.DialRoles = []string{"agent"} // alice may type a number
+	cfg.DialCountryCode = "1"
+	a, base, alice := sipWorld(t, cfg)
+	conv, _ := chatWithPhone(t, base, alice, "")
+
+	uas.mode.Store(0)
+	res := alice.must("call_phone", map[string]any{"conversation": conv, "number": "0555 765 4321"})
+	if res["number"] != "+15557654321" {
+		t.Fatalf("call_phone: %v", res)
+	}
+	alice.waitFor("phone", map[string]any{"conversation": conv, "state": "ringing"})
+	m := alice.waitFor("phone", map[string]any{"conversation": conv, "state": "failed"})
+	if m["outcome"] != "no_answer" || m["text"] != "Nobody answered." {
+		t.Fatalf("no answer: %v", m)
+	}
+	waitUntil(t, "the CANCEL counted", func() bool {
+		return metricValues(t, a)["cc_sip_requests_sent_total/INVITE/cancelled"] == 1
+	})
+
+	uas.mode.Store(404)
+	alice.must("call_phone", map[string]any{"conversation": conv, "number": "+1 555 000 0000"})
+	m = alice.waitFor("phone", map[string]any{"conversation": conv, "state": "failed"})
+	if m["outcome"] != "not_found" || m["code"] != float64(404) {
+		t.Fatalf("404: %v", m)
+	}
+	waitUntil(t, "both recorded", func() bool {
+		ev := events(t, a, conv, "phone_call_ended")
+		return len(ev) == 2 && ev[0].Data["outcome"] == "no_answer" && ev[1].Data["outcome"] == "not_found"
+	})
+	waitUntil(t, "the legs closed", func() bool { return a.media.Legs() == 0 })
+	rec, _ := a.Store().GetConversation(t.Context(), store.ConversationID(conv))
+	if rec.Status == store.ConvEnded {
+		t.Fatal("a failed call ended the chat")
 	}
 }

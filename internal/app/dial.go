@@ -71,6 +71,7 @@ func (d sipDialer) Dial(ctx context.Context, r signaling.DialRequest) (string, e
 		return "", &signaling.Error{Code: signaling.CodeUnavailable, Msg: "no caller ID is set for this queue (dial_caller_id)"}
 	}
 	p := r.Progress
+	p.Dialling(n)
 	err = a.sip.Dial(ctx, sip.Dial{Conv: r.Conversation, Trunk: t.Name, Number: n, CallerID: cid, CallerName: a.cfg.DialCallerName,
 		RingTimeout: a.cfg.DialRingTimeout,
 		Events: sip.DialEvents{

@@ -229,14 +229,21 @@ func (o *outbound) invite(offer string) (*sip.Request, error) {
 	}
 	req := sip.NewRequest(sip.INVITE, ru)
 	req.SetTransport(o.transport())
-	dest := t.OutboundProxy
-	if dest == "" {
-		dest = host
+	if t.OutboundProxy != "" {
+		// The outbound proxy is a preloaded route (RFC 3261 8.1.2): the
+		// CANCEL of the INVITE copies it and goes the same way.
+		h, p, err := net.SplitHostPort(t.OutboundProxy)
+		if err != nil {
+			h, p = t.OutboundProxy, "5060"
+		}
+		port, _ := strconv.Atoi(p)
+		r := sip.Uri{Scheme: "sip", Host: h, Port: port, UriParams: sip.NewParams()}
+		r.UriParams.Add("lr", "")
+		if o.transport() == "tcp" {
+			r.UriParams.Add("transport", "tcp")
+		}
+		req.AppendHeader(&sip.RouteHeader{Address: r})
 	}
-	if _, _, err := net.SplitHostPort(dest); err != nil {
-		dest = net.JoinHostPort(dest, "5060")
-	}
-	req.SetDestination(dest)
 	fromURI := sip.Uri{Scheme: "sip", User: d.CallerID, Host: host, UriParams: sip.NewParams(), Headers: sip.NewParams()}
 	from := &sip.FromHeader{DisplayName: d.CallerName, Address: fromURI, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(16))

@@ -66,3 +66,21 @@ func TestTheInviteCarriesOnlySanitizedCallerID(t *testing.T) {
 		t.Errorf("P-Asserted-Identity: %q", pai)
 	}
 }
+
+func TestTheOutboundProxyIsAPreloadedRoute(t *testing.T) {
+	e, _ := startEdge(t, Config{}, nil, nil, Hooks{})
+	o := &outbound{e: e, trunk: &Trunk{Name: "carrier", Host: "sip.carrier.test", OutboundProxy: "192.0.2.10:5070"},
+		dial: Dial{Number: "+15557654321", CallerID: "+15550100"}}
+	req, err := o.invite("v=0\r\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The Request-URI names the provider; the INVITE, and the CANCEL that
+	// copies its Route, go to the proxy.
+	if r := req.GetHeader("Route"); r == nil || r.Value() != "<sip:192.0.2.10:5070;lr>" {
+		t.Fatalf("Route: %v", r)
+	}
+	if req.Recipient.Host != "sip.carrier.test" || req.Destination() != "192.0.2.10:5070" {
+		t.Errorf("INVITE %s to %s", req.Recipient.String(), req.Destination())
+	}
+}
