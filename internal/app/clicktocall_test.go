@@ -42,6 +42,7 @@ type trunkUAS struct {
 	badAuth []string
 	acks    chan struct{}
 	byes    chan struct{}
+	release chan struct{} // mode 1: rings until this is closed, then answers
 }
 
 const trunkUser, trunkPass, trunkRealm, trunkNonce = "c2c-account", "trunk-secret-1", "carrier.test", "n0nce42"
@@ -55,7 +56,7 @@ func newTrunkUAS(t *testing.T, transport string) *trunkUAS {
 	srv, _ := sipgo.NewServer(ua)
 	cli, _ := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
 	u := &trunkUAS{t: t, ua: ua, cli: cli, tr: transport, rtp: newRTPPeer(t),
-		acks: make(chan struct{}, 4), byes: make(chan struct{}, 4)}
+		acks: make(chan struct{}, 4), byes: make(chan struct{}, 4), release: make(chan struct{})}
 	u.mode.Store(200)
 	srv.OnInvite(u.onInvite)
 	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) { u.acks <- struct{}{} })
@@ -121,14 +122,26 @@ func (u *trunkUAS) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		<-tx.Done() // the handler's return would end the transaction
 		return
 	}
-	if code := int(u.mode.Load()); code != 200 {
+	if code := int(u.mode.Load()); code >= 300 {
 		res := sip.NewResponseFromRequest(req, code, "", nil)
 		res.To().Params.Add("tag", tag)
 		tx.Respond(res)
 		return
 	}
 	answer := u.rtp.offer("sendrecv")
-	for _, code := range []int{180, 183, 200} {
+	codes := []int{180, 183, 200}
+	if u.mode.Load() == 1 {
+		res := sip.NewResponseFromRequest(req, 180, "Ringing", nil)
+		res.To().Params.Add("tag", tag)
+		tx.Respond(res)
+		select {
+		case <-u.release:
+		case <-tx.Done():
+			return
+		}
+		codes = codes[1:]
+	}
+	for _, code := range codes {
 		var body []byte
 		if code != 180 {
 			body = []byte(answer)
