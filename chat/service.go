@@ -21,6 +21,7 @@ type Store interface {
 	Committer
 	GetConversation(ctx context.Context, id store.ConversationID) (store.Conversation, error)
 	ListMessages(ctx context.Context, id store.ConversationID, after int64, limit int) ([]store.Message, error)
+	ListMessageEvents(ctx context.Context, id store.ConversationID, after int64, limit int) ([]store.Message, error)
 	FindMessageByClientID(ctx context.Context, id store.ConversationID, sender, clientID string) (store.Message, error)
 }
 
@@ -108,10 +109,16 @@ type conversation struct {
 	held    bool
 	ended   bool
 	// sent holds a hash of sender and client id of every message sent with
-	// a client id, so that a send whose id is new is known to be new
-	// without asking the store. It holds no pointers: a long conversation
-	// costs the garbage collector nothing for it.
+	// a client id since the conversation came into memory, so that a send
+	// whose id is new is known to be new without asking the store. It
+	// holds no pointers: a long conversation costs the garbage collector
+	// nothing for it.
 	sent map[uint64]struct{}
+	// loaded is the last seq stored when the conversation was loaded from
+	// the store (get): the client ids of messages up to it are not in
+	// sent, so a send with an id not in sent asks the store when it is
+	// above 0.
+	loaded int64
 	// inflight maps sender and client id to the message until it is
 	// committed: a retry meanwhile waits for the same commit. A retry of a
 	// committed one finds it in the store.
@@ -243,14 +250,18 @@ func (s *Service) get(ctx context.Context, id store.ConversationID) (*conversati
 	if err != nil {
 		return nil, fmt.Errorf("load conversation: %w", err)
 	}
+	// Only the events make the state (participants, hold, end) and the
+	// record holds the last seq: a command never reads the conversation's
+	// text, however long it is.
 	c = newConversation(rec)
+	c.nextSeq, c.loaded = rec.LastSeq+1, rec.LastSeq
 	if strings.HasPrefix(string(id), OperatorPrefix) {
 		delete(c.parts, SenderVisitor)
 	}
 	for after := int64(0); ; {
-		msgs, err := s.st.ListMessages(ctx, id, after, 1000)
+		msgs, err := s.st.ListMessageEvents(ctx, id, after, 1000)
 		if err != nil {
-			return nil, fmt.Errorf("load messages: %w", err)
+			return nil, fmt.Errorf("load the events: %w", err)
 		}
 		if len(msgs) == 0 {
 			break
@@ -272,11 +283,11 @@ func (s *Service) get(ctx context.Context, id store.ConversationID) (*conversati
 	return c, nil
 }
 
-// replay applies a stored message to the live state.
+// replay applies a stored event to the live state.
 func (s *Service) replay(c *conversation, m store.Message) {
-	c.nextSeq = m.Seq + 1
-	if m.ClientID != "" {
-		c.sent[s.hash(sentKey(m.Sender, m.ClientID))] = struct{}{}
+	if m.Seq >= c.nextSeq {
+		c.nextSeq = m.Seq + 1
+		c.loaded = m.Seq
 	}
 	if m.Kind != store.MsgEvent {
 		return
@@ -370,10 +381,11 @@ func (s *Service) Send(ctx context.Context, id store.ConversationID, who Sender,
 			}
 			return p.msg, true, nil
 		}
-		if _, ok := c.sent[s.hash(key)]; ok {
+		if _, ok := c.sent[s.hash(key)]; ok || c.loaded > 0 {
 			// Sent and committed before (or another id with the same
-			// hash): the store knows. The lock stays held so that the same
-			// id cannot be appended meanwhile.
+			// hash, or a conversation loaded from the store, whose older
+			// ids are not in sent): the store knows. The lock stays held
+			// so that the same id cannot be appended meanwhile.
 			m, err := s.st.FindMessageByClientID(ctx, id, string(who), clientID)
 			switch {
 			case err == nil:

@@ -27,6 +27,9 @@ type memStore struct {
 	calls int
 	held  int // messages of the calls waiting at the gate
 	finds int // FindMessageByClientID calls
+	// lists and eventLists count the ListMessages and ListMessageEvents
+	// calls, read the messages they returned.
+	lists, eventLists, read int
 }
 
 func newMemStore() *memStore {
@@ -72,9 +75,14 @@ func (m *memStore) CommitChat(ctx context.Context, b store.ChatBatch) ([]store.C
 			continue
 		}
 		m.msgs[msg.Conversation] = append(have, msg)
+		if c := m.convs[msg.Conversation]; msg.Seq > c.LastSeq { // as the stores: LastSeq moves with the messages
+			c.LastSeq = msg.Seq
+			m.convs[msg.Conversation] = c
+		}
 	}
 	for _, c := range b.Update {
-		if _, ok := m.convs[c.ID]; ok {
+		if have, ok := m.convs[c.ID]; ok {
+			c.LastSeq, c.CreatedAt = have.LastSeq, have.CreatedAt // UpdateConversation keeps them
 			m.convs[c.ID] = c
 		}
 	}
@@ -94,12 +102,28 @@ func (m *memStore) GetConversation(_ context.Context, id store.ConversationID) (
 func (m *memStore) ListMessages(_ context.Context, id store.ConversationID, after int64, limit int) ([]store.Message, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.lists++
 	var out []store.Message
 	for _, msg := range m.msgs[id] {
 		if msg.Seq > after && len(out) < limit {
 			out = append(out, msg)
 		}
 	}
+	m.read += len(out)
+	return out, nil
+}
+
+func (m *memStore) ListMessageEvents(_ context.Context, id store.ConversationID, after int64, limit int) ([]store.Message, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.eventLists++
+	var out []store.Message
+	for _, msg := range m.msgs[id] {
+		if msg.Kind == store.MsgEvent && msg.Seq > after && len(out) < limit {
+			out = append(out, msg)
+		}
+	}
+	m.read += len(out)
 	return out, nil
 }
 

@@ -84,17 +84,19 @@
 // source (a phone behind NAT): it latches. Once latched, packets from any
 // other source are dropped, except from the description's own address,
 // which takes the latch over. A new description with another address
-// starts over. RTCP is read from the description's RTCP address (a=rtcp,
-// or the RTP port + 1); with symmetric RTP, when RTP latched on another
-// address than the description's (a NAT), also from the first source on
-// the latched host, which then receives the leg's RTCP. Without symmetric RTP, only packets from the description's
-// address are taken. Each socket drops datagrams larger than 1500 bytes,
-// datagrams that are not RTP version 2 in a negotiated payload type, and,
-// per source address, what passes 500 datagrams a second (the same guard
-// as the WebRTC socket's, tracking 64 sources per socket one by one and
-// the rest in one shared budget, so a spray from many ports cannot grow a
-// leg's memory). Engine.NewRTPLeg logs nothing per packet; LegStats counts
-// what was dropped (PacketsDropped) and throttled (Throttled).
+// starts over. Without symmetric RTP, only packets from the description's
+// address are taken. RTCP is read from the description's RTCP address
+// (a=rtcp, or the RTP port + 1); with symmetric RTP, when RTP latched on
+// another address than the description's (a NAT), also from the first
+// source on the latched host, which then receives the leg's RTCP.
+//
+// Each socket drops datagrams larger than 1500 bytes, datagrams that are
+// not RTP version 2 in a negotiated payload type, and, per source address,
+// what passes 500 datagrams a second (the same guard as the WebRTC
+// socket's, tracking 64 sources per socket one by one and the rest in one
+// shared budget, so a spray from many ports cannot grow a leg's memory).
+// Nothing is logged per packet; LegStats counts what was dropped
+// (PacketsDropped) and throttled (Throttled).
 //
 // Each RTP leg has two goroutines, one reader per socket; Close closes the
 // sockets and waits for both.
@@ -119,8 +121,8 @@
 //
 // # RTCP
 //
-// Every RTP leg sends a compound RTCP packet every 5 s, from the engine
-// clock: a sender report (a receiver report before it has sent RTP) with
+// Every RTP leg sends a compound RTCP packet about every 5 s (on the
+// watchdog's tick of the engine clock): a sender report (a receiver report before it has sent RTP) with
 // one report block about what it receives (loss, RFC 3550 interarrival
 // jitter, LSR/DLSR), and an SDES CNAME. The peer's reports are read for
 // the block about the leg's own stream (LegStats.RemoteFractionLost,
@@ -135,7 +137,10 @@
 // rtp.Packet, no allocation) and hands the payload to the leg that hears
 // it, found through an atomic pointer. Writing happens on the reader's
 // goroutine: the destination's outStream rewrites the header and gives
-// header and payload straight to SRTP, which sends the datagram.
+// header and payload straight to SRTP, which sends the datagram. An RTP
+// leg's reader is the reader of its RTP socket, with the same path after
+// its checks; to an RTP leg, the header and payload are written into one
+// buffer and sent as one datagram to the peer's address.
 //
 // Who hears whom changes under one engine mutex (Bridge, Play, Close): a
 // bridge is symmetric, and a leg hears exactly one source: its partner, a

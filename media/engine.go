@@ -91,9 +91,9 @@ type Config struct {
 	DisableSymmetricRTP bool
 }
 
-// Engine owns the voice legs of this process: the UDP socket they share,
-// the pion API they are built with, the clock that paces hold music and
-// the watchdog that ends silent legs.
+// Engine owns the voice legs of this process: the UDP socket WebRTC legs
+// share, the port range of RTP legs, the pion API, the clock that paces
+// sounds, prompts, DTMF and RTCP, and the watchdog that ends silent legs.
 type Engine struct {
 	cfg   Config
 	log   *slog.Logger

@@ -67,7 +67,10 @@ type LegStats struct {
 	PacketsIn, PacketsOut uint64 // RTP packets received from and sent to the peer
 	BytesIn, BytesOut     uint64 // RTP audio payload bytes
 	// PacketsDropped counts packets received that were not forwarded
-	// because they were not audio in the negotiated codec or did not parse.
+	// because they were not audio in the negotiated codec or did not
+	// parse; for an RTP leg also those larger than 1500 bytes, those
+	// before any description and those from a source that is not the
+	// peer's (see the package doc).
 	PacketsDropped uint64
 	// Throttled counts the datagrams an RTP leg's sockets dropped unread
 	// because their source sent more than 500 a second.

@@ -230,3 +230,21 @@ func TestBadRTPDescriptionsGetTypedErrors(t *testing.T) {
 	ph.peer.StartSending(tagged(1))
 	ph.waitConnected()
 }
+
+func TestAnOfferNeverNamesTheUnspecifiedAddress(t *testing.T) {
+	// No RTPAddr, no RTPPublicIP: the sockets bind every address and the
+	// SDP names the address the host sends from.
+	e := newEngine(t, nil)
+	l, err := e.NewRTPLeg("p", media.LegHandler{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	offer, err := l.RTPOffer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(offer, "0.0.0.0") || !strings.Contains(offer, "c=IN IP4 ") {
+		t.Errorf("offer:\n%s", offer)
+	}
+}

@@ -3,6 +3,7 @@ package routing
 import (
 	"fmt"
 	"testing"
+	"time"
 )
 
 func TestACustomerWhoIsNotThereIsOfferedToNobodyAndKeepsItsPlace(t *testing.T) {
@@ -75,4 +76,48 @@ func TestACustomerWhoIsNotThereIsOfferedToNobodyAndKeepsItsPlace(t *testing.T) {
 		h.queue(QueueConfig{ID: "q"})
 		h.wantErr(SetAbsent{Interaction: "nope", Absent: true}, CodeUnknownInteraction)
 	})
+}
+
+func TestACustomerWhoIsNotThereIsNotTheLongestWait(t *testing.T) {
+	h := newHarness(t)
+	h.queue(QueueConfig{ID: "q"})
+	h.must(Enqueue{Interaction: "ghost", Queue: "q", Channel: ChannelChat, Absent: true})
+	h.advance(5 * time.Minute)
+	h.enqueue("real", "q", ChannelChat)
+	h.advance(time.Minute)
+	if v := h.e.QueueViews()[0]; v.Waiting != 1 || v.LongestWait != time.Minute {
+		t.Fatalf("waiting %d, longest wait %s; want 1 and 1m0s (the absent one left out)", v.Waiting, v.LongestWait)
+	}
+	h.must(SetAbsent{Interaction: "ghost"})
+	if v := h.e.QueueViews()[0]; v.Waiting != 2 || v.LongestWait != 6*time.Minute {
+		t.Fatalf("back: waiting %d, longest wait %s; want 2 and 6m0s (its place and time kept)", v.Waiting, v.LongestWait)
+	}
+}
+
+// After a restart no customer is connected: those listed in Absent come
+// back away, offered to nobody until each is back.
+func TestRestoredCustomersAreAwayUntilTheyAreBack(t *testing.T) {
+	h := newHarness(t)
+	queues := []QueueConfig{{ID: "q"}}
+	agents := []AgentConfig{{ID: "a"}}
+	h.queue(queues[0])
+	h.must(SetAgent{Config: agents[0]})
+	h.enqueue("first", "q", ChannelChat)
+	h.enqueue("second", "q", ChannelChat)
+	state := persisted(h, queues, agents)
+	state.Absent = map[InteractionID]bool{"first": true, "second": true}
+	state.Agents[0].Presence = PresenceAvailable
+
+	r := &harness{t: t, e: NewEngine(EngineConfig{PositionInterval: -1}), now: h.now.Add(30 * time.Second)}
+	if err := r.e.Restore(r.now, state); err != nil {
+		t.Fatal(err)
+	}
+	r.e.Flush()
+	r.effs = r.e.Drain()
+	r.wantOffers()
+	if v := r.e.QueueViews()[0]; v.Waiting != 0 || v.LongestWait != 0 {
+		t.Fatalf("after the restart: waiting %d, longest %s; want nobody", v.Waiting, v.LongestWait)
+	}
+	r.must(SetAbsent{Interaction: "second"})
+	r.wantOffers("second>a")
 }

@@ -16,6 +16,14 @@ type RestoreState struct {
 	Interactions []InteractionInfo
 	// Stats, when not nil, are the counters replayed from the event log.
 	Stats *Stats
+	// Absent are the interactions whose customer is away at restore (as
+	// SetAbsent): waiting or parked, they are offered to nobody, counted
+	// ahead of nobody and left out of Waiting and LongestWait until
+	// SetAbsent says the customer is back. Whether a customer was away is
+	// not stored: after a restart of the process that holds the customers'
+	// connections nobody is connected, so the caller lists every
+	// interaction whose customer connects through it.
+	Absent map[InteractionID]bool
 }
 
 // AgentRestore is an agent with the presence it had chosen.
@@ -61,7 +69,7 @@ func (e *Engine) Restore(now time.Time, s RestoreState) error {
 		a.lastActivity = ar.Since
 	}
 	for _, info := range s.Interactions {
-		e.restoreInteraction(info)
+		e.restoreInteraction(info, s.Absent[info.ID])
 	}
 	for _, q := range e.queues {
 		c := e.stats.queue(q.cfg.ID)
@@ -79,7 +87,7 @@ func (e *Engine) Restore(now time.Time, s RestoreState) error {
 	return nil
 }
 
-func (e *Engine) restoreInteraction(info InteractionInfo) {
+func (e *Engine) restoreInteraction(info InteractionInfo, absent bool) {
 	q := e.queues[info.Queue]
 	closeIt := func(t EventType, a AgentID) {
 		ev := Event{Type: t, Interaction: info.ID, Queue: info.Queue, Channel: info.Channel, Agent: a, Reason: ReasonRestart}
@@ -129,8 +137,12 @@ func (e *Engine) restoreInteraction(info InteractionInfo) {
 		a.holds = append(a.holds, in)
 		return
 	case StatusWaiting:
-		in.addToList(q)
+		in.absent = absent
+		if !in.absent {
+			in.addToList(q)
+		}
 	case StatusParked:
+		in.absent = absent
 		e.parked++
 	}
 	for int(in.step) < len(q.cfg.Steps) && in.arrNs+int64(q.cfg.Steps[in.step].After) <= e.nowNs {
@@ -140,7 +152,7 @@ func (e *Engine) restoreInteraction(info InteractionInfo) {
 		in.removeFromLists()
 	}
 	e.armWaitTimers(in)
-	if in.status == stWaiting {
+	if in.status == stWaiting && !in.absent {
 		e.wantMatch(in)
 	}
 }

@@ -13,7 +13,7 @@ type QueueView struct {
 	Name            string
 	Waiting         int // waiting for an offer or offered; parked and absent (customer not connected) excluded
 	Parked          int
-	LongestWait     time.Duration
+	LongestWait     time.Duration // of those counted in Waiting and Parked
 	AgentsLoggedIn  int
 	AgentsAvailable int // with free capacity and presence available
 	HandleEstimate  time.Duration
@@ -29,6 +29,9 @@ func (e *Engine) QueueViews() []QueueView {
 	for _, in := range e.inters {
 		if in.status != stWaiting && in.status != stParked {
 			continue
+		}
+		if in.status == stWaiting && in.absent {
+			continue // not there: waiting for nobody (as in Waiting)
 		}
 		if in.status == stParked {
 			parked[in.home]++

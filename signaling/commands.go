@@ -171,7 +171,7 @@ func (s *Server) reply(c *conn, env envelope, row command, result any, err error
 		b, _ = json.Marshal(ackOut{ID: env.ID, Result: result, Type: "ack"})
 	}
 	if row.Repeat == repeatCached || row.Repeat == repeatStored {
-		s.settle(c.ctx, principal(c), env, st, b, err)
+		b = s.settle(c.ctx, principal(c), env, st, b, err)
 	}
 	c.sendRaw(b)
 }

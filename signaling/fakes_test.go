@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -31,6 +32,8 @@ type fakes struct {
 	agents   map[routing.AgentID]store.Agent
 	sessions map[string]store.Session
 	left     []store.LeftMessage
+	attrs    []map[string]string // of each StartVisitor
+	numbered bool                // StartVisitor makes c_1, c_2, … (else always c_new)
 	created  []store.LeftMessage // by CreateLeftMessage
 
 	info   func(id store.ConversationID) (store.Conversation, map[chat.Sender]chat.Role, error)
@@ -58,6 +61,16 @@ func (f *fakes) acted() []string {
 		}
 	}
 	return out
+}
+
+// started is the attributes of the last StartVisitor.
+func (f *fakes) started() map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.attrs) == 0 {
+		return nil
+	}
+	return f.attrs[len(f.attrs)-1]
 }
 
 func (f *fakes) reset() {
@@ -121,9 +134,29 @@ func (f *fakes) GetLeftMessage(_ context.Context, id string) (store.LeftMessage,
 	}
 	return store.LeftMessage{}, store.ErrNotFound
 }
-func (f *fakes) ListLeftMessages(context.Context, bool, int) ([]store.LeftMessage, error) {
+func (f *fakes) ListLeftMessages(_ context.Context, filter store.LeftMessageFilter, limit int) ([]store.LeftMessage, error) {
 	f.called("ListLeftMessages")
-	return f.left, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := []store.LeftMessage{}
+	for _, m := range f.left {
+		if filter.Match(m) && len(out) < limit {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+func (f *fakes) MarkLeftMessageHandled(_ context.Context, id string, by routing.AgentID, at time.Time) error {
+	f.called("MarkLeftMessageHandled")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, m := range f.left {
+		if m.ID == id {
+			f.left[i].HandledBy, f.left[i].HandledAt = by, at
+			return nil
+		}
+	}
+	return store.ErrNotFound
 }
 func (f *fakes) ListOpenConversations(context.Context) ([]store.Conversation, error) {
 	f.called("ListOpenConversations")
@@ -173,9 +206,16 @@ func (f *fakes) Held(context.Context, store.ConversationID) (bool, error) {
 }
 
 // Coordinator
-func (f *fakes) StartVisitor(_ context.Context, q routing.QueueID, _ routing.Channel, _ string, _ map[string]string) (store.Conversation, error) {
+func (f *fakes) StartVisitor(_ context.Context, q routing.QueueID, _ routing.Channel, _ string, attrs map[string]string) (store.Conversation, error) {
 	f.called("StartVisitor")
-	return store.Conversation{ID: "c_new", Queue: q}, nil
+	f.mu.Lock()
+	f.attrs = append(f.attrs, attrs)
+	id := store.ConversationID("c_new")
+	if f.numbered {
+		id = store.ConversationID(fmt.Sprintf("c_%d", len(f.attrs)))
+	}
+	f.mu.Unlock()
+	return store.Conversation{ID: id, Queue: q}, nil
 }
 func (f *fakes) EndByVisitor(context.Context, store.ConversationID) (store.Message, error) {
 	f.called("EndByVisitor")

@@ -30,6 +30,7 @@ type hub struct {
 	assigned map[routing.AgentID]map[store.ConversationID]assignedOut
 	parked   map[routing.InteractionID]parkedItem
 	position map[string]positionOut           // the last position of each waiting conversation
+	busy     map[string]bool                  // waiting or parked conversations told "busy" (declined, parked): told again on connect
 	notes    map[routing.InteractionID]string // the note of a transfer under way
 	gone     map[string]*time.Timer           // visitors who disconnected, by conversation
 	away     map[string]*time.Timer           // agents whose last desk closed, by agent
@@ -42,7 +43,7 @@ func newHub(s *Server) *hub {
 		s: s, agents: map[string]map[*conn]struct{}{}, visitors: map[string]map[*conn]struct{}{},
 		names: map[routing.AgentID]string{}, states: map[routing.AgentID]routing.AgentInfo{},
 		offers: map[routing.AgentID]map[routing.InteractionID]offerOut{}, assigned: map[routing.AgentID]map[store.ConversationID]assignedOut{},
-		parked: map[routing.InteractionID]parkedItem{}, position: map[string]positionOut{}, notes: map[routing.InteractionID]string{}, gone: map[string]*time.Timer{}, away: map[string]*time.Timer{}, replies: map[string]*replyCache{},
+		parked: map[routing.InteractionID]parkedItem{}, position: map[string]positionOut{}, busy: map[string]bool{}, notes: map[routing.InteractionID]string{}, gone: map[string]*time.Timer{}, away: map[string]*time.Timer{}, replies: map[string]*replyCache{},
 	}
 }
 
@@ -103,6 +104,9 @@ func (h *hub) add(c *conn, a store.Agent) {
 	c.send(helloVisitorOut{Conversation: c.conversation, LastSeq: rec.LastSeq, Role: "visitor", Status: rec.Status, Type: "hello", V: 1})
 	if p, ok := h.position[c.conversation]; ok {
 		c.send(p)
+	}
+	if h.busy[c.conversation] {
+		c.send(typeOut{Type: "busy"}) // a page that reloads after a decline reads it again
 	}
 }
 
@@ -350,6 +354,9 @@ func (h *hub) effect(f routing.Effect) {
 		if f.Status != routing.StatusWaiting {
 			h.mu.Lock()
 			delete(h.position, string(f.ID))
+			if f.Status != routing.StatusParked {
+				delete(h.busy, string(f.ID))
+			}
 			h.mu.Unlock()
 		}
 		switch f.Status {
@@ -400,6 +407,7 @@ func (h *hub) event(ev *routing.Event) {
 	}
 	switch ev.Type {
 	case routing.EvDeclined, routing.EvParked:
+		h.busy[string(ev.Interaction)] = true
 		h.toVisitor(string(ev.Interaction), typeOut{Type: "busy"})
 	}
 	switch ev.Type {

@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/contactd/contactd/chat"
@@ -93,22 +94,55 @@ func conflictReply(env envelope) []byte {
 }
 
 // settle keeps a command's reply under its id: in memory, and in the
-// CommandLog for a repeatStored one, before the reply is sent. A retryable
-// error is not kept (the same id may be sent again and run), nor the error
-// of a resumed command (the first run may still be finishing on another
-// connection: not surely the first result).
-func (s *Server) settle(ctx context.Context, who string, env envelope, st idem, reply []byte, err error) {
+// CommandLog for a repeatStored one, before the reply is sent. It returns
+// what to send. A retryable error is not kept (the same id may be sent
+// again and run), nor the error of a resumed command (the first run may
+// still be finishing on another connection: not surely the first result).
+//
+// A reply the CommandLog could not store (after finishWrites tries) is not
+// sent either: a resend after a restart would not get it back, so the
+// client is told unavailable and sends the id again; that resend runs as a
+// resumed command (admit), here or after a restart alike, and answers what
+// is then true (an accept or take that had taken effect is success).
+func (s *Server) settle(ctx context.Context, who string, env envelope, st idem, reply []byte, err error) []byte {
 	if env.ID == "" || (err != nil && (retryable(err) || st.resumed)) {
-		return
+		return reply
 	}
-	s.hub.remember(who, env.ID, env.Type, target(env), reply)
 	if st.logged {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CommandTimeout)
-		defer cancel()
-		if e := s.cfg.Commands.FinishCommand(fctx, who, env.ID, reply); e != nil {
-			s.log.Warn("could not store a command's reply", "type", env.Type, "err", e)
+		if e := s.finishCommand(ctx, who, env.ID, reply); e != nil {
+			s.log.Warn("could not store a command's reply; the client is told to send it again", "type", env.Type, "err", e)
+			b, _ := json.Marshal(errorReply(env.ID, CodeUnavailable, "the result was not stored; send again with the same id"))
+			return b
 		}
 	}
+	s.hub.remember(who, env.ID, env.Type, target(env), reply)
+	return reply
+}
+
+// finishWrites is how many times settle tries to store a reply.
+const finishWrites = 3
+
+// finishCommand stores a command's reply in the CommandLog, trying again
+// after a short pause when the store fails, within CommandTimeout.
+func (s *Server) finishCommand(ctx context.Context, who, id string, reply []byte) error {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CommandTimeout)
+	defer cancel()
+	var err error
+	for i := range finishWrites {
+		if i > 0 {
+			t := time.NewTimer(time.Duration(i) * 50 * time.Millisecond)
+			select {
+			case <-fctx.Done():
+				t.Stop()
+				return errors.Join(err, fctx.Err())
+			case <-t.C:
+			}
+		}
+		if err = s.cfg.Commands.FinishCommand(fctx, who, id, reply); err == nil {
+			return nil
+		}
+	}
+	return err
 }
 
 // resumedDone says whether a repeatStored command that a restart cut off

@@ -36,6 +36,7 @@ var routes = []route{
 	{"GET /api/me", roleAccount, true, (*Server).me},
 	{"GET /api/config/desk", anyStaff, true, (*Server).deskConfig},
 	{"GET /api/left-messages", roleAgent, true, (*Server).leftMessages},
+	{"POST /api/left-messages/{id}/handled", roleAgent, false, (*Server).markLeftMessageHandled},
 	{"GET /api/left-messages/{id}/audio", roleAgent, true, (*Server).leftMessageAudio},
 	{"POST /api/widget/session", anyone, false, (*Server).widgetSession},
 	{"GET /api/widget/config", anyone, true, (*Server).widgetConfig},

@@ -46,7 +46,8 @@ type Security struct {
 	// Per account, LoginFree failed logins cost nothing (default 5); each
 	// one after doubles the wait before the next attempt, from LoginBackoff
 	// (default 1 s) up to LoginBackoffMax (default 15 min). A success
-	// forgets them.
+	// forgets them. An attempt counts as failed from its start (a 503 busy
+	// one too), so that concurrent guesses count one by one.
 	LoginFree                     int
 	LoginBackoff, LoginBackoffMax time.Duration
 	// MaxConnsPerAddress bounds the WebSockets open from one client
@@ -219,7 +220,9 @@ func (s *Server) checkLogin(w http.ResponseWriter, r *http.Request, id, password
 	if len(key) > 128 {
 		key = key[:128]
 	}
-	if d := s.sec.logins.Wait(key, s.now()); d > 0 {
+	// The attempt counts as failed from here (until it succeeds), so
+	// that guesses sent at once are spaced out one by one.
+	if d := s.sec.logins.Attempt(key, s.now()); d > 0 {
 		retryAfter(w, d)
 		fail(w, http.StatusTooManyRequests, "rate_limited", "too many failed logins for this account; wait before trying again")
 		return store.Agent{}, false
@@ -233,7 +236,7 @@ func (s *Server) checkLogin(w http.ResponseWriter, r *http.Request, id, password
 		return store.Agent{}, false
 	}
 	if !ok {
-		if d := s.sec.logins.Fail(key, s.now()); d > 0 {
+		if d := s.sec.logins.Wait(key, s.now()); d > 0 {
 			retryAfter(w, d)
 		}
 		fail(w, http.StatusUnauthorized, "unauthorized", "wrong login or password")

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -101,7 +102,8 @@ type Store interface {
 	GetSession(ctx context.Context, tokenHash string, now time.Time) (store.Session, error)
 	DeleteSession(ctx context.Context, tokenHash string) error
 	CreateLeftMessage(ctx context.Context, m store.LeftMessage) error
-	ListLeftMessages(ctx context.Context, onlyOpen bool, limit int) ([]store.LeftMessage, error)
+	ListLeftMessages(ctx context.Context, f store.LeftMessageFilter, limit int) ([]store.LeftMessage, error)
+	MarkLeftMessageHandled(ctx context.Context, id string, by routing.AgentID, at time.Time) error
 	GetLeftMessage(ctx context.Context, id string) (store.LeftMessage, error)
 	ListOpenConversations(ctx context.Context) ([]store.Conversation, error)
 }
@@ -245,6 +247,27 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
+// addressOf is the key of r's client in the per-address limits: the IPv4
+// address, or the /64 an IPv6 address is in (one subscriber holds a whole
+// /64: keyed by /128, one machine would have 2^64 budgets).
+func addressOf(r *http.Request) string { return addressKey(clientIP(r)) }
+
+func addressKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, err := a.WithZone("").Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
+}
+
 // originAllowed says whether the request's Origin is the server itself or
 // an allowed embedding site (origins compared with their scheme). A
 // request without Origin (not from a browser) is allowed; browsers always
@@ -294,7 +317,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ caller) {
 		fail(w, http.StatusForbidden, "forbidden", "origin not allowed")
 		return
 	}
-	if !s.loginLimits.allow(clientIP(r), s.now()) {
+	if !s.loginLimits.allow(addressOf(r), s.now()) {
 		fail(w, http.StatusTooManyRequests, "rate_limited", "too many login attempts; wait a minute")
 		return
 	}
@@ -366,19 +389,78 @@ func (s *Server) deskConfig(w http.ResponseWriter, r *http.Request, who caller) 
 // leftMessages lists the messages left for the queues the agent serves;
 // one left for a queue that is not configured (any more) is for every
 // agent, so that it is not lost.
+// Bounds of the left messages listing.
+const (
+	leftOpenShown    = 500 // open ones, newest first
+	leftHandledShown = 50  // recently handled ones
+)
+
+// leftFilter is what an account sees of the left messages: those of the
+// queues it serves, and of queues no longer configured.
+func (s *Server) leftFilter(a store.Agent) store.LeftMessageFilter {
+	f := store.LeftMessageFilter{Queues: []routing.QueueID{}, Known: []routing.QueueID{}}
+	for _, q := range s.cfg.Queues {
+		f.Known = append(f.Known, q.ID)
+		if serves(a, q) {
+			f.Queues = append(f.Queues, q.ID)
+		}
+	}
+	return f
+}
+
+// leftMessages lists the caller's open left messages (up to
+// leftOpenShown) and the most recently handled ones (leftHandledShown),
+// newest first: filtered in the store, so that handled messages or other
+// queues' never crowd open ones out.
 func (s *Server) leftMessages(w http.ResponseWriter, r *http.Request, who caller) {
-	ms, err := s.st.ListLeftMessages(r.Context(), false, 200)
+	f := s.leftFilter(who.account)
+	f.OnlyOpen = true
+	open, err := s.st.ListLeftMessages(r.Context(), f, leftOpenShown)
+	if err == nil {
+		f.OnlyOpen, f.OnlyHandled = false, true
+		var handled []store.LeftMessage
+		handled, err = s.st.ListLeftMessages(r.Context(), f, leftHandledShown)
+		open = append(open, handled...)
+	}
 	if err != nil {
 		fail(w, http.StatusServiceUnavailable, "unavailable", "could not read the messages")
 		return
 	}
-	mine := []store.LeftMessage{}
-	for _, m := range ms {
-		if s.seesLeftMessage(who.account, m) {
-			mine = append(mine, m)
+	slices.SortStableFunc(open, func(a, b store.LeftMessage) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
 		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	writeJSON(w, http.StatusOK, map[string]any{"items": append([]store.LeftMessage{}, open...)})
+}
+
+// markLeftMessageHandled marks a left message the caller sees as handled
+// by the caller (again: the last mark stands).
+func (s *Server) markLeftMessageHandled(w http.ResponseWriter, r *http.Request, who caller) {
+	id := r.PathValue("id")
+	f := s.leftFilter(who.account)
+	f.ID = id
+	ms, err := s.st.ListLeftMessages(r.Context(), f, 1)
+	if err != nil {
+		fail(w, http.StatusServiceUnavailable, "unavailable", "could not read the message")
+		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": mine})
+	if len(ms) == 0 {
+		fail(w, http.StatusNotFound, CodeNotFound, "no left message "+strconv.Quote(id)+" of your queues")
+		return
+	}
+	m := ms[0]
+	m.HandledBy, m.HandledAt = who.account.ID, s.now().UTC()
+	if err := s.st.MarkLeftMessageHandled(r.Context(), id, m.HandledBy, m.HandledAt); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			fail(w, http.StatusNotFound, CodeNotFound, "no left message "+strconv.Quote(id))
+			return
+		}
+		fail(w, http.StatusServiceUnavailable, "unavailable", "could not mark the message")
+		return
+	}
+	writeJSON(w, http.StatusOK, m)
 }
 
 // --- visitors ---
@@ -441,7 +523,7 @@ func (s *Server) visitorCall(w http.ResponseWriter, r *http.Request, v any) bool
 	if !s.cors(w, r) {
 		return false
 	}
-	if !s.cmdLimits.allow(clientIP(r), s.now()) {
+	if !s.cmdLimits.allow(addressOf(r), s.now()) {
 		fail(w, http.StatusTooManyRequests, "rate_limited", "slow down")
 		return false
 	}
@@ -491,10 +573,13 @@ func (s *Server) widgetSession(w http.ResponseWriter, r *http.Request, _ caller)
 		}
 		attrs["channel"] = string(routing.ChannelVoice)
 	}
-	ip := clientIP(r)
+	ip := addressOf(r)
 	if !s.sessLimits.allow(ip, s.now()) {
 		fail(w, http.StatusTooManyRequests, "rate_limited", "too many new chats from this address; try again in a minute")
 		return
+	}
+	if s.waiting.sweepDue(s.now()) {
+		s.wg.Go(func() { s.waiting.sweep(s.baseCtx, s.stillQueued) })
 	}
 	if !s.waiting.reserve(r.Context(), ip, s.stillQueued) {
 		fail(w, http.StatusTooManyRequests, "rate_limited", "too many chats waiting from this address; try again later")
@@ -601,7 +686,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, who caller) {
 		}
 		agent = who.account
 	}
-	release, ok := s.sec.admitSocket(clientIP(r), conversation)
+	release, ok := s.sec.admitSocket(addressOf(r), conversation)
 	if !ok {
 		w.Header().Set("Retry-After", "10")
 		http.Error(w, "too many connections", http.StatusTooManyRequests)
@@ -620,7 +705,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, who caller) {
 	} else {
 		log = s.log.With("ip", ip, "agent", agent.ID)
 	}
-	c := newConn(s.baseCtx, ws, up.cork, log, ip, s.cfg.ConnRate, s.cfg.ConnBurst)
+	c := newConn(s.baseCtx, ws, up.cork, log, addressOf(r), s.cfg.ConnRate, s.cfg.ConnBurst)
 	c.conversation, c.agent = conversation, string(agent.ID)
 	c.roles = roleVisitor
 	if c.agent != "" {

@@ -22,12 +22,80 @@ const (
 // everybody else. A session stops counting once its conversation is no
 // longer queued (answered, ended, left); that is checked when the address
 // asks for another, so nothing needs telling.
+//
+// An address that asks for no other session is not checked that way: sweep
+// (every sweepEvery, started from a new session's request) checks every
+// address, so that the map holds the addresses with sessions still waiting
+// rather than every address ever seen.
 type waitingLimits struct {
 	max int
 
-	mu      sync.Mutex
-	by      map[string][]store.ConversationID
-	pending map[string]int // sessions being created, not yet listed
+	mu        sync.Mutex
+	by        map[string][]store.ConversationID
+	pending   map[string]int // sessions being created, not yet listed
+	lastSweep time.Time
+	sweeping  bool
+}
+
+// sweepEvery is how often waitingLimits forgets the sessions no longer
+// waiting of every address.
+const sweepEvery = time.Minute
+
+// sweepDue says whether a sweep is to start now (and then, that it has).
+func (l *waitingLimits) sweepDue(now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sweeping || now.Sub(l.lastSweep) < sweepEvery {
+		return false
+	}
+	l.sweeping, l.lastSweep = true, now
+	return true
+}
+
+// sweep drops, for every address, the sessions no longer queued, and the
+// addresses left with none.
+func (l *waitingLimits) sweep(ctx context.Context, queued func(context.Context, store.ConversationID) bool) {
+	l.mu.Lock()
+	ips := make([]string, 0, len(l.by))
+	for ip := range l.by {
+		ips = append(ips, ip)
+	}
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.sweeping = false
+		l.mu.Unlock()
+	}()
+	for _, ip := range ips {
+		if ctx.Err() != nil {
+			return
+		}
+		l.prune(ctx, ip, queued)
+	}
+}
+
+// prune drops ip's sessions no longer queued, and ip when none is left.
+func (l *waitingLimits) prune(ctx context.Context, ip string, queued func(context.Context, store.ConversationID) bool) {
+	l.mu.Lock()
+	ids := slices.Clone(l.by[ip])
+	l.mu.Unlock()
+	var over []store.ConversationID
+	for _, id := range ids {
+		if !queued(ctx, id) {
+			over = append(over, id)
+		}
+	}
+	if len(over) == 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	kept := slices.DeleteFunc(l.by[ip], func(id store.ConversationID) bool { return slices.Contains(over, id) })
+	if len(kept) == 0 {
+		delete(l.by, ip)
+	} else {
+		l.by[ip] = kept
+	}
 }
 
 func newWaitingLimits(max int) *waitingLimits {
@@ -38,24 +106,10 @@ func newWaitingLimits(max int) *waitingLimits {
 // queued says whether a conversation still waits. A reservation ends with
 // done (the session was made) or cancel.
 func (l *waitingLimits) reserve(ctx context.Context, ip string, queued func(context.Context, store.ConversationID) bool) bool {
-	l.mu.Lock()
-	ids := slices.Clone(l.by[ip])
-	l.mu.Unlock()
-	var over []store.ConversationID
-	for _, id := range ids {
-		if !queued(ctx, id) {
-			over = append(over, id)
-		}
-	}
+	l.prune(ctx, ip, queued)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	kept := slices.DeleteFunc(l.by[ip], func(id store.ConversationID) bool { return slices.Contains(over, id) })
-	if len(kept) == 0 {
-		delete(l.by, ip)
-	} else {
-		l.by[ip] = kept
-	}
-	if len(kept)+l.pending[ip] >= l.max {
+	if len(l.by[ip])+l.pending[ip] >= l.max {
 		return false
 	}
 	l.pending[ip]++

@@ -138,6 +138,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		missed = -1 // config: 0 never sets an agent away
 	}
 	a.eng = routing.NewEngine(routing.EngineConfig{MaxMissedOffers: missed})
+	// The visitors' sockets closed with the process: each visitor is away
+	// (offered to nobody) until its widget connects again, and leaves as
+	// abandoned after visitor_grace if it does not (Seed).
+	if state.Absent, err = visitorsAway(ctx, st); err != nil {
+		return fail(err)
+	}
 	if err := a.eng.Restore(now, state); err != nil {
 		return fail(fmt.Errorf("restore routing: %w", err))
 	}

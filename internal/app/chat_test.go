@@ -253,7 +253,7 @@ func TestOperatorChatAndLeaveAMessage(t *testing.T) {
 	if code, _ := postJSON(t, base+"/api/widget/leave-message", base, map[string]any{"queue": "sales", "email": "no-at-sign", "text": "x"}); code != 400 {
 		t.Fatalf("a message without an e-mail address: %d", code)
 	}
-	left, err := a.Store().ListLeftMessages(t.Context(), true, 10)
+	left, err := a.Store().ListLeftMessages(t.Context(), store.LeftMessageFilter{OnlyOpen: true}, 10)
 	if err != nil || len(left) != 1 || left[0].Text != "Call me back" {
 		t.Fatalf("left messages %+v %v", left, err)
 	}

@@ -348,14 +348,15 @@ func crashCases() map[string]crashCase {
 					t.Fatalf("conversation status %q, want queued", rec.Status)
 				}
 				desk, _ := staff(t, base, "alice", "pw-alice")
+				// Offered once the visitor is back (away until then).
+				vis := visitor(t, base, r.token)
+				vis.must("resume", map[string]any{"after": 0})
+				vis.waitFor("message", map[string]any{"event": "left", "sender": "agent:alice"})
 				desk.waitFor("offer", map[string]any{"conversation": r.conv})
 				if rep := desk.doID(r.acceptID, "accept", map[string]any{"interaction": r.conv}); rep["type"] != "ack" {
 					t.Fatalf("the accept sent again after the restart: %v", rep)
 				}
 				desk.waitFor("assigned", map[string]any{"conversation": r.conv, "role": "owner"})
-				vis := visitor(t, base, r.token)
-				vis.must("resume", map[string]any{"after": 0})
-				vis.waitFor("message", map[string]any{"event": "left", "sender": "agent:alice"})
 				vis.waitFor("message", map[string]any{"event": "joined", "sender": "agent:alice"})
 			},
 		},

@@ -58,7 +58,7 @@ func TestTextThatIsNotUTF8IsRefusedNeverStoredAltered(t *testing.T) {
 		if len(after) != len(before) {
 			t.Fatalf("%d messages stored from invalid text: %+v", len(after)-len(before), after[len(before):])
 		}
-		if left, err := a.Store().ListLeftMessages(t.Context(), false, 10); err != nil || len(left) != 0 {
+		if left, err := a.Store().ListLeftMessages(t.Context(), store.LeftMessageFilter{}, 10); err != nil || len(left) != 0 {
 			t.Fatalf("left messages stored: %+v %v", left, err)
 		}
 		// The transfer did not happen either.
@@ -98,7 +98,7 @@ func TestTheDocumentedErrorCodes(t *testing.T) {
 	if code, body := postJSON(t, base+"/api/widget/leave-message", base, map[string]any{"queue": "nowhere", "name": "Kim", "email": "kim@example.com", "text": "Call me back"}); code != 400 {
 		t.Fatalf("leave-message to an unknown queue: %d %s", code, body)
 	}
-	if left, err := a.Store().ListLeftMessages(t.Context(), false, 10); err != nil || len(left) != 0 {
+	if left, err := a.Store().ListLeftMessages(t.Context(), store.LeftMessageFilter{}, 10); err != nil || len(left) != 0 {
 		t.Fatalf("left messages stored: %+v %v", left, err)
 	}
 }

@@ -43,3 +43,20 @@ func (a *App) reconcile(ctx context.Context) error {
 	}
 	return nil
 }
+
+// visitorsAway lists, for routing's restore, the interactions whose
+// customer is a visitor of an open conversation: after a restart none of
+// them is connected, so each is away until its widget connects again
+// (routing.RestoreState.Absent). Whether a visitor was away before the
+// restart is not stored, since every one is away after it.
+func visitorsAway(ctx context.Context, st store.Store) (map[routing.InteractionID]bool, error) {
+	open, err := st.ListOpenConversations(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list open conversations: %w", err)
+	}
+	away := make(map[routing.InteractionID]bool, len(open))
+	for _, c := range open {
+		away[routing.InteractionID(c.ID)] = true
+	}
+	return away, nil
+}

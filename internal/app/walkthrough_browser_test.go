@@ -191,8 +191,9 @@ func TestWalkThroughTheDeskAndTheWidget(t *testing.T) {
 	alice.noContrastFailures("the desk with a conversation and a request")
 	alice.shoot("desk-offer-and-conversation")
 
-	// The visitor's socket is up (its place in line came over it): the
-	// word after a decline is live only, not replayed on connect.
+	// The visitor's socket is up (its place in line came over it), so the
+	// word after a decline arrives live (a reload gets it again: see
+	// TestADeclinedRequestLeavesTheDeclinersDeskAndTheVisitorKeepsTheWord).
 	v2.until("a place in line", `document.querySelector('#position').textContent.includes('number')`)
 
 	// In the reply box a plain D is typed; Alt+D declines.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/contactd/contactd/internal/store"
 	"github.com/contactd/contactd/internal/testutil"
 )
 
@@ -28,7 +29,7 @@ func TestTheWidgetOffersToLeaveAMessageWhenNobodyIsLoggedIn(t *testing.T) {
 	vis.do(chromedp.Reload(), chromedp.WaitReady("#leave-done"))
 	vis.until("the thank-you after a reload", `!document.querySelector('#view-leave').hidden && !document.querySelector('#leave-done').hidden && document.querySelector('#leave-form').hidden`)
 
-	left, err := a.Store().ListLeftMessages(t.Context(), true, 10)
+	left, err := a.Store().ListLeftMessages(t.Context(), store.LeftMessageFilter{OnlyOpen: true}, 10)
 	if err != nil || len(left) != 1 || left[0].Text != "Please call me back" || left[0].Queue != "sales" {
 		t.Fatalf("left messages %+v %v", left, err)
 	}

@@ -107,7 +107,8 @@ func (c *Counter) Release(key string) {
 // Backoff spaces out attempts per key after failures: the first Free
 // failures cost nothing; each one after doubles the wait before the next
 // attempt, from Base up to Max. A success, or Max without a failure,
-// forgets the key.
+// forgets the key. Attempt, then Succeed on success, counts attempts made
+// at the same time one by one.
 type Backoff struct {
 	Free      int
 	Base, Max time.Duration
@@ -138,11 +139,31 @@ func (b *Backoff) Wait(key string, now time.Time) time.Duration {
 	return s.until.Sub(now)
 }
 
+// Attempt starts an attempt by key at now: when key must still wait it
+// returns the wait and the attempt may not go; otherwise it returns 0 and
+// the attempt is counted as failed until Succeed says otherwise. Counting
+// it before the outcome is known is what makes attempts made at once
+// count one by one: each sees the failures of those before it, so N
+// concurrent wrong guesses cannot all pass in one window.
+func (b *Backoff) Attempt(key string, now time.Time) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s := b.keys[key]; s != nil && now.Before(s.until) {
+		return s.until.Sub(now)
+	}
+	b.fail(key, now)
+	return 0
+}
+
 // Fail records a failed attempt by key at now and returns the wait before
 // the next one.
 func (b *Backoff) Fail(key string, now time.Time) time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.fail(key, now)
+}
+
+func (b *Backoff) fail(key string, now time.Time) time.Duration {
 	if b.keys == nil {
 		b.keys = map[string]*strike{}
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/contactd/contactd/routing"
@@ -96,6 +97,31 @@ type LeftMessage struct {
 // 2 MiB, a little over two minutes of 8 kHz 16-bit mono.
 const MaxLeftMessageAudio = 2 << 20
 
+// LeftMessageFilter says which left messages ListLeftMessages returns. The
+// zero filter returns every one.
+type LeftMessageFilter struct {
+	ID          string // only the one of this id; "" for any
+	OnlyOpen    bool   // only those nobody marked handled
+	OnlyHandled bool   // only those marked handled
+	// Queues, when not nil, keeps only the messages of these queues, and
+	// of any queue not in Known when Known is not nil (a queue removed
+	// from the configuration: its messages are nobody's in particular).
+	Queues, Known []routing.QueueID
+}
+
+// Match says whether m passes f: what the stores decide in SQL.
+func (f LeftMessageFilter) Match(m LeftMessage) bool {
+	switch {
+	case f.ID != "" && m.ID != f.ID,
+		f.OnlyOpen && m.HandledBy != "",
+		f.OnlyHandled && m.HandledBy == "":
+		return false
+	case f.Queues == nil:
+		return true
+	}
+	return slices.Contains(f.Queues, m.Queue) || (f.Known != nil && !slices.Contains(f.Known, m.Queue))
+}
+
 // Session is a staff login. Only a hash of the cookie's token is stored.
 type Session struct {
 	TokenHash string          `json:"-"`
@@ -148,6 +174,10 @@ type ChatStore interface {
 	// those of an unknown conversation are an empty list. A limit below 1
 	// is an error.
 	ListMessages(ctx context.Context, id ConversationID, after int64, limit int) ([]Message, error)
+	// ListMessageEvents is ListMessages of the messages of kind MsgEvent
+	// only: what a conversation's state (participants, hold, end) is made
+	// of, without its text.
+	ListMessageEvents(ctx context.Context, id ConversationID, after int64, limit int) ([]Message, error)
 	// FindMessageByClientID returns the stored message a sender sent with
 	// that client id; ErrNotFound if none.
 	FindMessageByClientID(ctx context.Context, id ConversationID, sender, clientID string) (Message, error)
@@ -159,9 +189,10 @@ type ChatStore interface {
 	// GetLeftMessage returns a left message with its Audio (nil if none);
 	// ErrNotFound if absent.
 	GetLeftMessage(ctx context.Context, id string) (LeftMessage, error)
-	// ListLeftMessages returns the newest first (by CreatedAt, then id),
-	// up to limit; open only when onlyOpen. A limit below 1 is an error.
-	ListLeftMessages(ctx context.Context, onlyOpen bool, limit int) ([]LeftMessage, error)
+	// ListLeftMessages returns those f matches, newest first (by
+	// CreatedAt, then id), up to limit; the filter is applied before the
+	// limit. A limit below 1 is an error.
+	ListLeftMessages(ctx context.Context, f LeftMessageFilter, limit int) ([]LeftMessage, error)
 	// MarkLeftMessageHandled records who handled it, replacing an earlier
 	// mark; ErrNotFound if absent.
 	MarkLeftMessageHandled(ctx context.Context, id string, by routing.AgentID, at time.Time) error

@@ -291,6 +291,20 @@ func (s *Store) ListMessages(ctx context.Context, id store.ConversationID, after
 	return ms, nil
 }
 
+// ListMessageEvents implements store.ChatStore. A limit below 1 is an
+// error.
+func (s *Store) ListMessageEvents(ctx context.Context, id store.ConversationID, after int64, limit int) ([]store.Message, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("postgres: list the events of %q after %d: limit %d is not positive", id, after, limit)
+	}
+	ms, err := queryAll(ctx, s, sqlutil.ScanMessage, `SELECT `+sqlutil.MessageColumns+` FROM messages
+		WHERE conversation = $1 AND seq > $2 AND kind = $3 ORDER BY seq LIMIT $4`, string(id), after, store.MsgEvent, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list the events of %q after %d: %w", id, after, err)
+	}
+	return ms, nil
+}
+
 // FindMessageByClientID implements store.ChatStore.
 func (s *Store) FindMessageByClientID(ctx context.Context, id store.ConversationID, sender, clientID string) (store.Message, error) {
 	m, err := queryOne(ctx, s, sqlutil.ScanMessage, `SELECT `+sqlutil.MessageColumns+` FROM messages
@@ -319,16 +333,12 @@ func (s *Store) CreateLeftMessage(ctx context.Context, m store.LeftMessage) erro
 }
 
 // ListLeftMessages implements store.ChatStore. A limit below 1 is an error.
-func (s *Store) ListLeftMessages(ctx context.Context, onlyOpen bool, limit int) ([]store.LeftMessage, error) {
+func (s *Store) ListLeftMessages(ctx context.Context, f store.LeftMessageFilter, limit int) ([]store.LeftMessage, error) {
 	if limit < 1 {
 		return nil, fmt.Errorf("postgres: list left messages: limit %d is not positive", limit)
 	}
-	where := ""
-	if onlyOpen {
-		where = `WHERE handled_by = ''`
-	}
-	ms, err := queryAll(ctx, s, sqlutil.ScanLeftMessage, `SELECT `+sqlutil.LeftMessageSelect+` FROM left_messages `+where+`
-		ORDER BY created_at DESC NULLS LAST, id DESC LIMIT $1`, limit)
+	q, args := sqlutil.ListLeftMessages(f, limit)
+	ms, err := queryAll(ctx, s, sqlutil.ScanLeftMessage, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list left messages: %w", err)
 	}

@@ -246,6 +246,17 @@ func (s *Store) ListMessages(ctx context.Context, id store.ConversationID, after
 		WHERE conversation = $1 AND seq > $2 ORDER BY seq LIMIT $3`, string(id), after, limit)
 }
 
+// ListMessageEvents implements store.ChatStore. A limit below 1 is an
+// error.
+func (s *Store) ListMessageEvents(ctx context.Context, id store.ConversationID, after int64, limit int) ([]store.Message, error) {
+	what := fmt.Sprintf("list the events of %q after %d", id, after)
+	if limit < 1 {
+		return nil, fmt.Errorf("sqlite: %s: limit %d is not positive", what, limit)
+	}
+	return listAll(ctx, s, what, sqlutil.ScanMessage, `SELECT `+sqlutil.MessageColumns+` FROM messages
+		WHERE conversation = $1 AND seq > $2 AND kind = $3 ORDER BY seq LIMIT $4`, string(id), after, store.MsgEvent, limit)
+}
+
 // FindMessageByClientID implements store.ChatStore.
 func (s *Store) FindMessageByClientID(ctx context.Context, id store.ConversationID, sender, clientID string) (store.Message, error) {
 	m, err := sqlutil.ScanMessage(s.db.QueryRowContext(ctx, `SELECT `+sqlutil.MessageColumns+` FROM messages
@@ -274,17 +285,12 @@ func (s *Store) CreateLeftMessage(ctx context.Context, m store.LeftMessage) erro
 }
 
 // ListLeftMessages implements store.ChatStore. A limit below 1 is an error.
-func (s *Store) ListLeftMessages(ctx context.Context, onlyOpen bool, limit int) ([]store.LeftMessage, error) {
+func (s *Store) ListLeftMessages(ctx context.Context, f store.LeftMessageFilter, limit int) ([]store.LeftMessage, error) {
 	if limit < 1 {
 		return nil, fmt.Errorf("sqlite: list left messages: limit %d is not positive", limit)
 	}
-	where := ""
-	if onlyOpen {
-		where = `WHERE handled_by = ''`
-	}
-	return listAll(ctx, s, "list left messages", sqlutil.ScanLeftMessage,
-		`SELECT `+sqlutil.LeftMessageSelect+` FROM left_messages `+where+`
-		ORDER BY created_at DESC NULLS LAST, id DESC LIMIT $1`, limit)
+	q, args := sqlutil.ListLeftMessages(f, limit)
+	return listAll(ctx, s, "list left messages", sqlutil.ScanLeftMessage, q, args...)
 }
 
 // GetLeftMessage implements store.ChatStore.

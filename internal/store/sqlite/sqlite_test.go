@@ -306,7 +306,7 @@ func TestLeftMessagesOfADatabaseBeforeVoiceMessagesHaveNoAudio(t *testing.T) {
 	}
 	db.Close()
 	s := openTemp(t, path)
-	list, err := s.ListLeftMessages(t.Context(), false, 10)
+	list, err := s.ListLeftMessages(t.Context(), store.LeftMessageFilter{}, 10)
 	if err != nil || len(list) != 1 || list[0].HasAudio || list[0].AudioMillis != 0 || list[0].Text != "call me" {
 		t.Fatalf("after the upgrade: %+v %v; want m1 without audio", list, err)
 	}

@@ -112,7 +112,7 @@ var conversationCases = []testCase{
 	{"a new store has no conversations, left messages or sessions", func(t *testing.T, ctx context.Context, s store.Store) {
 		open, err := s.ListOpenConversations(ctx)
 		must(t, err)
-		left, err := s.ListLeftMessages(ctx, false, 10)
+		left, err := s.ListLeftMessages(ctx, store.LeftMessageFilter{}, 10)
 		must(t, err)
 		expired, err := s.DeleteExpiredSessions(ctx, base.Add(1000*time.Hour))
 		must(t, err)
@@ -459,6 +459,54 @@ var messageCases = []testCase{
 		got, err := s.ListMessages(ctx, "nobody", 0, 10)
 		if err != nil || len(got) != 0 {
 			t.Errorf("ListMessages of an unknown conversation = %d messages, %v; want an empty list", len(got), err)
+		}
+	}},
+
+	{"the events of a conversation are listed without its text, in order and by pages", func(t *testing.T, ctx context.Context, s store.Store) {
+		createConversations(t, ctx, s, "a", "b")
+		var all []store.Message
+		var events []store.Message
+		for seq := int64(1); seq <= 12; seq++ {
+			m := newMessage("a", seq)
+			switch seq % 4 {
+			case 0:
+				m.Kind, m.Event, m.Text, m.ClientID, m.Sender = store.MsgEvent, "joined", "", "", "agent:ada"
+				m.Data = map[string]string{"role": "owner"}
+				events = append(events, m)
+			case 1:
+				m.Kind = store.MsgNote
+			}
+			all = append(all, m)
+		}
+		other := newMessage("b", 1)
+		other.Kind, other.Event, other.Text, other.ClientID = store.MsgEvent, "left", "", ""
+		must(t, s.AppendMessages(ctx, append(all, other)))
+		got, err := s.ListMessageEvents(ctx, "a", 0, 100)
+		must(t, err)
+		wantMessages(t, "ListMessageEvents(a, 0, 100)", got, events)
+		var paged []store.Message
+		for after := int64(0); ; {
+			page, err := s.ListMessageEvents(ctx, "a", after, 2)
+			must(t, err)
+			if len(page) == 0 {
+				break
+			}
+			if len(paged) > 100 {
+				t.Fatal("paging does not end")
+			}
+			paged = append(paged, page...)
+			after = page[len(page)-1].Seq
+		}
+		wantMessages(t, "the events of a paged by 2", paged, events)
+		got, err = s.ListMessageEvents(ctx, "a", 8, 100)
+		must(t, err)
+		wantEqual(t, "ListMessageEvents(a, 8, 100) seqs", messageSeqs(got), []int64{12})
+		if got, err := s.ListMessageEvents(ctx, "a", 0, 0); err == nil {
+			t.Errorf("ListMessageEvents(a, 0, 0) = %d messages and no error, want an error", len(got))
+		}
+		got, err = s.ListMessageEvents(ctx, "nobody", 0, 10)
+		if err != nil || len(got) != 0 {
+			t.Errorf("ListMessageEvents of an unknown conversation = %d messages, %v; want an empty list", len(got), err)
 		}
 	}},
 

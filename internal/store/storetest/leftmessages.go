@@ -2,10 +2,12 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/contactd/contactd/internal/store"
+	"github.com/contactd/contactd/routing"
 )
 
 // newLeftMessage returns an open left message with every other field set.
@@ -55,7 +57,7 @@ var leftMessageCases = []testCase{
 		open.Conversation, open.Attributes = "", nil // nil stays nil
 		must(t, s.CreateLeftMessage(ctx, handled))
 		must(t, s.CreateLeftMessage(ctx, open))
-		got, err := s.ListLeftMessages(ctx, false, 10)
+		got, err := s.ListLeftMessages(ctx, store.LeftMessageFilter{}, 10)
 		must(t, err)
 		wantLeftMessages(t, "ListLeftMessages", got, []store.LeftMessage{open, handled})
 	}},
@@ -66,7 +68,7 @@ var leftMessageCases = []testCase{
 		other := newLeftMessage("m1", base.Add(time.Minute))
 		other.Text = "someone else"
 		wantErr(t, "second CreateLeftMessage", s.CreateLeftMessage(ctx, other), store.ErrConflict)
-		got, err := s.ListLeftMessages(ctx, false, 10)
+		got, err := s.ListLeftMessages(ctx, store.LeftMessageFilter{}, 10)
 		must(t, err)
 		wantLeftMessages(t, "left messages after the conflict", got, []store.LeftMessage{m})
 	}},
@@ -93,13 +95,56 @@ var leftMessageCases = []testCase{
 			{true, 3, []string{"m4", "m2", "m1"}},
 		}
 		for _, tt := range tests {
-			got, err := s.ListLeftMessages(ctx, tt.onlyOpen, tt.limit)
+			got, err := s.ListLeftMessages(ctx, store.LeftMessageFilter{OnlyOpen: tt.onlyOpen}, tt.limit)
 			must(t, err)
 			wantEqual(t, "ListLeftMessages ids", leftMessageIDs(got), tt.want)
 		}
 		for _, limit := range []int{0, -1} {
-			if got, err := s.ListLeftMessages(ctx, false, limit); err == nil {
+			if got, err := s.ListLeftMessages(ctx, store.LeftMessageFilter{}, limit); err == nil {
 				t.Errorf("ListLeftMessages(false, %d) = %d messages and no error, want an error", limit, len(got))
+			}
+		}
+	}},
+
+	{"left messages are filtered by id, state and queue before the limit", func(t *testing.T, ctx context.Context, s store.Store) {
+		// 300 handled messages of sales, newer than the open ones of
+		// billing: a limit taken before the filter would hide these.
+		for i := range 300 {
+			m := newLeftMessage(fmt.Sprintf("h%03d", i), base.Add(time.Hour+time.Duration(i)*time.Second))
+			m.Queue, m.HandledBy, m.HandledAt = "sales", "ada", base.Add(2*time.Hour)
+			must(t, s.CreateLeftMessage(ctx, m))
+		}
+		for i, q := range []routing.QueueID{"billing", "billing", "sales", "gone"} {
+			m := newLeftMessage(fmt.Sprintf("o%d", i), base.Add(time.Duration(i)*time.Minute))
+			m.Queue = q
+			must(t, s.CreateLeftMessage(ctx, m))
+		}
+		known := []routing.QueueID{"billing", "sales"}
+		tests := []struct {
+			name  string
+			f     store.LeftMessageFilter
+			limit int
+			want  []string
+		}{
+			{"open ones of billing", store.LeftMessageFilter{OnlyOpen: true, Queues: []routing.QueueID{"billing"}}, 2, []string{"o1", "o0"}},
+			{"open ones of billing and of unknown queues", store.LeftMessageFilter{OnlyOpen: true, Queues: []routing.QueueID{"billing"}, Known: known}, 10, []string{"o3", "o1", "o0"}},
+			{"open ones of no queue", store.LeftMessageFilter{OnlyOpen: true, Queues: []routing.QueueID{}}, 10, []string{}},
+			{"open ones of no queue, but of unknown ones", store.LeftMessageFilter{OnlyOpen: true, Queues: []routing.QueueID{}, Known: known}, 10, []string{"o3"}},
+			{"every queue unknown", store.LeftMessageFilter{OnlyOpen: true, Queues: []routing.QueueID{}, Known: []routing.QueueID{}}, 10, []string{"o3", "o2", "o1", "o0"}},
+			{"every open one", store.LeftMessageFilter{OnlyOpen: true}, 10, []string{"o3", "o2", "o1", "o0"}},
+			{"the newest handled ones", store.LeftMessageFilter{OnlyHandled: true}, 2, []string{"h299", "h298"}},
+			{"one by its id", store.LeftMessageFilter{ID: "o2"}, 10, []string{"o2"}},
+			{"one by its id, of another queue", store.LeftMessageFilter{ID: "o2", Queues: []routing.QueueID{"billing"}, Known: known}, 10, []string{}},
+			{"a handled one asked for as open", store.LeftMessageFilter{ID: "h001", OnlyOpen: true}, 10, []string{}},
+		}
+		for _, tt := range tests {
+			got, err := s.ListLeftMessages(ctx, tt.f, tt.limit)
+			must(t, err)
+			wantEqual(t, "ListLeftMessages ids: "+tt.name, leftMessageIDs(got), tt.want)
+			for _, m := range got {
+				if !tt.f.Match(m) {
+					t.Errorf("%s: %s returned, which the filter's Match refuses", tt.name, m.ID)
+				}
 			}
 		}
 	}},
@@ -109,11 +154,11 @@ var leftMessageCases = []testCase{
 		must(t, s.CreateLeftMessage(ctx, m))
 		must(t, s.MarkLeftMessageHandled(ctx, "m1", "ada", base.Add(time.Hour)))
 		must(t, s.MarkLeftMessageHandled(ctx, "m1", "bob", base.Add(2*time.Hour))) // the last mark wins
-		got, err := s.ListLeftMessages(ctx, false, 10)
+		got, err := s.ListLeftMessages(ctx, store.LeftMessageFilter{}, 10)
 		must(t, err)
 		m.HandledBy, m.HandledAt = "bob", base.Add(2*time.Hour)
 		wantLeftMessages(t, "handled left message", got, []store.LeftMessage{m})
-		open, err := s.ListLeftMessages(ctx, true, 10)
+		open, err := s.ListLeftMessages(ctx, store.LeftMessageFilter{OnlyOpen: true}, 10)
 		must(t, err)
 		if len(open) != 0 {
 			t.Errorf("open left messages = %v, want none", leftMessageIDs(open))
@@ -132,7 +177,7 @@ var leftMessageCases = []testCase{
 			change(&m)
 			wantErr(t, "CreateLeftMessage", s.CreateLeftMessage(ctx, m), store.ErrInvalid)
 		}
-		got, err := s.ListLeftMessages(ctx, false, 10)
+		got, err := s.ListLeftMessages(ctx, store.LeftMessageFilter{}, 10)
 		must(t, err)
 		if len(got) != 0 {
 			t.Errorf("refused left messages were stored: %v", leftMessageIDs(got))
@@ -167,7 +212,7 @@ var leftMessageAudioCases = []testCase{
 		listed, listedPlain := voice, plain
 		listed.Audio, listed.HasAudio = nil, true
 		listedPlain.HasAudio = false
-		got, err := s.ListLeftMessages(ctx, false, 10)
+		got, err := s.ListLeftMessages(ctx, store.LeftMessageFilter{}, 10)
 		must(t, err)
 		wantLeftMessages(t, "ListLeftMessages (no audio bytes, HasAudio set)", got, []store.LeftMessage{listedPlain, listed})
 
@@ -212,7 +257,7 @@ var leftMessageAudioCases = []testCase{
 			change(&m)
 			wantErr(t, "CreateLeftMessage", s.CreateLeftMessage(ctx, m), store.ErrInvalid)
 		}
-		list, err := s.ListLeftMessages(ctx, false, 10)
+		list, err := s.ListLeftMessages(ctx, store.LeftMessageFilter{}, 10)
 		must(t, err)
 		wantEqual(t, "left messages after the refused ones", leftMessageIDs(list), []string{"max"})
 	}},

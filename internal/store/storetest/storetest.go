@@ -14,7 +14,7 @@
 //     with ErrInvalid on every store, and read back every string of the Big
 //     List of Naughty Strings (testdata/blns.json) byte for byte.
 //   - Ids are ordered bytewise ("Bob" before "alice").
-//   - ListEventsAfter, ListMessages and ListLeftMessages with a limit below 1
+//   - ListEventsAfter, ListMessages, ListMessageEvents and ListLeftMessages with a limit below 1
 //     are an error; the events of an interaction and the messages of a
 //     conversation nobody stored are an empty list, not ErrNotFound.
 //   - A conversation or left message without CreatedAt sorts as the oldest.

@@ -80,8 +80,34 @@ export function createLeftMessages(d) {
       sub.length > 0 && h('p', { class: 'lm-sub', text: sub.join(' · ') }),
       !voice && str(m.text) && h('p', { class: 'lm-text', text: str(m.text) }),
       voice && player(id, name, Number(m.audioMs) / 1000 || 0),
-      m.handledBy && h('p', { class: 'lm-handled' }, icon('check'), `Handled by ${d.agentName(str(m.handledBy))}`));
+      m.handledBy && h('p', { class: 'lm-handled' }, icon('check'), `Handled by ${d.agentName(str(m.handledBy))}`),
+      !m.handledBy && h('div', { class: 'lm-actions' },
+        h('button', { type: 'button', class: 'btn btn-sm lm-done', 'aria-label': `Mark the message from ${name} handled`,
+          onclick: (ev) => markHandled(m, ev.currentTarget) }, icon('check'), 'Mark handled')));
     return li;
+  }
+
+  // markHandled tells the server this message is dealt with (POST
+  // /api/left-messages/{id}/handled) and shows it handled, by the agent.
+  async function markHandled(m, btn) {
+    const id = str(m.id);
+    btn.disabled = true;
+    try {
+      const r = await fetch(`/api/left-messages/${encodeURIComponent(id)}/handled`, {
+        method: 'POST', credentials: 'same-origin', headers: { Accept: 'application/json' },
+      });
+      if (!r.ok) throw new Error(r.status === 404 ? 'This message is no longer there.' : `Could not mark it handled (${r.status}).`);
+      const done = obj(await r.json());
+      const li = el.leftList.querySelector(`[data-id="${CSS.escape(id)}"]`);
+      if (li) {
+        if (playing?.id === id) playing.stop();
+        li.replaceWith(item({ ...m, handledBy: str(done.handledBy) || S.me?.id, handledAt: done.handledAt }));
+      }
+      el.leftCount.textContent = String(el.leftList.querySelectorAll('.lm-item:not(.is-handled)').length);
+    } catch (err) {
+      btn.disabled = false;
+      d.toast(err instanceof Error ? err.message : 'Could not mark it handled.', 'error');
+    }
   }
 
   // when is the time of day for today, else the date and time.

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/contactd/contactd/internal/store"
+	"github.com/contactd/contactd/routing"
 )
 
 // CheckText returns an error wrapping store.ErrInvalid when s holds a NUL
@@ -266,6 +267,53 @@ func scanLeftMessage(r Row, withAudio bool) (store.LeftMessage, error) {
 	}
 	m.CreatedAt, m.HandledAt = createdAt.T, handledAt.T
 	return m, nil
+}
+
+// ListLeftMessages is the query of store.ChatStore.ListLeftMessages: the
+// statement (placeholders $1, $2, …) and its arguments, the filter in SQL
+// so that the limit counts only the messages asked for.
+func ListLeftMessages(f store.LeftMessageFilter, limit int) (string, []any) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	in := func(qs []routing.QueueID) string {
+		if len(qs) == 0 {
+			return "(NULL)" // queue IN (NULL) is never true, NOT IN (NULL) never either
+		}
+		ps := make([]string, len(qs))
+		for i, q := range qs {
+			ps[i] = arg(string(q))
+		}
+		return "(" + strings.Join(ps, ", ") + ")"
+	}
+	if f.ID != "" {
+		where = append(where, "id = "+arg(f.ID))
+	}
+	if f.OnlyOpen {
+		where = append(where, "handled_by = ''")
+	}
+	if f.OnlyHandled {
+		where = append(where, "handled_by <> ''")
+	}
+	if f.Queues != nil {
+		c := "queue IN " + in(f.Queues)
+		if f.Known != nil {
+			if len(f.Known) == 0 {
+				c = "TRUE" // every queue is unknown
+			} else {
+				c = "(" + c + " OR queue NOT IN " + in(f.Known) + ")"
+			}
+		}
+		where = append(where, c)
+	}
+	q := `SELECT ` + LeftMessageSelect + ` FROM left_messages`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	return q + ` ORDER BY created_at DESC NULLS LAST, id DESC LIMIT ` + arg(limit), args
 }
 
 // SessionColumns lists the sessions columns in the order of SessionArgs and
