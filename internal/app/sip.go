@@ -19,6 +19,10 @@ import (
 // newSIP builds the SIP edge (started by Start, closed first by Close).
 // Voice must be on: phone calls are voice legs on the media engine.
 func (a *App) newSIP() error {
+	set, err := prompts.Load(a.cfg.PromptsDir)
+	if err != nil {
+		return err
+	}
 	cfgTrunks := a.cfg.Trunks
 	if len(cfgTrunks) == 0 && a.cfg.Demo {
 		cfgTrunks = demoTrunks
@@ -35,23 +39,47 @@ func (a *App) newSIP() error {
 			st.Sources = append(st.Sources, p)
 		}
 		for _, n := range t.Numbers {
-			st.Numbers = append(st.Numbers, sip.Number{Number: n.Number, Queue: routing.QueueID(n.Queue), Skills: n.Skills,
-				Priority: n.Priority, Answer: sip.AnswerMode(n.Answer)})
+			sn := sip.Number{Number: n.Number, Queue: routing.QueueID(n.Queue), Skills: n.Skills,
+				Priority: n.Priority, Answer: sip.AnswerMode(n.Answer)}
+			if n.MessageKey != "" {
+				sn.MessageKey = rune(n.MessageKey[0])
+			}
+			if len(n.Menu) > 0 {
+				var opts []prompts.MenuOption
+				for k, o := range n.Menu {
+					mo := prompts.MenuOption{Key: o.Key[0]}
+					if o.Label != "" {
+						pcm, err := prompts.ReadFile(o.Label)
+						if err != nil {
+							return fmt.Errorf("trunks[%d] (%s): number %s: menu[%d]: label: %w", i, t.Name, n.Number, k, err)
+						}
+						mo.Label = pcm
+					}
+					opts = append(opts, mo)
+					sn.Menu = append(sn.Menu, sip.MenuOption{Key: rune(o.Key[0]), Queue: routing.QueueID(o.Queue), Skills: o.Skills, Priority: o.Priority})
+				}
+				sn.MenuClip = a.media.NewClip(append(set.Welcome(), set.Menu(opts)...))
+			}
+			st.Numbers = append(st.Numbers, sn)
 		}
 		trunks[i] = st
-	}
-	set, err := prompts.Load(a.cfg.PromptsDir)
-	if err != nil {
-		return err
 	}
 	eng := a.media
 	cfg := sip.Config{PublicAddr: a.cfg.SIPPublicAddr, Domain: a.cfg.SIPDomain, UserAgent: a.cfg.SIPUserAgent,
 		DropUnknown: a.cfg.SIPDropUnknown, Trunks: trunks, AnnounceInterval: a.cfg.AnnounceInterval,
-		Announcement: func(pos int, wait time.Duration) *media.Clip { return eng.NewClip(set.Announcement(pos, wait)) }}
+		Announcement: func(pos int, wait time.Duration, key rune) *media.Clip {
+			pcm := set.Announcement(pos, wait)
+			if key != 0 {
+				pcm = append(pcm, set.LeaveMessageOffer(byte(key))...)
+			}
+			return eng.NewClip(pcm)
+		},
+		InvalidChoice: eng.NewClip(set.InvalidChoice()), AfterTone: eng.NewClip(set.LeaveMessageAfterTone()),
+		MessageRecorded: eng.NewClip(set.MessageRecorded()), MaxMessage: signaling.MaxVoiceMessage}
 	if a.sipCfg != nil {
 		a.sipCfg(&cfg)
 	}
-	e, err := sip.New(cfg, a.log.With("component", "sip"), phoneCalls{coord: a.coord, chat: a.chat, edges: a.edges},
+	e, err := sip.New(cfg, a.sipLogger(), phoneCalls{coord: a.coord, chat: a.chat, edges: a.edges},
 		rtpLegs{a.media}, sip.NewMetrics(a.reg), a.sipHardening(trunks, a.sipHooks))
 	if err != nil {
 		return err
@@ -145,6 +173,12 @@ func (p phoneCalls) AddLeg(ctx context.Context, conv store.ConversationID, leg s
 
 func (p phoneCalls) CallerLeft(ctx context.Context, conv store.ConversationID) error {
 	return p.coord.VisitorLeft(ctx, conv)
+}
+
+// LeaveMessage stores a caller's recording as a left message (WAV).
+func (p phoneCalls) LeaveMessage(ctx context.Context, queue routing.QueueID, name string, attrs map[string]string, pcm []byte) error {
+	_, err := p.edges.LeaveVoiceMessage(ctx, queue, name, attrs, prompts.WrapPCM(pcm))
+	return err
 }
 
 // Hold is the hold of the desk's button, on behalf of the conversation's

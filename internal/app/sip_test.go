@@ -22,6 +22,7 @@ import (
 	"github.com/contactd/contactd/internal/store"
 	"github.com/contactd/contactd/media"
 	"github.com/contactd/contactd/media/mediatest"
+	"github.com/contactd/contactd/routing"
 	sipedge "github.com/contactd/contactd/signaling/sip"
 )
 
@@ -831,12 +832,12 @@ func TestAWaitingCallerHearsItsPlaceInTheQueue(t *testing.T) {
 		a.sipCfg = func(c *sipedge.Config) {
 			c.AnnounceInterval = 200 * time.Millisecond
 			next := c.Announcement
-			c.Announcement = func(pos int, wait time.Duration) *media.Clip {
+			c.Announcement = func(pos int, wait time.Duration, key rune) *media.Clip {
 				select {
 				case heard <- said{pos, wait}:
 				default:
 				}
-				return next(pos, wait)
+				return next(pos, wait, key)
 			}
 		}
 	})
@@ -855,4 +856,157 @@ func TestAWaitingCallerHearsItsPlaceInTheQueue(t *testing.T) {
 	waitUntil(t, "the announcement counted", func() bool { return metricValues(t, a)["cc_sip_announcements_total"] >= 1 })
 	// The caller goes on hearing the queue (the clip, then ringback).
 	pc.rtp.hears("the queue's audio after the announcement", 0, 50)
+}
+
+// A number with a menu: the call is answered, the menu plays, and the key
+// pressed picks the queue; no key, the number's own queue.
+func TestAMenuKeyPicksTheQueue(t *testing.T) {
+	cfg := sipConfig(t)
+	cfg.Queues = []routing.QueueConfig{{ID: "sales", NoAgents: routing.NoAgentsWait}, {ID: "support", NoAgents: routing.NoAgentsWait}}
+	cfg.Trunks[0].Numbers = append(cfg.Trunks[0].Numbers, config.TrunkNumber{Number: "+15550300", Queue: "sales",
+		Menu: []config.MenuOption{{Key: "1", Queue: "sales"}, {Key: "2", Queue: "support", Priority: 3}}})
+	a := start(t, cfg, io.Discard, func(a *App) {
+		a.sipCfg = func(c *sipedge.Config) { c.MenuTimeout = 300 * time.Millisecond }
+	})
+	queued := func(t *testing.T, phone string) store.Conversation {
+		t.Helper()
+		var got store.Conversation
+		waitUntil(t, "the call queued", func() bool {
+			open, _ := a.Store().ListOpenConversations(t.Context())
+			for _, c := range open {
+				if c.Attributes["phone"] == phone {
+					got = c
+				}
+			}
+			return got.ID != ""
+		})
+		return got
+	}
+	t.Run("key 2 goes to support", func(t *testing.T) {
+		ph := newCaller(t, a, "udp")
+		pc := ph.dial(t.Context(), "+15550300", sip.NewHeader("P-Asserted-Identity", "<sip:+15551112222@127.0.0.1>"))
+		pc.established(t)
+		ans := pc.sdp(t)
+		pc.rtp.send(ans, 0xA1)
+		pc.rtp.hears("the menu", 0, 10)
+		pc.rtp.sendDTMF(ans, 2)
+		c := queued(t, "+15551112222")
+		if c.Queue != "support" || c.Attributes["menu_queue"] != "support" {
+			t.Fatalf("the call went to %q (%v), want support", c.Queue, c.Attributes)
+		}
+		if err := pc.s.Bye(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, "the conversation ended", func() bool {
+			rec, err := a.Store().GetConversation(t.Context(), c.ID)
+			return err == nil && rec.Status == store.ConvEnded
+		})
+	})
+	t.Run("no key goes to the number's queue", func(t *testing.T) {
+		ph := newCaller(t, a, "tcp")
+		pc := ph.dial(t.Context(), "+15550300", sip.NewHeader("P-Asserted-Identity", "<sip:+15553334444@127.0.0.1>"))
+		pc.established(t)
+		pc.rtp.send(pc.sdp(t), 0xA1)
+		c := queued(t, "+15553334444")
+		if c.Queue != "sales" {
+			t.Fatalf("the call went to %q, want sales", c.Queue)
+		}
+		if err := pc.s.Bye(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	waitUntil(t, "no dialog left", func() bool { return a.sip.Dialogs() == 0 })
+	if n := metricValues(t, a); n["cc_sip_menu_choices_total/key"] != 1 || n["cc_sip_menu_choices_total/timeout"] != 1 {
+		t.Fatalf("menu choices counted: %v", n)
+	}
+}
+
+// A waiting caller who presses the number's message key leaves the queue
+// and records a voice message, stored with the left messages.
+func TestACallerMayLeaveAVoiceMessageInstead(t *testing.T) {
+	cfg := sipConfig(t)
+	waitingQueue(&cfg)
+	cfg.Trunks[0].Numbers[0].MessageKey = "*"
+	a := start(t, cfg, io.Discard, func(a *App) {
+		a.sipCfg = func(c *sipedge.Config) { c.AfterTone = a.media.NewClip(make([]int16, 800)) } // 100 ms
+	})
+	ph := newCaller(t, a, "udp")
+	pc := ph.dial(t.Context(), numEarly, sip.NewHeader("P-Asserted-Identity", `"Mo Caller" <sip:+15559990000@127.0.0.1>`))
+	pc.waitCode(t, 183)
+	ans := pc.sdp(t)
+	pc.rtp.send(ans, 0xA1)
+	pc.rtp.hears("ringback while queued", 0, 5)
+	var conv store.ConversationID
+	waitUntil(t, "the call queued", func() bool {
+		open, _ := a.Store().ListOpenConversations(t.Context())
+		for _, c := range open {
+			if c.Attributes["phone"] == "+15559990000" {
+				conv = c.ID
+			}
+		}
+		return conv != ""
+	})
+	pc.rtp.sendDTMF(ans, 10) // *
+	waitUntil(t, "the caller out of the queue", func() bool {
+		rec, err := a.Store().GetConversation(t.Context(), conv)
+		return err == nil && rec.Status == store.ConvEnded
+	})
+	pc.rtp.sends(t, 50) // a second of message
+	if err := pc.s.Bye(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var msg store.LeftMessage
+	waitUntil(t, "the voice message stored", func() bool {
+		msgs, _ := a.Store().ListLeftMessages(t.Context(), store.LeftMessageFilter{}, 10)
+		for _, m := range msgs {
+			if m.Attributes["phone"] == "+15559990000" {
+				msg = m
+			}
+		}
+		return msg.ID != ""
+	})
+	if msg.Name != "Mo Caller" || msg.Queue != "sales" || !msg.HasAudio || msg.AudioMillis < 200 {
+		t.Fatalf("the voice message: %+v", msg)
+	}
+	waitUntil(t, "no dialog left", func() bool { return a.sip.Dialogs() == 0 })
+	waitUntil(t, "the leg closed", func() bool { return a.media.Legs() == 0 })
+	if n := metricValues(t, a)["cc_sip_voice_messages_total"]; n != 1 {
+		t.Fatalf("voice messages counted: %v", n)
+	}
+}
+
+// The message key only works while queued: a caller on hold who presses
+// it stays in the conversation (leaving would end the agent's call).
+func TestTheMessageKeyOnHoldDoesNotLeave(t *testing.T) {
+	cfg := sipConfig(t)
+	cfg.Trunks[0].Numbers[1].MessageKey = "*"
+	digits := make(chan rune, 4)
+	a, _, alice := sipWorld(t, cfg, func(a *App) {
+		a.sipHooks.DTMF = func(_ store.ConversationID, d rune) { digits <- d }
+	})
+	ph := newCaller(t, a, "udp")
+	pc := ph.dial(t.Context(), numAnswer)
+	pc.established(t)
+	ans := pc.sdp(t)
+	pc.rtp.send(ans, 0xA1)
+	conv, agent := acceptCall(t, alice, "test-phone")
+	agent.hears("connected", 0xA1, 10)
+	alice.must("hold", map[string]any{"conversation": conv})
+	alice.waitFor("call", map[string]any{"conversation": conv, "state": "held"})
+	pc.rtp.hears("music on hold", 0, 10)
+	pc.rtp.sendDTMF(ans, 10) // *
+	select {
+	case d := <-digits:
+		if d != '*' {
+			t.Fatalf("got %q", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the key did not reach the edge")
+	}
+	alice.must("unhold", map[string]any{"conversation": conv})
+	alice.waitFor("call", map[string]any{"conversation": conv, "state": "connected"})
+	pc.rtp.hears("bridged again", 0xB2, 10)
+	if n := metricValues(t, a)["cc_sip_voice_messages_total"]; n != 0 {
+		t.Fatalf("a voice message was started: %v", n)
+	}
 }

@@ -3,7 +3,6 @@ package app
 import (
 	"log/slog"
 
-	sipgo "github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/contactd/contactd/signaling/sip"
@@ -17,7 +16,7 @@ import (
 // handler (sanitized, rate-limited; unparseable messages counted).
 func (a *App) sipHardening(trunks []sip.Trunk, h sip.Hooks) sip.Hooks {
 	drops := sip.NewDrops(a.reg)
-	sipgo.SetDefaultLogger(slog.New(sip.NewSafeLogHandler(a.log.With("component", "sipgo").Handler(), drops, nil)))
+	sip.InstallSipgoLogger(a.log.With("component", "sipgo").Handler(), drops)
 
 	var limits []sip.FloodLimit
 	for _, t := range trunks {
@@ -63,4 +62,10 @@ func (a *App) sipHardening(trunks []sip.Trunk, h sip.Hooks) sip.Hooks {
 	}
 	a.sipReg = reg
 	return h
+}
+
+// sipLogger is the SIP edge's logger: values from the wire (Call-IDs,
+// errors quoting messages) sanitized and cut, warnings rate-limited.
+func (a *App) sipLogger() *slog.Logger {
+	return slog.New(sip.NewSafeLogHandler(a.log.With("component", "sip").Handler(), nil, nil))
 }

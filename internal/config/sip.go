@@ -107,6 +107,23 @@ type TrunkNumber struct {
 	// Answer is early_media (183 Session Progress with ringback and music
 	// while queued, the default) or answer (200 OK at once).
 	Answer string `yaml:"answer"`
+	// Menu, when set, is offered first ("for sales, press one"): the key
+	// pressed picks the queue; no key, Queue.
+	Menu []MenuOption `yaml:"menu"`
+	// MessageKey (0-9, * or #), when set, lets a waiting caller leave a
+	// voice message instead (offered in the announcements).
+	MessageKey string `yaml:"message_key"`
+}
+
+// MenuOption is a key of a number's menu.
+type MenuOption struct {
+	Key      string             `yaml:"key"` // 0-9, * or #
+	Queue    string             `yaml:"queue"`
+	Skills   []routing.SkillReq `yaml:"skills"`
+	Priority int                `yaml:"priority"`
+	// Label is a WAV file saying the option's name ("sales"); without
+	// one the option is spoken by its place ("for option two").
+	Label string `yaml:"label"`
 }
 
 // Answer modes of a trunk number.
@@ -263,6 +280,19 @@ func (s SIP) validate(add func(format string, args ...any)) {
 			}
 			if n.Answer != "" && n.Answer != AnswerEarlyMedia && n.Answer != AnswerAnswer {
 				add("trunks[%d].numbers[%d]: answer %q: want %s or %s", i, j, n.Answer, AnswerEarlyMedia, AnswerAnswer)
+			}
+			if n.MessageKey != "" && (len(n.MessageKey) != 1 || !strings.Contains("0123456789*#", n.MessageKey)) {
+				add("trunks[%d].numbers[%d]: message_key %q: want one of 0-9, * or #", i, j, n.MessageKey)
+			}
+			keys := map[string]bool{}
+			for k, o := range n.Menu {
+				if len(o.Key) != 1 || !strings.Contains("0123456789*#", o.Key) || keys[o.Key] {
+					add("trunks[%d].numbers[%d].menu[%d]: key %q: want one of 0-9, * or #, once", i, j, k, o.Key)
+				}
+				keys[o.Key] = true
+				if o.Queue == "" {
+					add("trunks[%d].numbers[%d].menu[%d]: want the queue of key %s", i, j, k, o.Key)
+				}
 			}
 			for _, sk := range n.Skills {
 				if sk.Skill == "" || sk.MinLevel < 0 || sk.MinLevel > routing.MaxSkillLevel {

@@ -8,8 +8,8 @@ import (
 	"github.com/contactd/contactd/signaling/callplan"
 )
 
-// Announcements: a caller waiting in a queue (its leg told ringback or
-// music, not bridged) hears its position and estimated wait every
+// Announcements: a caller waiting in a queue (its leg told ringback,
+// not bridged) hears its position and estimated wait every
 // AnnounceInterval, from the prompts (Config.Announcement), then goes
 // back to what the plan said. The position comes from routing's Position
 // effects (Edge.Position).
@@ -49,10 +49,13 @@ func (c *inboundCall) announce() {
 		c.mu.Lock()
 		leg, pos, wait, tone, waiting := c.leg, c.position, c.wait, c.tone, c.toldTone
 		c.mu.Unlock()
-		if leg == nil || pos <= 0 || !waiting || tone == callplan.Silence {
+		// Only while queued (ringback): music means the caller talked to
+		// an agent before (hold, a transfer), when the last position is
+		// stale.
+		if leg == nil || pos <= 0 || !waiting || tone != callplan.Ringback {
 			continue
 		}
-		clip := e.cfg.Announcement(pos, wait)
+		clip := e.cfg.Announcement(pos, wait, c.route.MessageKey)
 		// Under the call's lock: a Hear or a bridge that comes meanwhile
 		// replaces the clip, never the other way round.
 		c.mu.Lock()

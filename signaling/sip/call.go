@@ -3,6 +3,8 @@ package sip
 import (
 	"context"
 	"errors"
+	"io"
+	"maps"
 	"net/netip"
 	"strings"
 	"sync"
@@ -35,6 +37,10 @@ type Calls interface {
 	// Hold puts the conversation on hold (on) or resumes it, as the
 	// agent's Hold button does.
 	Hold(ctx context.Context, conv store.ConversationID, on bool) error
+	// LeaveMessage stores a caller's voice message (pcm: 16-bit
+	// little-endian 8 kHz mono, as media.Leg.Record writes it) as a left
+	// message of queue.
+	LeaveMessage(ctx context.Context, queue routing.QueueID, name string, attrs map[string]string, pcm []byte) error
 }
 
 // Caller is a phone caller to queue.
@@ -67,6 +73,8 @@ type Leg interface {
 	Stats() (loss float64, jitter time.Duration)
 	// PlayClip plays c once, then then (announcements while queued).
 	PlayClip(c *media.Clip, then media.Sound)
+	// Record writes what the caller says (voice messages) until stop.
+	Record(w io.Writer) (stop func())
 }
 
 // Legs makes RTP legs.
@@ -131,8 +139,10 @@ func (e *Edge) onInvite(req *sip.Request, tx sip.ServerTransaction) outcome {
 		return e.respond(tx, req, 503, "")
 	}
 	tx.Respond(sip.NewResponseFromRequest(req, 100, "Trying", nil))
-	d := e.newDialog(req, tx)
-	c := &inboundCall{e: e, d: d, route: r, answerNow: make(chan struct{})}
+	id := store.ConversationID(chat.NewID("c_"))
+	d := e.newDialog(req, tx, id)
+	c := &inboundCall{e: e, d: d, id: id, route: r, answerNow: make(chan struct{}), digits: make(chan rune, 8),
+		detached: make(chan struct{})}
 	d.onEnd, d.c = c.dialogEnded, c
 	e.m.CallsActive.WithLabelValues("inbound").Inc()
 	return c.run(req)
@@ -156,10 +166,12 @@ type inboundCall struct {
 	e     *Edge
 	d     *dialog
 	route route
-	conv  store.ConversationID
+	id    store.ConversationID // the conversation it will open
+	conv  store.ConversationID // the conversation once opened (under mu)
 	leg   Leg
 
 	answerNow chan struct{} // closed when the plan first bridges the caller
+	digits    chan rune     // keys pressed while a menu waits
 	answerOne sync.Once
 
 	mu      sync.Mutex
@@ -174,6 +186,14 @@ type inboundCall struct {
 	toldTone bool
 	position int           // in the queue (routing's Position), 0: unknown
 	wait     time.Duration // estimated, -1: unknown
+	inMenu   bool          // a menu waits for a key (digits)
+	// recording: the caller chose to leave a message; the call lets the
+	// leg go (detached closes when it does) and the edge keeps it.
+	recording  bool
+	detached   chan struct{}
+	detachOnce sync.Once
+	name       string
+	attrs      map[string]string
 }
 
 // run sets the call up and answers it; it returns the outcome of the
@@ -197,7 +217,11 @@ func (c *inboundCall) run(req *sip.Request) outcome {
 	if name == "" {
 		name = num
 	}
-	conv := store.ConversationID(chat.NewID("c_"))
+	c.name, c.attrs = name, maps.Clone(attrs)
+	if len(c.route.Menu) > 0 && c.route.MenuClip != nil {
+		return c.runMenu(req, name, attrs)
+	}
+	conv := c.id
 	if !c.setConv(conv) {
 		return classOf(487) // cancelled already
 	}
@@ -213,7 +237,6 @@ func (c *inboundCall) run(req *sip.Request) outcome {
 		d.hangUp(d.ctx, &hangup{480, "not_queued"})
 		return classOf(480)
 	}
-	d.log = d.log.With("conversation", conv)
 	if d.ctx.Err() != nil {
 		// The caller hung up (CANCEL) while the conversation was made:
 		// the dialog's end saw the conversation (maybe before it
@@ -286,19 +309,91 @@ func (c *inboundCall) run(req *sip.Request) outcome {
 		}()
 	}
 	if err := d.answer([]byte(answer)); err != nil {
-		var h *hangup
-		if errors.As(err, &h) && h == errNoAck {
-			d.log.Info("no ACK for our 200 OK: hanging up")
-			d.hangUp(e.ctx, errNoAck)
-			return classOf(200)
-		}
-		if errors.As(err, &h) {
-			return classOf(c.finalOf(h))
-		}
-		d.log.Info("200 OK not sent", "err", err)
-		d.hangUp(e.ctx, &hangup{500, "answer_failed"})
-		return classOf(500)
+		return c.answerFailed(err)
 	}
+	return classOf(200)
+}
+
+// answerFailed ends a call whose 200 OK failed (no ACK: BYE) and returns
+// the INVITE's outcome.
+func (c *inboundCall) answerFailed(err error) outcome {
+	d := c.d
+	var h *hangup
+	if errors.As(err, &h) && h == errNoAck {
+		d.log.Info("no ACK for our 200 OK: hanging up")
+		d.hangUp(c.e.ctx, errNoAck)
+		return classOf(200)
+	}
+	if errors.As(err, &h) {
+		return classOf(c.finalOf(h))
+	}
+	d.log.Info("200 OK not sent", "err", err)
+	d.hangUp(c.e.ctx, &hangup{500, "answer_failed"})
+	return classOf(500)
+}
+
+// runMenu: a number with a menu. The call is answered at once and the
+// caller's leg plays the menu before any conversation exists; the key
+// pressed picks the queue, then the call is queued as any other (see
+// menu.go).
+func (c *inboundCall) runMenu(req *sip.Request, name string, attrs map[string]string) outcome {
+	e, d := c.e, c.d
+	conv := c.id
+	leg, err := e.legs.NewLeg(string(conv)+"/visitor/sip", LegEvents{Up: c.legUp, Ended: c.legEnded, DTMF: c.dtmf})
+	if err != nil {
+		d.log.Warn("no RTP leg", "err", err)
+		d.hangUp(d.ctx, &hangup{503, "no_leg"})
+		return classOf(503)
+	}
+	c.mu.Lock()
+	c.leg = leg
+	c.mu.Unlock()
+	answer, err := leg.Answer(string(req.Body()))
+	if err != nil {
+		d.log.Info("SDP offer refused", "err", err)
+		leg.Close()
+		d.hangUp(d.ctx, &hangup{488, "bad_sdp"})
+		return classOf(488)
+	}
+	if err := d.answer([]byte(answer)); err != nil {
+		leg.Close()
+		return c.answerFailed(err)
+	}
+	c.mu.Lock()
+	c.inMenu = true
+	c.mu.Unlock()
+	r, ok := c.menuChoice(leg)
+	c.mu.Lock()
+	c.inMenu = false
+	c.mu.Unlock()
+	if !ok || !c.setConv(conv) {
+		leg.Close() // the caller hung up in the menu
+		return classOf(200)
+	}
+	attrs["menu_queue"] = string(r.Queue)
+	ctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
+	defer cancel()
+	if _, err := e.calls.StartCaller(ctx, Caller{ID: conv, Queue: r.Queue, Skills: r.Skills, Priority: r.Priority, Name: name, Attributes: attrs}); err != nil {
+		d.log.Info("phone call not queued", "queue", r.Queue, "err", err)
+		c.mu.Lock()
+		c.conv = ""
+		c.mu.Unlock()
+		e.mu.Lock()
+		delete(e.byConv, conv)
+		e.mu.Unlock()
+		leg.Close()
+		d.hangUp(e.ctx, &hangup{480, "not_queued"})
+		return classOf(200)
+	}
+	rep, err := e.calls.AddLeg(ctx, conv, &callLeg{Leg: leg, c: c})
+	if err != nil {
+		d.log.Info("phone leg not added to the call", "err", err)
+		d.hangUp(e.ctx, &hangup{480, "no_call"})
+		return classOf(200)
+	}
+	c.legUp() // answered: the caller has our SDP
+	c.setReports(rep)
+	e.goBG(c.announce)
 	return classOf(200)
 }
 
@@ -354,6 +449,29 @@ func (c *inboundCall) legEnded(cause string) {
 // plug in there).
 func (c *inboundCall) dtmf(digit rune) {
 	c.d.log.Debug("DTMF from the caller", "digit", string(digit))
+	c.mu.Lock()
+	menu := c.inMenu
+	c.mu.Unlock()
+	if menu {
+		select {
+		case c.digits <- digit:
+		default:
+		}
+		return
+	}
+	if k := c.route.MessageKey; k != 0 && digit == k && c.e.cfg.AfterTone != nil {
+		c.mu.Lock()
+		// Only while queued (ringback), not on hold or in a transfer.
+		waiting := c.toldTone && c.tone == callplan.Ringback && !c.recording && c.conv != ""
+		if waiting {
+			c.recording = true
+		}
+		c.mu.Unlock()
+		if waiting {
+			c.e.goBG(c.voiceMessage)
+			return
+		}
+	}
 	if f := c.e.hooks.DTMF; f != nil {
 		c.mu.Lock()
 		conv := c.conv
@@ -435,6 +553,9 @@ type callLeg struct {
 }
 
 func (l *callLeg) Bridge(other callplan.Leg) {
+	if l.c.isRecording() {
+		return
+	}
 	l.c.bridged()
 	l.Leg.Bridge(other)
 }
@@ -443,8 +564,17 @@ func (l *callLeg) Bridge(other callplan.Leg) {
 func (l *callLeg) Hear(t callplan.Tone) {
 	l.c.mu.Lock()
 	defer l.c.mu.Unlock()
+	if l.c.recording {
+		return
+	}
 	l.c.tone, l.c.toldTone = t, true
 	l.Leg.Hear(t)
+}
+
+func (c *inboundCall) isRecording() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.recording
 }
 
 // MediaLeg is asked for by the other leg when the plan bridges it to
@@ -458,8 +588,17 @@ func (l *callLeg) MediaLeg() *media.Leg {
 // Close: the call is over for the caller: hang up (BYE, or a final
 // answer if not answered yet), then close the media.
 func (l *callLeg) Close() {
+	c := l.c
+	c.mu.Lock()
+	rec := c.recording
+	c.mu.Unlock()
+	if rec {
+		// The caller leaves a message: the edge keeps the leg.
+		c.detachOnce.Do(func() { close(c.detached) })
+		return
+	}
 	l.Leg.Close()
-	l.c.e.goBG(func() { l.c.d.hangUp(l.c.e.ctx, errCallEnded) })
+	c.e.goBG(func() { c.d.hangUp(c.e.ctx, errCallEnded) })
 }
 
 // reinvite handles a re-INVITE: a new offer; sendonly or inactive puts

@@ -35,8 +35,19 @@ type Config struct {
 	// (position and estimated wait) this often; 0 never.
 	AnnounceInterval time.Duration
 	// Announcement makes the clip of an announcement (the prompts set on
-	// the media engine); nil: no announcements.
-	Announcement func(position int, wait time.Duration) *media.Clip
+	// the media engine), with the offer to press messageKey (0: none) to
+	// leave a message; nil: no announcements.
+	Announcement func(position int, wait time.Duration, messageKey rune) *media.Clip
+	// AfterTone ("leave your message after the tone", and the tone) and
+	// MessageRecorded are the voice message's prompts.
+	AfterTone, MessageRecorded *media.Clip
+	// MaxMessage bounds a voice message's recording.
+	MaxMessage time.Duration
+	// InvalidChoice plays after a key no menu option has.
+	InvalidChoice *media.Clip
+	// MenuTimeout is how long a menu waits for a key after its clip
+	// began; default 10 s.
+	MenuTimeout time.Duration
 }
 
 // Trunk is a provider that delivers calls.
@@ -72,6 +83,22 @@ type Number struct {
 	Skills   []routing.SkillReq
 	Priority int
 	Answer   AnswerMode
+	// Menu, when set, is offered first ("for sales, press one"): the
+	// call is answered at once, MenuClip plays, and the key pressed picks
+	// the queue; no key within MenuTimeout (twice), the number's Queue.
+	Menu     []MenuOption
+	MenuClip *media.Clip
+	// MessageKey, when set, lets a caller waiting in the queue leave a
+	// voice message instead (offered in the announcements).
+	MessageKey rune
+}
+
+// MenuOption is a key of a number's menu and where it leads.
+type MenuOption struct {
+	Key      rune // 0-9, *, #
+	Queue    routing.QueueID
+	Skills   []routing.SkillReq
+	Priority int
 }
 
 func (c Config) withDefaults() Config {
@@ -83,6 +110,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ByeTimeout <= 0 {
 		c.ByeTimeout = 2 * time.Second
+	}
+	if c.MenuTimeout <= 0 {
+		c.MenuTimeout = 10 * time.Second
+	}
+	if c.MaxMessage <= 0 {
+		c.MaxMessage = 2 * time.Minute
 	}
 	for i := range c.Trunks {
 		for j := range c.Trunks[i].Numbers {

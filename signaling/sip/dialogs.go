@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/contactd/contactd/internal/store"
 )
 
 // registry holds the open dialogs by Call-ID and tags. An entry goes when
@@ -146,14 +148,14 @@ type dialog struct {
 }
 
 // newDialog makes the dialog of an initial INVITE and registers it.
-func (e *Edge) newDialog(req *sip.Request, tx sip.ServerTransaction) *dialog {
+func (e *Edge) newDialog(req *sip.Request, tx sip.ServerTransaction, conv store.ConversationID) *dialog {
 	from := req.From()
 	rt, _ := from.Params.Get("tag")
 	d := &dialog{e: e, callID: req.CallID().Value(), localTag: sip.GenerateTagN(16), remoteTag: rt,
 		invite: req, tx: tx, acked: make(chan struct{}), cseq: rand.Uint32N(1 << 16), lastRemoteCSeq: req.CSeq().SeqNo}
 	d.key = dialogKey(d.callID, d.localTag, d.remoteTag)
 	d.ctx, d.cancel = context.WithCancelCause(e.ctx)
-	d.log = e.log.With("callID", d.callID)
+	d.log = e.log.With("callID", d.callID, "conversation", conv)
 	e.dialogs.add(d)
 	return d
 }

@@ -28,8 +28,20 @@
 //   - Hooks.Register handles REGISTER. Without it REGISTER is answered
 //     403 Forbidden (no registrar here).
 //   - Hooks.Devices answers "is this source address a registered device,
-//     and whose": an INVITE from a registered device is admitted like one
-//     from a trunk's source (agent phones calling in, later).
+//     and whose". Today an INVITE from a registered device is answered
+//     501 (agent phones calling in come later), and such a source is not
+//     "unknown" for DropUnknown.
+//   - Hooks.DTMF receives the digits a caller presses outside a menu.
+//
+// # While a caller waits
+//
+// A number's menu (Number.Menu, menu.go) answers at once and picks the
+// queue by the key pressed. In the queue, the caller's leg hears what the
+// call plan says (ringback, music) and, every Config.AnnounceInterval, an
+// announcement of its position and estimated wait (announce.go) fed by
+// routing's Position effects (Edge.Position). With the number's
+// MessageKey the caller may leave a voice message instead (voicemail.go):
+// recorded on the leg the call let go, stored by Calls.LeaveMessage.
 //
 // # Admission of an INVITE
 //
@@ -62,6 +74,8 @@
 // final answer, cancelled, timeout, failed; BYE sent).
 // cc_sip_calls_active{direction}: calls with a dialog (early or
 // confirmed), inbound (from a trunk) or outbound (placed by Dial).
-// cc_rtp_leg_loss_ratio and cc_rtp_leg_jitter_seconds: a phone leg's
-// received packet loss and interarrival jitter, observed when it ends.
+// cc_sip_announcements_total, cc_sip_menu_choices_total{how} (key,
+// timeout), cc_sip_voice_messages_total. cc_rtp_leg_loss_ratio and
+// cc_rtp_leg_jitter_seconds: a phone leg's received packet loss and
+// interarrival jitter, observed when it ends.
 package sip

@@ -310,9 +310,8 @@ func TestLargeUDPResponseIsSent(t *testing.T) {
 func TestUnparseableMessagesAreCountedAndLoggedSafely(t *testing.T) {
 	var buf syncBuffer
 	drops := NewDrops(nil)
-	old := sip.DefaultLogger()
-	sip.SetDefaultLogger(slog.New(NewSafeLogHandler(slog.NewTextHandler(&buf, nil), drops, nil)))
-	t.Cleanup(func() { sip.SetDefaultLogger(old) })
+	InstallSipgoLogger(slog.NewTextHandler(&buf, nil), drops)
+	t.Cleanup(func() { InstallSipgoLogger(slog.Default().Handler(), nil) })
 	h := startHardEdge(t, FloodConfig{})
 	udpExchange(t, addrOf(t, h.e, "udp"), readVector(t, "testdata/rfc4475/lwsstart.dat"))
 	ctest.Eventually(t, "unparseable counted", func() bool { return drops.Count(DropUnparseable) == 1 })

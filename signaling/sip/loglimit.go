@@ -3,10 +3,14 @@ package sip
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // SafeLogHandler guards logs against the wire: sipgo logs a message it
@@ -14,8 +18,8 @@ import (
 // once per datagram. Behind this handler every string value loses its
 // control characters (CR and LF shown as \r \n, so a message cannot forge
 // log lines), is cut to MaxLogValue bytes, and records are rate-limited per
-// message text: Burst at once, then one per Every, the skipped ones counted
-// in the next record's "suppressed" attribute. sipgo's "failed to parse"
+// message text (warnings and errors only: 5 at once, then one per 10 s, the
+// skipped ones counted in the next record's "suppressed" attribute). sipgo's "failed to parse"
 // records also count cc_sip_dropped_total{reason="unparseable"}.
 //
 // Install it for sipgo with sip.SetDefaultLogger(slog.New(h)) (sipgo's
@@ -70,9 +74,14 @@ func (h *SafeLogHandler) Handle(ctx context.Context, r slog.Record) error {
 	if !h.next.Enabled(ctx, r.Level) {
 		return nil
 	}
-	suppressed, ok := h.lim.allow(r.Message, h.now())
-	if !ok {
-		return nil
+	// Warnings and errors are what bad input produces: those are limited.
+	// Info and debug (a call's own events) are only sanitized.
+	suppressed := 0
+	if r.Level >= slog.LevelWarn {
+		var ok bool
+		if suppressed, ok = h.lim.allow(r.Message, h.now()); !ok {
+			return nil
+		}
 	}
 	out := slog.NewRecord(r.Time, r.Level, SanitizeLog(r.Message), r.PC)
 	r.Attrs(func(a slog.Attr) bool {
@@ -207,3 +216,50 @@ func decodeRune(s string) (rune, int) {
 	}
 	return r, size
 }
+
+// sipgo logs through one process-wide logger (sip.DefaultLogger), read by
+// its goroutines at any time: it is installed once, and what it writes to
+// is swapped atomically after that, so several edges in one process (tests)
+// never race on it.
+var sipgoLog struct {
+	once sync.Once
+	cur  atomic.Pointer[SafeLogHandler]
+}
+
+// InstallSipgoLogger sends sipgo's own logs (parse failures, transport
+// errors) to next through a SafeLogHandler counting into drops. The last
+// call wins.
+func InstallSipgoLogger(next slog.Handler, drops *Drops) {
+	sipgoLog.cur.Store(NewSafeLogHandler(next, drops, nil))
+	sipgoLog.once.Do(func() { sip.SetDefaultLogger(slog.New(&sipgoHandler{})) })
+}
+
+// sipgoHandler hands every record to the installed SafeLogHandler, with
+// the attributes sipgo added by With.
+type sipgoHandler struct {
+	attrs []slog.Attr
+}
+
+func (h *sipgoHandler) Enabled(ctx context.Context, level slog.Level) bool {
+	cur := sipgoLog.cur.Load()
+	return cur != nil && cur.Enabled(ctx, level)
+}
+
+func (h *sipgoHandler) Handle(ctx context.Context, r slog.Record) error {
+	cur := sipgoLog.cur.Load()
+	if cur == nil {
+		return nil
+	}
+	if len(h.attrs) > 0 {
+		r = r.Clone()
+		r.AddAttrs(h.attrs...)
+	}
+	return cur.Handle(ctx, r)
+}
+
+func (h *sipgoHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &sipgoHandler{attrs: append(slices.Clip(h.attrs), attrs...)}
+}
+
+// WithGroup is not used by sipgo; attributes stay ungrouped.
+func (h *sipgoHandler) WithGroup(string) slog.Handler { return h }

@@ -46,6 +46,14 @@ func TestSafeLogHandlerSanitizesAndLimits(t *testing.T) {
 	if !strings.Contains(buf.String(), `1.2.3.4\r\nx`) {
 		t.Fatalf("With attr: %q", buf.String())
 	}
+	// Info is sanitized, never limited (a call's own events).
+	buf.Reset()
+	for range 20 {
+		log.Info("phone call ended", "callID", "a\nb")
+	}
+	if n := strings.Count(buf.String(), "\n"); n != 20 || strings.Contains(buf.String(), "a\nb") {
+		t.Fatalf("info lines %d: %q", n, buf.String())
+	}
 }
 
 func TestSanitizeLog(t *testing.T) {

@@ -10,6 +10,8 @@ type Metrics struct {
 	CallsActive   *prometheus.GaugeVec
 	Panics        prometheus.Counter
 	Announcements prometheus.Counter
+	MenuChoices   *prometheus.CounterVec
+	VoiceMessages prometheus.Counter
 	RTPLoss       prometheus.Histogram
 	RTPJitter     prometheus.Histogram
 }
@@ -37,6 +39,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "SIP request handlers that panicked (answered 500, logged)."}),
 		Announcements: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "cc", Subsystem: "sip", Name: "announcements_total",
 			Help: "Position and estimated-wait announcements played to callers waiting in a queue."}),
+		MenuChoices: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "cc", Subsystem: "sip", Name: "menu_choices_total",
+			Help: "Callers through a number's menu, by how the queue was chosen (key: a key of the menu; timeout: no key, the number's queue)."},
+			[]string{"how"}),
+		VoiceMessages: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "cc", Subsystem: "sip", Name: "voice_messages_total",
+			Help: "Voice messages callers left instead of waiting (stored with the left messages)."}),
 		RTPLoss: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "cc", Subsystem: "rtp", Name: "leg_loss_ratio",
 			Help: "Share of the RTP packets a phone leg expected that never came, observed when the leg ends.", Buckets: lossBuckets}),
 		RTPJitter: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "cc", Subsystem: "rtp", Name: "leg_jitter_seconds",
@@ -45,7 +52,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.CallsActive.WithLabelValues("inbound")
 	m.CallsActive.WithLabelValues("outbound")
 	if reg != nil {
-		reg.MustRegister(m.Requests, m.RequestsSent, m.CallsActive, m.Panics, m.Announcements, m.RTPLoss, m.RTPJitter)
+		reg.MustRegister(m.Requests, m.RequestsSent, m.CallsActive, m.Panics, m.Announcements, m.MenuChoices, m.VoiceMessages, m.RTPLoss, m.RTPJitter)
 	}
 	return m
 }

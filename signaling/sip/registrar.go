@@ -340,7 +340,7 @@ func (r *Registrar) Serve(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	if err := tx.Respond(res); err != nil && r.cfg.Drops != nil {
-		r.cfg.Drops.Add("respond_failed")
+		r.cfg.Drops.Add(DropRespondFailed)
 	}
 }
 
@@ -364,7 +364,7 @@ func (r *Registrar) Handle(req *sip.Request) *sip.Response {
 	src, _ := netip.ParseAddrPort(req.Source())
 	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 	if r.fails.blocked(src.Addr(), now) {
-		r.cfg.Drops.Add("auth_blocked")
+		r.cfg.Drops.Add(DropAuthBlocked)
 		if r.cfg.DropBlocked {
 			return nil
 		}
@@ -406,7 +406,7 @@ func (r *Registrar) Handle(req *sip.Request) *sip.Response {
 	case DigestOK:
 	default:
 		r.fails.fail(src.Addr(), now)
-		r.cfg.Drops.Add("auth_failed")
+		r.cfg.Drops.Add(DropAuthFailed)
 		return r.challenge(req, false)
 	}
 	// The authenticated user may register only its own AOR.
