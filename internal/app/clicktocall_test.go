@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -268,9 +269,9 @@ func clickToCall(t *testing.T, tr string) {
 	// Answered: 407 answered with the trunk's credentials, early media,
 	// 200, audio both ways with payloads unchanged; the chat goes on.
 	conv, vis := chatWithPhone(t, base, alice, "+1 555 765-4321")
-	res := alice.must("call_phone", map[string]any{"conversation": conv})
-	if res["number"] != "+15557654321" {
-		t.Fatalf("call_phone: %v", res)
+	first := alice.doID("c2c-1", "call_phone", map[string]any{"conversation": conv})
+	if first["type"] != "ack" || first["result"].(map[string]any)["number"] != "+15557654321" {
+		t.Fatalf("call_phone: %v", first)
 	}
 	alice.waitFor("call", map[string]any{"conversation": conv, "needLeg": true})
 	ear := joinCall(t, alice, conv, 0xB2)
@@ -280,6 +281,10 @@ func clickToCall(t *testing.T, tr string) {
 	case <-uas.acks:
 	case <-time.After(10 * time.Second):
 		t.Fatal("no ACK for the 200")
+	}
+	// The same command id again: the first reply, and no second call.
+	if again := alice.doID("c2c-1", "call_phone", map[string]any{"conversation": conv}); fmt.Sprint(again) != fmt.Sprint(first) {
+		t.Fatalf("call_phone sent again: %v, want the first reply %v", again, first)
 	}
 	if n := uas.invites.Load(); n != 2 {
 		t.Fatalf("%d INVITEs, want the challenged one and its retry", n)

@@ -113,10 +113,8 @@ type outbound struct {
 	cancel context.CancelCauseFunc
 	rep    legReports
 
-	mu       sync.Mutex
-	answered bool
-	d        *dialog // once answered
-	early    bool    // the answer SDP was applied (183)
+	mu sync.Mutex
+	d  *dialog // once answered
 }
 
 // legReports is the leg's reports (signaling.LegReports).
@@ -377,7 +375,7 @@ func (o *outbound) register(sess *sipgo.DialogClientSession) *dialog {
 	}
 	dl.onEnd = func(cause *hangup) { o.ended(sess, cause) }
 	o.mu.Lock()
-	o.answered, o.d = true, dl
+	o.d = dl
 	o.mu.Unlock()
 	e.dialogs.add(dl)
 	return dl
