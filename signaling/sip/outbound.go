@@ -169,7 +169,9 @@ func (e *Edge) Dial(ctx context.Context, d Dial) error {
 	}
 	o := &outbound{e: e, dial: d, trunk: t}
 	o.ctx, o.cancel = context.WithCancelCause(e.ctx)
-	leg, err := e.legs.NewLeg(string(d.Conv)+outboundLegRole, LegEvents{Ended: o.legEnded})
+	// Unique per call: the leg of an earlier call in the conversation may
+	// still be closing.
+	leg, err := e.legs.NewLeg(string(d.Conv)+outboundLegRole+"/"+sip.GenerateTagN(6), LegEvents{Ended: o.legEnded})
 	if err != nil {
 		return fmt.Errorf("sip: no RTP leg: %w", err)
 	}
@@ -333,18 +335,26 @@ func (o *outbound) run(sess *sipgo.DialogClientSession) {
 	}
 	e.m.RequestsSent.WithLabelValues("INVITE", "2xx").Inc()
 	res := sess.InviteResponse
-	if !early && len(res.Body()) > 0 {
-		if err := o.leg.(rtpOfferer).HandleRTPAnswer(string(res.Body())); err != nil {
-			e.log.Info("SDP answer refused: hanging up", "conversation", d.Conv, "err", err)
-		}
+	var sdpErr error
+	switch {
+	case !early && len(res.Body()) > 0:
+		sdpErr = o.leg.(rtpOfferer).HandleRTPAnswer(string(res.Body()))
+	case !early:
+		sdpErr = errors.New("no SDP answer in the 200")
 	}
-	if err := sess.Ack(o.ctx); err != nil {
+	if err := sess.Ack(e.ctx); err != nil {
 		e.log.Info("ACK not sent", "conversation", d.Conv, "err", err)
 	}
 	dl := o.register(sess)
-	if o.ctx.Err() != nil {
+	switch {
+	case o.ctx.Err() != nil:
 		// Our side hung up while the 200 was on its way: BYE.
 		dl.hangUp(e.ctx, errCallEnded)
+		return
+	case sdpErr != nil:
+		e.log.Info("SDP answer refused: hanging up", "conversation", d.Conv, "err", sdpErr)
+		dl.hangUp(e.ctx, &hangup{0, "bad_sdp"})
+		return
 	}
 	o.rep.up()
 	if f := d.Events.Answered; f != nil {
