@@ -7,7 +7,7 @@ TESTFLAGS ?=
 # Flags given to contactd by `make run`, e.g. make run RUNFLAGS='--log-level debug'.
 RUNFLAGS  ?=
 
-.PHONY: help run build test bench loadtest lint fmt
+.PHONY: help run build test bench loadtest sipload lint fmt
 
 help:
 	@echo 'make run    start a demo instance on the embedded store in ./data'
@@ -16,6 +16,7 @@ help:
 	@echo '            REQUIRE_SIPP=1 to fail instead of skip when one is missing'
 	@echo 'make bench  run the benchmarks (and the benchmark report), then make loadtest'
 	@echo 'make loadtest  contactd under load from ccload on this machine (scripts/loadtest.sh)'
+	@echo 'make sipload  SIP load: sipp callers to agent phones, phone calls with RTP (scripts/sipload.sh; needs sipp)'
 	@echo 'make lint   go vet and staticcheck'
 	@echo 'make fmt    gofmt -w every Go file'
 
@@ -52,6 +53,14 @@ bench:
 # and the PostgreSQL run are set in scripts/loadtest.sh.
 loadtest:
 	BENCH_NOTE="$(BENCH_NOTE)" GO="$(GO)" ./scripts/loadtest.sh
+
+# SIP load test: sipp callers through contactd's trunk to agents' phones
+# (signaling, with sipp to sipp directly in the same run for the ratio),
+# and phone calls with RTP to agents in the browser and on phones (media).
+# Needs sipp (Debian sip-tester). Sizes in scripts/sipload.sh; the figures
+# go to the "SIP" section of docs/BENCHMARKS.md.
+sipload:
+	BENCH_NOTE="$(BENCH_NOTE)" GO="$(GO)" ./scripts/sipload.sh
 
 lint:
 	$(GO) mod tidy -diff

@@ -9,9 +9,9 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/contactd/contactd/internal/store"
+	"github.com/contactd/contactd/internal/testutil"
 	"github.com/contactd/contactd/routing"
 )
 
@@ -40,40 +40,32 @@ func (m *memStore) callCount() int {
 	return m.calls
 }
 
-// waitWrites polls until n writes wait: queued in the committer, or
+// waitWrites waits until n writes wait: queued in the committer, or
 // messages of a commit held at the store's gate.
 func waitWrites(t *testing.T, s *Service, st *memStore, n int) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		s.commit.mu.Lock()
-		queued := len(s.commit.queue)
-		s.commit.mu.Unlock()
+	testutil.Eventually(t, fmt.Sprintf("%d writes queued or held", n), func() bool {
+		queued := s.commit.queue.Len()
 		st.mu.Lock()
-		held := st.held
-		st.mu.Unlock()
-		if queued+held >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d writes queued and %d held, want %d", queued, held, n)
-		}
-	}
+		defer st.mu.Unlock()
+		return queued+st.held >= n
+	})
 }
 
-// waitHeld polls until n messages of a commit wait at the store's gate.
+// waitHeld waits until n messages of a commit wait at the store's gate.
 func waitHeld(t *testing.T, st *memStore, n int) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+	testutil.Eventually(t, fmt.Sprintf("%d messages held at the gate", n), func() bool {
 		st.mu.Lock()
-		held := st.held
-		st.mu.Unlock()
-		if held >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d messages held at the gate, want %d", held, n)
-		}
-	}
+		defer st.mu.Unlock()
+		return st.held >= n
+	})
+}
+
+// waitCommitStarted waits until the store saw a commit.
+func waitCommitStarted(t *testing.T, st *memStore) {
+	t.Helper()
+	testutil.Eventually(t, "a commit reaching the store", func() bool { return st.callCount() > 0 })
 }
 
 func TestNewConversationsAreCommittedTogetherAndOpenReturnsOnlyOnceStored(t *testing.T) {
@@ -135,9 +127,7 @@ func TestOpeningAnIdTakenInTheSameBatchOrBeforeIsAConflict(t *testing.T) {
 	}
 	release := st.hold(t)
 	go s.Open(ctx, Spec{ID: "held"}) // the held commit
-	for st.callCount() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	waitCommitStarted(t, st)
 	errs := make(chan error, 2)
 	for range 2 {
 		go func() {
@@ -172,9 +162,7 @@ func TestAnEventAndTheConversationsNewStateCommitTogether(t *testing.T) {
 		_, err := s.Hold(ctx, "c", "alice", true)
 		done <- err
 	}()
-	for st.callCount() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	waitCommitStarted(t, st)
 	select {
 	case err := <-done:
 		t.Fatalf("hold acknowledged while its commit was held: %v", err)
@@ -241,17 +229,11 @@ func TestTheCoordinatorJoinsABurstInOneCommitAndPassesEffectsOnInOrderOnceStored
 	c.Effects(effs)
 	waitWrites(t, s, st, n) // every join queued or held
 	release()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+	testutil.Eventually(t, "every effect passed on", func() bool {
 		mu.Lock()
-		got := len(passed)
-		mu.Unlock()
-		if got == len(effs) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d effects passed on", got, len(effs))
-		}
-	}
+		defer mu.Unlock()
+		return len(passed) == len(effs)
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	if len(problems) > 0 {

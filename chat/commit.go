@@ -8,9 +8,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
+	"github.com/contactd/contactd/internal/mailbox"
+	"github.com/contactd/contactd/internal/retry"
 	"github.com/contactd/contactd/internal/store"
 )
 
@@ -71,26 +72,15 @@ type committer struct {
 	observe  func(writes int, took time.Duration) // may be nil
 	interval time.Duration                        // MinCommitInterval; tests set 0
 	last     time.Time                            // when the last commit started (run's goroutine)
-
-	mu    sync.Mutex
-	queue []*pending
-	wake  chan struct{}
+	queue    *mailbox.Box[*pending]
 }
 
 func newCommitter(st Committer, log *slog.Logger, onCommit func([]store.Message)) *committer {
-	return &committer{st: st, log: log, onCommit: onCommit, interval: MinCommitInterval, wake: make(chan struct{}, 1)}
+	return &committer{st: st, log: log, onCommit: onCommit, interval: MinCommitInterval, queue: mailbox.New[*pending]()}
 }
 
 // add queues p for the next batch. It never blocks.
-func (c *committer) add(p *pending) {
-	c.mu.Lock()
-	c.queue = append(c.queue, p)
-	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-}
+func (c *committer) add(p *pending) { c.queue.Put(p) }
 
 // run commits until ctx ends, then once more with what is left.
 func (c *committer) run(ctx context.Context) {
@@ -102,7 +92,7 @@ func (c *committer) run(ctx context.Context) {
 			for c.commitSome(fctx) {
 			}
 			return
-		case <-c.wake:
+		case <-c.queue.Wake():
 			for c.pace(ctx) && c.commitSome(ctx) {
 			}
 		}
@@ -128,14 +118,8 @@ func (c *committer) pace(ctx context.Context) bool {
 // commitSome writes up to MaxBatch queued writes and says whether it wrote
 // any.
 func (c *committer) commitSome(ctx context.Context) bool {
-	c.mu.Lock()
-	n := min(len(c.queue), MaxBatch)
-	batch := c.queue[:n:n]
-	c.queue = c.queue[n:]
-	if len(c.queue) == 0 {
-		c.queue = nil // let a burst's backing array go
-	}
-	c.mu.Unlock()
+	batch := c.queue.Take(MaxBatch)
+	n := len(batch)
 	if n == 0 {
 		return false
 	}
@@ -152,27 +136,17 @@ func (c *committer) commitSome(ctx context.Context) bool {
 		}
 	}
 	var taken []store.ConversationID
-	backoff := 20 * time.Millisecond
 	start := time.Now()
-	for {
-		var err error
+	err := retry.Do(ctx, retry.Backoff{First: 20 * time.Millisecond, Max: 2 * time.Second}, func(ctx context.Context) (err error) {
 		taken, err = c.st.CommitChat(ctx, b)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			c.log.Error("chat writes not committed at shutdown", "err", err, "writes", n)
-			c.mu.Lock()
-			c.queue = append(batch, c.queue...)
-			c.mu.Unlock()
-			return false
-		}
-		c.log.Warn("committing chat writes failed; retrying", "err", err, "writes", n, "retryIn", backoff)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-		}
-		backoff = min(backoff*2, 2*time.Second)
+		return err
+	}, func(err error, wait time.Duration) {
+		c.log.Warn("committing chat writes failed; retrying", "err", err, "writes", n, "retryIn", wait)
+	})
+	if err != nil {
+		c.log.Error("chat writes not committed at shutdown", "err", err, "writes", n)
+		c.queue.PutFront(batch)
+		return false
 	}
 	if c.observe != nil {
 		c.observe(n, time.Since(start))

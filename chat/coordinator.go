@@ -9,8 +9,8 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 
+	"github.com/contactd/contactd/internal/mailbox"
 	"github.com/contactd/contactd/internal/store"
 	"github.com/contactd/contactd/routing"
 )
@@ -38,27 +38,17 @@ type Coordinator struct {
 	// onEffect receives every routing effect after its chat side is done.
 	onEffect func(routing.Effect)
 
-	mu    sync.Mutex
-	queue []routing.Effect
-	wake  chan struct{}
+	queue *mailbox.Box[routing.Effect]
 }
 
 // NewCoordinator returns a coordinator; Run must be running.
 func NewCoordinator(s *Service, r Router, log *slog.Logger, onEffect func(routing.Effect)) *Coordinator {
-	return &Coordinator{chat: s, r: r, log: log, onEffect: onEffect, wake: make(chan struct{}, 1)}
+	return &Coordinator{chat: s, r: r, log: log, onEffect: onEffect, queue: mailbox.New[routing.Effect]()}
 }
 
 // Effects queues routing effects. It never blocks: it is the routing
 // loop's sink.
-func (c *Coordinator) Effects(effs []routing.Effect) {
-	c.mu.Lock()
-	c.queue = append(c.queue, effs...)
-	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-}
+func (c *Coordinator) Effects(effs []routing.Effect) { c.queue.Put(effs...) }
 
 // Run applies queued effects until ctx ends.
 func (c *Coordinator) Run(ctx context.Context) {
@@ -66,16 +56,9 @@ func (c *Coordinator) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-c.wake:
+		case <-c.queue.Wake():
 		}
-		for {
-			c.mu.Lock()
-			batch := c.queue
-			c.queue = nil
-			c.mu.Unlock()
-			if len(batch) == 0 {
-				break
-			}
+		for batch := c.queue.Take(0); len(batch) > 0; batch = c.queue.Take(0) {
 			writes := make([]*pending, len(batch))
 			for i, f := range batch {
 				writes[i] = c.apply(ctx, f)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/contactd/contactd/internal/store"
+	"github.com/contactd/contactd/internal/testutil"
 )
 
 // memStore is an in-memory Store for the unit tests of this package. It
@@ -82,7 +83,7 @@ func (m *memStore) CommitChat(ctx context.Context, b store.ChatBatch) ([]store.C
 	}
 	for _, c := range b.Update {
 		if have, ok := m.convs[c.ID]; ok {
-			c.LastSeq, c.CreatedAt = have.LastSeq, have.CreatedAt // UpdateConversation keeps them
+			c.LastSeq, c.CreatedAt = have.LastSeq, have.CreatedAt // a batch update keeps them
 			m.convs[c.ID] = c
 		}
 	}
@@ -418,23 +419,12 @@ func TestMessagesOfManyConversationsAreCommittedTogether(t *testing.T) {
 			errs <- err
 		})
 	}
-	// Wait until the first batch is held at the gate and the rest queued.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s.commit.mu.Lock()
-		queued := len(s.commit.queue)
-		s.commit.mu.Unlock()
+	testutil.Eventually(t, "the first batch held at the gate and the rest queued", func() bool {
+		queued := s.commit.queue.Len()
 		st.mu.Lock()
-		calls, held := st.calls, st.held
-		st.mu.Unlock()
-		if calls >= 1 && held+queued == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sends never queued: calls %d queued %d", calls, queued)
-		}
-		time.Sleep(time.Millisecond) // polling with a deadline
-	}
+		defer st.mu.Unlock()
+		return st.calls >= 1 && st.held+queued == n
+	})
 	release()
 	wg.Wait()
 	close(errs)

@@ -3,8 +3,9 @@ package routing
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
+
+	"github.com/contactd/contactd/internal/mailbox"
 )
 
 // Loop owns an Engine on one goroutine. Inputs arrive through a mailbox
@@ -17,11 +18,7 @@ type Loop struct {
 	now  func() time.Time
 	log  *slog.Logger
 
-	mu      sync.Mutex
-	box     []request
-	spare   []request
-	closed  bool
-	wake    chan struct{}
+	box     *mailbox.Box[request]
 	done    chan struct{}
 	started chan struct{}
 }
@@ -46,7 +43,7 @@ func WithLogger(log *slog.Logger) LoopOption { return func(l *Loop) { l.log = lo
 func NewLoop(eng *Engine, sink func([]Effect), opts ...LoopOption) *Loop {
 	l := &Loop{
 		eng: eng, sink: sink, now: time.Now, log: slog.Default(),
-		wake: make(chan struct{}, 1), done: make(chan struct{}), started: make(chan struct{}),
+		box: mailbox.New[request](), done: make(chan struct{}), started: make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(l)
@@ -87,19 +84,8 @@ func (l *Loop) Query(ctx context.Context, f func(*Engine)) error {
 }
 
 func (l *Loop) put(r request) {
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		if r.reply != nil {
-			r.reply(ErrClosed)
-		}
-		return
-	}
-	l.box = append(l.box, r)
-	l.mu.Unlock()
-	select {
-	case l.wake <- struct{}{}:
-	default:
+	if _, ok := l.box.Put(r); !ok && r.reply != nil {
+		r.reply(ErrClosed)
 	}
 }
 
@@ -117,10 +103,7 @@ func (l *Loop) Run(ctx context.Context) error {
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	for {
-		l.mu.Lock()
-		batch := l.box
-		l.box, l.spare = l.spare[:0], nil
-		l.mu.Unlock()
+		batch := l.box.Take(0)
 		if len(batch) == 0 {
 			if d, ok := l.eng.NextDeadline(); ok {
 				t.Reset(max(d.Sub(l.now()), 0))
@@ -131,7 +114,7 @@ func (l *Loop) Run(ctx context.Context) error {
 			case <-ctx.Done():
 				l.close()
 				return nil
-			case <-l.wake:
+			case <-l.box.Wake():
 			case <-t.C:
 				l.eng.Apply(l.now(), Tick{})
 				l.flush()
@@ -154,13 +137,8 @@ func (l *Loop) Run(ctx context.Context) error {
 			if r.reply != nil {
 				r.reply(errs[i])
 			}
-			batch[i] = request{}
 		}
-		l.mu.Lock()
-		if l.spare == nil {
-			l.spare = batch[:0]
-		}
-		l.mu.Unlock()
+		l.box.Recycle(batch)
 	}
 }
 
@@ -172,12 +150,7 @@ func (l *Loop) flush() {
 }
 
 func (l *Loop) close() {
-	l.mu.Lock()
-	l.closed = true
-	rest := l.box
-	l.box = nil
-	l.mu.Unlock()
-	for _, r := range rest {
+	for _, r := range l.box.Close() {
 		if r.reply != nil {
 			r.reply(ErrClosed)
 		}

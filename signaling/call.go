@@ -65,10 +65,11 @@ type call struct {
 	started    time.Time
 	talking    time.Time // first connected
 	ended      bool
+	onPhone    func(chat.Sender) bool // an agent whose leg a SIP phone brings
 }
 
-func newCall(conv store.ConversationID, now time.Time, voiceFirst bool) *call {
-	return &call{conv: conv, legs: map[chat.Sender]*callLeg{}, started: now, voiceFirst: voiceFirst}
+func newCall(conv store.ConversationID, now time.Time, voiceFirst bool, onPhone func(chat.Sender) bool) *call {
+	return &call{conv: conv, legs: map[chat.Sender]*callLeg{}, started: now, voiceFirst: voiceFirst, onPhone: onPhone}
 }
 
 // msgFor is the call's state as who sees it; the caller holds c.mu.
@@ -81,7 +82,7 @@ func (c *call) msgFor(who chat.Sender, cause string) callOut {
 		// The desk opens its leg when the server says so: after accepting
 		// a call, on a transfer, or after a reload.
 		_, has := c.legs[who]
-		need := !has
+		need := !has && (c.onPhone == nil || !c.onPhone(who))
 		p.NeedLeg = &need
 	}
 	return p

@@ -13,7 +13,7 @@ import (
 // The conversation's roles and the call's legs reach the plan as they are.
 func TestACallGivesThePlanItsRolesLegsAndHandOver(t *testing.T) {
 	alice, bob := chat.AgentSender("alice"), chat.AgentSender("bob")
-	c := newCall("c1", time.Now(), true)
+	c := newCall("c1", time.Now(), true, nil)
 	c.legs[chat.SenderVisitor] = &callLeg{up: true}
 	c.legs[alice] = &callLeg{up: false}
 	c.leaving = routing.AgentID("alice")

@@ -105,7 +105,7 @@ func (cs *calls) admit(ctx context.Context, conv store.ConversationID, who chat.
 			cs.mu.Unlock()
 			return nil, false, errNoCall
 		}
-		c = newCall(conv, cs.s.now(), voiceFirst)
+		c = newCall(conv, cs.s.now(), voiceFirst, cs.onPhone)
 		cs.m[conv] = c
 	}
 	cs.mu.Unlock()
@@ -213,6 +213,9 @@ func (s *Server) AddLeg(ctx context.Context, conv store.ConversationID, who chat
 	if !cs.enabled() {
 		leg.Close()
 		return LegReports{}, ErrNoVoice
+	}
+	if _, agent := chat.AgentOf(who); agent {
+		cs.prepare(ctx, conv)
 	}
 	c, begin, err := cs.admit(ctx, conv, who)
 	if err != nil {
@@ -353,7 +356,7 @@ func (cs *calls) invite(ctx context.Context, conv store.ConversationID, agent ro
 		cs.mu.Unlock()
 		return fmt.Errorf("%w: a call is already under way", errWrongCallState)
 	}
-	c := newCall(conv, cs.s.now(), isVoiceFirst(rec))
+	c := newCall(conv, cs.s.now(), isVoiceFirst(rec), cs.onPhone)
 	c.state, c.invited = CallInvited, true
 	cs.m[conv] = c
 	cs.mu.Unlock()
@@ -413,4 +416,34 @@ func (cs *calls) gain(conv store.ConversationID, a routing.AgentID, g float64) e
 	}
 	cl.leg.SetOutputGain(g)
 	return nil
+}
+
+// AgentEnds is the desk's End by agent, from somewhere else than the desk
+// (the agent hung the phone up): the owner's end ends the call first, then
+// the conversation goes to wrap-up.
+func (s *Server) AgentEnds(ctx context.Context, conv store.ConversationID, agent routing.AgentID) error {
+	who := chat.AgentSender(agent)
+	if role, ok, err := s.chat.RoleOf(ctx, conv, who); err == nil && ok && role == chat.RoleOwner {
+		s.calls.endWith(ctx, conv, "agent_ended")
+	} else if err == nil && ok && role == chat.RoleConsult {
+		return s.calls.hangup(ctx, conv, who)
+	}
+	_, err := s.coord.EndByAgent(ctx, conv, agent)
+	return err
+}
+
+// prepare makes the call of a voice conversation that has none yet, so
+// that an agent's phone that answers before the visitor's leg began the
+// call (a phone caller's INVITE is still being set up, a visitor's page is
+// slow) joins it: the call waits for the visitor's leg, which begins it.
+func (cs *calls) prepare(ctx context.Context, conv store.ConversationID) {
+	rec, _, err := cs.s.chat.Info(ctx, conv)
+	if err != nil || rec.Status == store.ConvEnded || !isVoiceFirst(rec) {
+		return
+	}
+	cs.mu.Lock()
+	if cs.m[conv] == nil {
+		cs.m[conv] = newCall(conv, cs.s.now(), true, cs.onPhone)
+	}
+	cs.mu.Unlock()
 }

@@ -30,6 +30,10 @@ type Voice struct {
 	// number in the visitor's context is called); empty: supervisor and
 	// admin.
 	DialRoles []store.Role
+	// OnPhone says an agent takes calls on a SIP phone (voice_device:
+	// sip): the SIP edge adds that agent's leg (AddLeg), so the desk is
+	// never asked to open one (needLeg false).
+	OnPhone func(routing.AgentID) bool
 }
 
 func (v Voice) withDefaults() Voice {
@@ -167,7 +171,7 @@ func (cs *calls) snapshot(c *conn) {
 			if cl.invited && who == chat.SenderVisitor {
 				m.State = CallInvited
 			}
-			if m.NeedLeg != nil {
+			if m.NeedLeg != nil && !cs.onPhone(who) {
 				// A desk that connects again has no leg of its own: the
 				// server's may belong to the page that was closed.
 				need := true
@@ -187,4 +191,10 @@ func (s *Server) iceServers() []ICEServer {
 		return []ICEServer{}
 	}
 	return s.calls.voice.ICEServers
+}
+
+// onPhone: who is an agent whose voice is a SIP phone (Voice.OnPhone).
+func (cs *calls) onPhone(who chat.Sender) bool {
+	a, ok := chat.AgentOf(who)
+	return ok && cs.voice.OnPhone != nil && cs.voice.OnPhone(a)
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/contactd/contactd/internal/testutil"
 )
 
 // connPair serves one WebSocket the way serveWS does (small buffers, a
@@ -68,17 +70,6 @@ func connPair(t *testing.T) (*conn, *websocket.Conn, <-chan []byte) {
 	return c, client, frames
 }
 
-// eventually polls cond until it holds or 10 s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10 s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func (c *conn) idle() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -106,7 +97,7 @@ func TestTheOutboxDeliversInOrderAndHoldsNothingOnceEmpty(t *testing.T) {
 				t.Fatalf("got %s, want %s", b, want)
 			}
 		}
-		eventually(t, "the writer ends and the outbox is released", c.idle)
+		testutil.Eventually(t, "the writer ends and the outbox is released", c.idle)
 	}
 	if c.ctx.Err() != nil {
 		t.Fatalf("closed: %v", context.Cause(c.ctx))
@@ -157,7 +148,7 @@ func TestASlowConsumerGetsPolicyViolationAfterWhatIsOnTheWire(t *testing.T) {
 	if !errors.Is(context.Cause(c.ctx), errSlowConsumer) {
 		t.Fatalf("cause %v, want slow consumer", context.Cause(c.ctx))
 	}
-	eventually(t, "the writer ends", c.idle)
+	testutil.Eventually(t, "the writer ends", c.idle)
 }
 
 func TestLargeFramesPassTheSmallBuffers(t *testing.T) {
@@ -190,7 +181,7 @@ func TestCommandsRunInOrderOneAtATimeOnAGoroutineThatEnds(t *testing.T) {
 	for i := range 100 {
 		if i == 50 {
 			// Let the command goroutine end between two commands.
-			eventually(t, "the command goroutine ends", func() bool {
+			testutil.Eventually(t, "the command goroutine ends", func() bool {
 				c.mu.Lock()
 				defer c.mu.Unlock()
 				return !c.executing
@@ -260,7 +251,7 @@ func TestAVisitorsAnswerGoesOutWithWhatCameJustBefore(t *testing.T) {
 		<-answer
 		c.sendRaw([]byte(`{"ack":1}`)) // then its answer
 	})
-	eventually(t, "the echo is held for its answer", c.cork.holding)
+	testutil.Eventually(t, "the echo is held for its answer", c.cork.holding)
 	close(answer)
 	for _, want := range []string{`{"echo":1}`, `{"ack":1}`} {
 		_, b, err := client.Read(t.Context())

@@ -40,6 +40,8 @@ type fakes struct {
 	send   func(id store.ConversationID, who chat.Sender, clientID, kind, text string) (store.Message, error)
 	do     func(cmd routing.Command) error
 	callEv func(id store.ConversationID, who chat.Sender, ev string) error
+	// history answers HistoryPage (nil: no message after after).
+	history func(id store.ConversationID, after int64) ([]store.Message, int64, bool, error)
 }
 
 func (f *fakes) called(name string) {
@@ -176,8 +178,11 @@ func (f *fakes) Hold(context.Context, store.ConversationID, routing.AgentID, boo
 	f.called("Hold")
 	return store.Message{}, nil
 }
-func (f *fakes) HistoryPage(_ context.Context, _ store.ConversationID, _ chat.Sender, after int64, _ int) ([]store.Message, int64, bool, error) {
+func (f *fakes) HistoryPage(_ context.Context, id store.ConversationID, _ chat.Sender, after int64, _ int) ([]store.Message, int64, bool, error) {
 	f.called("History")
+	if f.history != nil {
+		return f.history(id, after)
+	}
 	return nil, after, false, nil
 }
 func (f *fakes) RoleOf(ctx context.Context, id store.ConversationID, who chat.Sender) (chat.Role, bool, error) {

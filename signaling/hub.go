@@ -241,6 +241,13 @@ func (h *hub) message(m store.Message) {
 		return
 	}
 	conv := string(m.Conversation)
+	// The last message of conv for a connection: its end, or the leaving
+	// of the connection's agent.
+	ended := m.Event == chat.EvEnded
+	var leaver routing.AgentID
+	if a, ok := chat.AgentOf(chat.Sender(m.Sender)); ok && m.Event == chat.EvLeft {
+		leaver = a
+	}
 	for who, role := range parts {
 		b := b
 		if !chat.Visible(m, role) {
@@ -248,21 +255,19 @@ func (h *hub) message(m store.Message) {
 		}
 		if who == chat.SenderVisitor {
 			for c := range h.visitors[conv] {
-				c.sendMessage(conv, m.Seq, b)
+				c.sendMessage(conv, m.Seq, b, ended)
 			}
 		} else if a, ok := chat.AgentOf(who); ok {
 			for c := range h.agents[string(a)] {
-				c.sendMessage(conv, m.Seq, b)
+				c.sendMessage(conv, m.Seq, b, ended || a == leaver)
 			}
 		}
 	}
 	// An agent who just left still hears of their own leaving.
-	if m.Event == chat.EvLeft {
-		if a, ok := chat.AgentOf(chat.Sender(m.Sender)); ok {
-			if _, still := parts[chat.Sender(m.Sender)]; !still {
-				for c := range h.agents[string(a)] {
-					c.sendMessage(conv, m.Seq, b)
-				}
+	if leaver != "" {
+		if _, still := parts[chat.Sender(m.Sender)]; !still {
+			for c := range h.agents[string(leaver)] {
+				c.sendMessage(conv, m.Seq, b, true)
 			}
 		}
 	}

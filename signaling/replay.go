@@ -26,6 +26,11 @@ import (
 // once it has read past the last one held back. Then synced says how far
 // every seq after the asked one has been sent: none of those comes after
 // it.
+//
+// A conversation's record goes once no live message of it can reach the
+// connection any more: it ended, or the connection's agent left it. A
+// long-lived desk keeps records only of the conversations it is in (and
+// a later history of an ended one sends it again).
 const (
 	// replayPage is how many messages a replay reads from the store at a
 	// time: with texts of up to 8 KiB, at most 800 KiB.
@@ -58,6 +63,10 @@ type replays struct {
 	// sent holds, per conversation, the seqs this connection was sent or
 	// must not be sent (invisible to it).
 	sent map[string]seqSet
+	// over marks the conversations whose last message for this connection
+	// (see sendMessage) was held back by their replay: their record goes
+	// when the replay ends.
+	over map[string]bool
 }
 
 type replayJob struct {
@@ -85,18 +94,41 @@ func (r *replays) take(conv string, seq int64) bool {
 	return true
 }
 
+// endReplay ends the replay of conv: live messages of it are no longer
+// held back, and its record goes if its last message came meanwhile; c.mu
+// is held.
+func (r *replays) endReplay(conv string) {
+	delete(r.active, conv)
+	if r.over[conv] {
+		delete(r.over, conv)
+		delete(r.sent, conv)
+	}
+}
+
 // sendMessage queues a live message (b) of conversation conv with seq for
 // the client, unless the connection was sent that seq already or replays
 // conv (the replay sends it). A nil b marks seq as not to be sent: a
-// message this client may not see.
-func (c *conn) sendMessage(conv string, seq int64, b []byte) {
+// message this client may not see. last says that no later message of
+// conv can reach this connection (it ended, or this agent left it): the
+// record of conv goes.
+func (c *conn) sendMessage(conv string, seq int64, b []byte, last bool) {
 	c.mu.Lock()
 	if held, ok := c.rp.active[conv]; ok {
 		c.rp.active[conv] = max(held, seq)
+		if last {
+			if c.rp.over == nil {
+				c.rp.over = map[string]bool{}
+			}
+			c.rp.over[conv] = true
+		}
 		c.mu.Unlock()
 		return
 	}
-	if !c.rp.take(conv, seq) || b == nil {
+	fresh := c.rp.take(conv, seq)
+	if last {
+		delete(c.rp.sent, conv)
+	}
+	if !fresh || b == nil {
 		c.mu.Unlock()
 		return
 	}
@@ -233,17 +265,20 @@ func (s *Server) replayConv(c *conn, who chat.Sender, rc replayConv) (int64, err
 	if c.rp.sent == nil {
 		c.rp.sent = map[string]seqSet{}
 	}
+	if c.rp.over == nil {
+		c.rp.over = map[string]bool{}
+	}
 	c.rp.active[conv] = 0
 	c.mu.Unlock()
 	done := false
 	defer func() {
 		if !done {
 			c.mu.Lock()
-			delete(c.rp.active, conv)
+			c.rp.endReplay(conv)
 			c.mu.Unlock()
 		}
 	}()
-	frames := make([][]byte, 0, replayPage)
+	out := make([]messageOut, 0, replayPage)
 	for after := rc.after; ; {
 		ctx, cancel := context.WithTimeout(c.ctx, CommandTimeout)
 		msgs, upTo, full, err := s.chat.HistoryPage(ctx, rc.id, who, after, replayPage)
@@ -251,22 +286,23 @@ func (s *Server) replayConv(c *conn, who chat.Sender, rc replayConv) (int64, err
 		if err != nil {
 			return 0, err
 		}
-		frames = frames[:0]
-		s.hub.mu.Lock() // for the agents' names
+		// The agents' names under the hub's lock; the encoding, of up to
+		// 800 KiB a page, outside it.
+		out = out[:0]
+		s.hub.mu.Lock()
 		for _, m := range msgs {
-			b, err := json.Marshal(s.hub.msgPayload(m, rec.VisitorName))
-			if err != nil {
-				s.hub.mu.Unlock()
-				return 0, err
-			}
-			frames = append(frames, b)
+			out = append(out, s.hub.msgPayload(m, rec.VisitorName))
 		}
 		s.hub.mu.Unlock()
 		for i, m := range msgs {
-			if err := c.sendPaced(conv, m.Seq, frames[i]); err != nil {
+			b, err := json.Marshal(&out[i])
+			if err != nil {
 				return 0, err
 			}
-			frames[i] = nil
+			out[i] = messageOut{}
+			if err := c.sendPaced(conv, m.Seq, b); err != nil {
+				return 0, err
+			}
 		}
 		c.mu.Lock()
 		if upTo > after {
@@ -274,9 +310,12 @@ func (s *Server) replayConv(c *conn, who chat.Sender, rc replayConv) (int64, err
 			c.rp.sent[conv] = c.rp.sent[conv].add(after+1, upTo)
 		}
 		if !full && c.rp.active[conv] <= upTo {
-			delete(c.rp.active, conv)
 			done = true
 			reach := c.rp.sent[conv].reach(rc.after)
+			if rec.Status == store.ConvEnded {
+				c.rp.over[conv] = true // nothing comes after its end
+			}
+			c.rp.endReplay(conv)
 			c.mu.Unlock()
 			return reach, nil
 		}

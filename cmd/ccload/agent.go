@@ -220,6 +220,9 @@ func (a *agent) read(ctx context.Context) {
 				continue
 			}
 			r.st.offers.Add(1)
+			if (r.o.mode == "sip" || r.o.mode == "sip-media") && r.o.sipAgents == "phones" {
+				continue // the agent's phone answers (the phone's 200 is the accept)
+			}
 			a.send(map[string]any{"type": "accept", "interaction": m.Interaction})
 		case "assigned":
 			if a.replayed {

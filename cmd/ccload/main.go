@@ -8,6 +8,8 @@
 //	ccload -mode chat -addr 127.0.0.1:8080 -clients 500 -duration 20s -agent-password PW
 //	ccload -mode idle -addr 127.0.0.1:8080 -clients 10000 -duration 10s -server-pid $PID
 //	ccload -mode voice -addr 127.0.0.1:8080 -clients 200 -rate-calls 10 -duration 20s -agent-password PW -server-pid $PID
+//	ccload -mode sip -addr 127.0.0.1:8080 -sip-addr 127.0.0.1:5060 -rate-calls 1000 -duration 30s -agent-password PW -server-pid $PID
+//	ccload -mode sip-media -sip-agents phones -addr ... -sip-addr ... -clients 200 -rate-calls 10 -duration 20s -agent-password PW
 //	ccload -report load.jsonl -out docs/BENCHMARKS.md -note "what else ran"
 //
 // Chat mode: agents load1..loadM log in (POST /api/login), connect, go
@@ -35,6 +37,14 @@
 //
 // Voice mode (voice.go): -clients calls between pion peers bridged by
 // contactd, started -rate-calls a second; see voice.go.
+//
+// SIP modes (sipmode.go, sipmedia.go; config from -write-config -mode sip
+// or sip-media): -mode sip places short calls without media with sipp,
+// first sipp to sipp, then through contactd's trunk to agents whose phones
+// are ccload's, and reports calls a second, failures and the ratio;
+// -mode sip-media is voice mode with phone callers (raw SIP, plain RTP) to
+// agents in the browser or on ccload's phones. scripts/sipload.sh runs
+// both; see docs/BENCHMARKS.md, "SIP".
 //
 // Clients are spread over loopback source addresses (127.0.x.y for
 // visitors, 100 per address; another 127.b.x.y block for agents, 8 per
@@ -112,6 +122,16 @@ type options struct {
 	rateCalls     float64 // voice
 	baseline      int     // voice
 	pacers        int     // voice
+	// -mode sip and sip-media (sipmode.go, sipmedia.go)
+	sipp      string
+	sipAddr   string
+	sipNumber string
+	sipAgents string
+	sipDirect bool
+	sipLimit  int
+	hold      time.Duration
+	ring      time.Duration
+	keep      bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -145,6 +165,15 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.rateCalls, "rate-calls", 10, "voice: new calls a second until -clients are up (the ramp)")
 	fs.IntVar(&o.baseline, "baseline", 10, "voice: direct pion-to-pion pairs (no contactd) measured beside the calls, for the added delay; 0: none")
 	fs.IntVar(&o.pacers, "pacers", 10, "voice: pacers (goroutines sending every peer's frames every 20 ms), started evenly over the 20 ms")
+	fs.StringVar(&o.sipp, "sipp", "sipp", "sip: the sipp program (Debian sip-tester)")
+	fs.StringVar(&o.sipAddr, "sip-addr", "", "sip, sip-media: contactd's SIP UDP address (host:port of sip_listen's udp://, on this machine)")
+	fs.StringVar(&o.sipNumber, "sip-number", "", "sip, sip-media: the trunk number called; default "+sipNumberAnswer+" (answered at once) with -sip-agents none, "+sipNumberEarly+" (early media until an agent answers) otherwise")
+	fs.StringVar(&o.sipAgents, "sip-agents", "", "sip, sip-media: who takes the calls: phones (agents at the desk, their phones registered by ccload; default of sip), none (sip only: nobody; calls answered at once and queued, the caller hangs up) or browser (sip-media only, its default: agents at the desk with pion peers)")
+	fs.BoolVar(&o.sipDirect, "sip-direct", true, "sip: first run the same calls from sipp to sipp without contactd, for the ratio")
+	fs.IntVar(&o.sipLimit, "sip-limit", 5000, "sip: sipp's limit of simultaneous calls (-l)")
+	fs.DurationVar(&o.hold, "hold", 0, "sip: how long a call stays up after the ACK before the caller's BYE")
+	fs.DurationVar(&o.ring, "ring", 0, "sip, sip-media: how long the agents' phones ring (180) before they answer (200); 0: they answer at once")
+	fs.BoolVar(&o.keep, "keep", false, "sip: keep sipp's scenarios, statistics and error logs (the directory is logged)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -156,6 +185,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.report != "" || o.writeConfig {
 		if o.writeConfig && o.agents == 0 {
 			o.agents = defaultAgents(o.clients, o.capacity)
+			if o.mode == "sip" {
+				o.agents = defaultSIPAgents(o.rateCalls, o.ring+o.hold)
+			}
 		}
 		return o, o.checkConfig()
 	}
@@ -165,7 +197,27 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.mode == "idle" {
 		o.agents = 0
 	}
-	if o.mode == "voice" {
+	if o.mode == "sip" {
+		if o.sipAgents == "" {
+			o.sipAgents = "phones"
+		}
+		if !set["agents"] {
+			o.agents = defaultSIPAgents(o.rateCalls, o.ring+o.hold)
+		}
+		if !set["duration"] {
+			o.duration = 10 * time.Second
+		}
+		return o, o.check()
+	}
+	if o.mode == "sip-media" {
+		if o.sipAgents == "" {
+			o.sipAgents = "browser"
+		}
+		if o.sipNumber == "" {
+			o.sipNumber = sipNumberEarly
+		}
+	}
+	if o.mode == "voice" || o.mode == "sip-media" {
 		if err := o.voiceDefaults(set); err != nil {
 			return o, err
 		}
@@ -219,8 +271,18 @@ func (o options) check() error {
 	case "idle":
 	case "voice":
 		errs = append(errs, o.checkVoice()...)
+	case "sip":
+		errs = append(errs, o.checkSIP()...)
+	case "sip-media":
+		errs = append(errs, o.checkVoice()...)
+		if o.sipAgents != "browser" && o.sipAgents != "phones" {
+			add("-sip-agents %q: want browser or phones in -mode sip-media", o.sipAgents)
+		}
+		if _, err := parseSIPTarget(o.sipAddr); err != nil {
+			errs = append(errs, err)
+		}
 	default:
-		add("-mode %q: want chat, idle or voice", o.mode)
+		add("-mode %q: want chat, idle, voice, sip or sip-media", o.mode)
 	}
 	if o.clients < 1 || o.clients > maxClients {
 		add("-clients %d: want 1 to %d", o.clients, maxClients)
@@ -274,7 +336,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	r := newRunner(o, t, stderr)
 	run := r.run
-	if o.mode == "voice" {
+	switch o.mode {
+	case "voice":
+		run = r.runVoice
+	case "sip":
+		run = r.runSIP
+	case "sip-media":
 		run = r.runVoice
 	}
 	rep, err := run(ctx)
@@ -366,6 +433,8 @@ type report struct {
 
 	// Voice mode only (voice.go).
 	*VoiceReport
+	// SIP mode only (sipmode.go).
+	*SIPReport
 
 	HardStop bool    `json:"hard_stop,omitempty"`
 	ElapsedS float64 `json:"elapsed_s"`

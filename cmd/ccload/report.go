@@ -57,12 +57,16 @@ func writeReport(in, out, note string) error {
 	// Voice runs have a section of their own: a run of one kind leaves
 	// the other's figures alone.
 	voice := slices.DeleteFunc(slices.Clone(reps), func(r report) bool { return r.Mode != "voice" })
-	reps = slices.DeleteFunc(reps, func(r report) bool { return r.Mode == "voice" })
+	sipRuns := slices.DeleteFunc(slices.Clone(reps), func(r report) bool { return !isSIP(r) })
+	reps = slices.DeleteFunc(reps, func(r report) bool { return r.Mode == "voice" || isSIP(r) })
 	if len(reps) > 0 {
 		doc = spliceLoad(doc, renderLoad(reps, note, machine()))
 	}
 	if len(voice) > 0 {
 		doc = spliceVoice(doc, renderVoice(voice, note, machine()))
+	}
+	if len(sipRuns) > 0 {
+		doc = spliceSIP(doc, renderSIP(sipRuns, note, machine()))
 	}
 	return os.WriteFile(out, doc, 0o644)
 }

@@ -27,6 +27,7 @@ type runner struct {
 	o      options
 	t      target
 	log    io.Writer
+	logMu  sync.Mutex
 	base   time.Time
 	cl     *clients
 	st     *stats
@@ -75,7 +76,10 @@ func (r *runner) inWindow(t time.Duration) bool {
 	return int64(t) >= r.winFrom.Load() && int64(t) < r.winTo.Load()
 }
 
+// logf writes a progress line; it may be called from any goroutine.
 func (r *runner) logf(format string, args ...any) {
+	r.logMu.Lock()
+	defer r.logMu.Unlock()
 	fmt.Fprintf(r.log, "ccload: "+format+"\n", args...)
 }
 

@@ -123,20 +123,29 @@ type voiceRun struct {
 	ctx    context.Context // the agents' legs; cancelled by closeLegs
 	cancel context.CancelFunc
 
-	mu      sync.Mutex
-	byConv  map[string]*voiceCall
-	legs    map[string]*agentLeg // by conversation
-	pending map[string]*agentLeg // by call_offer command id
-	closed  bool
-	legWG   sync.WaitGroup
-	nextLeg atomic.Int64
+	mu     sync.Mutex
+	byConv map[string]*voiceCall
+	legs   map[string]*agentLeg // by conversation
+	// -mode sip-media (sipmedia.go): the calls by the caller's number
+	// until an agent is offered them, contactd's SIP address and number.
+	byPhone   map[string]*voiceCall
+	sipTarget *net.UDPAddr
+	sipNumber string
+	// deskLegAsks counts "call" messages with needLeg to desks of agents
+	// on phones (sip-media -sip-agents phones).
+	deskLegAsks   atomic.Int64
+	deskLegLogged atomic.Bool
+	pending       map[string]*agentLeg // by call_offer command id
+	closed        bool
+	legWG         sync.WaitGroup
+	nextLeg       atomic.Int64
 }
 
 func newVoiceRun(r *runner) *voiceRun {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &voiceRun{r: r, local: localAddrs(),
 		calls: meter{h: new(hist)}, direct: meter{h: new(hist)}, ctx: ctx, cancel: cancel,
-		byConv: map[string]*voiceCall{}, legs: map[string]*agentLeg{}, pending: map[string]*agentLeg{}}
+		byConv: map[string]*voiceCall{}, byPhone: map[string]*voiceCall{}, legs: map[string]*agentLeg{}, pending: map[string]*agentLeg{}}
 }
 
 // voiceCall is one call: the visitor's flow (up, to the agent) and the
@@ -177,12 +186,21 @@ func (r *runner) runVoice(ctx context.Context) (*report, error) {
 	o := r.o
 	vr := newVoiceRun(r)
 	r.voice = vr
+	if o.mode == "sip-media" {
+		vr.sipTarget, _ = parseSIPTarget(o.sipAddr)
+		vr.sipNumber = o.sipNumber
+	}
 	vr.startPacers(o.pacers)
 	defer vr.closePacers()
 	defer vr.closeLegs()
 	vrep := &VoiceReport{RateCalls: o.rateCalls, BaselinePairs: o.baseline, Pacers: o.pacers}
 	rep := &report{Mode: o.mode, Label: o.label, Clients: o.clients, Agents: o.agents, Sources: r.visitorSources, VoiceReport: vrep}
-	ramp := r.checkLimits()
+	ramp := o.ramp
+	if vr.sipTarget == nil {
+		ramp = r.checkLimits() // widget sessions per address
+	} else {
+		rep.VoiceReport.SIPAgents, rep.VoiceReport.SIPNumber = o.sipAgents, o.sipNumber
+	}
 	rep.RampS = round2(ramp.Seconds())
 	srv, err := newServerWatch(o.serverPID)
 	if err != nil {
@@ -204,13 +222,26 @@ func (r *runner) runVoice(ctx context.Context) (*report, error) {
 	if len(agents) < o.clients {
 		r.logf("warning: %d agents for %d calls: the rest wait in the queue", len(agents), o.clients)
 	}
-	base := vr.startBaseline(ctx, o.baseline)
-	defer func() {
-		for _, p := range base {
-			p.Close()
+	if o.sipAgents == "phones" && vr.sipTarget != nil {
+		stopPhones, err := vr.startPhones(ctx)
+		if err != nil {
+			return nil, err
 		}
-	}()
-	vrep.BaselinePairs = len(base) / 2
+		defer stopPhones()
+	}
+	if o.sipAgents == "phones" && vr.sipTarget != nil {
+		n, closeBase := vr.startRTPBaseline(o.baseline)
+		defer closeBase()
+		vrep.BaselinePairs = n
+	} else {
+		base := vr.startBaseline(ctx, o.baseline)
+		defer func() {
+			for _, p := range base {
+				p.Close()
+			}
+		}()
+		vrep.BaselinePairs = len(base) / 2
+	}
 
 	phase := r.now()
 	windowEnd := phase + ramp + o.duration
@@ -301,6 +332,9 @@ func (r *runner) runVoice(ctx context.Context) (*report, error) {
 // startCalls starts a call every 1/-rate-calls seconds, each once it gets
 // a token, and returns a channel closed when all have returned.
 func (vr *voiceRun) startCalls(ctx context.Context, phase, ramp time.Duration) <-chan struct{} {
+	if vr.sipTarget != nil {
+		return vr.r.startEach(ctx, phase, ramp, vr.phoneCall)
+	}
 	return vr.r.startEach(ctx, phase, ramp, vr.call)
 }
 

@@ -29,6 +29,20 @@ type agentLeg struct {
 func (vr *voiceRun) agentMsg(a *agent, m *inMsg, data []byte) bool {
 	r := vr.r
 	switch m.Type {
+	case "offer":
+		// A phone call (-mode sip-media): the caller's number names it.
+		if vr.sipTarget != nil {
+			var om struct {
+				Conversation string `json:"conversation"`
+				Visitor      struct {
+					Attributes map[string]string `json:"attributes"`
+				} `json:"visitor"`
+			}
+			if json.Unmarshal(data, &om) == nil {
+				vr.noteOffer(om.Conversation, om.Visitor.Attributes["phone"])
+			}
+		}
+		return false // accepted by the agent's reader
 	case "call":
 		var cm voiceMsg
 		if json.Unmarshal(data, &cm) != nil {
@@ -45,6 +59,13 @@ func (vr *voiceRun) agentMsg(a *agent, m *inMsg, data []byte) bool {
 			vr.mu.Unlock()
 			if l != nil {
 				l.cancel()
+			}
+		case cm.NeedLeg && vr.r.o.sipAgents == "phones" && vr.sipTarget != nil:
+			// The agent takes calls on the phone: the desk opens no leg
+			// (contactd should not ask; counted).
+			vr.deskLegAsks.Add(1)
+			if vr.deskLegLogged.CompareAndSwap(false, true) {
+				r.logf("note: the desk of %s (on a SIP phone) was asked to open a leg: %s", a.id, data)
 			}
 		case cm.NeedLeg:
 			vr.openLeg(a, cm.Conversation)

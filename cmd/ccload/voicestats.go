@@ -40,6 +40,7 @@ type meter struct {
 	sent, recv        atomic.Int64 // counted packets
 	sentAll, recvAll  atomic.Int64 // every marked packet
 	reordered, strays atomic.Int64 // late sequence numbers; packets of another flow
+	altered           atomic.Int64 // payloads changed after the head (not 0xFF)
 	skipped           atomic.Int64 // frames the pacer left out in the window: ccload was behind
 	h                 *hist        // delays of counted packets
 }
@@ -99,6 +100,12 @@ func (r *runner) listener(f *flow) func(mediatest.Packet) {
 			return
 		}
 		f.m.recvAll.Add(1)
+		for _, x := range b[payloadHead:] {
+			if x != 0xFF {
+				f.m.altered.Add(1)
+				break
+			}
+		}
 		seq := binary.BigEndian.Uint32(b[20:])
 		if f.got && int32(seq-f.last) <= 0 {
 			f.m.reordered.Add(1)
@@ -203,6 +210,18 @@ type VoiceReport struct {
 	// and ccload (with -server-pid): what else ran.
 	CPUPctMachine float64 `json:"cpu_pct_machine"`
 	CPUPctOthers  float64 `json:"cpu_pct_others,omitempty"`
+
+	// Altered counts marked packets whose payload after the head was not
+	// the μ-law silence sent: contactd changed the audio (gain, or a
+	// transcoding) on the way.
+	Altered int64 `json:"altered"`
+	// -mode sip-media: who took the calls (browser or phones) and the
+	// trunk number called.
+	SIPAgents string `json:"sip_media_agents,omitempty"`
+	SIPNumber string `json:"sip_media_number,omitempty"`
+	// DeskLegAsks counts the times contactd asked the desk of an agent on
+	// a phone to open a browser leg (needLeg); ccload's desks do not.
+	DeskLegAsks int64 `json:"desk_leg_asks,omitempty"`
 }
 
 // machineCPU is the time every core of the machine spent busy (not idle,
@@ -249,6 +268,8 @@ func (vr *voiceRun) fill(rep *report, window time.Duration) {
 	p50, p99 := m.h.quantile(50), m.h.quantile(99)
 	rep.P50ms, rep.P90ms, rep.P99ms, rep.MaxMs = ms(p50), ms(m.h.quantile(90)), ms(p99), ms(time.Duration(m.h.max.Load()))
 	v.Reordered, v.Strays, v.SendSkipped = m.reordered.Load(), m.strays.Load(), m.skipped.Load()
+	v.Altered = m.altered.Load()
+	v.DeskLegAsks = vr.deskLegAsks.Load()
 	v.Calls, v.CallsByWindow = rep.Joined, rep.JoinedByWindow
 
 	d := &vr.direct

@@ -192,7 +192,10 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 		a.m.StoreWrite.WithLabelValues("chat_commit").Observe(took.Seconds())
 		a.m.ChatBatch.Observe(float64(n))
 	}}, a.log.With("component", "chat"), a.st, func(m store.Message) { edges.Deliver(m) })
-	a.coord = chat.NewCoordinator(a.chat, a.router, a.log.With("component", "coordinator"), func(f routing.Effect) { edges.Effect(f) })
+	a.coord = chat.NewCoordinator(a.chat, a.router, a.log.With("component", "coordinator"), func(f routing.Effect) {
+		edges.Effect(f)
+		a.phoneEffect(f)
+	})
 	canned := make([]signaling.Canned, len(a.cfg.Canned))
 	for i, c := range a.cfg.Canned {
 		canned[i] = signaling.Canned{Shortcut: c.Shortcut, Text: c.Text}
@@ -226,7 +229,7 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 		for i, s := range a.cfg.ICEServers {
 			ice[i] = signaling.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential}
 		}
-		vcfg := signaling.Voice{Legs: signaling.BrowserLegsOn(eng), ICEServers: ice}
+		vcfg := signaling.Voice{Legs: signaling.BrowserLegsOn(eng), ICEServers: ice, OnPhone: a.onSIPPhone}
 		a.dialSettings(&vcfg)
 		if a.voiceCfg != nil {
 			a.voiceCfg(&vcfg)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -42,7 +43,12 @@ func waitingQueue(cfg *config.Config) {
 	cfg.Queues = []routing.QueueConfig{{ID: "sales", NoAgents: routing.NoAgentsWait}}
 }
 
-func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quietLog() *slog.Logger {
+	if os.Getenv("CC_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
 
 // start builds and starts an app, closing it when the test ends.
 func start(t *testing.T, cfg config.Config, out io.Writer, opts ...Option) *App {
@@ -182,17 +188,10 @@ func TestDrainWaitsForOpenInteractionsAndRefusesNewOnes(t *testing.T) {
 	drained := make(chan struct{})
 	go func() { a.Drain(ctx); close(drained) }()
 	base := "http://" + a.Addr()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.Eventually(t, "/readyz turning 503 while draining", func() bool {
 		code, _ := get(t, base+"/readyz")
-		if code == http.StatusServiceUnavailable {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz never turned 503 while draining")
-		}
-		time.Sleep(5 * time.Millisecond) // polling with a deadline
-	}
+		return code == http.StatusServiceUnavailable
+	})
 	if code, _ := get(t, base+"/healthz"); code != 200 {
 		t.Fatalf("/healthz while draining: %d", code)
 	}

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/contactd/contactd/chat"
+	"github.com/contactd/contactd/internal/mailbox"
 	"github.com/contactd/contactd/internal/metrics"
+	"github.com/contactd/contactd/internal/retry"
 	"github.com/contactd/contactd/internal/store"
 	"github.com/contactd/contactd/routing"
 )
@@ -24,12 +26,12 @@ type recorder struct {
 	log *slog.Logger
 	m   *metrics.Metrics
 
+	pending *mailbox.Box[routing.Effect]
+
 	mu      sync.Mutex
-	pending []routing.Effect
-	added   uint64 // batches handed in
+	added   uint64 // batches handed in; moves with pending's puts, under mu
 	written uint64 // batches committed
 	done    chan struct{}
-	wake    chan struct{}
 	attrs   map[routing.InteractionID]map[string]string
 
 	// owned by the run goroutine
@@ -39,7 +41,7 @@ type recorder struct {
 func newRecorder(st store.Store, log *slog.Logger, m *metrics.Metrics) *recorder {
 	return &recorder{
 		st: st, log: log, m: m,
-		done: make(chan struct{}), wake: make(chan struct{}, 1),
+		pending: mailbox.New[routing.Effect](), done: make(chan struct{}),
 		attrs:    make(map[routing.InteractionID]map[string]string),
 		presence: make(map[routing.AgentID]routing.AgentInfo),
 	}
@@ -55,15 +57,10 @@ func (r *recorder) add(effs []routing.Effect) {
 		}
 	}
 	r.mu.Lock()
-	r.pending = append(r.pending, keep...)
+	n, _ := r.pending.Put(keep...)
 	r.added++
-	n := len(r.pending)
 	r.mu.Unlock()
 	r.m.RecorderBacklog.Set(float64(n))
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
 }
 
 // setAttributes remembers the context fields of an interaction about to be
@@ -113,7 +110,7 @@ func (r *recorder) run(ctx context.Context, flushTimeout time.Duration) {
 				r.log.Error("could not write the last routing effects", "err", err)
 			}
 			return
-		case <-r.wake:
+		case <-r.pending.Wake():
 			if wait := chat.MinCommitInterval - time.Since(last); wait > 0 {
 				select {
 				case <-time.After(wait):
@@ -131,27 +128,16 @@ func (r *recorder) run(ctx context.Context, flushTimeout time.Duration) {
 // is committed or ctx ends.
 func (r *recorder) writePending(ctx context.Context) error {
 	r.mu.Lock()
-	batch, target := r.pending, r.added
-	r.pending = nil
+	batch, target := r.pending.Take(0), r.added
 	r.mu.Unlock()
 	if len(batch) > 0 {
-		backoff := 25 * time.Millisecond
-		for {
-			err := r.write(ctx, batch)
-			if err == nil {
-				break
-			}
-			r.log.Warn("store write failed; retrying", "err", err, "effects", len(batch), "retryIn", backoff)
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-				// Put the batch back so nothing is dropped from memory.
-				r.mu.Lock()
-				r.pending = append(batch, r.pending...)
-				r.mu.Unlock()
-				return err
-			}
-			backoff = min(backoff*2, 2*time.Second)
+		err := retry.Do(ctx, retry.Backoff{First: 25 * time.Millisecond, Max: 2 * time.Second}, func(ctx context.Context) error { return r.write(ctx, batch) },
+			func(err error, wait time.Duration) {
+				r.log.Warn("store write failed; retrying", "err", err, "effects", len(batch), "retryIn", wait)
+			})
+		if err != nil {
+			r.pending.PutFront(batch) // nothing is dropped from memory
+			return err
 		}
 	}
 	r.mu.Lock()
@@ -160,9 +146,8 @@ func (r *recorder) writePending(ctx context.Context) error {
 	}
 	close(r.done)
 	r.done = make(chan struct{})
-	n := len(r.pending)
 	r.mu.Unlock()
-	r.m.RecorderBacklog.Set(float64(n))
+	r.m.RecorderBacklog.Set(float64(r.pending.Len()))
 	return nil
 }
 

@@ -1,9 +1,6 @@
 package app
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -11,75 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/contactd/contactd/internal/config"
 	"github.com/contactd/contactd/internal/store"
 )
-
-// streamFrame is what the replay tests read of a server message: not the
-// text, so that 80 MB of it is not kept.
-type streamFrame struct {
-	Type          string           `json:"type"`
-	ID            string           `json:"id"`
-	Code          string           `json:"code"`
-	Conversation  string           `json:"conversation"`
-	Seq           int64            `json:"seq"`
-	Kind          string           `json:"kind"`
-	Conversations map[string]int64 `json:"conversations"`
-	Result        struct {
-		Seq int64 `json:"seq"`
-	} `json:"result"`
-}
-
-// stream is a client that reads only when the test asks, so that it can
-// stop reading (a slow client) and start again.
-type stream struct {
-	t   *testing.T
-	ws  *websocket.Conn
-	ctx context.Context
-}
-
-func dialStream(t *testing.T, rawURL string, hdr http.Header) *stream {
-	t.Helper()
-	// A bound for the whole test, in case the server never answers; the
-	// test waits on what it reads, not on this.
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	t.Cleanup(cancel)
-	ws, _, err := websocket.Dial(ctx, rawURL, &websocket.DialOptions{HTTPHeader: hdr, Subprotocols: []string{"cc.v1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ws.SetReadLimit(1 << 20)
-	t.Cleanup(func() { ws.CloseNow() })
-	return &stream{t: t, ws: ws, ctx: ctx}
-}
-
-func (s *stream) read() streamFrame {
-	s.t.Helper()
-	_, data, err := s.ws.Read(s.ctx)
-	if err != nil {
-		s.t.Fatalf("reading: %v (closed by the server: %v)", err, websocket.CloseStatus(err))
-	}
-	// A message's text comes after the fields read here: cut it off, so
-	// the test does not spend its time scanning 80 MB of text.
-	if i := bytes.Index(data, []byte(`,"text":`)); i > 0 && bytes.HasPrefix(data, []byte(`{"type":"message"`)) {
-		data = append(data[:i:i], '}')
-	}
-	var f streamFrame
-	if err := json.Unmarshal(data, &f); err != nil {
-		s.t.Fatalf("not JSON: %q", data)
-	}
-	return f
-}
-
-func (s *stream) write(v map[string]any) {
-	s.t.Helper()
-	b, _ := json.Marshal(v)
-	if err := s.ws.Write(s.ctx, websocket.MessageText, b); err != nil {
-		s.t.Fatal(err)
-	}
-}
 
 // replayCheck follows the messages of one conversation on one connection:
 // every seq at most once, none after the synced that counts it.
@@ -91,7 +22,7 @@ type replayCheck struct {
 	notes  int
 }
 
-func (r *replayCheck) see(f streamFrame) {
+func (r *replayCheck) see(f frame) {
 	r.t.Helper()
 	switch {
 	case f.Type == "message" && f.Conversation == r.conv:
@@ -203,12 +134,12 @@ func TestALongConversationIsResumedWholeAtTheReadersPace(t *testing.T) {
 		alice.waitFor("assigned", map[string]any{"conversation": conv})
 
 		t.Run("by the visitor", func(t *testing.T) {
-			vis := dialStream(t, strings.Replace(base, "http", "ws", 1)+"/ws?token="+url.QueryEscape(token), http.Header{"Origin": {base}})
+			vis := dialPull(t, strings.Replace(base, "http", "ws", 1)+"/ws?token="+url.QueryEscape(token), http.Header{"Origin": {base}})
 			check := &replayCheck{t: t, conv: conv, got: map[int64]int{}}
-			for f := vis.read(); f.Type != "hello"; f = vis.read() {
+			for f := vis.next(); f.Type != "hello"; f = vis.next() {
 			}
-			vis.write(map[string]any{"type": "resume", "id": "r1", "after": 0})
-			for f := vis.read(); ; f = vis.read() {
+			vis.send(map[string]any{"type": "resume", "id": "r1", "after": 0})
+			for f := vis.next(); ; f = vis.next() {
 				check.see(f)
 				if f.Type == "message" {
 					break
@@ -216,15 +147,15 @@ func TestALongConversationIsResumedWholeAtTheReadersPace(t *testing.T) {
 			}
 			// The visitor stops reading. Its commands still run: the agent
 			// hears it type and gets what it sends.
-			vis.write(map[string]any{"type": "typing", "on": true})
-			vis.write(map[string]any{"type": "send", "id": "live-v", "text": "sent during the replay"})
+			vis.send(map[string]any{"type": "typing", "on": true})
+			vis.send(map[string]any{"type": "send", "id": "live-v", "text": "sent during the replay"})
 			alice.waitFor("typing", map[string]any{"conversation": conv, "sender": "visitor"})
 			mine := alice.waitFor("message", map[string]any{"conversation": conv, "text": "sent during the replay"})["seq"].(float64)
 			theirs := alice.must("send", map[string]any{"conversation": conv, "text": "answered during the replay"})["seq"].(float64)
 			// Reading again: everything, once, then synced, then the ack.
 			acked, sawMine, sawTheirs := false, false, false
 			for !acked || !sawMine || !sawTheirs {
-				f := vis.read()
+				f := vis.next()
 				check.see(f)
 				switch {
 				case f.Type == "ack" && f.ID == "r1":
@@ -258,31 +189,26 @@ func TestALongConversationIsResumedWholeAtTheReadersPace(t *testing.T) {
 			alice.must("presence", map[string]any{"presence": "available"})
 			conv2, _, vis2 := connected(t, base, alice)
 			hc := login(t, base, "alice", "pw-alice")
-			u, _ := url.Parse(base)
-			hdr := http.Header{"Origin": {base}}
-			for _, ck := range hc.Jar.Cookies(u) {
-				hdr.Add("Cookie", ck.Name+"="+ck.Value)
-			}
-			desk := dialStream(t, strings.Replace(base, "http", "ws", 1)+"/ws", hdr)
+			desk := dialPull(t, strings.Replace(base, "http", "ws", 1)+"/ws", deskHeader(base, hc))
 			check := &replayCheck{t: t, conv: conv, got: map[int64]int{}}
-			for f := desk.read(); f.Type != "hello"; f = desk.read() {
+			for f := desk.next(); f.Type != "hello"; f = desk.next() {
 			}
-			desk.write(map[string]any{"type": "resume", "id": "r2", "conversations": map[string]any{conv: 0}})
-			for f := desk.read(); ; f = desk.read() {
+			desk.send(map[string]any{"type": "resume", "id": "r2", "conversations": map[string]any{conv: 0}})
+			for f := desk.next(); ; f = desk.next() {
 				check.see(f)
 				if f.Type == "message" && f.Conversation == conv {
 					break
 				}
 			}
-			desk.write(map[string]any{"type": "typing", "conversation": conv, "on": true})
-			desk.write(map[string]any{"type": "send", "id": "live-a", "conversation": conv, "text": "agent during the replay"})
+			desk.send(map[string]any{"type": "typing", "conversation": conv, "on": true})
+			desk.send(map[string]any{"type": "send", "id": "live-a", "conversation": conv, "text": "agent during the replay"})
 			vis.waitFor("typing", map[string]any{"sender": "agent:alice"})
 			mine := vis.waitFor("message", map[string]any{"text": "agent during the replay"})["seq"].(float64)
 			theirs := vis.must("send", map[string]any{"text": "visitor during the replay"})["seq"].(float64)
 			other := vis2.must("send", map[string]any{"text": "meanwhile, elsewhere"})["seq"].(float64)
 			acked, sawMine, sawTheirs, sawOther := false, false, false, false
 			for !acked || !sawMine || !sawTheirs || !sawOther {
-				f := desk.read()
+				f := desk.next()
 				check.see(f)
 				switch {
 				case f.Type == "message" && f.Conversation == conv2 && f.Seq == int64(other):

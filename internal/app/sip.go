@@ -84,6 +84,7 @@ func (a *App) newSIP() error {
 	if err != nil {
 		return err
 	}
+	e.SetAgentPhones(agentPhones{a})
 	a.sip = e
 	return nil
 }

@@ -60,3 +60,9 @@ func (l rtpLeg) Stats() (loss float64, jitter time.Duration) {
 	}
 	return loss, s.Jitter
 }
+
+// Offer and HandleAnswer make the leg the offerer (an INVITE to an agent's
+// phone: sip.OfferLeg).
+func (l rtpLeg) Offer() (string, error) { return l.RTPOffer() }
+
+func (l rtpLeg) HandleAnswer(answer string) error { return l.HandleRTPAnswer(answer) }

@@ -15,6 +15,7 @@ import (
 	"github.com/contactd/contactd/chat"
 	"github.com/contactd/contactd/internal/config"
 	"github.com/contactd/contactd/internal/store"
+	"github.com/contactd/contactd/internal/testutil"
 	"github.com/contactd/contactd/media"
 	"github.com/contactd/contactd/media/mediatest"
 	"github.com/contactd/contactd/routing"
@@ -278,13 +279,14 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 // it saw when the time is up.
 func waitUntilOr(t *testing.T, what string, ok func() bool, saw func() string) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s\n%s", what, saw())
+	held := false
+	defer func() {
+		if !held { // testutil.Eventually failed the test
+			t.Logf("while waiting for %s:\n%s", what, saw())
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	}()
+	testutil.Eventually(t, what, ok)
+	held = true
 }
 
 func TestACallWhoseAudioStopsEndsAndFreesTheAgent(t *testing.T) {

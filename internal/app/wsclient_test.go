@@ -19,6 +19,7 @@ import (
 
 	"github.com/contactd/contactd/chat"
 	"github.com/contactd/contactd/internal/auth"
+	"github.com/contactd/contactd/internal/testutil"
 	"github.com/contactd/contactd/routing"
 )
 
@@ -37,34 +38,51 @@ func setPassword(t *testing.T, a *App, id routing.AgentID, pw string) {
 	}
 }
 
-// wsClient is a protocol client for tests: it reads every server message
-// into a list that waitFor searches, and sends commands with fresh ids.
+// wsClient is the protocol client of the tests. Dialled with dial, it
+// reads every server message into a list that waitFor searches; dialled
+// with dialPull, it reads only when the test calls next (a client that
+// stops reading, then starts again). Both send commands with fresh ids.
 type wsClient struct {
 	t      *testing.T
 	ws     *websocket.Conn
-	mu     sync.Mutex
-	msgs   []map[string]any
-	seen   int
-	more   chan struct{}
+	ctx    context.Context // bounds next
 	n      atomic.Int64
 	prefix string // ids are unique per sender across connections
-	done   chan struct{}
-	err    error // why reading stopped, once done is closed
+
+	// Fed by the reader goroutine of a client from dial.
+	mu   sync.Mutex
+	msgs []map[string]any
+	seen int
+	more chan struct{}
+	done chan struct{}
+	err  error // why reading stopped, once done is closed
 }
 
-func dial(t *testing.T, rawURL string, hdr http.Header) (*wsClient, *http.Response, error) {
+// connect opens the WebSocket; nothing reads it yet.
+func connect(t *testing.T, rawURL string, hdr http.Header) (*wsClient, *http.Response, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), testutil.EventuallyWithin)
 	defer cancel()
 	ws, resp, err := websocket.Dial(ctx, rawURL, &websocket.DialOptions{HTTPHeader: hdr, Subprotocols: []string{"cc.v1"}})
 	if err != nil {
 		return nil, resp, err
 	}
-	c := &wsClient{t: t, ws: ws, more: make(chan struct{}, 1), done: make(chan struct{}), prefix: chat.NewID("")[:8]}
+	ws.SetReadLimit(1 << 20)
+	t.Cleanup(func() { ws.CloseNow() })
+	return &wsClient{t: t, ws: ws, ctx: t.Context(), prefix: chat.NewID("")[:8]}, resp, nil
+}
+
+func dial(t *testing.T, rawURL string, hdr http.Header) (*wsClient, *http.Response, error) {
+	t.Helper()
+	c, resp, err := connect(t, rawURL, hdr)
+	if err != nil {
+		return nil, resp, err
+	}
+	c.more, c.done = make(chan struct{}, 1), make(chan struct{})
 	go func() {
 		defer close(c.done)
 		for {
-			_, data, err := ws.Read(context.Background())
+			_, data, err := c.ws.Read(context.Background())
 			if err != nil {
 				c.err = err
 				return
@@ -83,8 +101,63 @@ func dial(t *testing.T, rawURL string, hdr http.Header) (*wsClient, *http.Respon
 			}
 		}
 	}()
-	t.Cleanup(func() { ws.CloseNow() })
 	return c, resp, nil
+}
+
+// dialPull connects a client that reads only in next.
+func dialPull(t *testing.T, rawURL string, hdr http.Header) *wsClient {
+	t.Helper()
+	c, _, err := connect(t, rawURL, hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A bound for the whole test, in case the server never answers; the
+	// test waits on what it reads, not on this.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	t.Cleanup(cancel)
+	c.ctx = ctx
+	return c
+}
+
+// frame is what next reads of a server message: not the text, so that a
+// long replay's megabytes are not kept.
+type frame struct {
+	Type          string           `json:"type"`
+	ID            string           `json:"id"`
+	Code          string           `json:"code"`
+	Conversation  string           `json:"conversation"`
+	Seq           int64            `json:"seq"`
+	Kind          string           `json:"kind"`
+	Conversations map[string]int64 `json:"conversations"`
+	Result        struct {
+		Seq int64 `json:"seq"`
+	} `json:"result"`
+}
+
+// next reads the next server message of a client from dialPull.
+func (c *wsClient) next() frame {
+	c.t.Helper()
+	_, data, err := c.ws.Read(c.ctx)
+	if err != nil {
+		c.t.Fatalf("reading: %v (closed by the server: %v)", err, websocket.CloseStatus(err))
+	}
+	// A message's text comes after the fields read here: cut it off, so
+	// the test does not spend its time scanning megabytes of text.
+	if i := bytes.Index(data, []byte(`,"text":`)); i > 0 && bytes.HasPrefix(data, []byte(`{"type":"message"`)) {
+		data = append(data[:i:i], '}')
+	}
+	var f frame
+	if err := json.Unmarshal(data, &f); err != nil {
+		c.t.Fatalf("not JSON: %q", data)
+	}
+	return f
+}
+
+// send sends a message as given (no id is added).
+func (c *wsClient) send(v map[string]any) {
+	c.t.Helper()
+	b, _ := json.Marshal(v)
+	c.sendRaw(b)
 }
 
 func (c *wsClient) close() { c.ws.Close(websocket.StatusNormalClosure, ""); <-c.done }
@@ -94,7 +167,7 @@ func (c *wsClient) close() { c.ws.Close(websocket.StatusNormalClosure, ""); <-c.
 // values).
 func (c *wsClient) waitFor(typ string, want map[string]any) map[string]any {
 	c.t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(testutil.EventuallyWithin)
 	for {
 		c.mu.Lock()
 		for i := c.seen; i < len(c.msgs); i++ {
@@ -111,7 +184,7 @@ func (c *wsClient) waitFor(typ string, want map[string]any) map[string]any {
 		case <-deadline:
 			c.mu.Lock()
 			defer c.mu.Unlock()
-			c.t.Fatalf("no %s %v within 10 s; got %v", typ, want, c.msgs[c.seen:])
+			c.t.Fatalf("no %s %v within %s; got %v", typ, want, testutil.EventuallyWithin, c.msgs[c.seen:])
 		}
 	}
 }
@@ -140,7 +213,7 @@ func (c *wsClient) all(typ string) []map[string]any {
 
 func (c *wsClient) sendRaw(b []byte) {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.EventuallyWithin)
 	defer cancel()
 	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
 		c.t.Fatalf("write: %v", err)
@@ -162,7 +235,7 @@ func (c *wsClient) doID(id, typ string, fields map[string]any) map[string]any {
 	}
 	b, _ := json.Marshal(m)
 	c.sendRaw(b)
-	deadline := time.After(15 * time.Second)
+	deadline := time.After(testutil.EventuallyWithin)
 	for {
 		c.mu.Lock()
 		for _, r := range c.msgs {
@@ -216,15 +289,20 @@ func login(t *testing.T, base, id, pw string) *http.Client {
 	return hc
 }
 
-// desk connects the desk of the staff member logged in with hc.
-func desk(t *testing.T, base string, hc *http.Client) *wsClient {
-	t.Helper()
+// deskHeader is what a desk logged in with hc sends on connecting.
+func deskHeader(base string, hc *http.Client) http.Header {
 	u, _ := url.Parse(base)
 	hdr := http.Header{"Origin": {base}}
 	for _, ck := range hc.Jar.Cookies(u) {
 		hdr.Add("Cookie", ck.Name+"="+ck.Value)
 	}
-	c, _, err := dial(t, strings.Replace(base, "http", "ws", 1)+"/ws", hdr)
+	return hdr
+}
+
+// desk connects the desk of the staff member logged in with hc.
+func desk(t *testing.T, base string, hc *http.Client) *wsClient {
+	t.Helper()
+	c, _, err := dial(t, strings.Replace(base, "http", "ws", 1)+"/ws", deskHeader(base, hc))
 	if err != nil {
 		t.Fatal(err)
 	}

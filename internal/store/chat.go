@@ -142,9 +142,6 @@ type ChatStore interface {
 	// CreateConversation stores a new conversation; ErrConflict if the id
 	// is taken. LastSeq starts at 0 whatever c holds.
 	CreateConversation(ctx context.Context, c Conversation) error
-	// UpdateConversation replaces everything but ID, CreatedAt and LastSeq
-	// (LastSeq moves only with AppendMessages); ErrNotFound if absent.
-	UpdateConversation(ctx context.Context, c Conversation) error
 	GetConversation(ctx context.Context, id ConversationID) (Conversation, error)
 	// ListOpenConversations returns those not ended, oldest first.
 	ListOpenConversations(ctx context.Context) ([]Conversation, error)
@@ -160,15 +157,17 @@ type ChatStore interface {
 	// CommitChat stores a batch of the chat service's writes in one
 	// transaction (group commit): the new conversations first, then the
 	// messages (as AppendMessages), then the conversation updates in order
-	// (each as UpdateConversation; an absent conversation is skipped). A
-	// conversation of Create whose id is already stored with another
-	// CreatedAt (before, or by an earlier entry of Create) is not stored and
-	// its id is returned in taken, once per refused entry, in Create order;
-	// stored with the same CreatedAt, it is taken to be this batch's, written
-	// by an earlier attempt. So running a batch again is harmless. On an error
-	// nothing of the batch is stored: ErrNotFound when a message's
-	// conversation does not exist (nor is created by the batch), ErrInvalid
-	// as for AppendMessages, CreateConversation and UpdateConversation.
+	// (each replaces everything of the stored conversation but its ID,
+	// CreatedAt and LastSeq, which moves only with messages; an absent
+	// conversation is skipped). A conversation of Create whose id is
+	// already stored with another CreatedAt (before, or by an earlier entry
+	// of Create) is not stored and its id is returned in taken, once per
+	// refused entry, in Create order; stored with the same CreatedAt, it is
+	// taken to be this batch's, written by an earlier attempt. So running a
+	// batch again is harmless. On an error nothing of the batch is stored:
+	// ErrNotFound when a message's conversation does not exist (nor is
+	// created by the batch), ErrInvalid for text the store refuses in any
+	// part of the batch.
 	CommitChat(ctx context.Context, b ChatBatch) (taken []ConversationID, err error)
 	// ListMessages returns up to limit messages with Seq > after, in order;
 	// those of an unknown conversation are an empty list. A limit below 1
@@ -198,8 +197,7 @@ type ChatStore interface {
 	MarkLeftMessageHandled(ctx context.Context, id string, by routing.AgentID, at time.Time) error
 
 	// CreateSession stores a staff session; ErrConflict on the same hash,
-	// ErrNotFound if the agent does not exist. Deleting the agent deletes
-	// their sessions.
+	// ErrNotFound if the agent does not exist.
 	CreateSession(ctx context.Context, s Session) error
 	// GetSession returns the session with that token hash; ErrNotFound if
 	// absent or expired at now (ExpiresAt <= now; a session without

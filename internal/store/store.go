@@ -99,7 +99,6 @@ type Store interface {
 	GetAgent(ctx context.Context, id routing.AgentID) (Agent, error)
 	// ListAgents returns all accounts ordered by id.
 	ListAgents(ctx context.Context) ([]Agent, error)
-	DeleteAgent(ctx context.Context, id routing.AgentID) error
 	// SetAgentPresence records the presence an agent chose.
 	SetAgentPresence(ctx context.Context, id routing.AgentID, p routing.Presence, reason string, since time.Time) error
 
@@ -108,14 +107,10 @@ type Store interface {
 	GetQueue(ctx context.Context, id routing.QueueID) (routing.QueueConfig, error)
 	// ListQueues returns all queues ordered by id.
 	ListQueues(ctx context.Context) ([]routing.QueueConfig, error)
-	DeleteQueue(ctx context.Context, id routing.QueueID) error
 
 	// CreateInteraction stores a new interaction; ErrConflict if the id is
 	// taken.
 	CreateInteraction(ctx context.Context, in Interaction) error
-	// UpdateInteraction replaces everything but ID and CreatedAt;
-	// ErrNotFound if absent.
-	UpdateInteraction(ctx context.Context, in Interaction) error
 	GetInteraction(ctx context.Context, id routing.InteractionID) (Interaction, error)
 	// ListOpenInteractions returns every interaction whose status is not
 	// ended, ordered by priority (highest first), then EnqueuedAt, then id.

@@ -17,6 +17,14 @@ import (
 // profile; use chromedp.NewContext on the result for more tabs.
 func Browser(t testing.TB) context.Context {
 	t.Helper()
+	return BrowserWith(t)
+}
+
+// BrowserWith is Browser with more Chromium options, e.g.
+// chromedp.Flag("use-file-for-fake-audio-capture", "/path/tone.wav") for a
+// microphone that plays a file.
+func BrowserWith(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
 	path := os.Getenv("CHROMIUM_PATH")
 	if path == "" {
 		for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
@@ -47,6 +55,7 @@ func Browser(t testing.TB) context.Context {
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		chromedp.WindowSize(1280, 900),
 	)
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })

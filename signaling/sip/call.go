@@ -99,6 +99,9 @@ func (e *Edge) onInvite(req *sip.Request, tx sip.ServerTransaction) outcome {
 	if d := e.dialogs.lookup(req); d != nil {
 		return e.reinvite(d, req, tx)
 	}
+	if c := e.phoneCallOf(req); c != nil {
+		return e.agentReinvite(c, req, tx)
+	}
 	if to := req.To(); to != nil && to.Params.Has("tag") {
 		return e.respond(tx, req, 481, "")
 	}
@@ -664,6 +667,9 @@ func (e *Edge) onAck(req *sip.Request, _ sip.ServerTransaction) outcome {
 func (e *Edge) onBye(req *sip.Request, tx sip.ServerTransaction) outcome {
 	d := e.dialogs.lookup(req)
 	if d == nil {
+		if c := e.phoneCallOf(req); c != nil {
+			return e.agentBye(c, req, tx)
+		}
 		if e.cfg.DropUnknown && !e.known(req) {
 			return outcomeDropped
 		}

@@ -51,6 +51,15 @@
 // must be one of the trunk's numbers (else 404 Not Found); the body must
 // be an SDP offer (else 488; offerless INVITEs are not supported).
 //
+// # Agents' phones
+//
+// agentphone.go rings agents' registered phones for routing's voice offers
+// (RingAgent, StopRinging, AgentAssigned; AgentPhones is the contact
+// center's side): the edge is then the UAC of an INVITE per contact, the
+// first 2xx wins, the rest are CANCELled. Those dialogs are sipgo
+// DialogClientSessions, found for in-dialog requests (BYE, re-INVITE,
+// REFER) by their dialog id before the inbound registry is asked.
+//
 // # Calls we place
 //
 // Edge.Dial (outbound.go) places a click-to-call call through a trunk
@@ -70,12 +79,14 @@
 // BYE, CANCEL, OPTIONS, REGISTER, other) and the class of our final answer
 // (2xx, 3xx, 4xx, 5xx, 6xx; dropped: not answered on purpose; none: ACK
 // and requests answered by nobody). cc_sip_requests_sent_total{method,
-// outcome}: the requests of the calls we place (INVITE by the class of its
-// final answer, cancelled, timeout, failed; BYE sent).
+// outcome}: the requests of the calls we place by click-to-call (INVITE by
+// the class of its final answer, cancelled, timeout, failed; BYE sent).
 // cc_sip_calls_active{direction}: calls with a dialog (early or
-// confirmed), inbound (from a trunk) or outbound (placed by Dial).
-// cc_sip_announcements_total, cc_sip_menu_choices_total{how} (key,
-// timeout), cc_sip_voice_messages_total. cc_rtp_leg_loss_ratio and
+// confirmed), inbound (from trunks) or outbound (to agents' phones, from
+// the first INVITE until the call or the ringing ends; click-to-call, from
+// the INVITE until the call ends). cc_sip_announcements_total,
+// cc_sip_menu_choices_total{how} (key, timeout),
+// cc_sip_voice_messages_total. cc_rtp_leg_loss_ratio and
 // cc_rtp_leg_jitter_seconds: a phone leg's received packet loss and
 // interarrival jitter, observed when it ends.
 package sip

@@ -81,6 +81,8 @@ type Edge struct {
 
 	outOnce sync.Once // outbound.go: the client of the calls we place
 	outCli  *sipgo.Client
+
+	ph phones // agents' phones (agentphone.go)
 }
 
 // New makes the edge; Start opens its transports. calls and legs may be
@@ -112,12 +114,14 @@ func New(cfg Config, log *slog.Logger, calls Calls, legs Legs, m *Metrics, hooks
 	e := &Edge{cfg: cfg, log: log, hooks: hooks, calls: calls, legs: legs, m: m, ua: ua, srv: srv, cli: cli,
 		dialogs: newRegistry(), ctx: ctx, cancel: cancel, contacts: map[string]sip.Uri{},
 		byConv: map[store.ConversationID]*inboundCall{}}
+	e.ph.byKey, e.ph.byDlg = map[string]*agentCall{}, map[string]*agentCall{}
 	srv.OnInvite(e.handle(sip.INVITE, e.onInvite))
 	srv.OnAck(e.handle(sip.ACK, e.onAck))
 	srv.OnBye(e.handle(sip.BYE, e.onBye))
 	srv.OnCancel(e.handle(sip.CANCEL, e.onCancel))
 	srv.OnOptions(e.handle(sip.OPTIONS, e.onOptions))
 	srv.OnRegister(e.handle(sip.REGISTER, e.onRegister))
+	srv.OnRefer(e.handle(sip.REFER, e.onRefer))
 	srv.OnNoRoute(e.handle("", e.onOther))
 	return e, nil
 }
@@ -248,6 +252,7 @@ func (e *Edge) Close(ctx context.Context) error {
 	}
 	e.closing = true
 	e.mu.Unlock()
+	e.closePhones()
 	var wg sync.WaitGroup
 	for _, d := range e.dialogs.all() {
 		wg.Add(1)

@@ -41,22 +41,6 @@ func (s *Store) CreateConversation(ctx context.Context, c store.Conversation) er
 	return nil
 }
 
-// UpdateConversation implements store.ChatStore.
-func (s *Store) UpdateConversation(ctx context.Context, c store.Conversation) error {
-	args, err := sqlutil.ConversationUpdateArgs(c, encodeTime)
-	if err != nil {
-		return fmt.Errorf("postgres: update %w", err)
-	}
-	err = s.exec(ctx, idempotent, `UPDATE conversations SET
-		interaction = $2, queue = $3, visitor_name = $4, attributes = $5, status = $6,
-		updated_at = $7, ended_at = $8, end_reason = $9
-		WHERE id = $1`, args...)
-	if err != nil {
-		return fmt.Errorf("postgres: update conversation %q: %w", c.ID, err)
-	}
-	return nil
-}
-
 // GetConversation implements store.ChatStore.
 func (s *Store) GetConversation(ctx context.Context, id store.ConversationID) (store.Conversation, error) {
 	c, err := queryOne(ctx, s, sqlutil.ScanConversation,

@@ -271,14 +271,6 @@ func (s *Store) ListAgents(ctx context.Context) ([]store.Agent, error) {
 	return as, nil
 }
 
-// DeleteAgent implements store.Store.
-func (s *Store) DeleteAgent(ctx context.Context, id routing.AgentID) error {
-	if err := s.exec(ctx, once, `DELETE FROM agents WHERE id = $1`, string(id)); err != nil {
-		return fmt.Errorf("postgres: delete agent %q: %w", id, err)
-	}
-	return nil
-}
-
 // SetAgentPresence implements store.Store.
 func (s *Store) SetAgentPresence(ctx context.Context, id routing.AgentID, p routing.Presence, reason string, since time.Time) error {
 	at, err := encodeTime(since)
@@ -325,14 +317,6 @@ func (s *Store) ListQueues(ctx context.Context) ([]routing.QueueConfig, error) {
 	return qs, nil
 }
 
-// DeleteQueue implements store.Store.
-func (s *Store) DeleteQueue(ctx context.Context, id routing.QueueID) error {
-	if err := s.exec(ctx, once, `DELETE FROM queues WHERE id = $1`, string(id)); err != nil {
-		return fmt.Errorf("postgres: delete queue %q: %w", id, err)
-	}
-	return nil
-}
-
 // CreateInteraction implements store.Store.
 func (s *Store) CreateInteraction(ctx context.Context, in store.Interaction) error {
 	args, err := sqlutil.InteractionArgs(in, encodeTime)
@@ -346,22 +330,6 @@ func (s *Store) CreateInteraction(ctx context.Context, in store.Interaction) err
 	}
 	if err != nil {
 		return fmt.Errorf("postgres: create interaction %q: %w", in.ID, err)
-	}
-	return nil
-}
-
-// UpdateInteraction implements store.Store.
-func (s *Store) UpdateInteraction(ctx context.Context, in store.Interaction) error {
-	args, err := sqlutil.InteractionUpdateArgs(in, encodeTime)
-	if err != nil {
-		return fmt.Errorf("postgres: update %w", err)
-	}
-	err = s.exec(ctx, idempotent, `UPDATE interactions SET
-		channel = $2, queue = $3, skills = $4, preferred_agent = $5, priority = $6, status = $7,
-		agent = $8, attributes = $9, enqueued_at = $10, accepted_at = $11, ended_at = $12, end_reason = $13
-		WHERE id = $1`, args...)
-	if err != nil {
-		return fmt.Errorf("postgres: update interaction %q: %w", in.ID, err)
 	}
 	return nil
 }

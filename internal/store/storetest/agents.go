@@ -68,7 +68,6 @@ var agentCases = []testCase{
 		_, err := s.GetAgent(ctx, "nobody")
 		wantErr(t, "GetAgent", err, store.ErrNotFound)
 		wantErr(t, "UpdateAgent", s.UpdateAgent(ctx, newAgent("nobody")), store.ErrNotFound)
-		wantErr(t, "DeleteAgent", s.DeleteAgent(ctx, "nobody"), store.ErrNotFound)
 		wantErr(t, "SetAgentPresence", s.SetAgentPresence(ctx, "nobody", routing.PresenceAvailable, "", base), store.ErrNotFound)
 		_, err = s.GetAgent(ctx, "")
 		wantErr(t, "GetAgent with an empty id", err, store.ErrNotFound)
@@ -123,21 +122,6 @@ var agentCases = []testCase{
 		if len(got) > 0 {
 			wantAgent(t, "first listed agent", got[0], newAgent(want[0]))
 		}
-	}},
-
-	{"deleting an agent removes only that agent", func(t *testing.T, ctx context.Context, s store.Store) {
-		must(t, s.CreateAgent(ctx, newAgent("ada")))
-		must(t, s.CreateAgent(ctx, newAgent("bob")))
-		must(t, s.DeleteAgent(ctx, "ada"))
-		_, err := s.GetAgent(ctx, "ada")
-		wantErr(t, "GetAgent after delete", err, store.ErrNotFound)
-		wantErr(t, "second DeleteAgent", s.DeleteAgent(ctx, "ada"), store.ErrNotFound)
-		list, err := s.ListAgents(ctx)
-		must(t, err)
-		if len(list) != 1 || list[0].ID != "bob" {
-			t.Errorf("ListAgents after deleting ada = %+v, want only bob", list)
-		}
-		must(t, s.CreateAgent(ctx, newAgent("ada")))
 	}},
 
 	{"agents of every role are counted", func(t *testing.T, ctx context.Context, s store.Store) {

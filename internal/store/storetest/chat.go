@@ -164,13 +164,9 @@ var conversationCases = []testCase{
 		createConversations(t, ctx, s, "conv-1")
 		_, err := s.GetConversation(ctx, "nobody")
 		wantErr(t, "GetConversation", err, store.ErrNotFound)
-		wantErr(t, "UpdateConversation", s.UpdateConversation(ctx, newConversation("nobody")), store.ErrNotFound)
-		if _, err := s.GetConversation(ctx, "nobody"); err == nil {
-			t.Error("UpdateConversation of an unknown id created it")
-		}
 	}},
 
-	{"an update replaces everything but the id, creation time and last seq", func(t *testing.T, ctx context.Context, s store.Store) {
+	{"a chat batch update replaces everything but the id, creation time and last seq", func(t *testing.T, ctx context.Context, s store.Store) {
 		createConversations(t, ctx, s, "conv-1")
 		must(t, s.AppendMessages(ctx, []store.Message{newMessage("conv-1", 1), newMessage("conv-1", 2), newMessage("conv-1", 3)}))
 		c := store.Conversation{
@@ -179,11 +175,12 @@ var conversationCases = []testCase{
 			CreatedAt: base.Add(time.Hour), UpdatedAt: base.Add(20 * time.Minute),
 			EndedAt: base.Add(20 * time.Minute), EndReason: "agent_ended",
 		}
-		must(t, s.UpdateConversation(ctx, c))
+		_, err := s.CommitChat(ctx, store.ChatBatch{Update: []store.Conversation{c}})
+		must(t, err)
 		got, err := s.GetConversation(ctx, "conv-1")
 		must(t, err)
 		c.CreatedAt, c.LastSeq = base, 3
-		wantConversation(t, "conversation after UpdateConversation", got, c)
+		wantConversation(t, "conversation after the update", got, c)
 	}},
 
 	{"open conversations come oldest first without the ended ones", func(t *testing.T, ctx context.Context, s store.Store) {
@@ -615,7 +612,8 @@ var messageCases = []testCase{
 		must(t, s.CreateConversation(ctx, c))
 		changed := c
 		changed.Attributes = map[string]string{"page": "https://example.com/\xff"}
-		wantErr(t, "UpdateConversation", s.UpdateConversation(ctx, changed), store.ErrInvalid)
+		_, err := s.CommitChat(ctx, store.ChatBatch{Update: []store.Conversation{changed}})
+		wantErr(t, "CommitChat with the update", err, store.ErrInvalid)
 		got, err := s.GetConversation(ctx, "good")
 		must(t, err)
 		wantConversation(t, "conversation after the refused update", got, c)

@@ -95,15 +95,9 @@ var interactionCases = []testCase{
 		must(t, s.CreateInteraction(ctx, newInteraction("chat-1")))
 		_, err := s.GetInteraction(ctx, "chat-2")
 		wantErr(t, "GetInteraction", err, store.ErrNotFound)
-		wantErr(t, "UpdateInteraction", s.UpdateInteraction(ctx, newInteraction("chat-2")), store.ErrNotFound)
-		open, err := s.ListOpenInteractions(ctx)
-		must(t, err)
-		if len(open) != 1 {
-			t.Errorf("ListOpenInteractions has %d entries after a failed update of an unknown id, want 1", len(open))
-		}
 	}},
 
-	{"updating an interaction replaces everything but its id and creation time", func(t *testing.T, ctx context.Context, s store.Store) {
+	{"a routing batch replaces every field of an interaction but its creation time and attributes", func(t *testing.T, ctx context.Context, s store.Store) {
 		in := newInteraction("chat-1")
 		must(t, s.CreateInteraction(ctx, in))
 		must(t, s.CreateInteraction(ctx, newInteraction("chat-2")))
@@ -121,11 +115,11 @@ var interactionCases = []testCase{
 			EndedAt:    base.Add(3 * time.Minute),
 			EndReason:  routing.ReasonAbandoned,
 		}
-		must(t, s.UpdateInteraction(ctx, u))
+		must(t, s.WriteRouting(ctx, store.RoutingBatch{Interactions: []store.Interaction{u}}))
 		got, err := s.GetInteraction(ctx, "chat-1")
 		must(t, err)
 		want := u
-		want.CreatedAt = in.CreatedAt
+		want.CreatedAt, want.Attributes = in.CreatedAt, in.Attributes
 		wantInteraction(t, "updated interaction", got, want)
 		other, err := s.GetInteraction(ctx, "chat-2")
 		must(t, err)
@@ -159,7 +153,7 @@ var interactionCases = []testCase{
 		}
 		ended := all[9]
 		ended.Status, ended.EndedAt, ended.EndReason = store.StatusEnded, at(30), routing.ReasonAbandoned
-		must(t, s.UpdateInteraction(ctx, ended))
+		must(t, s.WriteRouting(ctx, store.RoutingBatch{Interactions: []store.Interaction{ended}}))
 
 		got, err := s.ListOpenInteractions(ctx)
 		must(t, err)

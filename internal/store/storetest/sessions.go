@@ -113,27 +113,6 @@ var sessionCases = []testCase{
 			t.Errorf("second DeleteExpiredSessions = %d, want 0", n)
 		}
 	}},
-
-	{"deleting an agent deletes their sessions", func(t *testing.T, ctx context.Context, s store.Store) {
-		must(t, s.CreateAgent(ctx, newAgent("ada")))
-		must(t, s.CreateAgent(ctx, newAgent("bob")))
-		must(t, s.CreateSession(ctx, newSession("ada-1", "ada", time.Hour)))
-		must(t, s.CreateSession(ctx, newSession("ada-2", "ada", time.Hour)))
-		must(t, s.CreateSession(ctx, newSession("bob-1", "bob", time.Hour)))
-		must(t, s.DeleteAgent(ctx, "ada"))
-		for _, hash := range []string{"ada-1", "ada-2"} {
-			_, err := s.GetSession(ctx, hash, sessionAt)
-			wantErr(t, "GetSession "+hash, err, store.ErrNotFound)
-		}
-		if _, err := s.GetSession(ctx, "bob-1", sessionAt); err != nil {
-			t.Errorf("bob's session: %v", err)
-		}
-		n, err := s.DeleteExpiredSessions(ctx, sessionAt.Add(24*time.Hour))
-		must(t, err)
-		if n != 1 {
-			t.Errorf("%d sessions were left, want bob's alone", n)
-		}
-	}},
 }
 
 var secretCases = []testCase{

@@ -261,14 +261,3 @@ func AgentUpdateArgs(a store.Agent, enc TimeEncoder) ([]any, error) {
 	}
 	return slices.Delete(args, 10, 11), nil
 }
-
-// InteractionUpdateArgs is InteractionArgs without created_at: $1 is the id,
-// $2..$9 channel..attributes, $10 enqueued_at, $11 accepted_at, $12 ended_at,
-// $13 end_reason.
-func InteractionUpdateArgs(in store.Interaction, enc TimeEncoder) ([]any, error) {
-	args, err := InteractionArgs(in, enc)
-	if err != nil {
-		return nil, err
-	}
-	return slices.Delete(args, 9, 10), nil
-}
