@@ -237,6 +237,9 @@ func (cs *calls) end(ctx context.Context, c *call, cause string, endConv bool) {
 		map[string]string{"cause": cause, "seconds": strconv.Itoa(secs)}); err != nil && !errors.Is(err, chat.ErrEnded) {
 		cs.s.log.Warn("call event not stored", "conversation", c.conv, "err", err)
 	}
+	// A phone we called (dial.go): its end is recorded now, while the
+	// conversation (which may be ending) still takes events.
+	cs.phoneDone(ctx, c.conv, 0, "", "The call ended.", cause, false)
 	if endConv && voiceFirst {
 		if err := cs.s.coord.EndBySystem(ctx, c.conv, "call_"+cause); err != nil {
 			cs.s.log.Warn("ending the conversation of a call", "conversation", c.conv, "err", err)

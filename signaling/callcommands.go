@@ -38,6 +38,9 @@ func (cs *calls) offer(ctx context.Context, conv store.ConversationID, who chat.
 	if len(sdp) > 32<<10 {
 		return "", badRequest("the SDP is larger than 32 KiB")
 	}
+	if who == chat.SenderVisitor && cs.phoneOf(conv) != nil {
+		return "", fmt.Errorf("%w: the visitor's voice is on the phone", errWrongCallState)
+	}
 	c, begin, err := cs.admit(ctx, conv, who)
 	if err != nil {
 		return "", err

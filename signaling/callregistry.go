@@ -23,6 +23,13 @@ type Voice struct {
 	// audio for the media timeout ends the call at once: it has waited
 	// long enough.
 	ReloadGrace time.Duration
+	// Dialer places phone calls for call_phone (click-to-call, dial.go);
+	// nil: call_phone is unavailable.
+	Dialer Dialer
+	// DialRoles may type a number for call_phone (without one, only the
+	// number in the visitor's context is called); empty: supervisor and
+	// admin.
+	DialRoles []store.Role
 	// OnPhone says an agent takes calls on a SIP phone (voice_device:
 	// sip): the SIP edge adds that agent's leg (AddLeg), so the desk is
 	// never asked to open one (needLeg false).
@@ -56,10 +63,13 @@ type calls struct {
 	voice Voice
 	mu    sync.Mutex
 	m     map[store.ConversationID]*call
+	// phones: conversations whose visitor's voice is a phone we called
+	// (dial.go).
+	phones map[store.ConversationID]*phoneCall
 }
 
 func newCalls(s *Server) *calls {
-	return &calls{s: s, m: map[store.ConversationID]*call{}}
+	return &calls{s: s, m: map[store.ConversationID]*call{}, phones: map[store.ConversationID]*phoneCall{}}
 }
 
 func (cs *calls) enabled() bool { return cs.voice.Legs != nil }
@@ -88,6 +98,9 @@ func (cs *calls) active() int {
 
 // sendTo delivers p to a participant's connections.
 func (cs *calls) sendTo(conv store.ConversationID, who chat.Sender, p any) {
+	if who == chat.SenderVisitor && cs.phoneOf(conv) != nil {
+		return // the visitor talks on the phone: the widget opens no leg
+	}
 	h := cs.s.hub
 	h.mu.Lock()
 	defer h.mu.Unlock()

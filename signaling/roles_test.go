@@ -24,7 +24,7 @@ var wantCommandRoles = map[string]string{
 	"hold": "agent", "unhold": "agent", "wrapup_done": "agent", "transfer": "agent",
 	"transfer_complete": "agent", "transfer_cancel": "agent", "history": "agent", "operator_chat": "agent",
 	"call_offer": "visitor agent", "ice": "visitor agent", "call_hangup": "visitor agent",
-	"call_decline": "visitor", "call_invite": "agent", "call_gain": "agent",
+	"call_decline": "visitor", "call_invite": "agent", "call_gain": "agent", "call_phone": "agent",
 }
 
 // Fields that let each command get past decoding.

@@ -380,6 +380,9 @@ func (s *Server) deskConfig(w http.ResponseWriter, r *http.Request, who caller) 
 		"queues": qs, "canned": s.cfg.Canned,
 		"invitation": strings.ReplaceAll(s.cfg.Invitation, "%name%", a.DisplayName),
 		"voice":      s.calls.enabled(), "iceServers": s.iceServers(),
+		// Click-to-call (dial.go): whether call_phone works here, and
+		// whether this account may type a number.
+		"dial": map[string]bool{"on": s.calls.enabled() && s.calls.voice.Dialer != nil, "canType": s.calls.mayDial(who.roles)},
 	})
 }
 

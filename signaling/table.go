@@ -146,6 +146,7 @@ var commands = tableOf(
 	def("call_decline", roleVisitor, onConv, repeatCached, cmdCallDecline),
 	def("call_invite", roleAgent, onConv, repeatCached, cmdCallInvite),
 	def("call_gain", roleAgent, onConv, repeatCached, cmdCallGain),
+	def("call_phone", roleAgent, onConv, repeatCached, cmdCallPhone),
 )
 
 func tableOf(cs ...command) map[string]command {

@@ -230,6 +230,7 @@ func (a *App) newEdges(ctx context.Context, state routing.RestoreState) error {
 			ice[i] = signaling.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential}
 		}
 		vcfg := signaling.Voice{Legs: signaling.BrowserLegsOn(eng), ICEServers: ice, OnPhone: a.onSIPPhone}
+		a.dialSettings(&vcfg)
 		if a.voiceCfg != nil {
 			a.voiceCfg(&vcfg)
 		}

@@ -29,7 +29,8 @@ func (a *App) newSIP() error {
 	}
 	trunks := make([]sip.Trunk, len(cfgTrunks))
 	for i, t := range cfgTrunks {
-		st := sip.Trunk{Name: t.Name, Username: t.Username, Password: t.Password}
+		st := sip.Trunk{Name: t.Name, Username: t.Username, Password: t.Password,
+			Host: t.Host, OutboundProxy: t.OutboundProxy, Transport: t.Transport, DialAllow: dialAllow(a.cfg, t)}
 		for _, s := range t.Sources {
 			p, err := config.ParseSource(s)
 			if err != nil {

@@ -49,6 +49,28 @@ type SIP struct {
 	// Trunks are the SIP trunks that deliver phone calls (config file
 	// only).
 	Trunks []Trunk `yaml:"trunks"`
+	// Click-to-call (config file only; README "Click-to-call").
+	// DialTrunk names the trunk calls are placed through; empty: the
+	// first trunk with a host.
+	DialTrunk string `yaml:"dial_trunk"`
+	// DialCountryCode (digits, such as 44) turns national numbers
+	// (0...) into E.164; empty: national numbers are refused.
+	DialCountryCode string `yaml:"dial_country_code"`
+	// DialAllow are the destination prefixes (+44, +447) that may be
+	// called when the trunk has none of its own; empty: no dialling.
+	DialAllow []string `yaml:"dial_allow"`
+	// DialRoles may type a number (others call only the visitor
+	// context's phone); empty: supervisor and admin.
+	DialRoles []string `yaml:"dial_roles"`
+	// DialRingTimeout: a placed call not answered by then is cancelled
+	// (no_answer); default 45s.
+	DialRingTimeout time.Duration `yaml:"dial_ring_timeout"`
+	// DialCallerID is the number customers see (From and
+	// P-Asserted-Identity) and DialCallerName its name; DialCallerIDs
+	// replaces the number per queue (queue id: number).
+	DialCallerID   string            `yaml:"dial_caller_id"`
+	DialCallerName string            `yaml:"dial_caller_name"`
+	DialCallerIDs  map[string]string `yaml:"dial_caller_ids"`
 }
 
 // Trunk is a SIP trunk: the provider that delivers calls to our numbers.
@@ -62,6 +84,14 @@ type Trunk struct {
 	Password string `yaml:"password"`
 	// Numbers are the numbers (DIDs) it delivers.
 	Numbers []TrunkNumber `yaml:"numbers"`
+	// Outbound (click-to-call): Host is the provider's domain (the host
+	// of the Request-URI and From); OutboundProxy the host:port the
+	// INVITE goes to (default Host:5060); Transport udp (default) or tcp;
+	// DialAllow the destination prefixes, replacing dial_allow.
+	Host          string   `yaml:"host"`
+	OutboundProxy string   `yaml:"outbound_proxy"`
+	Transport     string   `yaml:"transport"`
+	DialAllow     []string `yaml:"dial_allow"`
 }
 
 // TrunkNumber is a number a trunk delivers and where its calls go.
@@ -179,6 +209,33 @@ func (s SIP) validate(add func(format string, args ...any)) {
 	if strings.ContainsFunc(s.SIPUserAgent, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		add("sip_user_agent: no control characters")
 	}
+	for _, p := range s.DialAllow {
+		if !validDialPrefix(p) {
+			add("dial_allow %q: want a prefix such as +44 or +4420", p)
+		}
+	}
+	if cc := s.DialCountryCode; cc != "" && (len(cc) > 3 || strings.Trim(cc, "0123456789") != "" || cc[0] == '0') {
+		add("dial_country_code %q: want the digits of a country code, such as 44", cc)
+	}
+	for q, n := range s.DialCallerIDs {
+		if !validCallerID(n) {
+			add("dial_caller_ids[%s] %q: want a number such as +442079460000", q, n)
+		}
+	}
+	if s.DialCallerID != "" && !validCallerID(s.DialCallerID) {
+		add("dial_caller_id %q: want a number such as +442079460000", s.DialCallerID)
+	}
+	if strings.ContainsFunc(s.DialCallerName, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '"' || r == '\\' }) {
+		add("dial_caller_name: no control characters, quotes or backslashes")
+	}
+	for _, r := range s.DialRoles {
+		if r != "agent" && r != "supervisor" && r != "admin" {
+			add("dial_roles %q: want agent, supervisor or admin", r)
+		}
+	}
+	if s.DialTrunk != "" && !slicesContainsTrunk(s.Trunks, s.DialTrunk) {
+		add("dial_trunk %q: no trunk has that name", s.DialTrunk)
+	}
 	seen := map[string]string{}
 	names := map[string]bool{}
 	for i, t := range s.Trunks {
@@ -194,6 +251,17 @@ func (s SIP) validate(add func(format string, args ...any)) {
 		for _, src := range t.Sources {
 			if _, err := ParseSource(src); err != nil {
 				add("trunks[%d] (%s): sources %q: want a CIDR such as 203.0.113.0/24 or an address", i, t.Name, src)
+			}
+		}
+		if strings.ContainsAny(t.Host+t.OutboundProxy, " \t\r\n<>\"@;") {
+			add("trunks[%d] (%s): host and outbound_proxy: want a host name or host:port", i, t.Name)
+		}
+		if t.Transport != "" && t.Transport != "udp" && t.Transport != "tcp" {
+			add("trunks[%d] (%s): transport %q: want udp or tcp", i, t.Name, t.Transport)
+		}
+		for _, p := range t.DialAllow {
+			if !validDialPrefix(p) {
+				add("trunks[%d] (%s): dial_allow %q: want a prefix such as +44 or +4420", i, t.Name, p)
 			}
 		}
 		if (t.Username == "") != (t.Password == "") {
@@ -245,4 +313,24 @@ func ParseSource(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, err
 	}
 	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+// validDialPrefix: + and 1 to 15 digits.
+func validDialPrefix(p string) bool {
+	return len(p) >= 2 && len(p) <= 16 && p[0] == '+' && strings.Trim(p[1:], "0123456789") == ""
+}
+
+func slicesContainsTrunk(ts []Trunk, name string) bool {
+	for _, t := range ts {
+		if t.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// validCallerID: digits with an optional leading +, at most 16.
+func validCallerID(n string) bool {
+	d := strings.TrimPrefix(n, "+")
+	return d != "" && len(d) <= 15 && strings.Trim(d, "0123456789") == ""
 }

@@ -37,7 +37,16 @@ Flags:
 				"default_handle_time, and steps that relax skills or add a fallback queue after a wait"},
 		{"ice_servers", "none", "STUN/TURN servers handed to browsers for voice: a list of {urls, username, credential}"},
 		{"trunks", "none", "SIP trunks that deliver phone calls: name, sources (CIDRs), username/password (digest, outbound),\n" +
-			"numbers: {number, queue, skills, priority, answer: early_media (183, the default) or answer (200 at once)}"},
+			"numbers: {number, queue, skills, priority, answer: early_media (183, the default) or answer (200 at once)};\n" +
+			"click-to-call: host, outbound_proxy (host:port), transport (udp, tcp), dial_allow (prefixes)"},
+		{"dial_allow", "none", "destination prefixes click-to-call may dial (+44, +4420); none: no dialling; premium-rate refused"},
+		{"dial_trunk", "the first trunk with a host", "the trunk click-to-call places calls through"},
+		{"dial_country_code", "none", "digits of the country code that turn national numbers (0...) into E.164; none: refused"},
+		{"dial_caller_id", "none", "the number customers called by click-to-call see (From, P-Asserted-Identity)"},
+		{"dial_caller_ids", "none", "dial_caller_id per queue: {queue: number}"},
+		{"dial_caller_name", "none", "the name shown with the caller ID"},
+		{"dial_roles", "supervisor, admin", "roles that may type a number to call (agent, supervisor, admin); others call the visitor's own"},
+		{"dial_ring_timeout", "45s", "a click-to-call call not answered by then is cancelled"},
 		{"canned", "none", "canned messages for agents: a list of {shortcut, text}"},
 		{"sites", "none", "embedding sites that sign visitor context (shown as verified): a list of {origin, secret};\n" +
 			"see docs/INTEGRATION.md"},

@@ -162,6 +162,22 @@ func TestValidateSaysWhatToFix(t *testing.T) {
 			func(c *Config) {
 				c.Trunks = []Trunk{{Name: "p", Sources: []string{"192.0.2.1"}, Numbers: []TrunkNumber{{Number: "100", Queue: "sales", Answer: "ring"}}}}
 			}, `answer "ring": want early_media or answer`},
+		{"a dial_allow entry that is not a prefix", func(c *Config) { c.DialAllow = []string{"44"} }, `dial_allow "44": want a prefix`},
+		{"a trunk's dial_allow entry with letters", func(c *Config) {
+			c.Trunks = []Trunk{{Name: "p", Sources: []string{"192.0.2.1"}, Host: "sip.p.example", DialAllow: []string{"+44x"}}}
+		}, `trunks[0] (p): dial_allow "+44x"`},
+		{"a trunk transport other than udp or tcp", func(c *Config) {
+			c.Trunks = []Trunk{{Name: "p", Sources: []string{"192.0.2.1"}, Host: "sip.p.example", Transport: "tls"}}
+		}, `transport "tls": want udp or tcp`},
+		{"a host with CR LF", func(c *Config) {
+			c.Trunks = []Trunk{{Name: "p", Sources: []string{"192.0.2.1"}, Host: "sip.p.example\r\nX: y"}}
+		}, `host and outbound_proxy`},
+		{"a country code with a plus", func(c *Config) { c.DialCountryCode = "+44" }, `dial_country_code "+44"`},
+		{"a caller ID with CR LF", func(c *Config) { c.DialCallerID = "+44\r\nX: y" }, `dial_caller_id`},
+		{"a queue's caller ID that is no number", func(c *Config) { c.DialCallerIDs = map[string]string{"sales": "acme"} }, `dial_caller_ids[sales] "acme"`},
+		{"a caller name with CR LF", func(c *Config) { c.DialCallerName = "Acme\r\nX: y" }, `dial_caller_name`},
+		{"an unknown dial role", func(c *Config) { c.DialRoles = []string{"root"} }, `dial_roles "root"`},
+		{"an unknown dial trunk", func(c *Config) { c.DialTrunk = "nope" }, `dial_trunk "nope"`},
 		{"an unknown role is refused",
 			func(c *Config) { c.Agents[1].Roles = append(c.Agents[1].Roles, "root") },
 			`agent bob: role "root": want agent, supervisor or admin`},

@@ -54,9 +54,14 @@ type Config struct {
 type Trunk struct {
 	Name     string
 	Sources  []netip.Prefix
-	Username string // digest, calls we place (later)
+	Username string // digest, for the calls we place (outbound.go)
 	Password string
 	Numbers  []Number
+	// Outbound: where the calls we place go (outbound.go).
+	Host          string   // the provider's domain: the host of the Request-URI and From
+	OutboundProxy string   // host:port the INVITE is sent to; empty: Host (port 5060)
+	Transport     string   // udp (default) or tcp
+	DialAllow     []string // destination prefixes (CheckDestination); empty: no calls
 }
 
 // AnswerMode says when a call from a trunk is answered.

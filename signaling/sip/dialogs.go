@@ -137,7 +137,8 @@ type dialog struct {
 	log            *slog.Logger
 	acked          chan struct{} // closed at the ACK of our 2xx
 	onEnd          func(cause *hangup)
-	c              *inboundCall // the call object, set before the dialog is used
+	c              *inboundCall                    // the call object, set before the dialog is used
+	uac            func(ctx context.Context) error // a call we placed: its BYE (outbound.go)
 	mu             sync.Mutex
 	state          dstate
 	cseq           uint32
@@ -267,6 +268,15 @@ func (d *dialog) hangUp(ctx context.Context, cause *hangup) {
 	d.mu.Lock()
 	st := d.state
 	d.mu.Unlock()
+	if d.uac != nil {
+		if st != ended {
+			if err := d.uac(ctx); err != nil {
+				d.log.Info("BYE not answered", "err", err)
+			}
+		}
+		d.end(cause)
+		return
+	}
 	switch st {
 	case early:
 		code := cause.code

@@ -60,16 +60,33 @@
 // DialogClientSessions, found for in-dialog requests (BYE, re-INVITE,
 // REFER) by their dialog id before the inbound registry is asked.
 //
+// # Calls we place
+//
+// Edge.Dial (outbound.go) places a click-to-call call through a trunk
+// with outbound settings (Trunk.Host, OutboundProxy as a preloaded Route,
+// Transport): the number must be E.164 and covered by the trunk's
+// DialAllow without being premium-rate (numbers.go: NormalizeNumber,
+// CheckDestination), the caller ID a number; nothing is sent otherwise.
+// The RTP leg's offer goes in the INVITE, a 401/407 is answered with the
+// trunk's Username/Password (sipgo's DialogUA and WaitAnswer), a 183 with
+// SDP is early media, the leg is reported up at the 200. The answered
+// call's dialog is in the same registry as inbound ones (the callee's BYE,
+// our BYE from the leg's Close, shutdown).
+//
 // # Metrics
 //
 // cc_sip_requests_total{method,outcome}: requests by method (INVITE, ACK,
 // BYE, CANCEL, OPTIONS, REGISTER, other) and the class of our final answer
 // (2xx, 3xx, 4xx, 5xx, 6xx; dropped: not answered on purpose; none: ACK
-// and requests answered by nobody). cc_sip_calls_active{direction}: calls
-// with a dialog (early or confirmed), direction inbound (from trunks) or
-// outbound (to agents' phones, from the first INVITE until the call or the
-// ringing ends). cc_sip_announcements_total, cc_sip_menu_choices_total{how}
-// (key, timeout), cc_sip_voice_messages_total. cc_rtp_leg_loss_ratio and
+// and requests answered by nobody). cc_sip_requests_sent_total{method,
+// outcome}: the requests of the calls we place by click-to-call (INVITE by
+// the class of its final answer, cancelled, timeout, failed; BYE sent).
+// cc_sip_calls_active{direction}: calls with a dialog (early or
+// confirmed), inbound (from trunks) or outbound (to agents' phones, from
+// the first INVITE until the call or the ringing ends; click-to-call, from
+// the INVITE until the call ends). cc_sip_announcements_total,
+// cc_sip_menu_choices_total{how} (key, timeout),
+// cc_sip_voice_messages_total. cc_rtp_leg_loss_ratio and
 // cc_rtp_leg_jitter_seconds: a phone leg's received packet loss and
 // interarrival jitter, observed when it ends.
 package sip

@@ -79,6 +79,9 @@ type Edge struct {
 	bgDone   bool
 	byConv   map[store.ConversationID]*inboundCall // calls with a conversation
 
+	outOnce sync.Once // outbound.go: the client of the calls we place
+	outCli  *sipgo.Client
+
 	ph phones // agents' phones (agentphone.go)
 }
 

@@ -6,6 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // means).
 type Metrics struct {
 	Requests      *prometheus.CounterVec
+	RequestsSent  *prometheus.CounterVec // requests we send (outbound.go)
 	CallsActive   *prometheus.GaugeVec
 	Panics        prometheus.Counter
 	Announcements prometheus.Counter
@@ -28,8 +29,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "cc", Subsystem: "sip", Name: "requests_total",
 			Help: "SIP requests received, by method (INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, other) and outcome (the class of our final answer: 2xx..6xx; dropped: not answered on purpose; none: no answer due, such as ACK)."},
 			[]string{"method", "outcome"}),
+		RequestsSent: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "cc", Subsystem: "sip", Name: "requests_sent_total",
+			Help: "SIP requests we sent for the calls we place (click-to-call), by method (INVITE, BYE) and outcome: the class of the INVITE's final answer (2xx..6xx), cancelled (ring timeout or we hung up first), failed (not sent), timeout (no answer came); BYE: sent."},
+			[]string{"method", "outcome"}),
 		CallsActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "cc", Subsystem: "sip", Name: "calls_active",
-			Help: "SIP calls with an open dialog (early or confirmed), by direction (inbound: from a trunk)."},
+			Help: "SIP calls with an open dialog (early or confirmed), by direction (inbound: from a trunk; outbound: placed by click-to-call)."},
 			[]string{"direction"}),
 		Panics: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "cc", Subsystem: "sip", Name: "handler_panics_total",
 			Help: "SIP request handlers that panicked (answered 500, logged)."}),
@@ -46,8 +50,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Interarrival jitter (RFC 3550) of a phone leg's received RTP, observed when the leg ends.", Buckets: jitterBuckets}),
 	}
 	m.CallsActive.WithLabelValues("inbound")
+	m.CallsActive.WithLabelValues("outbound")
 	if reg != nil {
-		reg.MustRegister(m.Requests, m.CallsActive, m.Panics, m.Announcements, m.MenuChoices, m.VoiceMessages, m.RTPLoss, m.RTPJitter)
+		reg.MustRegister(m.Requests, m.RequestsSent, m.CallsActive, m.Panics, m.Announcements, m.MenuChoices, m.VoiceMessages, m.RTPLoss, m.RTPJitter)
 	}
 	return m
 }

@@ -39,7 +39,18 @@ export function createCalls(o) {
     gainOut: $('#call-gain-out'),
     volume: $('#call-volume'),
     invite: $('#act-call'),
+    phone: $('#act-phone'),
+    phoneForm: $('#phone-form'),
+    phoneNumber: $('#phone-number'),
+    phoneHint: $('#phone-hint'),
+    phoneCancel: $('#phone-cancel'),
+    phoneDial: $('#phone-dial'),
   };
+  // Click-to-call: "phone" messages by conversation ({state, number}), and
+  // what the server allows (GET /api/config/desk: dial).
+  const phones = new Map();
+  let dial = { on: false, canType: false };
+  const PHONE_TEXT = { dialling: 'Calling', ringing: 'Ringing', connected: 'On the phone with' };
   let raf = 0;
 
   function get(id) {
@@ -113,6 +124,57 @@ export function createCalls(o) {
     render();
   }
 
+  /** contextPhone is the phone number in the visitor's context, if any. */
+  function contextPhone(conv) {
+    const p = conv?.visitor?.attributes?.phone;
+    return typeof p === 'string' ? p.trim() : '';
+  }
+
+  /** shown is a number as the agent knows it: the context's own spelling of it when the digits agree. */
+  function shown(number, conv) {
+    const ctx = contextPhone(conv);
+    const digits = (t) => t.replace(/[^0-9]/g, '');
+    return ctx && number && digits(ctx) === digits(number) ? ctx : number;
+  }
+
+  function onPhone(m) {
+    const id = String(m.conversation || '');
+    if (!id) return;
+    const state = String(m.state || '');
+    const number = shown(String(m.number || ''), o.conv(id));
+    if (state === 'failed' || state === 'ended') {
+      phones.delete(id);
+      const text = String(m.text || (state === 'failed' ? 'The call failed.' : 'The call ended.'));
+      if (state === 'failed') o.toast(number ? `${number}: ${text}` : text, 'error');
+      else announce(o.live, text);
+    } else {
+      phones.set(id, { state, number: number || phones.get(id)?.number || '' });
+      if (state === 'ringing') announce(o.live, `Ringing ${number}`);
+      if (state === 'connected') announce(o.live, `Connected to ${number}`);
+    }
+    render();
+    o.changed();
+  }
+
+  function showPhoneForm(show) {
+    const id = o.selected();
+    const conv = o.conv(id);
+    el.phoneForm.hidden = !show;
+    el.phone.setAttribute('aria-expanded', String(show));
+    if (!show) return;
+    const ctx = contextPhone(conv);
+    el.phoneNumber.value = ctx;
+    el.phoneNumber.readOnly = !dial.canType;
+    el.phoneNumber.placeholder = dial.canType ? '+44 20 7946 0000' : '';
+    el.phoneHint.removeAttribute('role');
+    el.phoneHint.textContent = dial.canType
+      ? (ctx ? 'From the visitor\'s details; you may change it.' : 'Type the number with its country code.')
+      : 'The number from the visitor\'s details. The chat stays open during the call.';
+    const signed = String(conv?.visitor?.attributes?._verified || '').split(',').includes('phone');
+    if (ctx && !signed) el.phoneHint.textContent += ' Unverified: the visitor\'s browser gave this number.';
+    (dial.canType ? el.phoneNumber : el.phoneDial).focus();
+  }
+
   function onIce(m) {
     calls.get(String(m.conversation || ''))?.leg?.addCandidate(m.candidate);
   }
@@ -129,11 +191,24 @@ export function createCalls(o) {
     const conv = o.conv(id);
     const canInvite = voiceOn && conv && conv.kind === 'visitor' && conv.role === 'owner' && conv.status === 'active' && !c;
     el.invite.hidden = !canInvite;
-    el.panel.hidden = !c;
-    if (!c) return;
-    const st = c.reconnecting ? 'reconnecting' : c.state;
+    const ph = phones.get(id);
+    const ctx = contextPhone(conv);
+    const canPhone = canInvite && dial.on && !ph && (ctx !== '' || dial.canType);
+    el.phone.hidden = !canPhone;
+    el.phone.title = ctx ? `Call ${ctx} through the phone line; the chat stays open` : 'Call a number through the phone line';
+    if (!canPhone && !el.phoneForm.hidden) showPhoneForm(false);
+    el.panel.hidden = !c && !ph;
+    if (!c && !ph) return;
+    const phoneWaits = ph && ph.state !== 'connected';
+    const st = c?.reconnecting ? 'reconnecting' : phoneWaits ? `phone-${ph.state}` : c?.state || 'waiting';
     el.panel.className = `call-panel is-${st}`;
-    el.state.textContent = c.leg ? STATE_TEXT[st] || 'Call' : c.opening ? 'Opening the microphone…' : 'Joining the call…';
+    if (ph) {
+      clear(el.state).append(`${PHONE_TEXT[ph.state] || 'Calling'}${ph.state === 'ringing' ? '…' : ''}`,
+        h('span', { class: 'call-number', text: ph.number }));
+    } else {
+      el.state.textContent = c.leg ? STATE_TEXT[st] || 'Call' : c.opening ? 'Opening the microphone…' : 'Joining the call…';
+    }
+    if (!c) return;
     el.mute.setAttribute('aria-pressed', c.muted ? 'true' : 'false');
     clear(el.mute).append(icon(c.muted ? 'micOff' : 'mic'), h('span', { text: c.muted ? 'Unmute' : 'Mute' }));
     el.gain.value = String(c.gain);
@@ -203,20 +278,46 @@ export function createCalls(o) {
       el.invite.disabled = false;
     }
   });
+  el.phone.prepend(icon('phone'));
+  el.phone.addEventListener('click', () => showPhoneForm(el.phoneForm.hidden));
+  el.phoneCancel.addEventListener('click', () => { showPhoneForm(false); el.phone.focus(); });
+  el.phoneForm.addEventListener('keydown', (e) => { if (e.key === 'Escape') { showPhoneForm(false); el.phone.focus(); } });
+  el.phoneForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const id = o.selected();
+    const typed = el.phoneNumber.value.trim();
+    const fields = { conversation: id };
+    if (dial.canType && typed !== contextPhone(o.conv(id))) fields.number = typed;
+    el.phoneDial.disabled = true;
+    try {
+      const res = await o.client().request('call_phone', fields);
+      phones.set(id, { state: phones.get(id)?.state || 'dialling', number: shown(String(res?.number || typed), o.conv(id)) });
+      showPhoneForm(false);
+      render();
+    } catch (err) {
+      el.phoneHint.setAttribute('role', 'alert');
+      el.phoneHint.textContent = errText(err);
+    } finally {
+      el.phoneDial.disabled = false;
+    }
+  });
   document.addEventListener('click', () => { for (const c of calls.values()) c.leg?.resumeAudio(); }, { capture: true });
 
   return {
     onCall,
     onIce,
+    onPhone,
     has,
     render,
     configure(cfg) {
       voiceOn = !!cfg.voice;
+      dial = { on: !!cfg.dial?.on, canType: !!cfg.dial?.canType };
       if (Array.isArray(cfg.iceServers)) iceServers = cfg.iceServers;
       render();
     },
     /** stats of the selected call's leg, for tests and the info panel. */
     stats: (id) => calls.get(id)?.leg?.stats(),
     state: (id) => calls.get(id)?.state || '',
+    phone: (id) => phones.get(id)?.state || '',
   };
 }

@@ -10,6 +10,12 @@ import { createTranscriptView } from '/shared/transcript-view.js';
 import { obj, str } from '/desk/util.js';
 
 // Why the server ended a chat, in words (data.reason of the ended event).
+// Outcomes of a phone call that was never answered (phone_call_ended).
+const PHONE_OUTCOME = {
+  busy: 'the line was busy', no_answer: 'nobody answered', not_found: 'the number does not exist',
+  forbidden: 'the provider refused the call', declined: 'declined', cancelled: 'cancelled', failed: 'the call failed',
+};
+
 const ENDED_WHY = Object.freeze({
   visitor_left: 'the visitor left', visitor_gone: 'the visitor left', abandoned: 'the visitor left',
   timeout: 'the wait was too long', no_agents: 'nobody was available', not_routed: 'nobody was available',
@@ -315,14 +321,30 @@ export function createConvs(d) {
         line = sender === d.myself() ? 'You resumed the chat' : `${who} resumed the chat`;
         break;
       case 'call_started':
+        // A call to the visitor's phone says so itself (phone_dialled).
+        if (c.phoneCall) break;
         line = `${sender === 'visitor' ? c.visitor.name || 'The visitor' : who} started a voice call`;
         break;
       case 'call_connected':
-        line = 'Voice call connected';
+        line = c.phoneCall ? 'Phone call connected' : 'Voice call connected';
         break;
       case 'call_ended': {
+        if (c.phoneCall) break;
         const secs = Number(data.seconds) || 0;
         line = `Voice call ended after ${clock(secs)}`;
+        break;
+      }
+      case 'phone_dialled':
+        c.phoneCall = true;
+        line = `${sender === d.myself() ? 'You' : who} called ${str(data.number)}`;
+        break;
+      case 'phone_call_ended': {
+        c.phoneCall = false;
+        const secs = Number(data.seconds) || 0;
+        const why = PHONE_OUTCOME[str(data.outcome)];
+        line = str(data.outcome) === 'answered'
+          ? `Phone call to ${str(data.number)} ended after ${clock(secs)}${str(data.cause) === 'phone_hung_up' ? ' (the customer hung up)' : ''}`
+          : `Phone call to ${str(data.number)}: ${why || 'not connected'}`;
         break;
       }
       case 'call_invited':

@@ -105,7 +105,7 @@ export function createSession(d) {
       const queues = (Array.isArray(c.queues) ? c.queues : []).map((q) =>
         typeof q === 'string' ? { id: q, name: q } : { id: str(q?.id), name: str(q?.name) || str(q?.id) }).filter((q) => q.id);
       S.config = { queues, canned: Array.isArray(c.canned) ? c.canned : [], invitation: str(c.invitation || c.invitationTemplate) };
-      S.calls.configure({ voice: !!c.voice, iceServers: c.iceServers });
+      S.calls.configure({ voice: !!c.voice, iceServers: c.iceServers, dial: c.dial });
     } catch { /* defaults: no queues, the invitation template only */ }
   }
 
@@ -168,6 +168,7 @@ export function createSession(d) {
     client.on('message', d.onMessage);
     client.on('call', (m) => S.calls.onCall(m));
     client.on('ice', (m) => S.calls.onIce(m));
+    client.on('phone', (m) => S.calls.onPhone(m));
     client.on('typing', d.onTyping);
     client.on('wrapup', d.onWrapup);
     client.on('synced', d.onSynced);
