@@ -218,20 +218,21 @@ func decodeRune(s string) (rune, int) {
 }
 
 // sipgo logs through one process-wide logger (sip.DefaultLogger), read by
-// its goroutines at any time: it is installed once, and what it writes to
-// is swapped atomically after that, so several edges in one process (tests)
-// never race on it.
+// its goroutines at any time: ours is installed when this package is
+// initialised (before any goroutine of sipgo runs) and what it writes to is
+// swapped atomically after that, so several edges in one process (tests)
+// never race on it. Until InstallSipgoLogger, it writes to slog.Default.
 var sipgoLog struct {
-	once sync.Once
-	cur  atomic.Pointer[SafeLogHandler]
+	cur atomic.Pointer[SafeLogHandler]
 }
+
+func init() { sip.SetDefaultLogger(slog.New(&sipgoHandler{})) }
 
 // InstallSipgoLogger sends sipgo's own logs (parse failures, transport
 // errors) to next through a SafeLogHandler counting into drops. The last
 // call wins.
 func InstallSipgoLogger(next slog.Handler, drops *Drops) {
 	sipgoLog.cur.Store(NewSafeLogHandler(next, drops, nil))
-	sipgoLog.once.Do(func() { sip.SetDefaultLogger(slog.New(&sipgoHandler{})) })
 }
 
 // sipgoHandler hands every record to the installed SafeLogHandler, with
@@ -240,16 +241,20 @@ type sipgoHandler struct {
 	attrs []slog.Attr
 }
 
+// target is the installed handler, or slog.Default's.
+func (h *sipgoHandler) target() slog.Handler {
+	if cur := sipgoLog.cur.Load(); cur != nil {
+		return cur
+	}
+	return slog.Default().Handler()
+}
+
 func (h *sipgoHandler) Enabled(ctx context.Context, level slog.Level) bool {
-	cur := sipgoLog.cur.Load()
-	return cur != nil && cur.Enabled(ctx, level)
+	return h.target().Enabled(ctx, level)
 }
 
 func (h *sipgoHandler) Handle(ctx context.Context, r slog.Record) error {
-	cur := sipgoLog.cur.Load()
-	if cur == nil {
-		return nil
-	}
+	cur := h.target()
 	if len(h.attrs) > 0 {
 		r = r.Clone()
 		r.AddAttrs(h.attrs...)

@@ -15,9 +15,16 @@
 //   - ctrl_tcp on 127.0.0.1 for commands (dial, hangup, accept, ...) and
 //     events (CALL_INCOMING, CALL_ESTABLISHED, CALL_CLOSED, REGISTER_OK,
 //     REGISTER_FAIL, ...), JSON in netstrings;
-//   - SIP on 127.0.0.1 or Options.IP (net_interface, sip_listen) at a port free a moment
-//     before; baresip also binds the next port for TLS, so both are checked.
-//     A start that loses a port race is retried.
+//   - SIP on 127.0.0.1 or Options.IP (net_interface, sip_listen) at a
+//     port free a moment before; baresip also binds the next port for TLS,
+//     so both are checked. A start that loses a port race is retried.
+//
+// An account that registers is added (uanew) once ctrl_tcp is connected,
+// so that its REGISTER_OK or REGISTER_FAIL is not missed. baresip's
+// stdout is a pipe, so its lines (the SIP trace with Options.Trace) come
+// in blocks: Stop the phone before reading a log that must be complete.
+// In baresip 1.0, CALL_CLOSED with "Connection reset by peer" is a BYE
+// received; a password with spaces must be quoted in the account line.
 //
 // Without baresip (or its modules) the test is skipped with the reason,
 // or fails when REQUIRE_SIPP=1 or REQUIRE_BARESIP=1. The process is killed
@@ -288,7 +295,7 @@ snd_path		%s
 	cmd := exec.Command(bin, args...)
 	cmd.Stdin = nil // /dev/null: the stdio UI is not loaded
 	cmd.Stdout, cmd.Stderr = p.log, p.log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
