@@ -101,6 +101,15 @@ func (cs *calls) endWith(ctx context.Context, conv store.ConversationID, cause s
 	}
 }
 
+// EndCall ends the conversation's call, if it has one, with cause: the
+// parties hear why and the log gets call_ended (cause, talk time). The
+// conversation goes on; an edge whose party hung up (a phone caller's BYE)
+// calls it before the party leaves, so the call's end is recorded while
+// the conversation can still take it.
+func (s *Server) EndCall(ctx context.Context, conv store.ConversationID, cause string) {
+	s.calls.endWith(ctx, conv, cause)
+}
+
 // conversationEnded ends the call of a conversation that ended.
 func (cs *calls) conversationEnded(conv store.ConversationID, reason string) {
 	c := cs.get(conv)

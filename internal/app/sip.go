@@ -173,6 +173,9 @@ func (p phoneCalls) AddLeg(ctx context.Context, conv store.ConversationID, leg s
 }
 
 func (p phoneCalls) CallerLeft(ctx context.Context, conv store.ConversationID) error {
+	// The call ends first, as the caller's hang-up: once the conversation
+	// has ended its call_ended (cause, talk time) could not be stored.
+	p.edges.EndCall(ctx, conv, "hangup_visitor")
 	return p.coord.VisitorLeft(ctx, conv)
 }
 
