@@ -46,7 +46,8 @@
 //
 // NewRTPLeg binds a port pair from Config.RTPPortMin-RTPPortMax on
 // Config.RTPAddr: RTP on an even port, RTCP on the one above. Pairs are
-// taken round-robin; a pair that closed stays unused for
+// taken round-robin from a random first pair (a restarted engine does not
+// reuse at once the ports its predecessor released); a pair that closed stays unused for
 // Config.RTPQuarantine (10 s), so the late packets of an old call drain
 // instead of reaching a new one; a pair another process holds is skipped.
 // A full range is ErrNoPorts.

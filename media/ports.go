@@ -2,6 +2,7 @@ package media
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
@@ -48,7 +49,11 @@ func newPortPool(ip netip.Addr, lo, hi int, quarantine time.Duration, now func()
 	if quarantine < 0 {
 		return nil, fmt.Errorf("media: negative RTPQuarantine: %w", ErrConfig)
 	}
-	return &portPool{ip: ip, min: lo, pairs: make([]int64, n), quarantine: int64(quarantine), now: now}, nil
+	// The round-robin starts at a random pair: an engine that starts (a
+	// restart, a second process on the machine) does not reuse at once the
+	// ports another just released, whose peers may still be sending (the
+	// quarantine does not outlive a process), and ports are not guessable.
+	return &portPool{ip: ip, min: lo, pairs: make([]int64, n), next: rand.IntN(n), quarantine: int64(quarantine), now: now}, nil
 }
 
 // open binds the next free pair: the RTP socket on an even port and the
