@@ -247,21 +247,9 @@ func (c *inboundCall) run(req *sip.Request) outcome {
 		c.left(conv)
 		return classOf(487)
 	}
-	leg, err := e.legs.NewLeg(string(conv)+"/visitor/sip", LegEvents{Up: c.legUp, Ended: c.legEnded, DTMF: c.dtmf})
-	if err != nil {
-		d.log.Warn("no RTP leg", "err", err)
-		d.hangUp(d.ctx, &hangup{503, "no_leg"})
-		return classOf(503)
-	}
-	c.mu.Lock()
-	c.leg = leg
-	c.mu.Unlock()
-	answer, err := leg.Answer(string(req.Body()))
-	if err != nil {
-		d.log.Info("SDP offer refused", "err", err)
-		leg.Close()
-		d.hangUp(d.ctx, &hangup{488, "bad_sdp"})
-		return classOf(488)
+	leg, answer, failed := c.openLeg(conv, req)
+	if leg == nil {
+		return failed
 	}
 	rep, err := e.calls.AddLeg(ctx, conv, &callLeg{Leg: leg, c: c})
 	if err != nil {
@@ -335,6 +323,30 @@ func (c *inboundCall) answerFailed(err error) outcome {
 	return classOf(500)
 }
 
+// openLeg makes the caller's RTP leg for conv and answers the INVITE's SDP
+// offer with it. On failure the call is hung up (503 no leg, 488 an offer
+// we cannot answer), leg is nil and failed is the outcome to return.
+func (c *inboundCall) openLeg(conv store.ConversationID, req *sip.Request) (leg Leg, answer string, failed outcome) {
+	d := c.d
+	leg, err := c.e.legs.NewLeg(string(conv)+"/visitor/sip", LegEvents{Up: c.legUp, Ended: c.legEnded, DTMF: c.dtmf})
+	if err != nil {
+		d.log.Warn("no RTP leg", "err", err)
+		d.hangUp(d.ctx, &hangup{503, "no_leg"})
+		return nil, "", classOf(503)
+	}
+	c.mu.Lock()
+	c.leg = leg
+	c.mu.Unlock()
+	answer, err = leg.Answer(string(req.Body()))
+	if err != nil {
+		d.log.Info("SDP offer refused", "err", err)
+		leg.Close()
+		d.hangUp(d.ctx, &hangup{488, "bad_sdp"})
+		return nil, "", classOf(488)
+	}
+	return leg, answer, ""
+}
+
 // runMenu: a number with a menu. The call is answered at once and the
 // caller's leg plays the menu before any conversation exists; the key
 // pressed picks the queue, then the call is queued as any other (see
@@ -342,21 +354,9 @@ func (c *inboundCall) answerFailed(err error) outcome {
 func (c *inboundCall) runMenu(req *sip.Request, name string, attrs map[string]string) outcome {
 	e, d := c.e, c.d
 	conv := c.id
-	leg, err := e.legs.NewLeg(string(conv)+"/visitor/sip", LegEvents{Up: c.legUp, Ended: c.legEnded, DTMF: c.dtmf})
-	if err != nil {
-		d.log.Warn("no RTP leg", "err", err)
-		d.hangUp(d.ctx, &hangup{503, "no_leg"})
-		return classOf(503)
-	}
-	c.mu.Lock()
-	c.leg = leg
-	c.mu.Unlock()
-	answer, err := leg.Answer(string(req.Body()))
-	if err != nil {
-		d.log.Info("SDP offer refused", "err", err)
-		leg.Close()
-		d.hangUp(d.ctx, &hangup{488, "bad_sdp"})
-		return classOf(488)
+	leg, answer, failed := c.openLeg(conv, req)
+	if leg == nil {
+		return failed
 	}
 	if err := d.answer([]byte(answer)); err != nil {
 		leg.Close()
